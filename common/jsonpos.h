@@ -1,0 +1,23 @@
+/*
+ * jsonpos.h - where in a JSON text a value sits.
+ *
+ * jansson reports line and column for syntax errors but keeps no positions for
+ * the values it parses. Config validation errors need them ("file:12:7: key
+ * sites[1].backends: ..."), so this module re-scans the (already valid) text
+ * and finds the value at a JSON-pointer-like path such as "/sites/1/backends".
+ */
+#ifndef TLSGATE_JSONPOS_H
+#define TLSGATE_JSONPOS_H
+
+#include <stddef.h>
+
+/*
+ * Find the value at path in text (len bytes). On success set *line and *col
+ * (1-based; the column counts bytes) and return 0. If the path is absent, the
+ * position of its deepest existing parent is given and 1 is returned. -1 if
+ * text is not valid JSON as far as the scan goes.
+ */
+int	jsonpos_find(const char *text, size_t len, const char *path, int *line,
+	    int *col);
+
+#endif

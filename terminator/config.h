@@ -1,0 +1,79 @@
+/*
+ * config.h - tlsgate's configuration: parsed from JSON or from command-line
+ * flags into plain structs, validated in one pass that reports every error
+ * with file:line:column and the key at fault.
+ */
+#ifndef TLSGATE_CONFIG_H
+#define TLSGATE_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct addr {
+	char			*str;		/* as written */
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+};
+
+struct cert_cfg {
+	char	*cert, *key;			/* paths, absolute after load */
+};
+
+struct site_cfg {
+	char		**names;		/* lowercase; "*.x" allowed */
+	size_t		  nnames;
+	struct addr	 *backends;
+	size_t		  nbackends;
+	struct cert_cfg	 *certs;
+	size_t		  ncerts;
+	char		**alpn;
+	size_t		  nalpn;
+	int		  is_default;
+};
+
+struct limits {
+	unsigned	max_connections;
+	double		handshake_timeout, connect_timeout, idle_timeout, drain_timeout;
+};
+
+struct config {
+	char		*path;			/* NULL when built from flags */
+	struct addr	*https, *http;
+	size_t		 nhttps, nhttp;
+	int		 workers;		/* 0: one per core */
+	int		 log_level;
+	int		 log_json;
+	struct limits	 limits;
+	unsigned	 ticket_rotation;	/* seconds */
+	struct site_cfg	*sites;
+	size_t		 nsites;
+};
+
+/* Error lines collected by the loaders; each is "where: key: message". */
+struct config_errors {
+	char	**msgs;
+	size_t	  n;
+};
+void	config_errors_clear(struct config_errors *);
+
+/* Parse and validate a JSON file. Returns a new config, or NULL with errs filled. */
+struct config	*config_load_file(const char *path, struct config_errors *errs);
+/* Parse the same from text (path is used in messages and for relative paths). */
+struct config	*config_load_text(const char *path, const char *text, size_t len,
+		    struct config_errors *errs);
+/*
+ * Build a config from flags (argv after "run"): --site, --cert, --https,
+ * --http, --workers, --default, --alpn, --max-connections, --log-level and the
+ * timeouts. Returns NULL with errs filled.
+ */
+struct config	*config_from_args(int argc, char **argv, struct config_errors *errs);
+void		 config_free(struct config *);
+
+/*
+ * Parse "host:port", "[v6]:port" or "*:port". With resolve, host may be a
+ * name (getaddrinfo, blocking); otherwise it must be a literal. 0 or -1.
+ */
+int	config_parse_addr(const char *s, int resolve, struct addr *out, char *err,
+	    size_t errlen);
+
+#endif

@@ -1,0 +1,623 @@
+/*
+ * conn.c - the per-connection state machine: TLS handshake, backend connect,
+ * then two one-buffer pipes (client to backend, backend to client).
+ *
+ * TLS I/O is driven over plain libevent events on the raw fds (Debian's
+ * libevent_openssl is built against OpenSSL 3 and cannot be used). Each
+ * direction has at most one 16 KiB buffer: while it holds data, its source is
+ * not read, which is the back-pressure that bounds memory however slow either
+ * side is. Buffers are freed as soon as they drain and the source would block,
+ * so an idle connection holds no buffer of ours, and BoringSSL frees its own
+ * record buffers when empty.
+ *
+ * Readiness is tracked Redis-style: each SSL operation that returns WANT_READ
+ * or WANT_WRITE records which fd event it waits for, and one function derives
+ * the fd interests from those records and the state. Every callback runs
+ * conn_pump(), which makes all the progress it can and then re-arms events.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "sites.h"
+#include "tls.h"
+#include "worker.h"
+#include "xalloc.h"
+
+#define CONN_MAGIC	0x636f6e6eu	/* "conn" */
+#define CONN_BUFSZ	16384
+
+enum conn_state {
+	CONN_HANDSHAKE,		/* server TLS accept; site chosen by SNI */
+	CONN_CONNECTING,	/* backend connect in flight */
+	CONN_PROXYING,		/* both directions flowing */
+	CONN__MAX
+};
+
+enum conn_reason {
+	CR_DONE,		/* both sides finished normally */
+	CR_CLIENT_CLOSED,
+	CR_BACKEND_CLOSED,
+	CR_HANDSHAKE_FAILED,
+	CR_HANDSHAKE_TIMEOUT,
+	CR_NO_SITE,
+	CR_CONNECT_FAILED,
+	CR_CONNECT_TIMEOUT,
+	CR_IDLE_TIMEOUT,
+	CR_CLIENT_ERROR,
+	CR_BACKEND_ERROR,
+	CR_SHUTDOWN,
+	CR__MAX
+};
+
+static const char *const conn_reason_names[CR__MAX] = {
+	"done", "client-closed", "backend-closed", "handshake-failed",
+	"handshake-timeout", "no-site", "connect-failed", "connect-timeout",
+	"idle-timeout", "client-error", "backend-error", "shutdown",
+};
+
+struct buf {
+	char		*data;
+	uint32_t	 off, len;
+};
+
+struct conn {
+	uint32_t		 magic;
+	uint32_t		 id;
+	struct worker		*w;
+	struct conn		*prev, *next;
+	enum conn_state		 state;
+	int			 cfd, bfd;
+	SSL			*ssl;
+	struct tls_state	 ts;
+	struct event		 cev, bev, tev;
+	short			 cev_on, bev_on;	/* armed interests */
+	/* What each SSL operation waits for: 0, EV_READ or EV_WRITE. */
+	short			 hs_want, rd_want, wr_want;
+	unsigned		 b_rd_blocked:1, b_wr_blocked:1;
+	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
+	struct buf		 c2b, b2c;
+	const struct addr	*backend;
+	struct sockaddr_storage	 peer;
+	struct timespec		 t_start;
+	time_t			 last_io;
+	uint64_t		 bytes_in, bytes_out;
+	char			 err[160];	/* detail for the close line */
+};
+
+static uint32_t conn_next_id;
+
+static void	conn_on_client(evutil_socket_t, short, void *);
+static void	conn_on_backend(evutil_socket_t, short, void *);
+static void	conn_on_timer(evutil_socket_t, short, void *);
+static void	conn_pump(struct conn *);
+
+static time_t
+now_sec(const struct conn *c)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(c->w->base, &tv);
+	return tv.tv_sec;
+}
+
+static void
+timer_arm(struct conn *c, double secs)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(&c->tev, &tv);
+}
+
+static void
+fmt_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+	char	 host[INET6_ADDRSTRLEN] = "?";
+	int	 port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(out, cap, "%s:%d", host, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, cap, "[%s]:%d", host, port);
+	} else
+		snprintf(out, cap, "?");
+}
+
+/* Drain BoringSSL's error queue into c->err (first error wins). */
+static void
+conn_ssl_err(struct conn *c, const char *what)
+{
+	uint32_t e = ERR_get_error();
+
+	if (c->err[0] == '\0') {
+		if (e != 0)
+			snprintf(c->err, sizeof(c->err), "%s: %s", what,
+			    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
+			    "error");
+		else
+			snprintf(c->err, sizeof(c->err), "%s: %s", what,
+			    errno ? strerror(errno) : "unexpected EOF");
+	}
+	ERR_clear_error();
+}
+
+static void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->off = b->len = 0;
+}
+
+/*
+ * The one teardown path. It logs the connection line, sends close_notify if
+ * the handshake finished, and frees everything. Callers return right after.
+ */
+static void
+conn_close(struct conn *c, enum conn_reason why)
+{
+	struct worker	*w = c->w;
+	struct timespec	 t;
+	char		 peer[INET6_ADDRSTRLEN + 8], alpn[64] = "-";
+	const char	*ver = "-";
+	long		 ms;
+
+	assert(c->magic == CONN_MAGIC);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	ms = (t.tv_sec - c->t_start.tv_sec) * 1000 +
+	    (t.tv_nsec - c->t_start.tv_nsec) / 1000000;
+	fmt_peer(&c->peer, peer, sizeof(peer));
+	if (c->state != CONN_HANDSHAKE) {
+		ver = tls_version_name(c->ssl);
+		tls_alpn_name(c->ssl, alpn, sizeof(alpn));
+	}
+	log_msg(why == CR_HANDSHAKE_FAILED || why == CR_CONNECT_FAILED ||
+	    why == CR_NO_SITE ? LOG_LVL_NOTICE : LOG_LVL_INFO,
+	    "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
+	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, w->id, peer,
+	    c->ts.sni[0] ? c->ts.sni : "-", alpn, ver,
+	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
+	    c->backend ? c->backend->str : "-",
+	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
+	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);
+
+	event_del(&c->cev);
+	event_del(&c->tev);
+	if (c->bfd != -1) {
+		event_del(&c->bev);
+		close(c->bfd);
+	}
+	if (c->state != CONN_HANDSHAKE && why != CR_CLIENT_ERROR) {
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);	/* best effort, non-blocking */
+	}
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	close(c->cfd);
+	buf_free(&c->c2b);
+	buf_free(&c->b2c);
+	view_unref(c->ts.view);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	atomic_fetch_sub(&w->sh->nconns, 1);
+	c->magic = 0;
+	free(c);
+}
+
+/* Arm exactly the fd events the current waits need. */
+static void
+conn_update_events(struct conn *c)
+{
+	short cw = 0, bw = 0;
+
+	if (c->state == CONN_HANDSHAKE)
+		cw = c->hs_want;
+	else
+		cw = c->rd_want | c->wr_want;
+	if (c->state == CONN_CONNECTING)
+		bw = EV_WRITE;
+	else if (c->state == CONN_PROXYING) {
+		if (c->b_rd_blocked && !c->b_eof && c->b2c.len == 0)
+			bw |= EV_READ;
+		if (c->b_wr_blocked && c->c2b.len > 0)
+			bw |= EV_WRITE;
+	}
+	if (cw != c->cev_on) {
+		event_del(&c->cev);
+		if (cw) {
+			event_assign(&c->cev, c->w->base, c->cfd, cw | EV_PERSIST,
+			    conn_on_client, c);
+			event_add(&c->cev, NULL);
+		}
+		c->cev_on = cw;
+	}
+	if (c->bfd != -1 && bw != c->bev_on) {
+		event_del(&c->bev);
+		if (bw) {
+			event_assign(&c->bev, c->w->base, c->bfd, bw | EV_PERSIST,
+			    conn_on_backend, c);
+			event_add(&c->bev, NULL);
+		}
+		c->bev_on = bw;
+	}
+}
+
+static int
+conn_connect_backend(struct conn *c)
+{
+	const struct site	*s = c->ts.site;
+	int			 fd, one = 1;
+
+	c->backend = &s->backends[0];
+	fd = socket(c->backend->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (const struct sockaddr *)&c->backend->ss, c->backend->len) == -1 &&
+	    errno != EINPROGRESS) {
+		snprintf(c->err, sizeof(c->err), "connect: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	c->bfd = fd;
+	c->bev_on = 0;
+	c->state = CONN_CONNECTING;
+	event_del(&c->tev);
+	timer_arm(c, c->ts.view->limits.connect_timeout);
+	return 0;
+}
+
+/* Returns -1 if the connection was closed. */
+static int
+conn_handshake(struct conn *c)
+{
+	int r, e;
+
+	if (c->hs_want != 0)
+		return 0;
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(c->ssl)) == 1) {
+		if (c->ts.site == NULL) {
+			conn_close(c, CR_NO_SITE);
+			return -1;
+		}
+		if (conn_connect_backend(c) == -1) {
+			conn_close(c, CR_CONNECT_FAILED);
+			return -1;
+		}
+		return 0;
+	}
+	switch ((e = SSL_get_error(c->ssl, r))) {
+	case SSL_ERROR_WANT_READ:
+		c->hs_want = EV_READ;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->hs_want = EV_WRITE;
+		return 0;
+	default:
+		if (c->ts.no_site) {
+			snprintf(c->err, sizeof(c->err), "unknown server name");
+			ERR_clear_error();
+			conn_close(c, CR_NO_SITE);
+		} else {
+			conn_ssl_err(c, "handshake");
+			conn_close(c, CR_HANDSHAKE_FAILED);
+		}
+		return -1;
+	}
+}
+
+/* Client to backend. Returns -1 if the connection was closed. */
+static int
+conn_flow_c2b(struct conn *c)
+{
+	ssize_t	n;
+	int	r;
+
+	for (;;) {
+		if (c->c2b.len > 0) {
+			if (c->state != CONN_PROXYING || c->b_wr_blocked)
+				return 0;
+			n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len, MSG_NOSIGNAL);
+			if (n == -1) {
+				if (errno == EAGAIN || errno == EINTR) {
+					c->b_wr_blocked = 1;
+					return 0;
+				}
+				snprintf(c->err, sizeof(c->err), "backend send: %s",
+				    strerror(errno));
+				conn_close(c, CR_BACKEND_ERROR);
+				return -1;
+			}
+			c->c2b.off += (uint32_t)n;
+			c->c2b.len -= (uint32_t)n;
+			c->last_io = now_sec(c);
+			continue;
+		}
+		if (c->c_eof) {
+			if (c->state == CONN_PROXYING && !c->b_shut) {
+				shutdown(c->bfd, SHUT_WR);
+				c->b_shut = 1;
+			}
+			buf_free(&c->c2b);
+			return 0;
+		}
+		if (c->rd_want != 0)
+			return 0;
+		if (c->c2b.data == NULL)
+			c->c2b.data = xmalloc(CONN_BUFSZ);
+		c->c2b.off = 0;
+		ERR_clear_error();
+		if ((r = SSL_read(c->ssl, c->c2b.data, CONN_BUFSZ)) > 0) {
+			c->c2b.len = (uint32_t)r;
+			c->bytes_in += (uint64_t)r;
+			c->last_io = now_sec(c);
+			continue;
+		}
+		switch (SSL_get_error(c->ssl, r)) {
+		case SSL_ERROR_WANT_READ:
+			c->rd_want = EV_READ;
+			buf_free(&c->c2b);	/* idle: hold no buffer */
+			return 0;
+		case SSL_ERROR_WANT_WRITE:
+			c->rd_want = EV_WRITE;
+			return 0;
+		case SSL_ERROR_ZERO_RETURN:	/* close_notify */
+			c->c_eof = 1;
+			continue;
+		case SSL_ERROR_SYSCALL:
+			if (ERR_peek_error() == 0 && (r == 0 || errno == 0)) {
+				c->c_eof = 1;	/* TCP FIN without close_notify */
+				continue;
+			}
+			/* FALLTHROUGH */
+		default:
+			conn_ssl_err(c, "client read");
+			conn_close(c, CR_CLIENT_ERROR);
+			return -1;
+		}
+	}
+}
+
+/* Backend to client. Returns -1 if the connection was closed. */
+static int
+conn_flow_b2c(struct conn *c)
+{
+	ssize_t	n;
+	int	r;
+
+	if (c->state != CONN_PROXYING)
+		return 0;
+	for (;;) {
+		if (c->b2c.len > 0) {
+			if (c->wr_want != 0)
+				return 0;
+			ERR_clear_error();
+			r = SSL_write(c->ssl, c->b2c.data + c->b2c.off, (int)c->b2c.len);
+			if (r > 0) {
+				c->b2c.off += (uint32_t)r;
+				c->b2c.len -= (uint32_t)r;
+				c->last_io = now_sec(c);
+				continue;
+			}
+			switch (SSL_get_error(c->ssl, r)) {
+			case SSL_ERROR_WANT_WRITE:
+				c->wr_want = EV_WRITE;
+				return 0;
+			case SSL_ERROR_WANT_READ:
+				c->wr_want = EV_READ;
+				return 0;
+			default:
+				conn_ssl_err(c, "client write");
+				conn_close(c, CR_CLIENT_ERROR);
+				return -1;
+			}
+		}
+		if (c->b_eof) {
+			/* Everything the backend sent has reached the client. */
+			conn_close(c, c->c_eof ? CR_DONE : CR_BACKEND_CLOSED);
+			return -1;
+		}
+		if (c->b_rd_blocked)
+			return 0;
+		if (c->b2c.data == NULL)
+			c->b2c.data = xmalloc(CONN_BUFSZ);
+		c->b2c.off = 0;
+		n = recv(c->bfd, c->b2c.data, CONN_BUFSZ, 0);
+		if (n > 0) {
+			c->b2c.len = (uint32_t)n;
+			c->bytes_out += (uint64_t)n;
+			c->last_io = now_sec(c);
+			continue;
+		}
+		if (n == 0) {
+			c->b_eof = 1;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR) {
+			c->b_rd_blocked = 1;
+			buf_free(&c->b2c);
+			return 0;
+		}
+		snprintf(c->err, sizeof(c->err), "backend recv: %s", strerror(errno));
+		conn_close(c, CR_BACKEND_ERROR);
+		return -1;
+	}
+}
+
+static void
+conn_pump(struct conn *c)
+{
+	if (c->state == CONN_HANDSHAKE) {
+		if (conn_handshake(c) == -1)
+			return;
+		if (c->state == CONN_HANDSHAKE) {
+			conn_update_events(c);
+			return;
+		}
+	}
+	if (conn_flow_c2b(c) == -1 || conn_flow_b2c(c) == -1)
+		return;
+	conn_update_events(c);
+}
+
+static void
+conn_on_client(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	assert(c->magic == CONN_MAGIC);
+	if (what & EV_READ) {
+		if (c->hs_want == EV_READ)
+			c->hs_want = 0;
+		if (c->rd_want == EV_READ)
+			c->rd_want = 0;
+		if (c->wr_want == EV_READ)
+			c->wr_want = 0;
+	}
+	if (what & EV_WRITE) {
+		if (c->hs_want == EV_WRITE)
+			c->hs_want = 0;
+		if (c->rd_want == EV_WRITE)
+			c->rd_want = 0;
+		if (c->wr_want == EV_WRITE)
+			c->wr_want = 0;
+	}
+	conn_pump(c);
+}
+
+static void
+conn_on_backend(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	socklen_t	 len = sizeof(int);
+	int		 err = 0;
+
+	assert(c->magic == CONN_MAGIC);
+	if (c->state == CONN_CONNECTING) {
+		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err != 0) {
+			snprintf(c->err, sizeof(c->err), "connect %s: %s",
+			    c->backend->str, strerror(err));
+			conn_close(c, CR_CONNECT_FAILED);
+			return;
+		}
+		c->state = CONN_PROXYING;
+		c->b_rd_blocked = 1;	/* wait for the backend to speak */
+		c->last_io = now_sec(c);
+		event_del(&c->tev);
+		timer_arm(c, c->ts.view->limits.idle_timeout);
+	} else {
+		if (what & EV_READ)
+			c->b_rd_blocked = 0;
+		if (what & EV_WRITE)
+			c->b_wr_blocked = 0;
+	}
+	conn_pump(c);
+}
+
+static void
+conn_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	double		 idle;
+	time_t		 now;
+
+	assert(c->magic == CONN_MAGIC);
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		conn_close(c, CR_HANDSHAKE_TIMEOUT);
+		return;
+	case CONN_CONNECTING:
+		snprintf(c->err, sizeof(c->err), "no answer from %s", c->backend->str);
+		conn_close(c, CR_CONNECT_TIMEOUT);
+		return;
+	default:
+		/* Idle: activity only stamps last_io; re-arm for what is left. */
+		idle = c->ts.view->limits.idle_timeout;
+		now = now_sec(c);
+		if ((double)(now - c->last_io) >= idle) {
+			conn_close(c, CR_IDLE_TIMEOUT);
+			return;
+		}
+		timer_arm(c, idle - (double)(now - c->last_io));
+	}
+}
+
+void
+conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn	*c;
+	int		 one = 1;
+
+	c = xcalloc(1, sizeof(*c));
+	c->magic = CONN_MAGIC;
+	c->id = __atomic_add_fetch(&conn_next_id, 1, __ATOMIC_RELAXED);
+	c->w = w;
+	c->cfd = fd;
+	c->bfd = -1;
+	c->state = CONN_HANDSHAKE;
+	memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
+	clock_gettime(CLOCK_MONOTONIC, &c->t_start);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((c->ts.view = view_current()) == NULL || (c->ssl = SSL_new(w->sh->ctx)) == NULL) {
+		ERR_clear_error();
+		view_unref(c->ts.view);
+		close(fd);
+		free(c);
+		atomic_fetch_sub(&w->sh->nconns, 1);
+		return;
+	}
+	SSL_set_fd(c->ssl, fd);
+	SSL_set_accept_state(c->ssl);
+	tls_attach(c->ssl, &c->ts);
+	event_assign(&c->cev, w->base, fd, EV_READ | EV_PERSIST, conn_on_client, c);
+	evtimer_assign(&c->tev, w->base, conn_on_timer, c);
+	timer_arm(c, c->ts.view->limits.handshake_timeout);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	/* The ClientHello is usually already here: try before waiting. */
+	conn_pump(c);
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	while (w->conns != NULL)
+		conn_close(w->conns, CR_SHUTDOWN);
+}

@@ -1,0 +1,21 @@
+/*
+ * conn.h - one client connection: TLS on the client side, plain TCP to the
+ * site's backend, and the bytes between them.
+ *
+ * Owned by its worker and touched only on that worker's thread. A connection
+ * frees itself through conn_close(); nothing else frees it.
+ */
+#ifndef TLSGATE_CONN_H
+#define TLSGATE_CONN_H
+
+#include <sys/socket.h>
+
+struct worker;
+
+/* Take an accepted, non-blocking client fd and start its TLS handshake. */
+void	conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
+	    socklen_t salen);
+/* Close every connection of w now (drain timeout reached). */
+void	conn_close_all(struct worker *w);
+
+#endif

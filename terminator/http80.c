@@ -1,0 +1,143 @@
+/*
+ * http80.c - port 80: redirect to HTTPS.
+ *
+ * The Host header comes from the network, so it is checked before it is put
+ * into a Location header: a DNS name or an IP literal, optionally with a port,
+ * and nothing else. A bad or missing Host gets 400, never a redirect to an
+ * attacker-chosen place.
+ */
+#include "http80.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "config.h"
+#include "errbuf.h"
+#include "log.h"
+#include "worker.h"
+#include "xalloc.h"
+
+struct http80 {
+	struct evhttp	*http;
+	int		 https_port;
+};
+
+/* Copy the host part of a Host header into out; 0 if it is not acceptable. */
+static int
+host_part(const char *h, char *out, size_t cap)
+{
+	size_t n;
+
+	if (h == NULL || *h == '\0')
+		return 0;
+	if (h[0] == '[') {
+		const char *rb = strchr(h, ']');
+		if (rb == NULL || (size_t)(rb - h + 1) >= cap)
+			return 0;
+		n = (size_t)(rb - h + 1);
+		if (strspn(h + 1, "0123456789abcdefABCDEF:.") != n - 2)
+			return 0;
+		h += 0;
+	} else {
+		n = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789.-");
+		if (n == 0 || n >= cap)
+			return 0;
+	}
+	/* After the host, only ":port" may follow. */
+	if (h[n] != '\0' && (h[n] != ':' || strspn(h + n + 1, "0123456789") !=
+	    strlen(h + n + 1)))
+		return 0;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return 1;
+}
+
+static void
+http80_on_request(struct evhttp_request *req, void *arg)
+{
+	struct http80		*h = arg;
+	const char		*uri = evhttp_request_get_uri(req);
+	const char		*hosthdr;
+	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
+	struct evhttp_uri	*parsed = NULL;
+	char			 host[300], port[16] = "", *loc;
+	const char		*path = "/", *query = NULL;
+
+	hosthdr = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	if (!host_part(hosthdr, host, sizeof(host))) {
+		evhttp_add_header(out, "Content-Type", "text/plain");
+		evhttp_add_header(out, "Connection", "close");
+		evhttp_send_error(req, 400, "Bad Request: missing or invalid Host");
+		return;
+	}
+	if (uri != NULL && (parsed = evhttp_uri_parse(uri)) != NULL) {
+		if (evhttp_uri_get_path(parsed) && evhttp_uri_get_path(parsed)[0] == '/')
+			path = evhttp_uri_get_path(parsed);
+		query = evhttp_uri_get_query(parsed);
+	}
+	if (h->https_port != 443)
+		snprintf(port, sizeof(port), ":%d", h->https_port);
+	/* evhttp has already refused CR/LF in the request line. */
+	loc = xasprintf("https://%s%s%s%s%s", host, port, path, query ? "?" : "",
+	    query ? query : "");
+	evhttp_add_header(out, "Location", loc);
+	evhttp_add_header(out, "Content-Type", "text/plain");
+	{
+		struct evbuffer *body = evbuffer_new();
+		evbuffer_add_printf(body, "Moved to %s\n", loc);
+		evhttp_send_reply(req, 308, "Permanent Redirect", body);
+		evbuffer_free(body);
+	}
+	free(loc);
+	if (parsed)
+		evhttp_uri_free(parsed);
+}
+
+struct http80 *
+http80_new(struct event_base *base, const struct addr *addrs, size_t n,
+    int https_port, struct errbuf *eb)
+{
+	struct http80	*h = xcalloc(1, sizeof(*h));
+	int		 fd;
+
+	h->https_port = https_port;
+	if ((h->http = evhttp_new(base)) == NULL) {
+		free(h);
+		return errbuf_set(eb, "evhttp_new failed"), NULL;
+	}
+	evhttp_set_timeout(h->http, 30);
+	evhttp_set_max_headers_size(h->http, 16384);
+	evhttp_set_max_body_size(h->http, 65536);
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(h->http, http80_on_request, h);
+	for (size_t i = 0; i < n; i++) {
+		if ((fd = worker_listen_socket(&addrs[i], 0, eb)) == -1 ||
+		    evhttp_accept_socket_with_handle(h->http, fd) == NULL) {
+			if (fd != -1) {
+				close(fd);
+				errbuf_set(eb, "%s: evhttp accept failed", addrs[i].str);
+			}
+			http80_free(h);
+			return NULL;
+		}
+	}
+	return h;
+}
+
+void
+http80_free(struct http80 *h)
+{
+	if (h == NULL)
+		return;
+	evhttp_free(h->http);
+	free(h);
+}

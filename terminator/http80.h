@@ -1,0 +1,23 @@
+/*
+ * http80.h - the plain-HTTP listener (libevent's evhttp). Every request gets a
+ * 308 redirect to the same host and path over HTTPS.
+ */
+#ifndef TLSGATE_HTTP80_H
+#define TLSGATE_HTTP80_H
+
+#include <stddef.h>
+
+struct addr;
+struct errbuf;
+struct event_base;
+struct http80;
+
+/*
+ * Listen on addrs; redirects name https_port unless it is 443. Returns NULL
+ * with eb set (for example when a port is taken).
+ */
+struct http80	*http80_new(struct event_base *base, const struct addr *addrs,
+		    size_t n, int https_port, struct errbuf *eb);
+void		 http80_free(struct http80 *);		/* NULL is a no-op */
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * server.c - the main thread. It owns the configuration, builds serving views
+ * and publishes them, and tells workers when to stop.
+ *
+ * Reload is one transaction (hitch's reconfigure): the new config is parsed
+ * and every certificate loaded to one side; only if all of that succeeds is
+ * the new view published. Any error leaves the old view serving.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "errbuf.h"
+#include "http80.h"
+#include "log.h"
+#include "sites.h"
+#include "ticket.h"
+#include "tls.h"
+#include "worker.h"
+#include "xalloc.h"
+
+struct server {
+	struct event_base	*base;
+	struct config		*cfg;
+	struct shared		 sh;
+	struct worker		**workers;
+	int			  nworkers;
+	struct http80		 *http;
+	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
+				 *ev_check;
+	int			  stopping;
+};
+
+static int
+addr_port(const struct addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+static void
+apply_log(const struct config *c)
+{
+	log_set_level((enum log_level)c->log_level);
+	log_set_json(c->log_json);
+}
+
+static int
+same_addrs(const struct addr *a, size_t na, const struct addr *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (a[i].len != b[i].len || memcmp(&a[i].ss, &b[i].ss, a[i].len) != 0)
+			return 0;
+	return 1;
+}
+
+static void
+server_reload(struct server *s)
+{
+	struct config_errors	 errs = { 0 };
+	struct config		*nc;
+	struct view		*v;
+	struct errbuf		 eb;
+
+	log_notice("reload: reading %s", s->cfg->path ? s->cfg->path : "flags' files");
+	if (s->cfg->path != NULL) {
+		if ((nc = config_load_file(s->cfg->path, &errs)) == NULL) {
+			for (size_t i = 0; i < errs.n; i++)
+				log_err("reload failed: %s", errs.msgs[i]);
+			log_err("reload failed: keeping the running configuration");
+			config_errors_clear(&errs);
+			return;
+		}
+	} else
+		nc = NULL;
+	if ((v = view_build(nc ? nc : s->cfg, &eb)) == NULL) {
+		log_err("reload failed: %s; keeping the running configuration", eb.msg);
+		config_free(nc);
+		return;
+	}
+	if (nc != NULL) {
+		if (!same_addrs(nc->https, nc->nhttps, s->cfg->https, s->cfg->nhttps) ||
+		    !same_addrs(nc->http, nc->nhttp, s->cfg->http, s->cfg->nhttp) ||
+		    nc->workers != s->cfg->workers)
+			log_warnx("reload: listen addresses and workers change only on "
+			    "restart; the running ones are kept");
+		apply_log(nc);
+		config_free(s->cfg);
+		s->cfg = nc;
+	}
+	atomic_store(&s->sh.max_conns, v->limits.max_connections);
+	view_publish(v);
+	log_notice("reload: done, %zu sites", v->nsites);
+}
+
+static void
+server_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	server_reload(arg);
+}
+
+static void
+server_on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	log_notice("drain timeout: closing remaining connections");
+	for (int i = 0; i < s->nworkers; i++)
+		worker_command(s->workers[i], WORKER_CMD_CLOSE_ALL);
+}
+
+static void
+server_on_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	for (int i = 0; i < s->nworkers; i++)
+		if (s->workers[i]->base != NULL &&
+		    !event_base_got_break(s->workers[i]->base))
+			return;
+	event_base_loopbreak(s->base);
+}
+
+static void
+server_on_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*s = arg;
+	struct timeval	 tv, tick = { 0, 50000 };
+	double		 d = s->cfg->limits.drain_timeout;
+
+	if (s->stopping++) {
+		log_notice("second signal: closing all connections now");
+		server_on_drain_timeout(-1, 0, s);
+		return;
+	}
+	log_notice("signal %d: no new connections; draining %u for up to %gs",
+	    (int)sig, atomic_load(&s->sh.nconns), d);
+	http80_free(s->http);
+	s->http = NULL;
+	for (int i = 0; i < s->nworkers; i++)
+		worker_command(s->workers[i], WORKER_CMD_STOP);
+	tv.tv_sec = (time_t)d;
+	tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+	s->ev_drain = evtimer_new(s->base, server_on_drain_timeout, s);
+	evtimer_add(s->ev_drain, &tv);
+	s->ev_check = event_new(s->base, -1, EV_PERSIST, server_on_check, s);
+	event_add(s->ev_check, &tick);
+}
+
+static void
+server_on_ticket(evutil_socket_t fd, short what, void *arg)
+{
+	ticket_rotate();
+}
+
+/* Refuse to share a port with another process through SO_REUSEPORT. */
+static int
+probe_free(const struct addr *a, struct errbuf *eb)
+{
+	int fd = worker_listen_socket(a, 0, eb);
+
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+int
+server_run(struct config *cfg)
+{
+	struct server	 s;
+	struct errbuf	 eb;
+	struct view	*v;
+	struct timeval	 rot;
+	int		 rc = 1, n;
+
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	apply_log(cfg);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1) {
+		log_err("libevent: no pthreads support");
+		goto out;
+	}
+	if ((s.base = event_base_new()) == NULL)
+		goto out;
+	if ((s.sh.ctx = tls_server_ctx_new(&eb)) == NULL) {
+		log_err("TLS: %s", eb.msg);
+		goto out;
+	}
+	if ((v = view_build(cfg, &eb)) == NULL) {
+		log_err("%s", eb.msg);
+		goto out;
+	}
+	atomic_store(&s.sh.max_conns, v->limits.max_connections);
+	view_publish(v);
+
+	for (size_t i = 0; i < cfg->nhttps; i++)
+		if (probe_free(&cfg->https[i], &eb) == -1) {
+			log_err("listen: %s", eb.msg);
+			goto out;
+		}
+	n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	s.workers = xcalloc((size_t)n, sizeof(*s.workers));
+	for (int i = 0; i < n; i++) {
+		if ((s.workers[i] = worker_new(i, &s.sh, cfg->https, cfg->nhttps,
+		    &eb)) == NULL) {
+			log_err("listen: %s", eb.msg);
+			goto out;
+		}
+		s.nworkers++;
+	}
+	if (cfg->nhttp > 0 && (s.http = http80_new(s.base, cfg->http, cfg->nhttp,
+	    addr_port(&cfg->https[0]), &eb)) == NULL) {
+		log_err("listen: %s", eb.msg);
+		goto out;
+	}
+	for (int i = 0; i < s.nworkers; i++)
+		if (worker_start(s.workers[i]) == -1) {
+			log_err("cannot start worker %d", i);
+			/* Workers already running must be stopped before freeing. */
+			for (int j = 0; j < i; j++) {
+				worker_command(s.workers[j], WORKER_CMD_STOP |
+				    WORKER_CMD_CLOSE_ALL);
+				worker_join(s.workers[j]);
+			}
+			goto out;
+		}
+	s.ev_hup = evsignal_new(s.base, SIGHUP, server_on_hup, &s);
+	s.ev_term = evsignal_new(s.base, SIGTERM, server_on_term, &s);
+	s.ev_int = evsignal_new(s.base, SIGINT, server_on_term, &s);
+	event_add(s.ev_hup, NULL);
+	event_add(s.ev_term, NULL);
+	event_add(s.ev_int, NULL);
+	rot.tv_sec = cfg->ticket_rotation;
+	rot.tv_usec = 0;
+	s.ev_ticket = event_new(s.base, -1, EV_PERSIST, server_on_ticket, &s);
+	event_add(s.ev_ticket, &rot);
+
+	for (size_t i = 0; i < cfg->nhttps; i++)
+		log_notice("listening on %s (https, %d workers)", cfg->https[i].str,
+		    s.nworkers);
+	for (size_t i = 0; i < cfg->nhttp; i++)
+		log_notice("listening on %s (http redirect)", cfg->http[i].str);
+	event_base_dispatch(s.base);
+
+	for (int i = 0; i < s.nworkers; i++)
+		worker_join(s.workers[i]);
+	log_notice("stopped");
+	rc = 0;
+out:
+	for (int i = 0; i < s.nworkers; i++)
+		worker_free(s.workers[i]);
+	free(s.workers);
+	http80_free(s.http);
+	if (s.ev_hup) {
+		event_free(s.ev_hup);
+		event_free(s.ev_term);
+		event_free(s.ev_int);
+		event_free(s.ev_ticket);
+	}
+	if (s.ev_drain)
+		event_free(s.ev_drain);
+	if (s.ev_check)
+		event_free(s.ev_check);
+	if (s.base)
+		event_base_free(s.base);
+	view_publish_none();
+	SSL_CTX_free(s.sh.ctx);
+	config_free(s.cfg);
+	return rc;
+}

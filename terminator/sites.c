@@ -1,0 +1,314 @@
+/*
+ * sites.c - building, looking up and publishing serving views.
+ *
+ * Lookups happen inside BoringSSL's select-certificate callback, once per
+ * handshake, so the table is a flat open-addressing hash of lowercase names
+ * (wildcards stored as "*.example.com") and a lookup costs one or two probes.
+ */
+#include "sites.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "certfile.h"
+#include "errbuf.h"
+#include "log.h"
+#include "xalloc.h"
+
+static pthread_mutex_t	 view_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct view	*view_cur;
+static unsigned		 view_gen;
+
+static uint32_t
+name_hash(const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 32;
+		h = (h ^ c) * 16777619u;
+	}
+	return h;
+}
+
+static struct site *
+tab_get(const struct view *v, const char *name, size_t n)
+{
+	size_t i = name_hash(name, n) & v->tabmask;
+
+	for (;; i = (i + 1) & v->tabmask) {
+		const char *k = v->tab[i].name;
+		if (k == NULL)
+			return NULL;
+		if (strncasecmp(k, name, n) == 0 && k[n] == '\0')
+			return v->tab[i].site;
+	}
+}
+
+static void
+tab_put(struct view *v, const char *name, struct site *s)
+{
+	size_t i = name_hash(name, strlen(name)) & v->tabmask;
+
+	while (v->tab[i].name != NULL)
+		i = (i + 1) & v->tabmask;
+	v->tab[i].name = name;
+	v->tab[i].site = s;
+}
+
+static void
+site_unref(struct site *s)
+{
+	if (s == NULL || atomic_fetch_sub((atomic_int *)&s->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < s->nnames; i++)
+		free(s->names[i]);
+	free(s->names);
+	for (size_t i = 0; i < s->nbackends; i++)
+		free(s->backends[i].str);
+	free(s->backends);
+	free(s->alpn);
+	certfile_unref(s->ec);
+	certfile_unref(s->rsa);
+	free(s);
+}
+
+/* A view shell with a table sized for the names of sites[0..n). */
+static struct view *
+view_assemble(struct site **sites, size_t n, const struct limits *lim)
+{
+	struct view	*v = xcalloc(1, sizeof(*v));
+	size_t		 names = 0, cap = 16;
+
+	v->refs = 1;
+	v->sites = sites;
+	v->nsites = n;
+	v->limits = *lim;
+	for (size_t i = 0; i < n; i++)
+		names += sites[i]->nnames;
+	while (cap < names * 2)
+		cap <<= 1;
+	v->tab = xcalloc(cap, sizeof(*v->tab));
+	v->tabmask = cap - 1;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < sites[i]->nnames; j++)
+			tab_put(v, sites[i]->names[j], sites[i]);
+		if (sites[i]->is_default)
+			v->def = sites[i];
+	}
+	return v;
+}
+
+static int
+site_add_cert(struct site *s, struct certfile *cf, struct errbuf *eb)
+{
+	struct certfile **slot = cf->keytype == CERTFILE_EC ? &s->ec : &s->rsa;
+
+	for (size_t i = 0; i < s->nnames; i++)
+		if (!certfile_matches(cf, s->names[i]))
+			log_warnx("site %s: certificate %s does not cover \"%s\"",
+			    s->names[0], cf->subject, s->names[i]);
+	certfile_unref(*slot);
+	*slot = certfile_ref(cf);
+	(void)eb;
+	return 0;
+}
+
+struct view *
+view_build(const struct config *c, struct errbuf *eb)
+{
+	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
+	struct view	 *v;
+	size_t		  i;
+
+	for (i = 0; i < c->nsites; i++) {
+		const struct site_cfg	*sc = &c->sites[i];
+		struct site		*s = xcalloc(1, sizeof(*s));
+		size_t			 wire = 0;
+
+		sites[i] = s;
+		s->refs = 1;
+		s->is_default = sc->is_default;
+		s->names = xcalloc(sc->nnames, sizeof(char *));
+		for (s->nnames = 0; s->nnames < sc->nnames; s->nnames++)
+			s->names[s->nnames] = xstrdup(sc->names[s->nnames]);
+		s->backends = xcalloc(sc->nbackends + 1, sizeof(struct addr));
+		for (s->nbackends = 0; s->nbackends < sc->nbackends; s->nbackends++) {
+			s->backends[s->nbackends] = sc->backends[s->nbackends];
+			s->backends[s->nbackends].str = xstrdup(sc->backends[s->nbackends].str);
+		}
+		for (size_t j = 0; j < sc->nalpn; j++)
+			wire += 1 + strlen(sc->alpn[j]);
+		if (wire > 0) {
+			s->alpn = xmalloc(wire);
+			for (size_t j = 0; j < sc->nalpn; j++) {
+				size_t l = strlen(sc->alpn[j]);
+				s->alpn[s->alpn_len++] = (uint8_t)l;
+				memcpy(s->alpn + s->alpn_len, sc->alpn[j], l);
+				s->alpn_len += l;
+			}
+		}
+		for (size_t j = 0; j < sc->ncerts; j++) {
+			struct certfile *cf = certfile_load(sc->certs[j].cert,
+			    sc->certs[j].key, eb);
+			if (cf == NULL) {
+				errbuf_prefix(eb, "site %s", sc->names[0]);
+				goto fail;
+			}
+			if ((cf->keytype == CERTFILE_EC && s->ec != NULL) ||
+			    (cf->keytype == CERTFILE_RSA && s->rsa != NULL)) {
+				errbuf_set(eb, "site %s: two %s certificates; give one "
+				    "ECDSA and one RSA", sc->names[0],
+				    certfile_keytype_names[cf->keytype]);
+				certfile_unref(cf);
+				goto fail;
+			}
+			site_add_cert(s, cf, eb);
+			certfile_unref(cf);
+		}
+		if (s->ec == NULL && s->rsa == NULL) {
+			errbuf_set(eb, "site %s: no certificate", sc->names[0]);
+			goto fail;
+		}
+	}
+	v = view_assemble(sites, c->nsites, &c->limits);
+	return v;
+fail:
+	for (size_t k = 0; k <= i && k < c->nsites; k++)
+		site_unref(sites[k]);
+	free(sites);
+	return NULL;
+}
+
+struct view *
+view_with_cert(const struct view *old, const char *name, struct certfile *cf,
+    struct errbuf *eb)
+{
+	struct site	**sites, *s, *ns;
+	struct view	 *v;
+
+	if ((s = tab_get(old, name, strlen(name))) == NULL)
+		return errbuf_set(eb, "no site serves \"%s\"", name), NULL;
+	if (!certfile_matches(cf, name))
+		return errbuf_set(eb, "certificate %s does not cover \"%s\"",
+		    cf->subject, name), NULL;
+	/* Copy-on-write: only the changed site is new, the others are shared. */
+	ns = xcalloc(1, sizeof(*ns));
+	ns->refs = 1;
+	ns->is_default = s->is_default;
+	ns->names = xcalloc(s->nnames, sizeof(char *));
+	for (ns->nnames = 0; ns->nnames < s->nnames; ns->nnames++)
+		ns->names[ns->nnames] = xstrdup(s->names[ns->nnames]);
+	ns->backends = xcalloc(s->nbackends + 1, sizeof(struct addr));
+	for (ns->nbackends = 0; ns->nbackends < s->nbackends; ns->nbackends++) {
+		ns->backends[ns->nbackends] = s->backends[ns->nbackends];
+		ns->backends[ns->nbackends].str = xstrdup(s->backends[ns->nbackends].str);
+	}
+	if (s->alpn_len > 0) {
+		ns->alpn = xmalloc(s->alpn_len);
+		memcpy(ns->alpn, s->alpn, s->alpn_len);
+		ns->alpn_len = s->alpn_len;
+	}
+	ns->ec = s->ec != NULL ? certfile_ref(s->ec) : NULL;
+	ns->rsa = s->rsa != NULL ? certfile_ref(s->rsa) : NULL;
+	site_add_cert(ns, cf, eb);
+
+	sites = xcalloc(old->nsites + 1, sizeof(*sites));
+	for (size_t i = 0; i < old->nsites; i++) {
+		if (old->sites[i] == s)
+			sites[i] = ns;
+		else {
+			sites[i] = old->sites[i];
+			atomic_fetch_add((atomic_int *)&sites[i]->refs, 1);
+		}
+	}
+	v = view_assemble(sites, old->nsites, &old->limits);
+	return v;
+}
+
+struct site *
+view_lookup(const struct view *v, const char *sni)
+{
+	struct site	*s;
+	const char	*dot;
+	char		 wild[256];
+	size_t		 n;
+
+	if (sni == NULL || sni[0] == '\0')
+		return v->def;
+	n = strlen(sni);
+	if (n > 0 && sni[n - 1] == '.')		/* "example.com." */
+		n--;
+	if ((s = tab_get(v, sni, n)) != NULL)
+		return s;
+	/* "*.example.com" covers "a.example.com", not "a.b.example.com". */
+	if ((dot = memchr(sni, '.', n)) != NULL && dot != sni &&
+	    n - (size_t)(dot - sni) + 1 < sizeof(wild)) {
+		wild[0] = '*';
+		memcpy(wild + 1, dot, n - (size_t)(dot - sni));
+		if ((s = tab_get(v, wild, n - (size_t)(dot - sni) + 1)) != NULL)
+			return s;
+	}
+	return v->def;
+}
+
+struct view *
+view_ref(struct view *v)
+{
+	atomic_fetch_add((atomic_int *)&v->refs, 1);
+	return v;
+}
+
+void
+view_unref(struct view *v)
+{
+	if (v == NULL || atomic_fetch_sub((atomic_int *)&v->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < v->nsites; i++)
+		site_unref(v->sites[i]);
+	free(v->sites);
+	free(v->tab);
+	free(v);
+}
+
+void
+view_publish(struct view *v)
+{
+	struct view *old;
+
+	pthread_mutex_lock(&view_mtx);
+	v->generation = ++view_gen;
+	old = view_cur;
+	view_cur = v;
+	pthread_mutex_unlock(&view_mtx);
+	view_unref(old);
+}
+
+void
+view_publish_none(void)
+{
+	struct view *old;
+
+	pthread_mutex_lock(&view_mtx);
+	old = view_cur;
+	view_cur = NULL;
+	pthread_mutex_unlock(&view_mtx);
+	view_unref(old);
+}
+
+struct view *
+view_current(void)
+{
+	struct view *v;
+
+	pthread_mutex_lock(&view_mtx);
+	if ((v = view_cur) != NULL)
+		atomic_fetch_add((atomic_int *)&v->refs, 1);
+	pthread_mutex_unlock(&view_mtx);
+	return v;
+}

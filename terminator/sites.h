@@ -1,0 +1,70 @@
+/*
+ * sites.h - the serving view: every site with its certificates, the name
+ * lookup table, and the limits, as one immutable, reference-counted snapshot.
+ *
+ * A reload or a certificate swap builds a new view to one side and publishes
+ * it; handshakes already running keep the view (and so the certificates) they
+ * started with. Workers take a reference per connection with view_current(),
+ * which holds a mutex only for a pointer copy and a counter increment.
+ */
+#ifndef TLSGATE_SITES_H
+#define TLSGATE_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct certfile;
+struct errbuf;
+
+struct site {
+	int			 refs;		/* atomic */
+	char			**names;
+	size_t			  nnames;
+	struct addr		 *backends;
+	size_t			  nbackends;
+	uint8_t			 *alpn;		/* wire format, NULL if none */
+	size_t			  alpn_len;
+	struct certfile		 *ec, *rsa;	/* either may be NULL, not both */
+	int			  is_default;
+};
+
+struct view_slot {
+	const char	*name;		/* borrowed from a site */
+	struct site	*site;
+};
+
+struct view {
+	int			 refs;		/* atomic */
+	unsigned		 generation;
+	struct site		**sites;
+	size_t			  nsites;
+	struct view_slot	 *tab;		/* open addressing, power of two */
+	size_t			  tabmask;
+	struct site		 *def;		/* default site or NULL */
+	struct limits		  limits;
+};
+
+/* Load every certificate named by c and build a view. NULL with eb set. */
+struct view	*view_build(const struct config *c, struct errbuf *eb);
+/*
+ * A copy of old in which the site that serves name gets cf (replacing its
+ * certificate of the same key type). Takes a reference on cf. NULL with eb
+ * set if no site serves name, or cf does not cover it.
+ */
+struct view	*view_with_cert(const struct view *old, const char *name,
+		    struct certfile *cf, struct errbuf *eb);
+/* Exact name, then one-label wildcard, then the default; sni may be NULL. */
+struct site	*view_lookup(const struct view *, const char *sni);
+struct view	*view_ref(struct view *);
+void		 view_unref(struct view *);		/* NULL is a no-op */
+
+/* Publish v as the current view (takes ownership of the caller's reference). */
+void		 view_publish(struct view *v);
+/* Drop the current view (at exit). */
+void		 view_publish_none(void);
+/* A new reference to the current view, or NULL before the first publish. */
+struct view	*view_current(void);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * tls.c - BoringSSL server setup and the callbacks that pick a site.
+ *
+ * The ClientHello is read through SSL_CLIENT_HELLO and CBS, never by byte
+ * arithmetic on our side. The chosen certificate is installed with
+ * SSL_set_chain_and_key, which only takes references on the site's
+ * CRYPTO_BUFFERs and key: no copy, and a swapped-out certificate stays alive
+ * for exactly as long as handshakes that chose it.
+ */
+#include "tls.h"
+
+#include <string.h>
+
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "certfile.h"
+#include "errbuf.h"
+#include "sites.h"
+#include "ticket.h"
+
+#ifndef OPENSSL_IS_BORINGSSL
+#error "tlsgate is built against BoringSSL only"
+#endif
+
+static int tls_ex_idx = -1;
+
+/* Copy the host_name from the server_name extension; 0 if absent or bad. */
+static int
+hello_sni(const SSL_CLIENT_HELLO *ch, char *out, size_t cap)
+{
+	const uint8_t	*data;
+	size_t		 len;
+	CBS		 ext, list, name;
+	uint8_t		 type;
+
+	if (!SSL_early_callback_ctx_extension_get(ch, TLSEXT_TYPE_server_name,
+	    &data, &len))
+		return 0;
+	CBS_init(&ext, data, len);
+	if (!CBS_get_u16_length_prefixed(&ext, &list) || CBS_len(&ext) != 0)
+		return 0;
+	while (CBS_len(&list) > 0) {
+		if (!CBS_get_u8(&list, &type) ||
+		    !CBS_get_u16_length_prefixed(&list, &name))
+			return 0;
+		if (type != TLSEXT_NAMETYPE_host_name)
+			continue;
+		if (CBS_len(&name) == 0 || CBS_len(&name) >= cap ||
+		    CBS_contains_zero_byte(&name))
+			return 0;
+		memcpy(out, CBS_data(&name), CBS_len(&name));
+		out[CBS_len(&name)] = '\0';
+		for (char *p = out; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p + 32);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+has_u16(CBS list, uint16_t want)
+{
+	uint16_t v;
+
+	while (CBS_get_u16(&list, &v))
+		if (v == want)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether the client can verify an ECDSA P-256 certificate: it must offer
+ * ecdsa_secp256r1_sha256, and for TLS 1.2 also an ECDHE-ECDSA suite.
+ */
+static int
+client_takes_ecdsa(const SSL_CLIENT_HELLO *ch)
+{
+	const uint8_t	*data;
+	size_t		 len;
+	CBS		 ext, list, suites;
+
+	if (!SSL_early_callback_ctx_extension_get(ch,
+	    TLSEXT_TYPE_signature_algorithms, &data, &len))
+		return 0;
+	CBS_init(&ext, data, len);
+	if (!CBS_get_u16_length_prefixed(&ext, &list) ||
+	    !has_u16(list, SSL_SIGN_ECDSA_SECP256R1_SHA256))
+		return 0;
+	if (SSL_early_callback_ctx_extension_get(ch,
+	    TLSEXT_TYPE_supported_versions, &data, &len)) {
+		CBS_init(&ext, data, len);
+		if (CBS_get_u8_length_prefixed(&ext, &list) &&
+		    has_u16(list, TLS1_3_VERSION))
+			return 1;
+	}
+	CBS_init(&suites, ch->cipher_suites, ch->cipher_suites_len);
+	return has_u16(suites, 0xc02b) || has_u16(suites, 0xc02c) ||
+	    has_u16(suites, 0xcca9);
+}
+
+static enum ssl_select_cert_result_t
+tls_select_cert(const SSL_CLIENT_HELLO *ch)
+{
+	struct tls_state	*ts = SSL_get_ex_data(ch->ssl, tls_ex_idx);
+	struct certfile		*cf;
+	struct site		*s;
+
+	if (ts == NULL || ts->view == NULL)
+		return ssl_select_cert_error;
+	if (!hello_sni(ch, ts->sni, sizeof(ts->sni)))
+		ts->sni[0] = '\0';
+	if ((s = view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL)) == NULL) {
+		/* The servername callback sends unrecognized_name. */
+		ts->no_site = 1;
+		return ssl_select_cert_success;
+	}
+	ts->site = s;
+	cf = s->ec != NULL && (s->rsa == NULL || client_takes_ecdsa(ch)) ? s->ec : s->rsa;
+	if (!SSL_set_chain_and_key(ch->ssl, cf->chain, cf->nchain, cf->key, NULL))
+		return ssl_select_cert_error;
+	return ssl_select_cert_success;
+}
+
+static int
+tls_servername(SSL *ssl, int *alert, void *arg)
+{
+	struct tls_state *ts = SSL_get_ex_data(ssl, tls_ex_idx);
+
+	if (ts == NULL || ts->no_site) {
+		*alert = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return ts->sni[0] != '\0' ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+}
+
+static int
+tls_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in,
+    unsigned inlen, void *arg)
+{
+	struct tls_state	*ts = SSL_get_ex_data(ssl, tls_ex_idx);
+	uint8_t			*sel;
+
+	if (ts == NULL || ts->site == NULL || ts->site->alpn == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	/* Server preference: the site's order wins. */
+	if (SSL_select_next_proto(&sel, outlen, ts->site->alpn,
+	    (unsigned)ts->site->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+SSL_CTX *
+tls_server_ctx_new(struct errbuf *eb)
+{
+	static const uint8_t	 sid_ctx[] = "tlsgate";
+	SSL_CTX			*ctx;
+
+	if (tls_ex_idx == -1)
+		tls_ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if ((ctx = SSL_CTX_new(TLS_method())) == NULL)
+		return errbuf_ssl(eb, "SSL_CTX_new"), NULL;
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+	    /* TLS 1.2: forward-secret AEAD suites only (TLS 1.3's are fixed). */
+	    !SSL_CTX_set_strict_cipher_list(ctx,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") ||
+	    !SSL_CTX_set1_curves_list(ctx, "X25519:P-256") ||
+	    !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) ||
+	    ticket_init(ctx) == -1) {
+		errbuf_ssl(eb, "server TLS settings");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* Stateless resumption only: tickets, no per-process session cache. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert);
+	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+	return ctx;
+}
+
+void
+tls_attach(SSL *ssl, struct tls_state *ts)
+{
+	SSL_set_ex_data(ssl, tls_ex_idx, ts);
+}
+
+const char *
+tls_version_name(const SSL *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+const char *
+tls_alpn_name(const SSL *ssl, char *buf, size_t cap)
+{
+	const uint8_t	*p;
+	unsigned	 n;
+
+	SSL_get0_alpn_selected(ssl, &p, &n);
+	if (n == 0 || n >= cap)
+		return "-";
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	for (unsigned i = 0; i < n; i++)
+		if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] > 0x7e)
+			buf[i] = '?';
+	return buf;
+}

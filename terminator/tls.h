@@ -1,0 +1,34 @@
+/*
+ * tls.h - the server SSL_CTX and per-handshake certificate selection.
+ *
+ * One SSL_CTX serves every site on every worker. The certificate is chosen in
+ * BoringSSL's select-certificate callback from the connection's view: exact
+ * SNI, then a one-label wildcard, then the default site. Clients that offer
+ * ECDSA get a site's ECDSA certificate; others get its RSA one.
+ */
+#ifndef TLSGATE_TLS_H
+#define TLSGATE_TLS_H
+
+#include <openssl/base.h>
+
+struct errbuf;
+struct site;
+struct view;
+
+/* Per-connection TLS state, owned by the connection and linked to its SSL. */
+struct tls_state {
+	struct view	*view;		/* borrowed: the connection holds the ref */
+	struct site	*site;		/* chosen in the callback; NULL before */
+	int		 no_site;	/* unknown SNI and no default */
+	char		 sni[256];	/* empty if the client sent none */
+};
+
+/* The shared server context (TLS 1.2-1.3, modern suites, X25519/P-256). */
+SSL_CTX	*tls_server_ctx_new(struct errbuf *eb);
+/* Link ts to ssl (before the handshake starts). */
+void	 tls_attach(SSL *ssl, struct tls_state *ts);
+/* "TLSv1.3" etc.; the negotiated ALPN or "-". */
+const char *tls_version_name(const SSL *ssl);
+const char *tls_alpn_name(const SSL *ssl, char *buf, size_t cap);
+
+#endif
