@@ -14,8 +14,9 @@
 /*
  * Find the value at path in text (len bytes). On success set *line and *col
  * (1-based; the column counts bytes) and return 0. If the path is absent, the
- * position of its deepest existing parent is given and 1 is returned. -1 if
- * text is not valid JSON as far as the scan goes.
+ * position of its deepest existing parent is given and 1 is returned (also
+ * when the text ends early). "" is the top level; -1 if a non-empty path
+ * does not start with "/".
  */
 int	jsonpos_find(const char *text, size_t len, const char *path, int *line,
 	    int *col);

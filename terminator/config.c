@@ -627,7 +627,7 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 	struct config	*c = xcalloc(1, sizeof(*c));
 	struct walk	 w = { "command line", NULL, 0, NULL, errs };
 	struct site_cfg	*s;
-	char		*eq, *val;
+	char		*eq, *val, *copy = NULL;
 	const char	*flag;
 
 	config_defaults(c);
@@ -638,7 +638,9 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 			    flag));
 			continue;
 		}
-		val = argv[++i];
+		/* A private copy: values are split in place, argv stays intact. */
+		free(copy);
+		copy = val = xstrdup(argv[++i]);
 		if (strcmp(flag, "--https") == 0)
 			push_addr(&w, flag, val, 0, &c->https, &c->nhttps);
 		else if (strcmp(flag, "--http") == 0)
@@ -741,6 +743,7 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 		else
 			errs_add(errs, xasprintf("%s: unknown flag", flag));
 	}
+	free(copy);
 	for (size_t i = 0; i < c->nsites; i++)
 		if (c->sites[i].ncerts == 0)
 			errs_add(errs, xasprintf("--site %s: no --cert given for it",

@@ -207,7 +207,8 @@ conn_close(struct conn *c, enum conn_reason why)
 	event_del(&c->cev);
 	event_del(&c->tev);
 	if (c->bfd != -1) {
-		event_del(&c->bev);
+		if (c->bev_on)
+			event_del(&c->bev);
 		close(c->bfd);
 	}
 	if (c->state != CONN_HANDSHAKE && why != CR_CLIENT_ERROR) {
@@ -260,7 +261,8 @@ conn_update_events(struct conn *c)
 		c->cev_on = cw;
 	}
 	if (c->bfd != -1 && bw != c->bev_on) {
-		event_del(&c->bev);
+		if (c->bev_on)
+			event_del(&c->bev);
 		if (bw) {
 			event_assign(&c->bev, c->w->base, c->bfd, bw | EV_PERSIST,
 			    conn_on_backend, c);

@@ -1,0 +1,108 @@
+/* test_common.c - jsonpos, errbuf and log. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "errbuf.h"
+#include "jsonpos.h"
+#include "log.h"
+
+static const char doc[] =
+    "{\n"
+    "  \"a\": 1,\n"
+    "  \"sites\": [\n"
+    "    { \"names\": [\"x\", \"y\"] },\n"
+    "    { \"names\": \"bad\", \"b\": {\"c\": true} }\n"
+    "  ]\n"
+    "}\n";
+
+static void
+test_jsonpos_values(void **state)
+{
+	int line, col;
+
+	assert_int_equal(jsonpos_find(doc, strlen(doc), "/a", &line, &col), 0);
+	assert_int_equal(line, 2);
+	assert_int_equal(col, 8);
+	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/0/names/1", &line,
+	    &col), 0);
+	assert_int_equal(line, 4);
+	assert_int_equal(col, 22);
+	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/1/names", &line,
+	    &col), 0);
+	assert_int_equal(line, 5);
+	assert_int_equal(col, 16);
+	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/1/b/c", &line,
+	    &col), 0);
+	assert_int_equal(line, 5);
+	assert_int_equal(col, 34);
+}
+
+static void
+test_jsonpos_missing_gives_parent(void **state)
+{
+	int line, col;
+
+	/* An absent key points at its nearest existing parent. */
+	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/1/zzz", &line,
+	    &col), 1);
+	assert_int_equal(line, 5);
+	assert_int_equal(col, 5);
+	/* Truncated text: the best known position is the top level. */
+	assert_int_equal(jsonpos_find("{\"a\": [1, ", 10, "/a/5", &line, &col), 1);
+	assert_int_equal(line, 1);
+	assert_int_equal(col, 7);
+}
+
+static void
+test_errbuf(void **state)
+{
+	struct errbuf eb;
+
+	assert_int_equal(errbuf_set(&eb, "x=%d", 5), -1);
+	assert_string_equal(eb.msg, "x=5");
+	assert_int_equal(errbuf_prefix(&eb, "ctx %s", "a"), -1);
+	assert_string_equal(eb.msg, "ctx a: x=5");
+	assert_int_equal(errbuf_set(NULL, "ignored"), -1);
+}
+
+static char captured[512];
+
+static void
+sink(enum log_level lvl, const char *line, void *arg)
+{
+	snprintf(captured, sizeof(captured), "%d %s", (int)lvl, line);
+}
+
+static void
+test_log_levels_and_sanitising(void **state)
+{
+	log_set_sink(sink, NULL);
+	log_set_level(LOG_LVL_INFO);
+	captured[0] = '\0';
+	log_debug("hidden %d", 1);
+	assert_string_equal(captured, "");
+	log_info("sni=%s", "evil\nforged line");
+	/* Control characters from peers cannot forge a second log line. */
+	assert_string_equal(captured, "6 sni=evil?forged line");
+	assert_int_equal(log_level_parse("warning"), LOG_LVL_WARN);
+	assert_int_equal(log_level_parse("nope"), -1);
+	log_set_sink(NULL, NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jsonpos_values),
+		cmocka_unit_test(test_jsonpos_missing_gives_parent),
+		cmocka_unit_test(test_errbuf),
+		cmocka_unit_test(test_log_levels_and_sanitising),
+	};
+	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
+}

@@ -1,0 +1,454 @@
+/*
+ * tlsclient.c - a BoringSSL test and load client.
+ *
+ *  stream   N connections to an echo backend, each writing a pattern and
+ *           checking every byte that comes back, all held open for S seconds.
+ *           Reports how many survived and the certificates they saw.
+ *  slowread one connection reading GET /bytes/N at a limited rate.
+ *  hs       full handshakes (no session reuse) with one HTTP request each,
+ *           from T threads for S seconds; checks that none was resumed.
+ *  ka       keep-alive HTTP requests over T connections for S seconds.
+ *  info     one handshake; prints version, ALPN, leaf SHA-256, resumption.
+ *
+ * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
+ *               --conns N --seconds S --rate BYTES/S --bytes N
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/sha.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+static const char	*opt_connect = "127.0.0.1:8443", *opt_sni, *opt_ca, *opt_alpn;
+static int		 opt_conns = 1;
+static double		 opt_seconds = 5;
+static long		 opt_rate = 100000;
+static long long	 opt_bytes = 100000000;
+static struct sockaddr_storage target;
+static socklen_t	 target_len;
+static SSL_CTX		*ctx;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+die(const char *m)
+{
+	fprintf(stderr, "tlsclient: %s\n", m);
+	exit(2);
+}
+
+static void
+setup(void)
+{
+	char		 host[256];
+	const char	*colon = strrchr(opt_connect, ':');
+	struct addrinfo	 hints = { 0 }, *res;
+
+	if (colon == NULL)
+		die("--connect HOST:PORT");
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - opt_connect), opt_connect);
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+		die("cannot resolve --connect");
+	memcpy(&target, res->ai_addr, res->ai_addrlen);
+	target_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	ctx = SSL_CTX_new(TLS_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* No session cache: every "hs" handshake must be a full one. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (opt_ca != NULL) {
+		if (!SSL_CTX_load_verify_locations(ctx, opt_ca, NULL))
+			die("cannot load --ca");
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	if (opt_alpn != NULL) {
+		uint8_t w[256];
+		size_t l = strlen(opt_alpn);
+		w[0] = (uint8_t)l;
+		memcpy(w + 1, opt_alpn, l);
+		SSL_CTX_set_alpn_protos(ctx, w, (unsigned)l + 1);
+	}
+}
+
+static int
+tcp_connect(int nonblock)
+{
+	int fd = socket(target.ss_family, SOCK_STREAM, 0), one = 1;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&target, target_len) == -1) {
+		close(fd);
+		return -1;
+	}
+	if (nonblock)
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
+static SSL *
+tls_new(int fd)
+{
+	SSL *ssl = SSL_new(ctx);
+
+	SSL_set_fd(ssl, fd);
+	if (opt_sni != NULL) {
+		SSL_set_tlsext_host_name(ssl, opt_sni);
+		if (opt_ca != NULL)
+			X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), opt_sni, 0);
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+static void
+leaf_fp(SSL *ssl, char out[17])
+{
+	X509	*x = SSL_get_peer_certificate(ssl);
+	uint8_t	*der = NULL, md[32];
+	int	 n;
+
+	strcpy(out, "none");
+	if (x == NULL)
+		return;
+	n = i2d_X509(x, &der);
+	SHA256(der, (size_t)n, md);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	OPENSSL_free(der);
+	X509_free(x);
+}
+
+/* ---- stream ---------------------------------------------------------- */
+
+struct sconn {
+	int		 fd;
+	SSL		*ssl;
+	int		 hs_done, dead;
+	uint64_t	 sent, recvd;
+	char		 fp[17];
+};
+
+static uint8_t
+pattern(int id, uint64_t off)
+{
+	return (uint8_t)(off * 7 + (uint64_t)id * 13);
+}
+
+static int
+cmd_stream(void)
+{
+	struct sconn	*c = calloc((size_t)opt_conns, sizeof(*c));
+	struct pollfd	*p = calloc((size_t)opt_conns, sizeof(*p));
+	uint8_t		 buf[8192];
+	double		 end;
+	int		 alive = 0, verified = 0;
+	uint64_t	 total = 0;
+
+	for (int i = 0; i < opt_conns; i++) {
+		if ((c[i].fd = tcp_connect(1)) == -1) {
+			fprintf(stderr, "conn %d: connect: %s\n", i, strerror(errno));
+			c[i].dead = 1;
+			continue;
+		}
+		c[i].ssl = tls_new(c[i].fd);
+	}
+	end = now() + opt_seconds;
+	while (now() < end) {
+		for (int i = 0; i < opt_conns; i++) {
+			struct sconn *s = &c[i];
+			int r;
+
+			p[i].fd = s->dead ? -1 : s->fd;
+			p[i].events = POLLIN;
+			if (s->dead)
+				continue;
+			if (!s->hs_done) {
+				r = SSL_do_handshake(s->ssl);
+				if (r == 1) {
+					s->hs_done = 1;
+					leaf_fp(s->ssl, s->fp);
+				} else {
+					int e = SSL_get_error(s->ssl, r);
+					if (e == SSL_ERROR_WANT_WRITE)
+						p[i].events = POLLOUT;
+					else if (e != SSL_ERROR_WANT_READ) {
+						fprintf(stderr, "conn %d: handshake failed\n", i);
+						ERR_print_errors_fp(stderr);
+						s->dead = 1;
+					}
+					continue;
+				}
+			}
+			/* Keep at most 32 KiB in flight so neither side deadlocks. */
+			while (s->sent - s->recvd < 32768) {
+				size_t n = sizeof(buf);
+				for (size_t k = 0; k < n; k++)
+					buf[k] = pattern(i, s->sent + k);
+				r = SSL_write(s->ssl, buf, (int)n);
+				if (r <= 0) {
+					int e = SSL_get_error(s->ssl, r);
+					if (e == SSL_ERROR_WANT_WRITE)
+						p[i].events |= POLLOUT;
+					else if (e != SSL_ERROR_WANT_READ) {
+						fprintf(stderr, "conn %d: write failed after %llu\n",
+						    i, (unsigned long long)s->sent);
+						s->dead = 1;
+					}
+					break;
+				}
+				s->sent += (uint64_t)r;
+			}
+			while (!s->dead) {
+				r = SSL_read(s->ssl, buf, sizeof(buf));
+				if (r <= 0) {
+					int e = SSL_get_error(s->ssl, r);
+					if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+						fprintf(stderr, "conn %d: closed by peer after %llu "
+						    "bytes (error %d)\n", i,
+						    (unsigned long long)s->recvd, e);
+						s->dead = 1;
+					}
+					break;
+				}
+				for (int k = 0; k < r; k++)
+					if (buf[k] != pattern(i, s->recvd + (uint64_t)k)) {
+						fprintf(stderr, "conn %d: corrupt byte at %llu\n", i,
+						    (unsigned long long)(s->recvd + (uint64_t)k));
+						s->dead = 1;
+						break;
+					}
+				s->recvd += (uint64_t)r;
+			}
+		}
+		poll(p, (nfds_t)opt_conns, 50);
+	}
+	printf("fingerprints:");
+	for (int i = 0; i < opt_conns; i++) {
+		int seen = 0;
+		for (int j = 0; j < i; j++)
+			if (c[j].hs_done && strcmp(c[j].fp, c[i].fp) == 0)
+				seen = 1;
+		if (c[i].hs_done && !seen)
+			printf(" %s", c[i].fp);
+	}
+	printf("\n");
+	for (int i = 0; i < opt_conns; i++) {
+		if (!c[i].dead && c[i].hs_done) {
+			alive++;
+			if (c[i].recvd > 0)
+				verified++;
+		}
+		total += c[i].recvd;
+	}
+	printf("conns=%d alive=%d verified=%d bytes=%llu\n", opt_conns, alive,
+	    verified, (unsigned long long)total);
+	return alive == opt_conns && verified == opt_conns ? 0 : 1;
+}
+
+/* ---- slowread -------------------------------------------------------- */
+
+static int
+cmd_slowread(void)
+{
+	char		 req[256], buf[4096];
+	int		 fd, r;
+	SSL		*ssl;
+	double		 start, end;
+	long long	 got = 0;
+
+	if ((fd = tcp_connect(0)) == -1)
+		die("connect");
+	ssl = tls_new(fd);
+	if (SSL_do_handshake(ssl) != 1)
+		die("handshake");
+	snprintf(req, sizeof(req), "GET /bytes/%lld HTTP/1.1\r\nHost: %s\r\n\r\n",
+	    opt_bytes, opt_sni ? opt_sni : "x");
+	SSL_write(ssl, req, (int)strlen(req));
+	start = now();
+	end = start + opt_seconds;
+	while (now() < end) {
+		if ((r = SSL_read(ssl, buf, sizeof(buf))) <= 0)
+			break;
+		got += r;
+		/* Sleep so that the average stays at opt_rate. */
+		double ahead = (double)got / (double)opt_rate - (now() - start);
+		if (ahead > 0)
+			usleep((useconds_t)(ahead * 1e6));
+	}
+	printf("slowread bytes=%lld seconds=%.1f\n", got, now() - start);
+	return got > 0 ? 0 : 1;
+}
+
+/* ---- hs / ka --------------------------------------------------------- */
+
+static atomic_long	 n_ok, n_fail, n_resumed;
+static volatile int	 stop_flag;
+
+static int
+http_exchange(SSL *ssl, int keepalive)
+{
+	char	 req[256], buf[16384];
+	int	 r, hl = -1;
+	long	 have = 0, clen = -1;
+
+	snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n%s\r\n",
+	    opt_sni ? opt_sni : "x", keepalive ? "" : "Connection: close\r\n");
+	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
+		return -1;
+	for (;;) {
+		if ((r = SSL_read(ssl, buf + have, (int)(sizeof(buf) - 1 - (size_t)have))) <= 0)
+			return -1;
+		have += r;
+		buf[have] = '\0';
+		if (hl < 0) {
+			char *e = strstr(buf, "\r\n\r\n"), *cl;
+			if (e == NULL)
+				continue;
+			hl = (int)(e - buf) + 4;
+			if ((cl = strcasestr(buf, "content-length:")) != NULL)
+				clen = strtol(cl + 15, NULL, 10);
+		}
+		if (clen >= 0 && have >= hl + clen)
+			return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? 0 : -1;
+	}
+}
+
+static void *
+hs_thread(void *arg)
+{
+	int	 ka = *(int *)arg, fd;
+	SSL	*ssl;
+
+	while (!stop_flag) {
+		if ((fd = tcp_connect(0)) == -1) {
+			atomic_fetch_add(&n_fail, 1);
+			usleep(1000);
+			continue;
+		}
+		ssl = tls_new(fd);
+		if (SSL_do_handshake(ssl) != 1) {
+			atomic_fetch_add(&n_fail, 1);
+			ERR_clear_error();
+		} else if (ka) {
+			while (!stop_flag && http_exchange(ssl, 1) == 0)
+				atomic_fetch_add(&n_ok, 1);
+		} else {
+			if (SSL_session_reused(ssl))
+				atomic_fetch_add(&n_resumed, 1);
+			if (http_exchange(ssl, 0) == 0)
+				atomic_fetch_add(&n_ok, 1);
+			else
+				atomic_fetch_add(&n_fail, 1);
+		}
+		SSL_free(ssl);
+		close(fd);
+		ERR_clear_error();
+	}
+	return NULL;
+}
+
+static int
+cmd_load(int ka)
+{
+	pthread_t	*t = calloc((size_t)opt_conns, sizeof(pthread_t));
+	double		 t0 = now(), el;
+
+	for (int i = 0; i < opt_conns; i++)
+		pthread_create(&t[i], NULL, hs_thread, &ka);
+	usleep((useconds_t)(opt_seconds * 1e6));
+	stop_flag = 1;
+	for (int i = 0; i < opt_conns; i++)
+		pthread_join(t[i], NULL);
+	el = now() - t0;
+	printf("%s ok=%ld failed=%ld resumed=%ld seconds=%.2f rate=%.1f\n",
+	    ka ? "requests" : "handshakes", atomic_load(&n_ok), atomic_load(&n_fail),
+	    atomic_load(&n_resumed), el, (double)atomic_load(&n_ok) / el);
+	return atomic_load(&n_resumed) == 0 && atomic_load(&n_ok) > 0 ? 0 : 1;
+}
+
+static int
+cmd_info(void)
+{
+	int		 fd;
+	SSL		*ssl;
+	char		 fp[17], alpn[64] = "-";
+	const uint8_t	*a;
+	unsigned	 al;
+
+	if ((fd = tcp_connect(0)) == -1)
+		die("connect");
+	ssl = tls_new(fd);
+	if (SSL_do_handshake(ssl) != 1) {
+		ERR_print_errors_fp(stderr);
+		return 1;
+	}
+	leaf_fp(ssl, fp);
+	SSL_get0_alpn_selected(ssl, &a, &al);
+	if (al > 0 && al < sizeof(alpn))
+		snprintf(alpn, sizeof(alpn), "%.*s", (int)al, a);
+	printf("version=%s alpn=%s fp=%s resumed=%d\n", SSL_get_version(ssl), alpn,
+	    fp, SSL_session_reused(ssl));
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2)
+		die("usage: tlsclient stream|slowread|hs|ka|info [flags]");
+	cmd = argv[1];
+	for (int i = 2; i + 1 < argc; i += 2) {
+		const char *f = argv[i], *v = argv[i + 1];
+		if (!strcmp(f, "--connect")) opt_connect = v;
+		else if (!strcmp(f, "--sni")) opt_sni = v;
+		else if (!strcmp(f, "--ca")) opt_ca = v;
+		else if (!strcmp(f, "--alpn")) opt_alpn = v;
+		else if (!strcmp(f, "--conns")) opt_conns = atoi(v);
+		else if (!strcmp(f, "--seconds")) opt_seconds = atof(v);
+		else if (!strcmp(f, "--rate")) opt_rate = atol(v);
+		else if (!strcmp(f, "--bytes")) opt_bytes = atoll(v);
+		else die("unknown flag");
+	}
+	signal(SIGPIPE, SIG_IGN);
+	setup();
+	if (!strcmp(cmd, "stream")) return cmd_stream();
+	if (!strcmp(cmd, "slowread")) return cmd_slowread();
+	if (!strcmp(cmd, "hs")) return cmd_load(0);
+	if (!strcmp(cmd, "ka")) return cmd_load(1);
+	if (!strcmp(cmd, "info")) return cmd_info();
+	die("unknown command");
+	return 2;
+}
