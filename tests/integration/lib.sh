@@ -1,0 +1,105 @@
+# lib.sh - helpers for integration tests. Each test sources this, gets a
+# private temp directory, and everything it starts is killed on exit. On
+# failure the logs of every process are printed.
+set -euo pipefail
+
+: "${TLSGATE:?}" "${TG_BACKEND:?}" "${TG_CLIENT:?}"
+T=$(mktemp -d /tmp/tlsgate-it.XXXXXX)
+PIDS=()
+FAILED=1
+
+finish() {
+	local rc=$?
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		echo "---- FAILED (rc=$rc); logs from $T:"
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "== $f"; tail -n 60 "$f"
+		done
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap finish EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# need CMD...: skip (77) outside CI when a tool is missing; fail under CI.
+need() {
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1; then
+			if [ "${CI:-}" = true ]; then fail "missing tool under CI: $c"; fi
+			echo "skip: $c not installed"; exit 77
+		fi
+	done
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 1 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
+	done
+	fail "no free port"
+}
+
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT.
+wait_port() {
+	local deadline=$((SECONDS + ${2:-20}))
+	while ! (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null; do
+		[ $SECONDS -lt "$deadline" ] || fail "nothing listens on port $1"
+		sleep 0.05
+	done
+}
+
+# cert NAME TYPE DNSNAMES...: self-signed cert and key in $T/NAME.{pem,key}.
+cert() {
+	local name=$1 type=$2; shift 2
+	local san="" n
+	for n in "$@"; do san="${san:+$san,}DNS:$n"; done
+	if [ "$type" = rsa ]; then
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/$name.key" \
+		    -out "$T/$name.pem" -days 30 -subj "/CN=$1" -addext "subjectAltName=$san" 2>/dev/null
+	else
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		    -keyout "$T/$name.key" -out "$T/$name.pem" -days 30 -subj "/CN=$1" \
+		    -addext "subjectAltName=$san" 2>/dev/null
+	fi
+	chmod 600 "$T/$name.key"
+}
+
+# fingerprint FILE: SHA-256 of a PEM certificate, lowercase hex, first 8 bytes
+# (the form tg_tlsclient prints).
+fingerprint() {
+	openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g' |
+	    tr 'A-F' 'a-f' | cut -c1-16
+}
+
+# backend NAME MODE PORT: start a test backend and wait for it.
+backend() {
+	"$TG_BACKEND" --listen "127.0.0.1:$3" --mode "$2" --name "$1" >"$T/backend-$1.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$3"
+}
+
+# start_tlsgate PORT ARGS...: run tlsgate with ARGS, wait for PORT. Sets TG_PID.
+start_tlsgate() {
+	local port=$1; shift
+	"$TLSGATE" run "$@" >"$T/tlsgate.log" 2>&1 &
+	TG_PID=$!
+	PIDS+=($TG_PID)
+	wait_port "$port"
+}
+
+# s_client PORT ARGS...: one openssl handshake; output to stdout.
+s_client() {
+	local port=$1; shift
+	openssl s_client -connect "127.0.0.1:$port" "$@" </dev/null 2>&1 || true
+}
+
+# rss_kib PID
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
