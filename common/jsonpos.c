@@ -124,7 +124,11 @@ scan_object(struct scan *sc, int depth)
 		return 0;
 	}
 	for (;;) {
+		int kline, kcol;
+
 		skip_ws(sc);
+		kline = sc->line;
+		kcol = sc->col;
 		if (scan_string(sc, key, sizeof(key), &klen) == -1)
 			return -1;
 		skip_ws(sc);
@@ -134,6 +138,14 @@ scan_object(struct scan *sc, int depth)
 		skip_ws(sc);
 		if (push(sc, key, klen) == -1)
 			return -1;
+		/* An object member is located by its key, as compilers do. */
+		if (sc->found != 1 && sc->pathlen == sc->wantlen &&
+		    memcmp(sc->path, sc->want, sc->pathlen) == 0) {
+			sc->found = 1;
+			sc->fline = kline;
+			sc->fcol = kcol;
+			return 0;
+		}
 		if (scan_value(sc, depth + 1) == -1)
 			return -1;
 		sc->pathlen = saved;

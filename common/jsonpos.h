@@ -13,7 +13,8 @@
 
 /*
  * Find the value at path in text (len bytes). On success set *line and *col
- * (1-based; the column counts bytes) and return 0. If the path is absent, the
+ * (1-based; the column counts bytes) and return 0. An object member is
+ * located at its key, an array element at its value. If the path is absent, the
  * position of its deepest existing parent is given and 1 is returned (also
  * when the text ends early). "" is the top level; -1 if a non-empty path
  * does not start with "/".

@@ -28,19 +28,19 @@ test_jsonpos_values(void **state)
 
 	assert_int_equal(jsonpos_find(doc, strlen(doc), "/a", &line, &col), 0);
 	assert_int_equal(line, 2);
-	assert_int_equal(col, 8);
+	assert_int_equal(col, 3);	/* members: at the key */
 	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/0/names/1", &line,
 	    &col), 0);
 	assert_int_equal(line, 4);
-	assert_int_equal(col, 22);
+	assert_int_equal(col, 22);	/* elements: at the value */
 	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/1/names", &line,
 	    &col), 0);
 	assert_int_equal(line, 5);
-	assert_int_equal(col, 16);
+	assert_int_equal(col, 7);
 	assert_int_equal(jsonpos_find(doc, strlen(doc), "/sites/1/b/c", &line,
 	    &col), 0);
 	assert_int_equal(line, 5);
-	assert_int_equal(col, 34);
+	assert_int_equal(col, 29);
 }
 
 static void

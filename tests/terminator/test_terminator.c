@@ -61,8 +61,8 @@ test_every_semantic_error_reported(void **state)
 	for (size_t i = 0; i < e.n; i++)
 		printf("  %s\n", e.msgs[i]);
 	assert_true(has_msg(&e, "/etc/t.json:2:24: listen.https[0]: \"127.0.0.1:99999\": port"));
-	assert_true(has_msg(&e, "/etc/t.json:3:14: workerz: unknown key"));
-	assert_true(has_msg(&e, "/etc/t.json:4:30: limits.idle_timeout: must be between"));
+	assert_true(has_msg(&e, "/etc/t.json:3:3: workerz: unknown key"));
+	assert_true(has_msg(&e, "/etc/t.json:4:14: limits.idle_timeout: must be between"));
 	assert_true(has_msg(&e, "/etc/t.json:6:27: sites[0].names[1]: \"bad name\" is not"));
 	assert_true(has_msg(&e, "/etc/t.json:9:16: sites[1].names[0]: \"ok.test\" is already named"));
 	assert_true(has_msg(&e, "sites[1].backends: at least one backend"));
