@@ -314,6 +314,16 @@ conn_handshake(struct conn *c)
 			conn_close(c, CR_NO_SITE);
 			return -1;
 		}
+		/*
+		 * BoringSSL queues TLS 1.3 NewSessionTickets until the next
+		 * write; a backend that speaks second would leave the client
+		 * without one. Flush them now with a zero-byte write. The socket
+		 * buffer is empty at this point, so it does not block.
+		 */
+		if (SSL_version(c->ssl) == TLS1_3_VERSION) {
+			(void)SSL_write(c->ssl, "", 0);
+			ERR_clear_error();
+		}
 		if (conn_connect_backend(c) == -1) {
 			conn_close(c, CR_CONNECT_FAILED);
 			return -1;
