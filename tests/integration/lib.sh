@@ -37,11 +37,12 @@ need() {
 	done
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on, below the
+# kernel's ephemeral range (32768+) so client sockets never take it first.
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % 22000))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
 	done
 	fail "no free port"

@@ -156,6 +156,7 @@ main(int argc, char **argv)
 	    LEV_OPT_REUSEABLE, 1024, (struct sockaddr *)&ss, sslen) == NULL) {
 		fprintf(stderr, "backend: cannot listen on %s: %s\n", listen_at,
 		    strerror(errno));
+		event_base_free(base);
 		return 1;
 	}
 	printf("ready\n");

@@ -273,6 +273,13 @@ cmd_stream(void)
 	}
 	printf("conns=%d alive=%d verified=%d bytes=%llu\n", opt_conns, alive,
 	    verified, (unsigned long long)total);
+	for (int i = 0; i < opt_conns; i++) {
+		SSL_free(c[i].ssl);
+		if (c[i].fd > 0)
+			close(c[i].fd);
+	}
+	free(c);
+	free(p);
 	return alive == opt_conns && verified == opt_conns ? 0 : 1;
 }
 
@@ -307,6 +314,8 @@ cmd_slowread(void)
 			usleep((useconds_t)(ahead * 1e6));
 	}
 	printf("slowread bytes=%lld seconds=%.1f\n", got, now() - start);
+	SSL_free(ssl);
+	close(fd);
 	return got > 0 ? 0 : 1;
 }
 
@@ -391,6 +400,7 @@ cmd_load(int ka)
 	for (int i = 0; i < opt_conns; i++)
 		pthread_join(t[i], NULL);
 	el = now() - t0;
+	free(t);
 	printf("%s ok=%ld failed=%ld resumed=%ld seconds=%.2f rate=%.1f\n",
 	    ka ? "requests" : "handshakes", atomic_load(&n_ok), atomic_load(&n_fail),
 	    atomic_load(&n_resumed), el, (double)atomic_load(&n_ok) / el);
@@ -411,6 +421,8 @@ cmd_info(void)
 	ssl = tls_new(fd);
 	if (SSL_do_handshake(ssl) != 1) {
 		ERR_print_errors_fp(stderr);
+		SSL_free(ssl);
+		close(fd);
 		return 1;
 	}
 	leaf_fp(ssl, fp);
@@ -419,6 +431,8 @@ cmd_info(void)
 		snprintf(alpn, sizeof(alpn), "%.*s", (int)al, a);
 	printf("version=%s alpn=%s fp=%s resumed=%d\n", SSL_get_version(ssl), alpn,
 	    fp, SSL_session_reused(ssl));
+	SSL_free(ssl);
+	close(fd);
 	return 0;
 }
 
@@ -444,11 +458,15 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	setup();
-	if (!strcmp(cmd, "stream")) return cmd_stream();
-	if (!strcmp(cmd, "slowread")) return cmd_slowread();
-	if (!strcmp(cmd, "hs")) return cmd_load(0);
-	if (!strcmp(cmd, "ka")) return cmd_load(1);
-	if (!strcmp(cmd, "info")) return cmd_info();
-	die("unknown command");
-	return 2;
+	{
+		int rc;
+		if (!strcmp(cmd, "stream")) rc = cmd_stream();
+		else if (!strcmp(cmd, "slowread")) rc = cmd_slowread();
+		else if (!strcmp(cmd, "hs")) rc = cmd_load(0);
+		else if (!strcmp(cmd, "ka")) rc = cmd_load(1);
+		else if (!strcmp(cmd, "info")) rc = cmd_info();
+		else die("unknown command");
+		SSL_CTX_free(ctx);
+		return rc;
+	}
 }
