@@ -8,10 +8,11 @@
  *  hs       full handshakes (no session reuse) with one HTTP request each,
  *           from T threads for S seconds; checks that none was resumed.
  *  ka       keep-alive HTTP requests over T connections for S seconds.
+ *  bulk     GET /bytes/N repeatedly over T keep-alive connections; MB/s.
  *  info     one handshake; prints version, ALPN, leaf SHA-256, resumption.
  *
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
- *               --conns N --seconds S --rate BYTES/S --bytes N
+ *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,6 +41,7 @@ static int		 opt_conns = 1;
 static double		 opt_seconds = 5;
 static long		 opt_rate = 100000;
 static long long	 opt_bytes = 100000000;
+static const char	*opt_tls;
 static struct sockaddr_storage target;
 static socklen_t	 target_len;
 static SSL_CTX		*ctx;
@@ -82,6 +84,11 @@ setup(void)
 	freeaddrinfo(res);
 	ctx = SSL_CTX_new(TLS_method());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (opt_tls != NULL) {
+		uint16_t v = strcmp(opt_tls, "1.3") == 0 ? TLS1_3_VERSION : TLS1_2_VERSION;
+		SSL_CTX_set_min_proto_version(ctx, v);
+		SSL_CTX_set_max_proto_version(ctx, v);
+	}
 	/* No session cache: every "hs" handshake must be a full one. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -321,7 +328,7 @@ cmd_slowread(void)
 
 /* ---- hs / ka --------------------------------------------------------- */
 
-static atomic_long	 n_ok, n_fail, n_resumed;
+static atomic_long	 n_ok, n_fail, n_resumed, n_bytes;
 static volatile int	 stop_flag;
 
 static int
@@ -353,6 +360,38 @@ http_exchange(SSL *ssl, int keepalive)
 	}
 }
 
+/* One GET /bytes/N on a keep-alive connection; counts body bytes. */
+static int
+bulk_exchange(SSL *ssl)
+{
+	char		 req[256], buf[65536];
+	int		 r, have = 0;
+	long long	 body = -1, want = opt_bytes;
+
+	snprintf(req, sizeof(req), "GET /bytes/%lld HTTP/1.1\r\nHost: %s\r\n\r\n",
+	    want, opt_sni ? opt_sni : "x");
+	if (SSL_write(ssl, req, (int)strlen(req)) <= 0)
+		return -1;
+	while (body < want) {
+		if ((r = SSL_read(ssl, buf + (body < 0 ? have : 0),
+		    (int)sizeof(buf) - 1 - (body < 0 ? have : 0))) <= 0)
+			return -1;
+		if (body >= 0) {
+			body += r;
+			atomic_fetch_add(&n_bytes, r);
+			continue;
+		}
+		have += r;
+		buf[have] = '\0';
+		char *e = strstr(buf, "\r\n\r\n");
+		if (e == NULL)
+			continue;
+		body = have - (e + 4 - buf);
+		atomic_fetch_add(&n_bytes, body);
+	}
+	return 0;
+}
+
 static void *
 hs_thread(void *arg)
 {
@@ -369,6 +408,9 @@ hs_thread(void *arg)
 		if (SSL_do_handshake(ssl) != 1) {
 			atomic_fetch_add(&n_fail, 1);
 			ERR_clear_error();
+		} else if (ka == 2) {
+			while (!stop_flag && bulk_exchange(ssl) == 0)
+				atomic_fetch_add(&n_ok, 1);
 		} else if (ka) {
 			while (!stop_flag && http_exchange(ssl, 1) == 0)
 				atomic_fetch_add(&n_ok, 1);
@@ -401,9 +443,10 @@ cmd_load(int ka)
 		pthread_join(t[i], NULL);
 	el = now() - t0;
 	free(t);
-	printf("%s ok=%ld failed=%ld resumed=%ld seconds=%.2f rate=%.1f\n",
-	    ka ? "requests" : "handshakes", atomic_load(&n_ok), atomic_load(&n_fail),
-	    atomic_load(&n_resumed), el, (double)atomic_load(&n_ok) / el);
+	printf("%s ok=%ld failed=%ld resumed=%ld seconds=%.2f rate=%.1f mbps=%.1f\n",
+	    ka == 2 ? "bulk" : ka ? "requests" : "handshakes", atomic_load(&n_ok),
+	    atomic_load(&n_fail), atomic_load(&n_resumed), el,
+	    (double)atomic_load(&n_ok) / el, (double)atomic_load(&n_bytes) / el / 1e6);
 	return atomic_load(&n_resumed) == 0 && atomic_load(&n_ok) > 0 ? 0 : 1;
 }
 
@@ -454,6 +497,7 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--seconds")) opt_seconds = atof(v);
 		else if (!strcmp(f, "--rate")) opt_rate = atol(v);
 		else if (!strcmp(f, "--bytes")) opt_bytes = atoll(v);
+		else if (!strcmp(f, "--tls")) opt_tls = v;
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -464,6 +508,7 @@ main(int argc, char **argv)
 		else if (!strcmp(cmd, "slowread")) rc = cmd_slowread();
 		else if (!strcmp(cmd, "hs")) rc = cmd_load(0);
 		else if (!strcmp(cmd, "ka")) rc = cmd_load(1);
+		else if (!strcmp(cmd, "bulk")) rc = cmd_load(2);
 		else if (!strcmp(cmd, "info")) rc = cmd_info();
 		else die("unknown command");
 		SSL_CTX_free(ctx);
