@@ -529,7 +529,7 @@ config_load_text(const char *path, const char *text, size_t len,
 			check_keys(&w, "/tls", o, tk);
 			if ((v = json_object_get(o, "ticket_key_rotation")) != NULL)
 				c->ticket_rotation = (unsigned)num(&w,
-				    "/tls/ticket_key_rotation", v, 60, 7 * 86400);
+				    "/tls/ticket_key_rotation", v, 1, 7 * 86400);
 		}
 	}
 	if ((v = json_object_get(root, "sites")) != NULL) {
