@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "b64url.h"
@@ -155,5 +156,53 @@ out:
 	free(pay_b);
 	free(input);
 	free(sig);
+	return res;
+}
+
+char *
+jws_eab(const EVP_PKEY *account_key, const char *kid, const char *hmac_b64,
+    const char *url, struct errbuf *eb)
+{
+	json_t		*prot = NULL, *out = NULL;
+	char		*prot_s = NULL, *prot_b = NULL, *jwk = NULL, *pay_b = NULL;
+	char		*input = NULL, *sig_b = NULL, *res = NULL;
+	uint8_t		*mac_key = NULL, sig[EVP_MAX_MD_SIZE];
+	size_t		 keylen;
+	unsigned	 siglen = 0;
+
+	if ((mac_key = b64url_decode(hmac_b64, &keylen)) == NULL || keylen == 0) {
+		errbuf_set(eb, "EAB HMAC key is not base64url");
+		goto out;
+	}
+	if ((jwk = jws_jwk_json(account_key, eb)) == NULL)
+		goto out;
+	prot = json_pack("{s:s, s:s, s:s}", "alg", "HS256", "kid", kid, "url", url);
+	if (prot == NULL || (prot_s = json_dumps(prot, JSON_COMPACT)) == NULL) {
+		errbuf_set(eb, "EAB: out of memory");
+		goto out;
+	}
+	prot_b = b64url_encode((const uint8_t *)prot_s, strlen(prot_s));
+	pay_b = b64url_encode((const uint8_t *)jwk, strlen(jwk));
+	input = xasprintf("%s.%s", prot_b, pay_b);
+	if (HMAC(EVP_sha256(), mac_key, keylen, (const uint8_t *)input, strlen(input),
+	    sig, &siglen) == NULL) {
+		errbuf_ssl(eb, "EAB HMAC");
+		goto out;
+	}
+	sig_b = b64url_encode(sig, siglen);
+	out = json_pack("{s:s, s:s, s:s}", "protected", prot_b, "payload", pay_b,
+	    "signature", sig_b);
+	if (out == NULL || (res = json_dumps(out, JSON_COMPACT)) == NULL)
+		errbuf_set(eb, "EAB: out of memory");
+out:
+	json_decref(prot);
+	json_decref(out);
+	free(mac_key);
+	free(prot_s);
+	free(prot_b);
+	free(jwk);
+	free(pay_b);
+	free(input);
+	free(sig_b);
 	return res;
 }

@@ -22,4 +22,11 @@ char	*jws_thumbprint(const EVP_PKEY *key, struct errbuf *eb);
 char	*jws_sign(const EVP_PKEY *key, const char *kid, const char *nonce,
 	    const char *url, const char *payload, struct errbuf *eb);
 
+/*
+ * External Account Binding (RFC 8555 7.3.4): an HS256 JWS over the account's
+ * JWK, keyed by the CA-issued kid and base64url HMAC key. New JSON string.
+ */
+char	*jws_eab(const EVP_PKEY *account_key, const char *kid, const char *hmac_b64,
+	    const char *url, struct errbuf *eb);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -305,7 +306,7 @@ static void
 parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 {
 	static const char *const keys[] = { "names", "backends", "certificates",
-	    "alpn", "default", NULL };
+	    "alpn", "default", "acme", NULL };
 	char	 sub[512], sub2[600];
 	json_t	*v, *c;
 	size_t	 i;
@@ -350,9 +351,54 @@ parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 			werr(w, sub, "expected true or false");
 		s->is_default = json_is_true(v);
 	}
+	snprintf(sub, sizeof(sub), "%s/acme", path);
+	if ((v = json_object_get(js, "acme")) != NULL) {
+		static const char *const ak[] = { "challenges", "rsa", NULL };
+		if (json_is_boolean(v))
+			s->acme = json_is_true(v);
+		else if (json_is_object(v)) {
+			json_t *cv;
+			s->acme = 1;
+			check_keys(w, sub, v, ak);
+			if ((cv = json_object_get(v, "challenges")) != NULL) {
+				snprintf(sub2, sizeof(sub2), "%s/challenges", sub);
+				if ((s->challenges = str_array(w, sub2, cv,
+				    &s->nchallenges, 1)) != NULL) {
+					if (s->nchallenges == 0)
+						werr(w, sub2, "at least one challenge type");
+					for (i = 0; i < s->nchallenges; i++)
+						if (strcmp(s->challenges[i], "tls-alpn-01") &&
+						    strcmp(s->challenges[i], "http-01") &&
+						    strcmp(s->challenges[i], "dns-01")) {
+							char p3[700];
+							snprintf(p3, sizeof(p3), "%s/%zu", sub2, i);
+							werr(w, p3, "expected tls-alpn-01, "
+							    "http-01 or dns-01");
+						}
+				}
+			}
+			if ((cv = json_object_get(v, "rsa")) != NULL)
+				s->acme_rsa = json_is_true(cv);
+		} else
+			werr(w, sub, "expected true, false or an object");
+	}
+	if (s->acme && s->challenges == NULL) {
+		/* Wildcards can only be validated over DNS. */
+		int wild = 0;
+		for (i = 0; i < s->nnames; i++)
+			wild |= s->names[i][0] == '*';
+		s->challenges = xcalloc(3, sizeof(char *));
+		if (wild)
+			s->challenges[s->nchallenges++] = xstrdup("dns-01");
+		else {
+			s->challenges[s->nchallenges++] = xstrdup("tls-alpn-01");
+			s->challenges[s->nchallenges++] = xstrdup("http-01");
+		}
+	}
 	snprintf(sub, sizeof(sub), "%s/certificates", path);
 	if ((v = json_object_get(js, "certificates")) == NULL) {
-		werr(w, path, "missing key \"certificates\"");
+		if (!s->acme)
+			werr(w, path, "missing key \"certificates\" (or \"acme\": true)");
 		return;
 	}
 	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 2) {
@@ -382,6 +428,26 @@ parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 	}
 }
 
+int
+config_uses_acme(const struct config *c)
+{
+	for (size_t i = 0; i < c->nsites; i++)
+		if (c->sites[i].acme)
+			return 1;
+	return 0;
+}
+
+/* "production", "staging" or a URL. */
+static char *
+acme_directory(const char *v)
+{
+	if (strcmp(v, "production") == 0 || strcmp(v, "letsencrypt") == 0)
+		return xstrdup("https://acme-v02.api.letsencrypt.org/directory");
+	if (strcmp(v, "staging") == 0)
+		return xstrdup("https://acme-staging-v02.api.letsencrypt.org/directory");
+	return xstrdup(v);
+}
+
 static void
 config_defaults(struct config *c)
 {
@@ -392,6 +458,8 @@ config_defaults(struct config *c)
 	c->limits.idle_timeout = 300;
 	c->limits.drain_timeout = 30;
 	c->ticket_rotation = 12 * 3600;
+	c->acme.directory = acme_directory("production");
+	c->acme.state_dir = xstrdup("/var/lib/tlsgate");
 }
 
 /* Cross-field checks shared by the JSON and flag paths. */
@@ -427,7 +495,7 @@ config_load_text(const char *path, const char *text, size_t len,
     struct config_errors *errs)
 {
 	static const char *const top[] = { "listen", "workers", "log", "limits", "tls",
-	    "sites", NULL };
+	    "sites", "acme", NULL };
 	struct config	*c;
 	struct walk	 w = { path, text, len, NULL, errs };
 	json_error_t	 jerr;
@@ -530,6 +598,43 @@ config_load_text(const char *path, const char *text, size_t len,
 			if ((v = json_object_get(o, "ticket_key_rotation")) != NULL)
 				c->ticket_rotation = (unsigned)num(&w,
 				    "/tls/ticket_key_rotation", v, 1, 7 * 86400);
+		}
+	}
+	if ((o = json_object_get(root, "acme")) != NULL) {
+		static const char *const ak[] = { "directory", "email", "ca_bundle",
+		    "state_dir", "eab_kid", "eab_hmac_key", "dns_hook",
+		    "preferred_chain", NULL };
+		static const struct { const char *k; size_t off; int path; } f[] = {
+			{ "directory", offsetof(struct acme_global, directory), 0 },
+			{ "email", offsetof(struct acme_global, email), 0 },
+			{ "ca_bundle", offsetof(struct acme_global, ca_file), 1 },
+			{ "state_dir", offsetof(struct acme_global, state_dir), 1 },
+			{ "eab_kid", offsetof(struct acme_global, eab_kid), 0 },
+			{ "eab_hmac_key", offsetof(struct acme_global, eab_hmac), 0 },
+			{ "dns_hook", offsetof(struct acme_global, dns_hook), 1 },
+			{ "preferred_chain", offsetof(struct acme_global, preferred_chain), 0 },
+		};
+		if (!json_is_object(o))
+			werr(&w, "/acme", "expected an object");
+		else {
+			check_keys(&w, "/acme", o, ak);
+			for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+				char	 p[64], **dst;
+				if ((v = json_object_get(o, f[i].k)) == NULL)
+					continue;
+				snprintf(p, sizeof(p), "/acme/%s", f[i].k);
+				if (!json_is_string(v) || json_string_length(v) == 0) {
+					werr(&w, p, "expected a non-empty string");
+					continue;
+				}
+				dst = (char **)((char *)&c->acme + f[i].off);
+				free(*dst);
+				*dst = i == 0 ? acme_directory(json_string_value(v)) :
+				    f[i].path ? abs_path(&w, json_string_value(v)) :
+				    xstrdup(json_string_value(v));
+			}
+			if ((c->acme.eab_kid == NULL) != (c->acme.eab_hmac == NULL))
+				werr(&w, "/acme", "give both eab_kid and eab_hmac_key, or neither");
 		}
 	}
 	if ((v = json_object_get(root, "sites")) != NULL) {
@@ -696,6 +801,50 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 			s->certs[s->ncerts].cert = strndup(eq + 1, (size_t)(comma - eq - 1));
 			s->certs[s->ncerts].key = xstrdup(comma + 1);
 			s->ncerts++;
+		} else if (strcmp(flag, "--acme") == 0) {
+			/* NAME: that site's certificates come from ACME */
+			if ((s = site_by_name(c, val)) == NULL)
+				errs_add(errs, xasprintf("--acme %s: no such site", val));
+			else if (!s->acme) {
+				s->acme = 1;
+				s->challenges = xcalloc(3, sizeof(char *));
+				if (s->names[0][0] == '*')
+					s->challenges[s->nchallenges++] = xstrdup("dns-01");
+				else {
+					s->challenges[s->nchallenges++] = xstrdup("tls-alpn-01");
+					s->challenges[s->nchallenges++] = xstrdup("http-01");
+				}
+			}
+		} else if (strcmp(flag, "--acme-challenges") == 0) {
+			/* NAME=type[,type] */
+			if ((eq = strchr(val, '=')) == NULL) {
+				errs_add(errs, xasprintf("--acme-challenges %s: expected "
+				    "NAME=TYPE[,TYPE]", val));
+				continue;
+			}
+			*eq = '\0';
+			if ((s = site_by_name(c, val)) == NULL || !s->acme) {
+				errs_add(errs, xasprintf("--acme-challenges %s: give --acme "
+				    "%s first", val, val));
+				continue;
+			}
+			free_strs(s->challenges, s->nchallenges);
+			s->challenges = split_commas(eq + 1, &s->nchallenges);
+		} else if (strcmp(flag, "--acme-directory") == 0) {
+			free(c->acme.directory);
+			c->acme.directory = acme_directory(val);
+		} else if (strcmp(flag, "--acme-email") == 0) {
+			free(c->acme.email);
+			c->acme.email = xstrdup(val);
+		} else if (strcmp(flag, "--acme-ca") == 0) {
+			free(c->acme.ca_file);
+			c->acme.ca_file = xstrdup(val);
+		} else if (strcmp(flag, "--state-dir") == 0) {
+			free(c->acme.state_dir);
+			c->acme.state_dir = xstrdup(val);
+		} else if (strcmp(flag, "--acme-dns-hook") == 0) {
+			free(c->acme.dns_hook);
+			c->acme.dns_hook = xstrdup(val);
 		} else if (strcmp(flag, "--default") == 0) {
 			if ((s = site_by_name(c, val)) == NULL)
 				errs_add(errs, xasprintf("--default %s: no such site", val));
@@ -745,9 +894,9 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 	}
 	free(copy);
 	for (size_t i = 0; i < c->nsites; i++)
-		if (c->sites[i].ncerts == 0)
-			errs_add(errs, xasprintf("--site %s: no --cert given for it",
-			    c->sites[i].names[0]));
+		if (c->sites[i].ncerts == 0 && !c->sites[i].acme)
+			errs_add(errs, xasprintf("--site %s: no --cert (or --acme) given "
+			    "for it", c->sites[i].names[0]));
 	if (c->nhttps == 0)
 		errs_add(errs, xasprintf("--https: at least one HTTPS listen address "
 		    "is needed"));
@@ -785,7 +934,11 @@ config_free(struct config *c)
 		}
 		free(s->certs);
 		free_strs(s->alpn, s->nalpn);
+		free_strs(s->challenges, s->nchallenges);
 	}
+	free(c->acme.directory); free(c->acme.email); free(c->acme.ca_file);
+	free(c->acme.state_dir); free(c->acme.eab_kid); free(c->acme.eab_hmac);
+	free(c->acme.dns_hook); free(c->acme.preferred_chain);
 	free(c->sites);
 	free_addrs(c->https, c->nhttps);
 	free_addrs(c->http, c->nhttp);

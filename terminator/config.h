@@ -29,6 +29,17 @@ struct site_cfg {
 	char		**alpn;
 	size_t		  nalpn;
 	int		  is_default;
+	int		  acme;			/* certificates from ACME */
+	char		**challenges;		/* in order; default tls-alpn-01, http-01 */
+	size_t		  nchallenges;
+	int		  acme_rsa;		/* also an RSA certificate */
+};
+
+struct acme_global {
+	char	*directory;		/* ACME directory URL */
+	char	*email, *ca_file, *state_dir;
+	char	*eab_kid, *eab_hmac;
+	char	*dns_hook, *preferred_chain;
 };
 
 struct limits {
@@ -47,7 +58,11 @@ struct config {
 	unsigned	 ticket_rotation;	/* seconds */
 	struct site_cfg	*sites;
 	size_t		 nsites;
+	struct acme_global acme;
 };
+
+/* Whether any site uses ACME. */
+int	config_uses_acme(const struct config *);
 
 /* Error lines collected by the loaders; each is "where: key: message". */
 struct config_errors {

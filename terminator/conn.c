@@ -62,13 +62,14 @@ enum conn_reason {
 	CR_CLIENT_ERROR,
 	CR_BACKEND_ERROR,
 	CR_SHUTDOWN,
+	CR_ACME_CHALLENGE,
 	CR__MAX
 };
 
 static const char *const conn_reason_names[CR__MAX] = {
 	"done", "client-closed", "backend-closed", "handshake-failed",
 	"handshake-timeout", "no-site", "connect-failed", "connect-timeout",
-	"idle-timeout", "client-error", "backend-error", "shutdown",
+	"idle-timeout", "client-error", "backend-error", "shutdown", "acme-challenge",
 };
 
 struct buf {
@@ -310,6 +311,11 @@ conn_handshake(struct conn *c)
 		return 0;
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(c->ssl)) == 1) {
+		if (c->ts.acme_challenge) {
+			/* The CA has seen the certificate: nothing to proxy. */
+			conn_close(c, CR_ACME_CHALLENGE);
+			return -1;
+		}
 		if (c->ts.site == NULL) {
 			conn_close(c, CR_NO_SITE);
 			return -1;

@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "challenge.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
@@ -70,6 +71,35 @@ http80_on_request(struct evhttp_request *req, void *arg)
 	char			 host[300], port[16] = "", *loc;
 	const char		*path = "/", *query = NULL;
 
+	/*
+	 * HTTP-01: only tokens in flight are served, on the exact path
+	 * /.well-known/acme-challenge/<base64url token>, for GET and HEAD.
+	 */
+	if (uri != NULL && strncmp(uri, "/.well-known/acme-challenge/", 28) == 0) {
+		const char	*tok = uri + 28;
+		char		*ka = NULL;
+
+		if ((evhttp_request_get_command(req) == EVHTTP_REQ_GET ||
+		    evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) &&
+		    *tok != '\0' && strlen(tok) <= 256 &&
+		    strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789-_") == strlen(tok))
+			ka = challenge_http_get(tok);
+		if (ka == NULL) {
+			evhttp_send_error(req, 404, "Not Found");
+			return;
+		}
+		{
+			struct evbuffer *body = evbuffer_new();
+			evhttp_add_header(out, "Content-Type", "application/octet-stream");
+			evbuffer_add(body, ka, strlen(ka));
+			evhttp_send_reply(req, 200, "OK", body);
+			evbuffer_free(body);
+		}
+		log_info("http-01: answered token %.12s...", tok);
+		free(ka);
+		return;
+	}
 	hosthdr = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
 	if (!host_part(hosthdr, host, sizeof(host))) {
 		evhttp_add_header(out, "Content-Type", "text/plain");

@@ -1,7 +1,11 @@
 /*
  * main.c - the tlsgate command: run, check, version, bench-crypto.
  */
+#include <curl/curl.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +16,75 @@
 #include "server.h"
 #include "sites.h"
 #include "version.h"
+#include "xalloc.h"
+
+/*
+ * tlsgate renew NAME: ask the running daemon to renew NAME now. The request
+ * is a file in STATE_DIR/renew-requests (so only someone who can write the
+ * state directory can ask), then SIGUSR1 to the pid in STATE_DIR/tlsgate.pid.
+ */
+static int
+cmd_renew(int argc, char **argv)
+{
+	const char	*name, *state = "/var/lib/tlsgate";
+	struct config	*c = NULL;
+	char		*dir, *req, *pidf;
+	FILE		*f;
+	long		 pid = 0;
+	int		 rc = 1;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: tlsgate renew NAME [--config FILE | --state-dir DIR]\n");
+		return 2;
+	}
+	name = argv[0];
+	if (strchr(name, '/') != NULL || name[0] == '.') {
+		fprintf(stderr, "tlsgate renew: bad name \"%s\"\n", name);
+		return 2;
+	}
+	if (argc == 3 && strcmp(argv[1], "--state-dir") == 0)
+		state = argv[2];
+	else if (argc == 3 && strcmp(argv[1], "--config") == 0) {
+		struct config_errors errs = { 0 };
+		if ((c = config_load_file(argv[2], &errs)) == NULL) {
+			for (size_t i = 0; i < errs.n; i++)
+				fprintf(stderr, "%s\n", errs.msgs[i]);
+			config_errors_clear(&errs);
+			return 1;
+		}
+		state = c->acme.state_dir;
+	}
+	dir = xasprintf("%s/renew-requests", state);
+	req = xasprintf("%s/%s", dir, name);
+	pidf = xasprintf("%s/tlsgate.pid", state);
+	mkdir(dir, 0700);
+	if ((f = fopen(req, "w")) == NULL) {
+		fprintf(stderr, "tlsgate renew: %s: %s\n", req, strerror(errno));
+		goto out;
+	}
+	fclose(f);
+	if ((f = fopen(pidf, "r")) == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "tlsgate renew: no running tlsgate (%s)\n", pidf);
+		if (f)
+			fclose(f);
+		unlink(req);
+		goto out;
+	}
+	fclose(f);
+	if (kill((pid_t)pid, SIGUSR1) == -1) {
+		fprintf(stderr, "tlsgate renew: signal %ld: %s\n", pid, strerror(errno));
+		unlink(req);
+		goto out;
+	}
+	printf("renewal of %s requested from tlsgate (pid %ld)\n", name, pid);
+	rc = 0;
+out:
+	free(dir);
+	free(req);
+	free(pidf);
+	config_free(c);
+	return rc;
+}
 
 static void
 usage(FILE *f)
@@ -21,6 +94,7 @@ usage(FILE *f)
 	    "       tlsgate run --https ADDR --site NAME[,NAME]=HOST:PORT "
 	    "--cert NAME=CERT.pem,KEY.pem [flags]\n"
 	    "       tlsgate check --config FILE\n"
+	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate version\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
 	    "See docs/cli.md and docs/config.md.\n");
@@ -57,6 +131,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Before any thread exists, as libcurl requires. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		version_print(stdout);
 		return 0;
@@ -83,6 +159,8 @@ main(int argc, char **argv)
 		config_free(c);
 		return 0;
 	}
+	if (strcmp(argv[1], "renew") == 0)
+		return cmd_renew(argc - 2, argv + 2);
 	if (strcmp(argv[1], "run") == 0) {
 		if ((c = load(argc - 2, argv + 2)) == NULL)
 			return 1;

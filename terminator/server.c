@@ -8,7 +8,9 @@
  */
 #include "server.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -19,6 +21,8 @@
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 
+#include "acme.h"
+#include "certfile.h"
 #include "config.h"
 #include "errbuf.h"
 #include "http80.h"
@@ -37,7 +41,9 @@ struct server {
 	int			  nworkers;
 	struct http80		 *http;
 	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
-				 *ev_check;
+				 *ev_check, *ev_usr1;
+	struct acme		 *acme;
+	char			 *pidfile;
 	int			  stopping;
 };
 
@@ -65,6 +71,87 @@ same_addrs(const struct addr *a, size_t na, const struct addr *b, size_t nb)
 		if (a[i].len != b[i].len || memcmp(&a[i].ss, &b[i].ss, a[i].len) != 0)
 			return 0;
 	return 1;
+}
+
+/* The ACME thread hands over a new certificate: swap it in. */
+static void
+server_on_install(const char *label, struct certfile *cf, void *arg)
+{
+	struct errbuf eb;
+
+	if (view_replace_cert(label, cf, &eb) == -1)
+		log_err("acme %s: cannot install the new certificate: %s", label, eb.msg);
+	else
+		log_notice("acme %s: new certificate in service (%s)", label, cf->sha256);
+}
+
+static int
+server_start_acme(struct server *s, struct errbuf *eb)
+{
+	struct acme_site_cfg	*sites;
+	struct acme_cfg		 ac;
+	size_t			 n = 0;
+	const struct config	*c = s->cfg;
+
+	if (!config_uses_acme(c))
+		return 0;
+	sites = xcalloc(c->nsites, sizeof(*sites));
+	for (size_t i = 0; i < c->nsites; i++) {
+		if (!c->sites[i].acme)
+			continue;
+		sites[n].label = c->sites[i].names[0];
+		sites[n].names = c->sites[i].names;
+		sites[n].nnames = c->sites[i].nnames;
+		sites[n].challenges = c->sites[i].challenges;
+		sites[n].nchallenges = c->sites[i].nchallenges;
+		sites[n].rsa = c->sites[i].acme_rsa;
+		n++;
+	}
+	memset(&ac, 0, sizeof(ac));
+	ac.directory = c->acme.directory;
+	ac.email = c->acme.email;
+	ac.ca_file = c->acme.ca_file;
+	ac.state_dir = c->acme.state_dir;
+	ac.eab_kid = c->acme.eab_kid;
+	ac.eab_hmac = c->acme.eab_hmac;
+	ac.dns_hook = c->acme.dns_hook;
+	ac.preferred_chain = c->acme.preferred_chain;
+	s->acme = acme_start(&ac, sites, n, server_on_install, s, eb);
+	free(sites);
+	return s->acme == NULL ? -1 : 0;
+}
+
+/* SIGUSR1: renew the sites named in STATE_DIR/renew-requests, or all. */
+static void
+server_on_usr1(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*s = arg;
+	char		*dir = xasprintf("%s/renew-requests", s->cfg->acme.state_dir);
+	DIR		*d;
+	struct dirent	*de;
+	int		 named = 0;
+
+	if (s->acme == NULL) {
+		log_warnx("SIGUSR1: no site uses ACME");
+		free(dir);
+		return;
+	}
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			char *f;
+			if (de->d_name[0] == '.')
+				continue;
+			f = xasprintf("%s/%s", dir, de->d_name);
+			unlink(f);
+			free(f);
+			acme_renew(s->acme, de->d_name);
+			named++;
+		}
+		closedir(d);
+	}
+	if (named == 0)
+		acme_renew(s->acme, NULL);
+	free(dir);
 }
 
 static void
@@ -103,6 +190,12 @@ server_reload(struct server *s)
 	}
 	atomic_store(&s->sh.max_conns, v->limits.max_connections);
 	view_publish(v);
+	/* The ACME client restarts with the new sites; stored certificates
+	 * and schedules are read back from the store. */
+	acme_stop(s->acme);
+	s->acme = NULL;
+	if (server_start_acme(s, &eb) == -1)
+		log_err("reload: ACME client: %s", eb.msg);
 	log_notice("reload: done, %zu sites", v->nsites);
 }
 
@@ -225,6 +318,18 @@ server_run(struct config *cfg)
 		}
 		s.nworkers++;
 	}
+	if (config_uses_acme(cfg)) {
+		FILE *pf;
+		if (server_start_acme(&s, &eb) == -1) {
+			log_err("acme: %s", eb.msg);
+			goto out;
+		}
+		s.pidfile = xasprintf("%s/tlsgate.pid", cfg->acme.state_dir);
+		if ((pf = fopen(s.pidfile, "w")) != NULL) {
+			fprintf(pf, "%ld\n", (long)getpid());
+			fclose(pf);
+		}
+	}
 	if (cfg->nhttp > 0 && (s.http = http80_new(s.base, cfg->http, cfg->nhttp,
 	    addr_port(&cfg->https[0]), &eb)) == NULL) {
 		log_err("listen: %s", eb.msg);
@@ -244,6 +349,8 @@ server_run(struct config *cfg)
 	s.ev_hup = evsignal_new(s.base, SIGHUP, server_on_hup, &s);
 	s.ev_term = evsignal_new(s.base, SIGTERM, server_on_term, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, server_on_term, &s);
+	s.ev_usr1 = evsignal_new(s.base, SIGUSR1, server_on_usr1, &s);
+	event_add(s.ev_usr1, NULL);
 	event_add(s.ev_hup, NULL);
 	event_add(s.ev_term, NULL);
 	event_add(s.ev_int, NULL);
@@ -264,6 +371,11 @@ server_run(struct config *cfg)
 	log_notice("stopped");
 	rc = 0;
 out:
+	acme_stop(s.acme);
+	if (s.pidfile != NULL) {
+		unlink(s.pidfile);
+		free(s.pidfile);
+	}
 	for (int i = 0; i < s.nworkers; i++)
 		worker_free(s.workers[i]);
 	free(s.workers);
@@ -273,6 +385,7 @@ out:
 		event_free(s.ev_term);
 		event_free(s.ev_int);
 		event_free(s.ev_ticket);
+		event_free(s.ev_usr1);
 	}
 	if (s.ev_drain)
 		event_free(s.ev_drain);

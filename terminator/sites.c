@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "certfile.h"
+#include "store.h"
 #include "errbuf.h"
 #include "log.h"
 #include "xalloc.h"
@@ -171,7 +173,27 @@ view_build(const struct config *c, struct errbuf *eb)
 			site_add_cert(s, cf, eb);
 			certfile_unref(cf);
 		}
-		if (s->ec == NULL && s->rsa == NULL) {
+		if (sc->acme) {
+			/* Certificates the ACME client stored; none yet is fine. */
+			for (int k = 0; k < CERTFILE__MAX; k++) {
+				char		*path = store_cert_path(c->acme.state_dir,
+						    c->acme.directory, sc->names[0],
+						    (enum certfile_keytype)k);
+				struct certfile	*cf;
+				struct errbuf	 e2;
+
+				if (access(path, F_OK) == 0 &&
+				    (cf = certfile_load(path, path, &e2)) != NULL) {
+					site_add_cert(s, cf, eb);
+					certfile_unref(cf);
+				} else if (access(path, F_OK) == 0)
+					log_err("site %s: stored certificate %s: %s; "
+					    "it will be ordered again", sc->names[0], path,
+					    e2.msg);
+				free(path);
+			}
+		}
+		if (s->ec == NULL && s->rsa == NULL && !sc->acme) {
 			errbuf_set(eb, "site %s: no certificate", sc->names[0]);
 			goto fail;
 		}
@@ -287,6 +309,25 @@ view_publish(struct view *v)
 	view_cur = v;
 	pthread_mutex_unlock(&view_mtx);
 	view_unref(old);
+}
+
+int
+view_replace_cert(const char *name, struct certfile *cf, struct errbuf *eb)
+{
+	struct view *nv, *old;
+
+	/* Under the lock: a concurrent reload cannot lose this swap. */
+	pthread_mutex_lock(&view_mtx);
+	if (view_cur == NULL || (nv = view_with_cert(view_cur, name, cf, eb)) == NULL) {
+		pthread_mutex_unlock(&view_mtx);
+		return -1;
+	}
+	nv->generation = ++view_gen;
+	old = view_cur;
+	view_cur = nv;
+	pthread_mutex_unlock(&view_mtx);
+	view_unref(old);
+	return 0;
 }
 
 void

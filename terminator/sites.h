@@ -26,7 +26,7 @@ struct site {
 	size_t			  nbackends;
 	uint8_t			 *alpn;		/* wire format, NULL if none */
 	size_t			  alpn_len;
-	struct certfile		 *ec, *rsa;	/* either may be NULL, not both */
+	struct certfile		 *ec, *rsa;	/* both NULL: an ACME site waiting */
 	int			  is_default;
 };
 
@@ -62,6 +62,13 @@ void		 view_unref(struct view *);		/* NULL is a no-op */
 
 /* Publish v as the current view (takes ownership of the caller's reference). */
 void		 view_publish(struct view *v);
+/*
+ * Replace the certificate of the site serving name in the current view and
+ * publish the result, atomically with respect to view_publish(). Thread-safe;
+ * the ACME thread's install path. 0, or -1 with eb set.
+ */
+int		 view_replace_cert(const char *name, struct certfile *cf,
+		    struct errbuf *eb);
 /* Drop the current view (at exit). */
 void		 view_publish_none(void);
 /* A new reference to the current view, or NULL before the first publish. */

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "certfile.h"
+#include "challenge.h"
 #include "errbuf.h"
 #include "sites.h"
 #include "ticket.h"
@@ -101,6 +102,28 @@ client_takes_ecdsa(const SSL_CLIENT_HELLO *ch)
 	    has_u16(suites, 0xcca9);
 }
 
+/* Whether the client offers the "acme-tls/1" protocol (RFC 8737). */
+static int
+hello_acme_tls(const SSL_CLIENT_HELLO *ch)
+{
+	static const char	 want[] = "acme-tls/1";
+	const uint8_t		*data;
+	size_t			 len;
+	CBS			 ext, list, proto;
+
+	if (!SSL_early_callback_ctx_extension_get(ch,
+	    TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &len))
+		return 0;
+	CBS_init(&ext, data, len);
+	if (!CBS_get_u16_length_prefixed(&ext, &list))
+		return 0;
+	while (CBS_get_u8_length_prefixed(&list, &proto))
+		if (CBS_len(&proto) == sizeof(want) - 1 &&
+		    memcmp(CBS_data(&proto), want, sizeof(want) - 1) == 0)
+			return 1;
+	return 0;
+}
+
 static enum ssl_select_cert_result_t
 tls_select_cert(const SSL_CLIENT_HELLO *ch)
 {
@@ -112,7 +135,30 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 		return ssl_select_cert_error;
 	if (!hello_sni(ch, ts->sni, sizeof(ts->sni)))
 		ts->sni[0] = '\0';
-	if ((s = view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL)) == NULL) {
+	/*
+	 * TLS-ALPN-01: the CA's validation handshake gets the challenge
+	 * certificate, and nothing else does: a normal client never offers
+	 * acme-tls/1, and without a challenge in flight it is refused.
+	 */
+	if (hello_acme_tls(ch)) {
+		if (ts->sni[0] == '\0' || (cf = challenge_tlsalpn_get(ts->sni)) == NULL) {
+			ts->no_site = 1;
+			return ssl_select_cert_success;
+		}
+		ts->acme_challenge = 1;
+		if (!SSL_set_chain_and_key(ch->ssl, cf->chain, cf->nchain, cf->key, NULL)) {
+			certfile_unref(cf);
+			return ssl_select_cert_error;
+		}
+		certfile_unref(cf);
+		return ssl_select_cert_success;
+	}
+	s = view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL);
+	/* An ACME site still waiting for its first certificate: the default's. */
+	if (s != NULL && s->ec == NULL && s->rsa == NULL)
+		s = ts->view->def != NULL && (ts->view->def->ec || ts->view->def->rsa) ?
+		    ts->view->def : NULL;
+	if (s == NULL) {
 		/* The servername callback sends unrecognized_name. */
 		ts->no_site = 1;
 		return ssl_select_cert_success;
@@ -140,9 +186,17 @@ static int
 tls_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in,
     unsigned inlen, void *arg)
 {
+	static const uint8_t	 acme_tls[] = "\x0a" "acme-tls/1";
 	struct tls_state	*ts = SSL_get_ex_data(ssl, tls_ex_idx);
 	uint8_t			*sel;
 
+	if (ts != NULL && ts->acme_challenge) {
+		if (SSL_select_next_proto(&sel, outlen, acme_tls, sizeof(acme_tls) - 1,
+		    in, inlen) != OPENSSL_NPN_NEGOTIATED)
+			return SSL_TLSEXT_ERR_ALERT_FATAL;
+		*out = sel;
+		return SSL_TLSEXT_ERR_OK;
+	}
 	if (ts == NULL || ts->site == NULL || ts->site->alpn == NULL)
 		return SSL_TLSEXT_ERR_NOACK;
 	/* Server preference: the site's order wins. */

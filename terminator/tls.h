@@ -20,6 +20,7 @@ struct tls_state {
 	struct view	*view;		/* borrowed: the connection holds the ref */
 	struct site	*site;		/* chosen in the callback; NULL before */
 	int		 no_site;	/* unknown SNI and no default */
+	int		 acme_challenge;	/* a TLS-ALPN-01 validation */
 	char		 sni[256];	/* empty if the client sent none */
 };
 

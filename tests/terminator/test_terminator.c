@@ -115,7 +115,7 @@ test_flags(void **state)
 	config_free(c);
 	assert_null(config_from_args(4, bad, &e));
 	assert_true(has_msg(&e, "--bogus: unknown flag"));
-	assert_true(has_msg(&e, "no --cert given"));
+	assert_true(has_msg(&e, "no --cert (or --acme) given"));
 	assert_true(has_msg(&e, "--https"));
 	config_errors_clear(&e);
 }

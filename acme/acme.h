@@ -1,0 +1,56 @@
+/*
+ * acme.h - the ACME client (RFC 8555, RFC 8737 TLS-ALPN-01, ACME Renewal
+ * Information): obtains and renews each site's certificates by itself, on a
+ * thread of its own with its own event loop, so issuance never blocks a
+ * handshake or a proxied byte.
+ *
+ * New certificates are written to the store first, then handed to install();
+ * the terminator swaps them in. A failed attempt backs off (1 min, 10 min,
+ * 100 min, then daily, or longer if the CA says so) and the current
+ * certificate keeps serving.
+ */
+#ifndef TLSGATE_ACME_H
+#define TLSGATE_ACME_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct certfile;
+struct errbuf;
+struct acme;
+
+#define ACME_LETSENCRYPT	"https://acme-v02.api.letsencrypt.org/directory"
+#define ACME_LETSENCRYPT_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+struct acme_cfg {
+	const char	*directory;	/* default: Let's Encrypt production */
+	const char	*email;		/* optional contact */
+	const char	*ca_file;	/* extra CA bundle to trust the ACME server */
+	const char	*state_dir;
+	const char	*eab_kid, *eab_hmac;	/* External Account Binding, optional */
+	const char	*dns_hook;	/* "HOOK set|clear NAME VALUE" for dns-01 */
+	const char	*preferred_chain;	/* issuer CN of the chain's top */
+};
+
+struct acme_site_cfg {
+	const char	 *label;	/* the site's first name: store folder */
+	char		**names;
+	size_t		  nnames;
+	char		**challenges;	/* "tls-alpn-01", "http-01", "dns-01" in order */
+	size_t		  nchallenges;
+	int		  rsa;		/* also an RSA-2048 certificate */
+};
+
+/* Called on the ACME thread with a new certificate (borrowed reference). */
+typedef void acme_install_fn(const char *label, struct certfile *cf, void *arg);
+
+/* Start the client thread for these sites. NULL with eb set. */
+struct acme	*acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
+		    size_t nsites, acme_install_fn *install, void *arg,
+		    struct errbuf *eb);
+/* Force a renewal of label (NULL: every site) now. Thread-safe. */
+void		 acme_renew(struct acme *, const char *label);
+/* Stop the thread, clear challenges and free everything. NULL is a no-op. */
+void		 acme_stop(struct acme *);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * acme_http.h - HTTP for the ACME client: libcurl's multi-socket interface
+ * driven by an event_base, so no request ever blocks the loop.
+ *
+ * All calls and callbacks happen on the thread that runs the event_base.
+ */
+#ifndef TLSGATE_ACME_HTTP_H
+#define TLSGATE_ACME_HTTP_H
+
+#include <stddef.h>
+
+struct event_base;
+struct acme_http;
+
+struct acme_http_resp {
+	long	 status;		/* 0 on a transport error */
+	char	*body;			/* NUL-terminated */
+	size_t	 len;
+	char	*location;		/* headers, or NULL */
+	char	*nonce;			/* Replay-Nonce */
+	char	*retry_after;
+	char	*content_type;
+	char	**links;		/* raw Link header values */
+	size_t	 nlinks;
+};
+
+/* resp is borrowed for the duration of the call; err NULL means a response. */
+typedef void acme_http_done(const struct acme_http_resp *resp, const char *err,
+    void *arg);
+
+/* ca_file: extra CA bundle for the ACME server (NULL: system store). */
+struct acme_http *acme_http_new(struct event_base *base, const char *ca_file);
+void		 acme_http_free(struct acme_http *);
+/*
+ * Start a request: method "GET", "HEAD" or "POST" (body with
+ * application/jose+json). done runs later from the loop, never from inside
+ * this call. Returns 0, or -1 if it could not start.
+ */
+int		 acme_http_request(struct acme_http *, const char *method,
+		    const char *url, const char *body, acme_http_done *done,
+		    void *arg);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * acme_sched.c - renewal times and retry back-off, following Let's Encrypt's
+ * integration guidance: renew inside the ARI window at a random moment when
+ * the CA offers one, otherwise with a third of the lifetime left (half for
+ * short-lived certificates), and back off exponentially to once a day.
+ */
+#include "acme_sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+time_t
+acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start,
+    time_t ari_end, double rnd)
+{
+	time_t	life = not_after - not_before, left;
+
+	if (ari_end > ari_start && ari_end > 0)
+		return ari_start + (time_t)((double)(ari_end - ari_start) * rnd);
+	if (life <= 0)
+		return not_after;
+	left = life < 10 * 86400 ? life / 2 : life / 3;
+	return not_after - left - (time_t)((double)life * 0.05 * rnd);
+}
+
+long
+acme_sched_backoff(int attempt, long retry_after)
+{
+	static const long steps[] = { 60, 600, 6000, 86400 };
+	long d;
+
+	if (attempt < 1)
+		attempt = 1;
+	d = steps[attempt > 4 ? 3 : attempt - 1];
+	if (retry_after > d)
+		d = retry_after > 7 * 86400 ? 7 * 86400 : retry_after;
+	return d;
+}
+
+time_t
+acme_sched_parse_time(const char *s)
+{
+	struct tm	 tm;
+	char		*end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*end == '.')
+		while (*++end >= '0' && *end <= '9')
+			;
+	if (*end == 'Z' && end[1] == '\0')
+		return timegm(&tm);
+	if ((*end == '+' || *end == '-') && strlen(end) == 6 && end[3] == ':') {
+		int	 h = atoi(end + 1), m = atoi(end + 4);
+		long	 off = (long)h * 3600 + m * 60;
+		return timegm(&tm) - (*end == '+' ? off : -off);
+	}
+	return -1;
+}
+
+long
+acme_sched_parse_retry_after(const char *v, time_t now)
+{
+	struct tm	 tm;
+	char		*end;
+	long		 n;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	n = strtol(v, &end, 10);
+	if (end != v && *end == '\0')
+		return n < 0 ? -1 : n;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm)) != NULL && *end == '\0') {
+		time_t t = timegm(&tm);
+		return t > now ? (long)(t - now) : 0;
+	}
+	return -1;
+}

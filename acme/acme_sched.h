@@ -1,0 +1,33 @@
+/*
+ * acme_sched.h - when to renew and when to retry: pure functions of times
+ * and a random number, so they are tested without waiting.
+ */
+#ifndef TLSGATE_ACME_SCHED_H
+#define TLSGATE_ACME_SCHED_H
+
+#include <time.h>
+
+/*
+ * When to renew a certificate valid [not_before, not_after). With an ARI
+ * window [ari_start, ari_end) (ari_end > 0), a uniformly random time inside
+ * it. Without: when a third of the lifetime is left (half for certificates
+ * shorter than 10 days), moved earlier by up to 5% of the lifetime as jitter.
+ * rnd is uniform in [0, 1).
+ */
+time_t	acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start,
+	    time_t ari_end, double rnd);
+
+/*
+ * Delay before retry number attempt (1 = first failure): 1 min, 10 min,
+ * 100 min, then daily. A larger Retry-After (seconds, or -1) wins; a smaller
+ * one never makes us retry sooner than the schedule.
+ */
+long	acme_sched_backoff(int attempt, long retry_after);
+
+/* Parse a Retry-After value: delta-seconds or an HTTP-date. -1 if absent/bad. */
+long	acme_sched_parse_retry_after(const char *v, time_t now);
+
+/* Parse an RFC 3339 time ("2025-01-02T03:04:05Z", fractions allowed). -1 if bad. */
+time_t	acme_sched_parse_time(const char *s);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * challenge.h - ACME challenges in flight, shared between the ACME thread
+ * (which sets and clears them) and the terminator (which answers them):
+ * HTTP-01 tokens for the port-80 listener, TLS-ALPN-01 certificates for the
+ * HTTPS workers. Every function is thread-safe.
+ */
+#ifndef TLSGATE_CHALLENGE_H
+#define TLSGATE_CHALLENGE_H
+
+struct certfile;
+struct errbuf;
+
+/* HTTP-01: /.well-known/acme-challenge/<token> answers key_auth. */
+void		 challenge_http_set(const char *token, const char *key_auth);
+void		 challenge_http_clear(const char *token);
+/* The key authorization for token (new string), or NULL. */
+char		*challenge_http_get(const char *token);
+
+/*
+ * TLS-ALPN-01 (RFC 8737): a self-signed certificate for name carrying the
+ * critical acmeIdentifier extension with SHA-256(key_auth). 0 or -1.
+ */
+int		 challenge_tlsalpn_set(const char *name, const char *key_auth,
+		    struct errbuf *eb);
+void		 challenge_tlsalpn_clear(const char *name);
+/* The certificate for name (new reference), or NULL. */
+struct certfile	*challenge_tlsalpn_get(const char *name);
+
+#endif

@@ -1,0 +1,62 @@
+# pebble.sh - start a real ACME server (Pebble) and its DNS server
+# (pebble-challtestsrv) on loopback, on random ports. Source after lib.sh.
+# Sets: PEBBLE_DIR_URL, PEBBLE_CA (trusts Pebble's API), PEBBLE_MGMT,
+# CHALL_MGMT, ACME_TLS_PORT and ACME_HTTP_PORT (where Pebble validates:
+# tlsgate must listen there), PEBBLE_BIN_VERSION.
+
+pebble_bin() {
+	local d="${TG_SRC:-.}/.cache/pebble/root/usr/bin"
+	if [ -x "$d/pebble" ]; then echo "$d"; return; fi
+	if command -v pebble >/dev/null; then dirname "$(command -v pebble)"; return; fi
+	if [ "${CI:-}" = true ]; then fail "pebble is not installed (scripts/setup)"; fi
+	echo "skip: pebble not installed" >&2; exit 77
+}
+
+# start_pebble [EXTRA-PEBBLE-CONFIG-JSON-MEMBERS]
+start_pebble() {
+	local bin; bin=$(pebble_bin)
+	PP=$(free_port); PEBBLE_MGMT=$(free_port); PDNS=$(free_port); CHALL_MGMT=$(free_port)
+	ACME_TLS_PORT=$(free_port); ACME_HTTP_PORT=$(free_port)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$T/pebble-ca.key" -out "$T/pebble-ca.pem" -days 2 -subj /CN=pebble-api-ca \
+	    2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/pebble.key" \
+	    -out "$T/pebble.csr" -subj /CN=localhost 2>/dev/null
+	openssl x509 -req -in "$T/pebble.csr" -CA "$T/pebble-ca.pem" -CAkey "$T/pebble-ca.key" \
+	    -CAcreateserial -out "$T/pebble.pem" -days 2 \
+	    -extfile <(printf 'subjectAltName=DNS:localhost,IP:127.0.0.1') 2>/dev/null
+	cat >"$T/pebble.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$PP", "managementListenAddress": "127.0.0.1:$PEBBLE_MGMT",
+  "certificate": "$T/pebble.pem", "privateKey": "$T/pebble.key",
+  "httpPort": $ACME_HTTP_PORT, "tlsPort": $ACME_TLS_PORT, "ocspResponderURL": "",
+  "externalAccountBindingRequired": false ${1:-}}}
+JSON
+	"$bin/pebble-challtestsrv" -management "127.0.0.1:$CHALL_MGMT" -dns01 "127.0.0.1:$PDNS" \
+	    -http01 "" -https01 "" -tlsalpn01 "" -doh "" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+	    >"$T/challtestsrv.log" 2>&1 &
+	PIDS+=($!)
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_NONCEREJECT:-0} \
+	PEBBLE_AUTHZREUSE=0 \
+	    "$bin/pebble" -config "$T/pebble.json" -dnsserver "127.0.0.1:$PDNS" -strict=false \
+	    >"$T/pebble.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$PP"; wait_port "$PEBBLE_MGMT"; wait_port "$CHALL_MGMT"
+	PEBBLE_DIR_URL="https://127.0.0.1:$PP/dir"
+	PEBBLE_CA="$T/pebble-ca.pem"
+	curl -sS --cacert "$PEBBLE_CA" "$PEBBLE_DIR_URL" >"$T/directory.json" ||
+	    fail "Pebble's directory is not reachable"
+}
+
+# pebble_root FILE: the root that issues this run's certificates.
+pebble_root() {
+	curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT/roots/0" >"$1"
+}
+
+# wait_log PATTERN [SECONDS]: until tlsgate's log has a line matching PATTERN.
+wait_log() {
+	local deadline=$((SECONDS + ${2:-60}))
+	until grep -q -- "$1" "$T/tlsgate.log"; do
+		[ $SECONDS -lt "$deadline" ] || fail "no log line matching: $1"
+		sleep 0.2
+	done
+}
