@@ -140,7 +140,9 @@ static void	job_start(struct job *);
 static void	job_fail(struct job *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	job_schedule(struct job *);
+static void	step_account(struct job *);
 static void	step_order(struct job *);
+static void	on_order(struct job *, const struct acme_http_resp *);
 static void	step_authz(struct job *);
 static void	step_finalize(struct job *);
 static void	step_download(struct job *);
@@ -311,17 +313,35 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		type = problem_type(r, &prob);
 		if (type != NULL && strcmp(type, "urn:ietf:params:acme:error:badNonce") == 0 &&
 		    j->nonce_retries++ < ACME_MAX_BADNONCE) {
-			log_debug("acme %s: badNonce, retrying with the fresh nonce",
+			log_info("acme %s: badNonce, retrying with the fresh nonce",
 			    job_name(j));
 			json_decref(prob);
 			job_send(j);
 			return;
 		}
-		/* ARI: the certificate was already replaced; order without it. */
-		if (type != NULL && j->replaces != NULL && r->status == 409 &&
-		    strcmp(type, "urn:ietf:params:acme:error:alreadyReplaced") == 0) {
-			log_notice("acme %s: CA says alreadyReplaced; ordering without "
-			    "\"replaces\"", job_name(j));
+		/* The CA forgot us (a test CA restarted, or a reset): register
+		 * again, then redo what we were doing. */
+		if (type != NULL && j->a->acct_url != NULL && !j->req_jwk &&
+		    strcmp(type, "urn:ietf:params:acme:error:accountDoesNotExist") == 0) {
+			log_notice("acme %s: the CA does not know account %s; "
+			    "registering again", job_name(j), j->a->acct_url);
+			json_decref(prob);
+			free(j->a->acct_url);
+			j->a->acct_url = NULL;
+			step_account(j);
+			return;
+		}
+		/*
+		 * ARI: the certificate was already replaced (409
+		 * alreadyReplaced), or the CA cannot place it (400, e.g. a CA
+		 * that lost its state): never let "replaces" block a renewal,
+		 * order again without it (certmagic#361).
+		 */
+		if (j->replaces != NULL && j->req_fn == on_order &&
+		    (r->status == 409 || r->status == 400) && (type == NULL ||
+		    strcmp(type, "urn:ietf:params:acme:error:rateLimited") != 0)) {
+			log_notice("acme %s: CA refused \"replaces\" (%s); ordering "
+			    "without it", job_name(j), type ? type : "no problem type");
 			json_decref(prob);
 			free(j->replaces);
 			j->replaces = NULL;
@@ -538,8 +558,10 @@ step_order(struct job *j)
 	for (size_t i = 0; i < j->site->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
 		    "value", j->site->names[i]));
-	if (j->replaces != NULL)
+	if (j->replaces != NULL) {
 		json_object_set_new(p, "replaces", json_string(j->replaces));
+		log_info("acme %s: new order replaces %s (ARI)", job_name(j), j->replaces);
+	}
 	s = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
 	job_post(j, j->a->u_order, s, 0, on_order);
@@ -1045,6 +1067,7 @@ install_chain(struct job *j, const char *pem)
 	j->replaces = NULL;
 	j->ari_start = j->ari_end = 0;
 	j->ari_next = 0;
+	j->renew_at = 0;	/* recomputed for the new certificate */
 	j->a->install(job_name(j), cf, j->a->install_arg);
 	job_reset_order(j);
 	j->chal_idx = 0;
@@ -1066,7 +1089,7 @@ job_fail(struct job *j, const char *fmt, ...)
 	job_reset_order(j);
 	j->attempts++;
 	j->chal_idx = 0;
-	delay = acme_sched_backoff(j->attempts, j->last_retry_after);
+	delay = acme_sched_backoff(j->attempts, j->last_retry_after, j->a->cfg.retry_base);
 	log_err("acme %s: attempt %d failed: %s; next try in %lds%s", job_name(j),
 	    j->attempts, j->last_error, delay, j->current ?
 	    "; the current certificate keeps serving" : "");
@@ -1255,7 +1278,8 @@ on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 	json_decref(o);
 	a->dir_attempts++;
 	tv.tv_sec = acme_sched_backoff(a->dir_attempts,
-	    err ? -1 : acme_sched_parse_retry_after(r->retry_after, now()));
+	    err ? -1 : acme_sched_parse_retry_after(r->retry_after, now()),
+	    a->cfg.retry_base);
 	tv.tv_usec = 0;
 	log_err("acme: directory %s: %s; retrying in %lds", a->cfg.directory,
 	    err ? err : "not a usable ACME directory", (long)tv.tv_sec);
@@ -1339,6 +1363,7 @@ acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 	a->cfg.eab_hmac = a->s_hmac = dupn(cfg->eab_hmac);
 	a->cfg.dns_hook = a->s_hook = dupn(cfg->dns_hook);
 	a->cfg.preferred_chain = a->s_chain = dupn(cfg->preferred_chain);
+	a->cfg.retry_base = cfg->retry_base > 0 ? cfg->retry_base : 60;
 	a->install = install;
 	a->install_arg = arg;
 	if ((a->store = store_open(a->cfg.state_dir, a->cfg.directory, eb)) == NULL)

@@ -30,6 +30,7 @@ struct acme_cfg {
 	const char	*eab_kid, *eab_hmac;	/* External Account Binding, optional */
 	const char	*dns_hook;	/* "HOOK set|clear NAME VALUE" for dns-01 */
 	const char	*preferred_chain;	/* issuer CN of the chain's top */
+	long		 retry_base;	/* first back-off step, seconds (default 60) */
 };
 
 struct acme_site_cfg {

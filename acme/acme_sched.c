@@ -16,8 +16,18 @@ acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start,
 {
 	time_t	life = not_after - not_before, left;
 
-	if (ari_end > ari_start && ari_end > 0)
-		return ari_start + (time_t)((double)(ari_end - ari_start) * rnd);
+	if (ari_end > ari_start && ari_end > 0 && life > 0) {
+		/*
+		 * Keep inside the certificate's life too, with a tenth of it to
+		 * spare: a window that runs past expiry (a CA bug, or Pebble's
+		 * fixed-width window on a seconds-long certificate) must not
+		 * let the certificate lapse.
+		 */
+		time_t s = ari_start > not_before ? ari_start : not_before;
+		time_t e = ari_end < not_after - life / 10 ? ari_end : not_after - life / 10;
+		if (e > s)
+			return s + (time_t)((double)(e - s) * rnd);
+	}
 	if (life <= 0)
 		return not_after;
 	left = life < 10 * 86400 ? life / 2 : life / 3;
@@ -25,14 +35,14 @@ acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start,
 }
 
 long
-acme_sched_backoff(int attempt, long retry_after)
+acme_sched_backoff(int attempt, long retry_after, long base)
 {
-	static const long steps[] = { 60, 600, 6000, 86400 };
+	static const long steps[] = { 1, 10, 100, 1440 };
 	long d;
 
 	if (attempt < 1)
 		attempt = 1;
-	d = steps[attempt > 4 ? 3 : attempt - 1];
+	d = steps[attempt > 4 ? 3 : attempt - 1] * (base > 0 ? base : 60);
 	if (retry_after > d)
 		d = retry_after > 7 * 86400 ? 7 * 86400 : retry_after;
 	return d;

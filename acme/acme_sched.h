@@ -10,7 +10,9 @@
 /*
  * When to renew a certificate valid [not_before, not_after). With an ARI
  * window [ari_start, ari_end) (ari_end > 0), a uniformly random time inside
- * it. Without: when a third of the lifetime is left (half for certificates
+ * it, clipped to the certificate's life less a tenth (a window that reaches
+ * past expiry cannot let the certificate lapse; if nothing is left, the
+ * window is ignored). Without: when a third of the lifetime is left (half for certificates
  * shorter than 10 days), moved earlier by up to 5% of the lifetime as jitter.
  * rnd is uniform in [0, 1).
  */
@@ -18,11 +20,12 @@ time_t	acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start
 	    time_t ari_end, double rnd);
 
 /*
- * Delay before retry number attempt (1 = first failure): 1 min, 10 min,
- * 100 min, then daily. A larger Retry-After (seconds, or -1) wins; a smaller
- * one never makes us retry sooner than the schedule.
+ * Delay before retry number attempt (1 = first failure): base, 10 x base,
+ * 100 x base, then 1440 x base (with base 60: 1 min, 10 min, 100 min, daily).
+ * A larger Retry-After (seconds, or -1) wins, up to a week; a smaller one
+ * never makes us retry sooner than the schedule.
  */
-long	acme_sched_backoff(int attempt, long retry_after);
+long	acme_sched_backoff(int attempt, long retry_after, long base);
 
 /* Parse a Retry-After value: delta-seconds or an HTTP-date. -1 if absent/bad. */
 long	acme_sched_parse_retry_after(const char *v, time_t now);

@@ -603,7 +603,7 @@ config_load_text(const char *path, const char *text, size_t len,
 	if ((o = json_object_get(root, "acme")) != NULL) {
 		static const char *const ak[] = { "directory", "email", "ca_bundle",
 		    "state_dir", "eab_kid", "eab_hmac_key", "dns_hook",
-		    "preferred_chain", NULL };
+		    "preferred_chain", "retry_base", NULL };
 		static const struct { const char *k; size_t off; int path; } f[] = {
 			{ "directory", offsetof(struct acme_global, directory), 0 },
 			{ "email", offsetof(struct acme_global, email), 0 },
@@ -618,6 +618,9 @@ config_load_text(const char *path, const char *text, size_t len,
 			werr(&w, "/acme", "expected an object");
 		else {
 			check_keys(&w, "/acme", o, ak);
+			if ((v = json_object_get(o, "retry_base")) != NULL)
+				c->acme.retry_base = (long)num(&w, "/acme/retry_base", v,
+				    1, 3600);
 			for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 				char	 p[64], **dst;
 				if ((v = json_object_get(o, f[i].k)) == NULL)

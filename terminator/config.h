@@ -40,6 +40,7 @@ struct acme_global {
 	char	*email, *ca_file, *state_dir;
 	char	*eab_kid, *eab_hmac;
 	char	*dns_hook, *preferred_chain;
+	long	 retry_base;		/* seconds; 0: the client's default (60) */
 };
 
 struct limits {

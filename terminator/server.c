@@ -116,6 +116,7 @@ server_start_acme(struct server *s, struct errbuf *eb)
 	ac.eab_hmac = c->acme.eab_hmac;
 	ac.dns_hook = c->acme.dns_hook;
 	ac.preferred_chain = c->acme.preferred_chain;
+	ac.retry_base = c->acme.retry_base;
 	s->acme = acme_start(&ac, sites, n, server_on_install, s, eb);
 	free(sites);
 	return s->acme == NULL ? -1 : 0;

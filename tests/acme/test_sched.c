@@ -1,0 +1,117 @@
+/* test_sched.c - renewal times, back-off and time parsing, with no clock. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "acme_sched.h"
+
+#define DAY 86400
+
+static void
+test_third_of_lifetime(void **state)
+{
+	time_t nb = 1000000, na = nb + 90 * DAY;
+
+	/* 90 days: renew with 30 days left; jitter moves it earlier by <= 4.5 d. */
+	assert_int_equal(acme_sched_renew_at(nb, na, 0, 0, 0.0), na - 30 * DAY);
+	assert_true(acme_sched_renew_at(nb, na, 0, 0, 0.999) >= na - 30 * DAY - 9 * DAY / 2);
+	assert_true(acme_sched_renew_at(nb, na, 0, 0, 0.999) < na - 30 * DAY);
+}
+
+static void
+test_half_for_short_lived(void **state)
+{
+	time_t nb = 1000000, na = nb + 6 * DAY;
+
+	assert_int_equal(acme_sched_renew_at(nb, na, 0, 0, 0.0), nb + 3 * DAY);
+	/* Pebble's one-hour certificates: half-way. */
+	assert_int_equal(acme_sched_renew_at(nb, nb + 3600, 0, 0, 0.0), nb + 1800);
+}
+
+static void
+test_ari_window_wins(void **state)
+{
+	time_t nb = 1000000, na = nb + 90 * DAY;
+	time_t s = nb + 10 * DAY, e = nb + 11 * DAY;
+
+	for (double r = 0; r < 1; r += 0.125) {
+		time_t t = acme_sched_renew_at(nb, na, s, e, r);
+		assert_true(t >= s && t < e);
+	}
+	assert_int_equal(acme_sched_renew_at(nb, na, s, e, 0.5), s + DAY / 2);
+	/* An empty window (end <= start) is ignored. */
+	assert_int_equal(acme_sched_renew_at(nb, na, e, s, 0.0), na - 30 * DAY);
+}
+
+static void
+test_ari_window_clipped_to_lifetime(void **state)
+{
+	/* A 30-second certificate with a two-day window around it. */
+	time_t nb = 1000000, na = nb + 30;
+
+	for (double r = 0; r < 1; r += 0.1) {
+		time_t t = acme_sched_renew_at(nb, na, nb - DAY, nb + DAY, r);
+		assert_true(t >= nb && t < na - 3);
+	}
+	/* A window entirely after expiry falls back to the default schedule. */
+	assert_int_equal(acme_sched_renew_at(nb, na, na + 10, na + DAY, 0.0), nb + 15);
+}
+
+static void
+test_backoff(void **state)
+{
+	assert_int_equal(acme_sched_backoff(1, -1, 60), 60);
+	assert_int_equal(acme_sched_backoff(2, -1, 60), 600);
+	assert_int_equal(acme_sched_backoff(3, -1, 60), 6000);
+	assert_int_equal(acme_sched_backoff(4, -1, 60), DAY);
+	assert_int_equal(acme_sched_backoff(40, -1, 60), DAY);
+	/* Retry-After can only lengthen the wait, and is capped at a week. */
+	assert_int_equal(acme_sched_backoff(1, 5, 60), 60);
+	assert_int_equal(acme_sched_backoff(1, 3 * 3600, 60), 3 * 3600);
+	assert_int_equal(acme_sched_backoff(1, 30 * DAY, 60), 7 * DAY);
+	/* A smaller base scales the whole ladder (tests use 1 s). */
+	assert_int_equal(acme_sched_backoff(3, -1, 1), 100);
+}
+
+static void
+test_retry_after(void **state)
+{
+	time_t now = 1735689600;	/* 2025-01-01T00:00:00Z */
+
+	assert_int_equal(acme_sched_parse_retry_after("120", now), 120);
+	assert_int_equal(acme_sched_parse_retry_after("Wed, 01 Jan 2025 00:10:00 GMT", now), 600);
+	assert_int_equal(acme_sched_parse_retry_after("Tue, 31 Dec 2024 00:00:00 GMT", now), 0);
+	assert_int_equal(acme_sched_parse_retry_after("soon", now), -1);
+	assert_int_equal(acme_sched_parse_retry_after("-5", now), -1);
+	assert_int_equal(acme_sched_parse_retry_after(NULL, now), -1);
+}
+
+static void
+test_rfc3339(void **state)
+{
+	assert_int_equal(acme_sched_parse_time("2025-01-01T00:00:00Z"), 1735689600);
+	assert_int_equal(acme_sched_parse_time("2025-01-01T00:00:00.123456Z"), 1735689600);
+	assert_int_equal(acme_sched_parse_time("2025-01-01T02:00:00+02:00"), 1735689600);
+	assert_int_equal(acme_sched_parse_time("2025-01-01"), -1);
+	assert_int_equal(acme_sched_parse_time("2025-01-01T00:00:00"), -1);
+	assert_int_equal(acme_sched_parse_time(NULL), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_third_of_lifetime),
+		cmocka_unit_test(test_half_for_short_lived),
+		cmocka_unit_test(test_ari_window_wins),
+		cmocka_unit_test(test_ari_window_clipped_to_lifetime),
+		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_retry_after),
+		cmocka_unit_test(test_rfc3339),
+	};
+	return cmocka_run_group_tests_name("acme_sched", tests, NULL, NULL);
+}
