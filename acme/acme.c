@@ -159,6 +159,17 @@ now(void)
 	return time(NULL);
 }
 
+/* RFC 3339 UTC for logs; buf must hold 21 bytes. */
+static const char *
+iso(time_t t, char *buf)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
 static double
 rnd(void)
 {
@@ -1051,14 +1062,15 @@ install_chain(struct job *j, const char *pem)
 {
 	struct certfile	*cf;
 	struct errbuf	 eb;
+	char		 tb[24];
 
 	/* The store checks the pair and the names before replacing anything. */
 	if ((cf = store_cert_save(j->a->store, job_name(j), pem, j->key_pem, &eb)) == NULL) {
 		job_fail(j, "new certificate rejected: %s", eb.msg);
 		return;
 	}
-	log_notice("acme %s: new %s certificate, valid until %ld (%s)", job_name(j),
-	    certfile_keytype_names[j->kt], (long)cf->not_after, cf->sha256);
+	log_notice("acme %s: new %s certificate, valid until %s (%s)", job_name(j),
+	    certfile_keytype_names[j->kt], iso(cf->not_after, tb), cf->sha256);
 	certfile_unref(j->current);
 	j->current = cf;
 	j->attempts = 0;
@@ -1121,8 +1133,9 @@ on_ari(const struct acme_http_resp *r, const char *err, void *arg)
 			j->ari_end = e;
 			j->renew_at = acme_sched_renew_at(j->current->not_before,
 			    j->current->not_after, s, e, rnd());
-			log_info("acme %s: ARI window %ld..%ld, renewing at %ld",
-			    job_name(j), (long)s, (long)e, (long)j->renew_at);
+			char b1[24], b2[24], b3[24];
+			log_info("acme %s: ARI window %s..%s, renewing at %s",
+			    job_name(j), iso(s, b1), iso(e, b2), iso(j->renew_at, b3));
 		}
 		ra = acme_sched_parse_retry_after(r->retry_after, now());
 		if (ra > 0)

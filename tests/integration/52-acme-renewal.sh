@@ -38,10 +38,11 @@ grep -c "acme short.test: renewing" "$T/tlsgate.log" | grep -qv '^0$' || fail "n
 ok "renewed by itself $(($(grep -c "new certificate in service" "$T/tlsgate.log") - 1)) times; 10 streams unbroken; $first -> $last"
 
 if [ "$ARI" = 1 ]; then
-	lines=$(grep -o "ARI window [0-9]*\.\.[0-9]*, renewing at [0-9]*" "$T/tlsgate.log") ||
+	lines=$(grep -o "ARI window [0-9TZ:-]*\.\.[0-9TZ:-]*, renewing at [0-9TZ:-]*" "$T/tlsgate.log") ||
 	    fail "no ARI window logged"
 	while read -r _ _ win _ _ at; do
-		win=${win%,}; s=${win%..*}; e=${win#*..}
+		win=${win%,}
+		s=$(date -d "${win%..*}" +%s); e=$(date -d "${win#*..}" +%s); at=$(date -d "$at" +%s)
 		[ "$at" -ge "$s" ] && [ "$at" -le "$e" ] || fail "renewal time $at outside window $s..$e"
 	done <<<"$lines"
 	grep -q "acme short.test: new order replaces" "$T/tlsgate.log" || fail "no replaces"
