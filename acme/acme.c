@@ -968,6 +968,73 @@ collect_alternates(struct job *j, const struct acme_http_resp *r)
 }
 
 static void	install_chain(struct job *, const char *pem);
+static void	chain_done(struct job *, const char *pem);
+
+static int
+pem_count(const char *pem)
+{
+	int n = 0;
+
+	for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* The URL of a Link header with rel="up" (new string), or NULL. */
+static char *
+link_up(const struct acme_http_resp *r)
+{
+	for (size_t i = 0; i < r->nlinks; i++) {
+		const char *l = r->links[i], *lt, *gt;
+		if (strstr(l, "rel=\"up\"") == NULL || (lt = strchr(l, '<')) == NULL ||
+		    (gt = strchr(lt, '>')) == NULL)
+			continue;
+		return strndup(lt + 1, (size_t)(gt - lt - 1));
+	}
+	return NULL;
+}
+
+/* An issuer certificate fetched by following rel="up" (DER or PEM). */
+static void
+on_up(struct job *j, const struct acme_http_resp *r)
+{
+	char	*pem = NULL, *next, *all;
+	int	 depth = pem_count(j->best_chain);
+
+	if (strstr(r->body, "-----BEGIN CERTIFICATE-----") != NULL)
+		pem = xstrdup(r->body);
+	else {
+		/* application/pkix-cert: DER. */
+		const uint8_t	*p = (const uint8_t *)r->body;
+		X509		*x = d2i_X509(NULL, &p, (long)r->len);
+		BIO		*b = BIO_new(BIO_s_mem());
+		if (x != NULL && PEM_write_bio_X509(b, x)) {
+			const uint8_t	*d;
+			size_t		 n;
+			BIO_mem_contents(b, &d, &n);
+			pem = strndup((const char *)d, n);
+		}
+		X509_free(x);
+		BIO_free(b);
+		ERR_clear_error();
+	}
+	if (pem == NULL) {
+		job_fail(j, "rel=\"up\" issuer: not a certificate");
+		return;
+	}
+	all = xasprintf("%s%s%s", j->best_chain,
+	    j->best_chain[strlen(j->best_chain) - 1] == '\n' ? "" : "\n", pem);
+	free(pem);
+	free(j->best_chain);
+	j->best_chain = all;
+	/* Up to four intermediates; a self-signed root is not sent. */
+	if (depth < 4 && (next = link_up(r)) != NULL) {
+		job_post(j, next, NULL, 0, on_up);
+		free(next);
+		return;
+	}
+	chain_done(j, NULL);
+}
 
 static void
 on_alternate(struct job *j, const struct acme_http_resp *r)
@@ -989,29 +1056,44 @@ on_alternate(struct job *j, const struct acme_http_resp *r)
 	install_chain(j, j->best_chain);
 }
 
+/* The default chain is complete in j->best_chain: pick a preferred one. */
 static void
-on_certificate(struct job *j, const struct acme_http_resp *r)
+chain_done(struct job *j, const char *unused)
 {
 	char *cn;
 
-	if (r->len == 0 || strstr(r->body, "-----BEGIN CERTIFICATE-----") == NULL) {
-		job_fail(j, "certificate download: not a PEM chain");
-		return;
-	}
-	if (j->a->cfg.preferred_chain != NULL) {
-		cn = top_issuer_cn(r->body);
-		collect_alternates(j, r);
-		if ((cn == NULL || strcmp(cn, j->a->cfg.preferred_chain) != 0) &&
-		    j->nalternates > 0) {
+	if (j->a->cfg.preferred_chain != NULL && j->nalternates > 0) {
+		cn = top_issuer_cn(j->best_chain);
+		if (cn == NULL || strcmp(cn, j->a->cfg.preferred_chain) != 0) {
 			free(cn);
-			j->best_chain = xstrdup(r->body);
 			j->alt_i = 0;
 			job_post(j, j->alternates[0], NULL, 0, on_alternate);
 			return;
 		}
 		free(cn);
 	}
-	install_chain(j, r->body);
+	install_chain(j, j->best_chain);
+}
+
+static void
+on_certificate(struct job *j, const struct acme_http_resp *r)
+{
+	char *up;
+
+	if (r->len == 0 || strstr(r->body, "-----BEGIN CERTIFICATE-----") == NULL) {
+		job_fail(j, "certificate download: not a PEM chain");
+		return;
+	}
+	free(j->best_chain);
+	j->best_chain = xstrdup(r->body);
+	collect_alternates(j, r);
+	/* A CA that sends the leaf alone links its issuer with rel="up". */
+	if (pem_count(r->body) == 1 && (up = link_up(r)) != NULL) {
+		job_post(j, up, NULL, 0, on_up);
+		free(up);
+		return;
+	}
+	chain_done(j, NULL);
 }
 
 static void
@@ -1235,6 +1317,17 @@ job_start(struct job *j)
 {
 	if (!j->a->dir_ok || j->state == JOB_BUSY)
 		return;
+	/*
+	 * One order per site at a time: the ECDSA and RSA orders of a site
+	 * validate the same names, and a name has one TLS-ALPN-01 certificate
+	 * and one TXT record slot. The sibling waits for its turn.
+	 */
+	for (size_t i = 0; i < j->a->njobs; i++)
+		if (j->a->jobs[i] != j && j->a->jobs[i]->site == j->site &&
+		    j->a->jobs[i]->state == JOB_BUSY) {
+			timer_in(j, 2);
+			return;
+		}
 	j->state = JOB_BUSY;
 	evtimer_del(j->timer);
 	j->last_retry_after = -1;

@@ -17,7 +17,7 @@ cat >"$T/tlsgate.json" <<JSON
           "state_dir": "$T/state", "email": "ops@example.test"},
  "sites": [
    {"names": ["alpn.test", "www.alpn.test"], "backends": ["127.0.0.1:$PB"],
-    "acme": {"challenges": ["tls-alpn-01"]}},
+    "acme": {"challenges": ["tls-alpn-01"], "rsa": true}},
    {"names": ["http.test"], "backends": ["127.0.0.1:$PB"],
     "acme": {"challenges": ["http-01"]}}]}
 JSON
@@ -27,6 +27,7 @@ start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 # Before the certificate exists: a clean handshake failure, no crash.
 wait_log "acme alpn.test: new certificate in service" 60
 wait_log "acme http.test: new certificate in service" 60
+wait_log "acme alpn.test: new rsa certificate" 60
 grep -q "answering tls-alpn-01 for alpn.test" "$T/tlsgate.log" || fail "tls-alpn-01 not used"
 grep -q "answering http-01 for http.test" "$T/tlsgate.log" || fail "http-01 not used"
 grep -q "close=acme-challenge" "$T/tlsgate.log" || fail "no TLS-ALPN-01 validation connection seen"
@@ -40,6 +41,13 @@ get() { curl -sS --max-time 5 --cacert "$T/root.pem" --resolve "$1:$ACME_TLS_POR
 [ "$(get http.test)" = APP ] || fail "http.test not served"
 ok "curl verifies the served chains against Pebble's root"
 
+# The site asked for both key types: RSA-only clients get the RSA one.
+out=$(s_client "$ACME_TLS_PORT" -servername alpn.test -sigalgs "RSA-PSS+SHA256:RSA+SHA256")
+grep -q "Peer signature type: RSA" <<<"$out" || fail "RSA-only client did not get the RSA certificate"
+out=$(s_client "$ACME_TLS_PORT" -servername alpn.test)
+grep -q "Peer signature type: ECDSA" <<<"$out" || fail "ECDSA client did not get ECDSA"
+ok "dual ECDSA + RSA certificates from ACME, chosen per client"
+
 # A normal client offering acme-tls/1 outside a challenge gets nothing.
 out=$(s_client "$ACME_TLS_PORT" -servername alpn.test -alpn acme-tls/1)
 grep -q "unrecognized name\|alert" <<<"$out" || fail "acme-tls/1 answered outside a challenge"
@@ -51,7 +59,7 @@ while IFS= read -r f; do
 	found=$((found + 1))
 	m=$(stat -c %a "$f"); [ "$m" = 600 ] || fail "$f has mode $m"
 done < <(find "$T/state" -name '*.pem' -o -name '*.key')
-[ "$found" -ge 3 ] || fail "expected account key and two certificates, found $found files"
+[ "$found" -ge 4 ] || fail "expected account key and three certificates, found $found files"
 grep -q '"renew_at"' "$T"/state/*/certs/alpn.test/ecdsa.json || fail "no metadata"
 ok "account key and certificates stored with mode 0600, metadata written"
 

@@ -10,7 +10,11 @@
 . "$(dirname "$0")/pebble.sh"
 need openssl curl
 
-PEBBLE_NONCEREJECT=30 start_pebble
+PEBBLE_NONCEREJECT=30 PEBBLE_ALTROOTS=1 start_pebble
+# The alternate chain's root: tlsgate is told to prefer it.
+curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT/roots/1" >"$T/root1.pem"
+ALT_CN=$(openssl x509 -in "$T/root1.pem" -noout -subject -nameopt multiline | sed -n 's/ *commonName *= //p')
+[ -n "$ALT_CN" ] || fail "Pebble offers no alternate root"
 grep -q renewalInfo "$T/directory.json" && ARI=1 || ARI=0
 PB=$(free_port)
 backend APP http "$PB"
@@ -27,7 +31,7 @@ chmod +x "$T/hook"
 cat >"$T/tlsgate.json" <<JSON
 {"listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
-          "state_dir": "$T/state", "dns_hook": "$T/hook"},
+          "state_dir": "$T/state", "dns_hook": "$T/hook", "preferred_chain": "$ALT_CN"},
  "sites": [
    {"names": ["*.wild.test"], "backends": ["127.0.0.1:$PB"]
     , "acme": true},
@@ -40,7 +44,10 @@ wait_log "acme fallback.test: new certificate in service" 90
 pebble_root "$T/root.pem"
 get() { curl -sS --max-time 5 --cacert "$T/root.pem" --resolve "$1:$ACME_TLS_PORT:127.0.0.1" "https://$1:$ACME_TLS_PORT/"; }
 
-[ "$(get a.wild.test)" = APP ] || fail "wildcard certificate not served"
+[ "$(get a.wild.test)" = APP ] && fail "default chain served though an alternate was preferred"
+get() { curl -sS --max-time 5 --cacert "$T/root1.pem" --resolve "$1:$ACME_TLS_PORT:127.0.0.1" "https://$1:$ACME_TLS_PORT/"; }
+[ "$(get a.wild.test)" = APP ] || fail "wildcard certificate not served with the preferred chain"
+ok "preferred chain: the alternate ending at \"$ALT_CN\" is served"
 grep -q "^set _acme-challenge.wild.test " "$T/hook.calls" || fail "dns hook not called with set"
 grep -q "^clear _acme-challenge.wild.test " "$T/hook.calls" || fail "dns hook not called with clear"
 ok "wildcard over DNS-01 through the hook"

@@ -36,7 +36,7 @@ JSON
 	    >"$T/challtestsrv.log" 2>&1 &
 	PIDS+=($!)
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_NONCEREJECT:-0} \
-	PEBBLE_AUTHZREUSE=0 \
+	PEBBLE_AUTHZREUSE=0 PEBBLE_ALTERNATE_ROOTS=${PEBBLE_ALTROOTS:-0} \
 	    "$bin/pebble" -config "$T/pebble.json" -dnsserver "127.0.0.1:$PDNS" -strict=false \
 	    >"$T/pebble.log" 2>&1 &
 	PIDS+=($!)
