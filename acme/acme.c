@@ -91,6 +91,7 @@ struct job {
 	char			*chal_url, *chal_token, *chal_ident, *chal_type;
 	char			*dns_value;
 	pid_t			 hook_pid, clear_pid;
+	int			 lock_fd;	/* store lock while ordering, or -1 */
 	int			 hook_clear_after;
 	time_t			 hook_deadline;
 	EVP_PKEY		*key;
@@ -1166,6 +1167,8 @@ install_chain(struct job *j, const char *pem)
 	job_reset_order(j);
 	j->chal_idx = 0;
 	j->state = JOB_IDLE;
+	store_unlock(j->lock_fd);
+	j->lock_fd = -1;
 	job_schedule(j);
 }
 
@@ -1188,6 +1191,8 @@ job_fail(struct job *j, const char *fmt, ...)
 	    j->attempts, j->last_error, delay, j->current ?
 	    "; the current certificate keeps serving" : "");
 	j->state = JOB_IDLE;
+	store_unlock(j->lock_fd);
+	j->lock_fd = -1;
 	j->renew_at = now() + delay;
 	job_save_meta(j);
 	evtimer_del(j->timer);
@@ -1328,6 +1333,12 @@ job_start(struct job *j)
 			timer_in(j, 2);
 			return;
 		}
+	if ((j->lock_fd = store_lock(j->a->store, job_name(j))) == -1) {
+		log_notice("acme %s: another process holds the store lock for this "
+		    "name; waiting", job_name(j));
+		timer_in(j, j->a->cfg.retry_base);
+		return;
+	}
 	j->state = JOB_BUSY;
 	evtimer_del(j->timer);
 	j->last_retry_after = -1;
@@ -1512,6 +1523,7 @@ acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 			j->site = &a->sites[i];
 			j->kt = k == 0 ? CERTFILE_EC : CERTFILE_RSA;
 			j->timer = evtimer_new(a->base, on_job_timer, j);
+			j->lock_fd = -1;
 			j->current = store_cert_load(a->store, a->sites[i].label, j->kt, &e2);
 			if (j->current == NULL && e2.msg[0] != '\0')
 				log_err("acme %s: stored certificate unreadable (%s); "
@@ -1542,6 +1554,7 @@ acme_stop(struct acme *a)
 	for (size_t i = 0; i < a->njobs; i++) {
 		struct job *j = a->jobs[i];
 		job_reset_order(j);
+		store_unlock(j->lock_fd);
 		free(j->replaces);
 		certfile_unref(j->current);
 		event_free(j->timer);

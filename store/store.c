@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -297,4 +298,37 @@ store_meta_save(struct store *s, const char *name, enum certfile_keytype kt,
 	free(path);
 	free(dir);
 	return rc;
+}
+
+int
+store_lock(struct store *s, const char *name)
+{
+	char		*dir = xasprintf("%s/certs/%s", s->dir, name), *path;
+	struct errbuf	 eb;
+	int		 fd;
+
+	if (mkdirs(dir, &eb) == -1) {
+		free(dir);
+		return -1;
+	}
+	path = xasprintf("%s/.lock", dir);
+	free(dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+void
+store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* closing releases the flock */
 }

@@ -55,6 +55,15 @@ char		*store_cert_path(const char *state_dir, const char *directory_url,
 struct certfile	*store_cert_save(struct store *, const char *name,
 		    const char *chain_pem, const char *key_pem, struct errbuf *eb);
 
+/*
+ * An exclusive, non-blocking flock on the site's lock file, so that two
+ * tlsgate processes on one host never order the same name at once.
+ * Returns the lock's fd, or -1 if another process holds it (errno
+ * EWOULDBLOCK) or on error. store_unlock(-1) is a no-op.
+ */
+int		 store_lock(struct store *, const char *name);
+void		 store_unlock(int fd);
+
 /* Metadata of one certificate as a JSON text (new string) or NULL; save
  * replaces it atomically. */
 char		*store_meta_load(struct store *, const char *name,

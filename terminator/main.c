@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench_crypto.h"
+#include "certs_cmd.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
@@ -95,6 +96,7 @@ usage(FILE *f)
 	    "--cert NAME=CERT.pem,KEY.pem [flags]\n"
 	    "       tlsgate check --config FILE\n"
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
+	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate version\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
 	    "See docs/cli.md and docs/config.md.\n");
@@ -156,6 +158,29 @@ main(int argc, char **argv)
 		printf("%s: OK, %zu sites\n", c->path ? c->path : "command line",
 		    v->nsites);
 		view_unref(v);
+		config_free(c);
+		return 0;
+	}
+	if (strcmp(argv[1], "certs") == 0) {
+		const char	*state = "/var/lib/tlsgate";
+		int		 n;
+
+		c = NULL;
+		if (argc == 4 && strcmp(argv[2], "--state-dir") == 0)
+			state = argv[3];
+		else if (argc == 4 && strcmp(argv[2], "--config") == 0) {
+			if ((c = load(2, argv + 2)) == NULL)
+				return 1;
+			state = c->acme.state_dir;
+		} else if (argc != 2) {
+			usage(stderr);
+			return 2;
+		}
+		if ((n = certs_cmd_list(state, stdout)) == -1) {
+			fprintf(stderr, "tlsgate certs: %s: %s\n", state, strerror(errno));
+			config_free(c);
+			return 1;
+		}
 		config_free(c);
 		return 0;
 	}

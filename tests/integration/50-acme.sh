@@ -63,6 +63,14 @@ done < <(find "$T/state" -name '*.pem' -o -name '*.key')
 grep -q '"renew_at"' "$T"/state/*/certs/alpn.test/ecdsa.json || fail "no metadata"
 ok "account key and certificates stored with mode 0600, metadata written"
 
+# tlsgate certs lists them for a person.
+"$TLSGATE" certs --config "$T/tlsgate.json" >"$T/certs.out"
+cat "$T/certs.out"
+grep -q "^alpn.test,www.alpn.test *ecdsa *Pebble Intermediate CA" "$T/certs.out" || fail "certs: alpn.test ecdsa"
+grep -q "^alpn.test,www.alpn.test *rsa " "$T/certs.out" || fail "certs: alpn.test rsa"
+grep -q "^http.test *ecdsa .* UTC .* UTC " "$T/certs.out" || fail "certs: http.test with times"
+ok "tlsgate certs lists names, key type, issuer, expiry and next renewal"
+
 fp1=$("$TG_CLIENT" info --connect "127.0.0.1:$ACME_TLS_PORT" --sni alpn.test | sed 's/.*fp=\([0-9a-f]*\).*/\1/')
 
 # Restart: served at once from the store, no new order.
