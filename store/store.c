@@ -8,6 +8,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,6 +74,34 @@ mkdirs(const char *path, struct errbuf *eb)
 	return 0;
 }
 
+/* Temporary files left by a crash mid-write (atomicfile's "*.tmp.XXXXXX"). */
+static void
+sweep_tmp(const char *dir)
+{
+	DIR		*d, *sd;
+	struct dirent	*e, *f;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *sub;
+		if (e->d_name[0] == '.')
+			continue;
+		sub = xasprintf("%s/%s", dir, e->d_name);
+		if ((sd = opendir(sub)) != NULL) {
+			while ((f = readdir(sd)) != NULL)
+				if (strstr(f->d_name, ".tmp.") != NULL) {
+					char *p = xasprintf("%s/%s", sub, f->d_name);
+					unlink(p);
+					free(p);
+				}
+			closedir(sd);
+		}
+		free(sub);
+	}
+	closedir(d);
+}
+
 struct store *
 store_open(const char *state_dir, const char *directory_url, struct errbuf *eb)
 {
@@ -88,6 +117,7 @@ store_open(const char *state_dir, const char *directory_url, struct errbuf *eb)
 		store_free(s);
 		return NULL;
 	}
+	sweep_tmp(certs);
 	free(certs);
 	return s;
 }
