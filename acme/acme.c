@@ -115,7 +115,8 @@ struct acme {
 	struct event_base	*base;
 	pthread_t		 thread;
 	int			 started;
-	struct acme_http	*http;
+	struct acme_transport	 tr;
+	void			*http;		/* the transport's instance */
 	struct store		*store;
 	struct acme_cfg		 cfg;		/* strings owned below */
 	char			*s_dir, *s_email, *s_ca, *s_state, *s_kid, *s_hmac,
@@ -135,6 +136,29 @@ struct acme {
 	size_t			 nsites;
 	acme_install_fn		*install;
 	void			*install_arg;
+};
+
+static void *
+curl_create(struct event_base *base, const char *ca_file, void *arg)
+{
+	return acme_http_new(base, ca_file);
+}
+
+static int
+curl_request(void *impl, const char *method, const char *url, const char *body,
+    acme_transport_done *done, void *arg)
+{
+	return acme_http_request(impl, method, url, body, done, arg);
+}
+
+static void
+curl_destroy(void *impl)
+{
+	acme_http_free(impl);
+}
+
+static const struct acme_transport curl_transport = {
+	curl_create, curl_request, curl_destroy, NULL
 };
 
 static void	job_start(struct job *);
@@ -379,7 +403,7 @@ job_send(struct job *j)
 	char		*body;
 
 	if (a->nonce == NULL) {
-		if (acme_http_request(a->http, "HEAD", a->u_nonce, NULL, on_nonce, j) == -1)
+		if (a->tr.request(a->http, "HEAD", a->u_nonce, NULL, on_nonce, j) == -1)
 			job_fail(j, "cannot start a request");
 		return;
 	}
@@ -392,7 +416,7 @@ job_send(struct job *j)
 		job_fail(j, "signing: %s", eb.msg);
 		return;
 	}
-	if (acme_http_request(a->http, "POST", j->req_url, body, on_post, j) == -1)
+	if (a->tr.request(a->http, "POST", j->req_url, body, on_post, j) == -1)
 		job_fail(j, "cannot start a request");
 	free(body);
 }
@@ -646,8 +670,9 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 		return;
 	}
 	if (strcmp(st, "pending") != 0) {
-		json_decref(o);
+		/* ident and st are borrowed from o: report before freeing it. */
 		job_fail(j, "authorization for %s is %s", ident, st);
+		json_decref(o);
 		return;
 	}
 	want = j->site->challenges[j->chal_idx];
@@ -658,8 +683,8 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 			break;
 	}
 	if (!json_is_array(chs) || i >= json_array_size(chs)) {
-		json_decref(o);
 		job_fail(j, "%s: the CA offers no %s challenge", ident, want);
+		json_decref(o);
 		return;
 	}
 	{
@@ -670,8 +695,8 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 		if (tok == NULL || url == NULL || strlen(tok) < 16 || strlen(tok) > 256 ||
 		    strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		    "0123456789-_") != strlen(tok)) {
-			json_decref(o);
 			job_fail(j, "%s: malformed %s challenge", ident, want);
+			json_decref(o);
 			return;
 		}
 		free(j->chal_url); free(j->chal_token); free(j->chal_ident); free(j->chal_type);
@@ -1302,7 +1327,7 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 			url = xasprintf("%s/%s", j->a->u_ari, id);
 			free(id);
 			j->state = JOB_BUSY;
-			if (acme_http_request(j->a->http, "GET", url, NULL, on_ari, j) == 0) {
+			if (j->a->tr.request(j->a->http, "GET", url, NULL, on_ari, j) == 0) {
 				free(url);
 				return;
 			}
@@ -1406,7 +1431,7 @@ on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 static void
 fetch_directory(struct acme *a)
 {
-	if (acme_http_request(a->http, "GET", a->cfg.directory, NULL, on_directory, a) == -1)
+	if (a->tr.request(a->http, "GET", a->cfg.directory, NULL, on_directory, a) == -1)
 		log_err("acme: cannot start the directory request");
 }
 
@@ -1494,7 +1519,8 @@ acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 		errbuf_set(eb, "event_base_new failed");
 		goto fail;
 	}
-	a->http = acme_http_new(a->base, a->cfg.ca_file);
+	a->tr = cfg->transport != NULL ? *cfg->transport : curl_transport;
+	a->http = a->tr.create(a->base, a->cfg.ca_file, a->tr.arg);
 	a->dir_timer = evtimer_new(a->base, on_dir_timer, a);
 	a->kick = event_new(a->base, -1, 0, on_kick, a);
 	a->stop_ev = event_new(a->base, -1, 0, on_stop, a);
@@ -1568,7 +1594,8 @@ acme_stop(struct acme *a)
 		free_strv(a->sites[i].challenges, a->sites[i].nchallenges);
 	}
 	free(a->sites);
-	acme_http_free(a->http);
+	if (a->http != NULL)
+		a->tr.destroy(a->http);
 	if (a->dir_timer) event_free(a->dir_timer);
 	if (a->kick) event_free(a->kick);
 	if (a->stop_ev) event_free(a->stop_ev);

@@ -17,7 +17,24 @@
 
 struct certfile;
 struct errbuf;
+struct event_base;
 struct acme;
+struct acme_http_resp;
+
+/*
+ * The HTTP transport, replaceable for tests (a replay of recorded responses).
+ * create() runs on the caller of acme_start with the client's event_base;
+ * request() must never call done from inside itself.
+ */
+typedef void acme_transport_done(const struct acme_http_resp *, const char *err,
+    void *arg);
+struct acme_transport {
+	void	*(*create)(struct event_base *base, const char *ca_file, void *arg);
+	int	 (*request)(void *impl, const char *method, const char *url,
+		    const char *body, acme_transport_done *done, void *arg);
+	void	 (*destroy)(void *impl);
+	void	 *arg;
+};
 
 #define ACME_LETSENCRYPT	"https://acme-v02.api.letsencrypt.org/directory"
 #define ACME_LETSENCRYPT_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
@@ -31,6 +48,7 @@ struct acme_cfg {
 	const char	*dns_hook;	/* "HOOK set|clear NAME VALUE" for dns-01 */
 	const char	*preferred_chain;	/* issuer CN of the chain's top */
 	long		 retry_base;	/* first back-off step, seconds (default 60) */
+	const struct acme_transport *transport;	/* NULL: libcurl */
 };
 
 struct acme_site_cfg {

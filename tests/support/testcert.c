@@ -72,6 +72,18 @@ testcert_make(const char *type, const char *names, int days, char **cert_pem,
 	ext = X509V3_EXT_nconf_nid(NULL, NULL, NID_subject_alt_name, san);
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
+	{
+		/* Key identifiers, as CA-issued certificates have (ARI needs AKI). */
+		X509V3_CTX v3;
+		X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+		ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+		ext = X509V3_EXT_nconf_nid(NULL, &v3, NID_authority_key_identifier,
+		    "keyid:always");
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
 	X509_sign(x, pk, EVP_sha256());
 
 	b = BIO_new(BIO_s_mem());

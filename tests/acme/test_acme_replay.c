@@ -1,0 +1,314 @@
+/*
+ * test_acme_replay.c - the ACME client against recorded responses, with no
+ * network: error documents (rateLimited, badNonce, serverInternal, malformed
+ * JSON) and ARI window handling, checked through what the client writes to
+ * the store's metadata.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/thread.h>
+#include <jansson.h>
+
+#include "acme.h"
+#include "certfile.h"
+#include "errbuf.h"
+#include "replay.h"
+#include "store.h"
+#include "testcert.h"
+
+#define DIR_URL "https://ca.test/dir"
+#define DIR_BODY "{\"newNonce\": \"https://ca.test/nonce\", " \
+    "\"newAccount\": \"https://ca.test/acct\", \"newOrder\": \"https://ca.test/order\", " \
+    "\"renewalInfo\": \"https://ca.test/ari/\"}"
+
+static char	 tmpl[] = "/tmp/tlsgate-replay-XXXXXX";
+static char	*statedir;
+
+static const struct replay_step prelude[] = {
+	{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
+	{ "HEAD", "/nonce", 200, NULL, NULL, "" },
+	{ "POST", "/acct", 201, "https://ca.test/acct/1", NULL, "{\"status\": \"valid\"}" },
+};
+
+static void
+installed(const char *label, struct certfile *cf, void *arg)
+{
+}
+
+/* Run the client over steps until fn accepts the metadata, or 5 s pass. */
+static json_t *
+run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
+    struct replay *r)
+{
+	struct acme_site_cfg	 site;
+	struct acme_cfg		 cfg;
+	char			*names[] = { "r.test" }, *ch[] = { "tls-alpn-01" };
+	char			*path;
+	struct errbuf		 eb;
+	struct acme		*a;
+	json_t			*m = NULL;
+
+	replay_init(r, steps, n);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.directory = DIR_URL;
+	cfg.state_dir = statedir;
+	cfg.transport = &r->tr;
+	memset(&site, 0, sizeof(site));
+	site.label = "r.test";
+	site.names = names;
+	site.nnames = 1;
+	site.challenges = ch;
+	site.nchallenges = 1;
+	a = acme_start(&cfg, &site, 1, installed, NULL, &eb);
+	assert_non_null(a);
+	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.json", statedir) < 0)
+		fail();
+	for (int i = 0; i < 250; i++) {
+		json_decref(m);
+		if ((m = json_load_file(path, 0, NULL)) != NULL && fn(m))
+			break;
+		usleep(20000);
+	}
+	acme_stop(a);
+	free(path);
+	if (atomic_load(&r->mismatch))
+		fail_msg("%s", r->why);
+	return m;
+}
+
+static int
+has_error(json_t *m)
+{
+	return json_string_value(json_object_get(m, "last_error")) != NULL;
+}
+
+static const char *
+err_of(json_t *m)
+{
+	return json_string_value(json_object_get(m, "last_error"));
+}
+
+static time_t
+num(json_t *m, const char *k)
+{
+	return (time_t)json_integer_value(json_object_get(m, k));
+}
+
+static struct replay_step *
+script(const struct replay_step *tail, size_t ntail, size_t *n)
+{
+	size_t			 np = sizeof(prelude) / sizeof(prelude[0]);
+	struct replay_step	*s = calloc(np + ntail, sizeof(*s));
+
+	memcpy(s, prelude, sizeof(prelude));
+	memcpy(s + np, tail, ntail * sizeof(*s));
+	*n = np + ntail;
+	return s;
+}
+
+static void
+test_rate_limited_honours_retry_after(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 429, NULL, "7200",
+		  "{\"type\": \"urn:ietf:params:acme:error:rateLimited\", "
+		  "\"detail\": \"too many certificates for r.test\"}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 1, &n);
+	json_t			*m = run(s, n, has_error, &r);
+	time_t			 t = time(NULL);
+
+	assert_non_null(m);
+	assert_non_null(strstr(err_of(m), "rateLimited"));
+	assert_non_null(strstr(err_of(m), "too many certificates"));
+	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
+	/* 7200 s from the CA beats the 60 s first step. */
+	assert_true(num(m, "renew_at") >= t + 7200 - 10 && num(m, "renew_at") <= t + 7200 + 5);
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(s);
+}
+
+static void
+test_bad_nonce_is_retried(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 400, NULL, NULL,
+		  "{\"type\": \"urn:ietf:params:acme:error:badNonce\", \"detail\": \"stale\"}" },
+		/* The same request again, with the fresh nonce, now succeeds. */
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"pending\", \"authorizations\": [\"https://ca.test/authz/1\"], "
+		  "\"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"invalid\", \"identifier\": {\"type\": \"dns\", "
+		  "\"value\": \"r.test\"}}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 3, &n);
+	json_t			*m = run(s, n, has_error, &r);
+
+	assert_non_null(m);
+	/* The failure is the authorization's, not the nonce's. */
+	assert_string_equal(err_of(m), "authorization for r.test is invalid");
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(s);
+}
+
+static void
+test_server_internal_backs_off(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 500, NULL, NULL,
+		  "{\"type\": \"urn:ietf:params:acme:error:serverInternal\", \"detail\": \"boom\"}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 1, &n);
+	json_t			*m = run(s, n, has_error, &r);
+	time_t			 t = time(NULL);
+
+	assert_non_null(m);
+	assert_non_null(strstr(err_of(m), "HTTP 500 urn:ietf:params:acme:error:serverInternal: boom"));
+	assert_true(num(m, "renew_at") >= t + 60 - 10 && num(m, "renew_at") <= t + 60 + 5);
+	json_decref(m);
+	free(s);
+}
+
+static void
+test_malformed_json(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL, "{\"status\": pending" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 1, &n);
+	json_t			*m = run(s, n, has_error, &r);
+
+	assert_non_null(m);
+	assert_non_null(strstr(err_of(m), "newOrder: response is not a JSON object"));
+	json_decref(m);
+	free(s);
+}
+
+static void
+test_hostile_token_refused(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"pending\", \"authorizations\": [\"https://ca.test/authz/1\"], "
+		  "\"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"pending\", \"identifier\": {\"type\": \"dns\", \"value\": \"r.test\"}, "
+		  "\"challenges\": [{\"type\": \"tls-alpn-01\", \"url\": \"https://ca.test/ch/1\", "
+		  "\"token\": \"../../../etc/passwd/aaaaaaaaaaaaaaaa\"}]}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 2, &n);
+	json_t			*m = run(s, n, has_error, &r);
+
+	assert_non_null(m);
+	assert_non_null(strstr(err_of(m), "malformed tls-alpn-01 challenge"));
+	json_decref(m);
+	free(s);
+}
+
+static int
+has_window(json_t *m)
+{
+	return num(m, "ari_window_end") > 0;
+}
+
+static void
+test_ari_window_sets_renewal(void **state)
+{
+	char			*cert, *key, start[32], end[32];
+	struct errbuf		 eb;
+	struct store		*st = store_open(statedir, DIR_URL, &eb);
+	struct certfile		*cf;
+	time_t			 t = time(NULL), s = t + 86400, e = t + 2 * 86400;
+	char			 body[256];
+	struct replay		 r;
+	json_t			*m;
+
+	/* A certificate already in the store, valid 30 days. */
+	assert_non_null(st);
+	testcert_make("ec", "r.test", 30, &cert, &key);
+	cf = store_cert_save(st, "r.test", cert, key, &eb);
+	assert_non_null(cf);
+	certfile_unref(cf);
+	store_free(st);
+	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", gmtime(&s));
+	strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", gmtime(&e));
+	snprintf(body, sizeof(body), "{\"suggestedWindow\": {\"start\": \"%s\", \"end\": \"%s\"}}",
+	    start, end);
+	{
+		const struct replay_step steps[] = {
+			{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
+			{ "GET", "/ari/", 200, NULL, "21600", body },
+		};
+		m = run(steps, 2, has_window, &r);
+	}
+	assert_non_null(m);
+	assert_int_equal(num(m, "ari_window_start"), s);
+	assert_int_equal(num(m, "ari_window_end"), e);
+	assert_true(num(m, "renew_at") >= s && num(m, "renew_at") < e);
+	assert_null(err_of(m));
+	json_decref(m);
+	free(cert);
+	free(key);
+}
+
+static int
+setup_each(void **state)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/ca.test_dir", statedir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+setup(void **state)
+{
+	evthread_use_pthreads();
+	statedir = mkdtemp(tmpl);
+	return statedir == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", statedir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_rate_limited_honours_retry_after, setup_each),
+		cmocka_unit_test_setup(test_bad_nonce_is_retried, setup_each),
+		cmocka_unit_test_setup(test_server_internal_backs_off, setup_each),
+		cmocka_unit_test_setup(test_malformed_json, setup_each),
+		cmocka_unit_test_setup(test_hostile_token_refused, setup_each),
+		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
+	};
+	return cmocka_run_group_tests_name("acme_replay", tests, setup, teardown);
+}
