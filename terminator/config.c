@@ -495,7 +495,7 @@ config_load_text(const char *path, const char *text, size_t len,
     struct config_errors *errs)
 {
 	static const char *const top[] = { "listen", "workers", "log", "limits", "tls",
-	    "sites", "acme", NULL };
+	    "sites", "acme", "user", "group", "allow_root", NULL };
 	struct config	*c;
 	struct walk	 w = { path, text, len, NULL, errs };
 	json_error_t	 jerr;
@@ -599,6 +599,23 @@ config_load_text(const char *path, const char *text, size_t len,
 				c->ticket_rotation = (unsigned)num(&w,
 				    "/tls/ticket_key_rotation", v, 1, 7 * 86400);
 		}
+	}
+	if ((v = json_object_get(root, "user")) != NULL) {
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			werr(&w, "/user", "expected a user name");
+		else
+			c->user = xstrdup(json_string_value(v));
+	}
+	if ((v = json_object_get(root, "group")) != NULL) {
+		if (!json_is_string(v) || json_string_length(v) == 0)
+			werr(&w, "/group", "expected a group name");
+		else
+			c->group = xstrdup(json_string_value(v));
+	}
+	if ((v = json_object_get(root, "allow_root")) != NULL) {
+		if (!json_is_boolean(v))
+			werr(&w, "/allow_root", "expected true or false");
+		c->allow_root = json_is_true(v);
 	}
 	if ((o = json_object_get(root, "acme")) != NULL) {
 		static const char *const ak[] = { "directory", "email", "ca_bundle",
@@ -741,6 +758,10 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 	config_defaults(c);
 	for (int i = 0; i < argc; i++) {
 		flag = argv[i];
+		if (strcmp(flag, "--allow-root") == 0) {
+			c->allow_root = 1;
+			continue;
+		}
 		if (strncmp(flag, "--", 2) != 0 || i + 1 >= argc) {
 			errs_add(errs, xasprintf("%s: unknown argument or missing value",
 			    flag));
@@ -848,6 +869,12 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 		} else if (strcmp(flag, "--acme-dns-hook") == 0) {
 			free(c->acme.dns_hook);
 			c->acme.dns_hook = xstrdup(val);
+		} else if (strcmp(flag, "--user") == 0) {
+			free(c->user);
+			c->user = xstrdup(val);
+		} else if (strcmp(flag, "--group") == 0) {
+			free(c->group);
+			c->group = xstrdup(val);
 		} else if (strcmp(flag, "--default") == 0) {
 			if ((s = site_by_name(c, val)) == NULL)
 				errs_add(errs, xasprintf("--default %s: no such site", val));
@@ -942,6 +969,7 @@ config_free(struct config *c)
 	free(c->acme.directory); free(c->acme.email); free(c->acme.ca_file);
 	free(c->acme.state_dir); free(c->acme.eab_kid); free(c->acme.eab_hmac);
 	free(c->acme.dns_hook); free(c->acme.preferred_chain);
+	free(c->user); free(c->group);
 	free(c->sites);
 	free_addrs(c->https, c->nhttps);
 	free_addrs(c->http, c->nhttp);

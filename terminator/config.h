@@ -60,6 +60,8 @@ struct config {
 	struct site_cfg	*sites;
 	size_t		 nsites;
 	struct acme_global acme;
+	char		*user, *group;		/* drop to these after binding */
+	int		 allow_root;		/* keep running as root */
 };
 
 /* Whether any site uses ACME. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/util.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
@@ -132,7 +133,7 @@ http80_on_request(struct evhttp_request *req, void *arg)
 
 struct http80 *
 http80_new(struct event_base *base, const struct addr *addrs, size_t n,
-    int https_port, struct errbuf *eb)
+    const int *fds, int https_port, struct errbuf *eb)
 {
 	struct http80	*h = xcalloc(1, sizeof(*h));
 	int		 fd;
@@ -150,7 +151,11 @@ http80_new(struct event_base *base, const struct addr *addrs, size_t n,
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(h->http, http80_on_request, h);
 	for (size_t i = 0; i < n; i++) {
-		if ((fd = worker_listen_socket(&addrs[i], 0, eb)) == -1 ||
+		fd = fds != NULL && fds[i] >= 0 ? fds[i] :
+		    worker_listen_socket(&addrs[i], 0, eb);
+		if (fd != -1)
+			evutil_make_socket_nonblocking(fd);
+		if (fd == -1 ||
 		    evhttp_accept_socket_with_handle(h->http, fd) == NULL) {
 			if (fd != -1) {
 				close(fd);

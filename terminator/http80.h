@@ -13,11 +13,12 @@ struct event_base;
 struct http80;
 
 /*
- * Listen on addrs; redirects name https_port unless it is 443. Returns NULL
+ * Listen on addrs (or on fds[i] >= 0, sockets passed in by systemd);
+ * redirects name https_port unless it is 443. Returns NULL
  * with eb set (for example when a port is taken).
  */
 struct http80	*http80_new(struct event_base *base, const struct addr *addrs,
-		    size_t n, int https_port, struct errbuf *eb);
+		    size_t n, const int *fds, int https_port, struct errbuf *eb);
 void		 http80_free(struct http80 *);		/* NULL is a no-op */
 
 #endif

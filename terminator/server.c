@@ -10,6 +10,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -27,6 +32,7 @@
 #include "errbuf.h"
 #include "http80.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "sites.h"
 #include "ticket.h"
 #include "tls.h"
@@ -41,7 +47,7 @@ struct server {
 	int			  nworkers;
 	struct http80		 *http;
 	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
-				 *ev_check, *ev_usr1;
+				 *ev_check, *ev_usr1, *ev_watchdog;
 	struct acme		 *acme;
 	char			 *pidfile;
 	int			  stopping;
@@ -163,6 +169,7 @@ server_reload(struct server *s)
 	struct view		*v;
 	struct errbuf		 eb;
 
+	sdnotify_reloading();
 	log_notice("reload: reading %s", s->cfg->path ? s->cfg->path : "flags' files");
 	if (s->cfg->path != NULL) {
 		if ((nc = config_load_file(s->cfg->path, &errs)) == NULL) {
@@ -170,6 +177,7 @@ server_reload(struct server *s)
 				log_err("reload failed: %s", errs.msgs[i]);
 			log_err("reload failed: keeping the running configuration");
 			config_errors_clear(&errs);
+			sdnotify("READY=1\nSTATUS=reload failed; old configuration serving");
 			return;
 		}
 	} else
@@ -177,6 +185,7 @@ server_reload(struct server *s)
 	if ((v = view_build(nc ? nc : s->cfg, &eb)) == NULL) {
 		log_err("reload failed: %s; keeping the running configuration", eb.msg);
 		config_free(nc);
+		sdnotify("READY=1\nSTATUS=reload failed; old configuration serving");
 		return;
 	}
 	if (nc != NULL) {
@@ -198,6 +207,7 @@ server_reload(struct server *s)
 	if (server_start_acme(s, &eb) == -1)
 		log_err("reload: ACME client: %s", eb.msg);
 	log_notice("reload: done, %zu sites", v->nsites);
+	sdnotify("READY=1\nSTATUS=serving");
 }
 
 static void
@@ -240,6 +250,7 @@ server_on_term(evutil_socket_t sig, short what, void *arg)
 		server_on_drain_timeout(-1, 0, s);
 		return;
 	}
+	sdnotify("STOPPING=1");
 	log_notice("signal %d: no new connections; draining %u for up to %gs",
 	    (int)sig, atomic_load(&s->sh.nconns), d);
 	http80_free(s->http);
@@ -252,6 +263,130 @@ server_on_term(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(s->ev_drain, &tv);
 	s->ev_check = event_new(s->base, -1, EV_PERSIST, server_on_check, s);
 	event_add(s->ev_check, &tick);
+}
+
+static void
+server_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sdnotify("WATCHDOG=1");
+}
+
+static int
+sockaddr_is(const struct sockaddr_storage *ss, socklen_t len, const struct addr *a)
+{
+	if (ss->ss_family != a->ss.ss_family)
+		return 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)ss, *y = (const void *)&a->ss;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)ss, *y = (const void *)&a->ss;
+		return x->sin6_port == y->sin6_port &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return 0;
+}
+
+/*
+ * Give each inherited socket (fd 3 on) to the listen address it is bound to.
+ * Addresses without one get -1 (tlsgate binds them itself). A socket that
+ * matches no configured address is an error: it would be silently ignored.
+ */
+static int
+match_inherited(const struct config *c, int *https_fds, int *http_fds,
+    struct errbuf *eb)
+{
+	int n = sdnotify_listen_fds();
+
+	for (size_t i = 0; i < c->nhttps; i++)
+		https_fds[i] = -1;
+	for (size_t i = 0; i < c->nhttp; i++)
+		http_fds[i] = -1;
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage	ss;
+		socklen_t		len = sizeof(ss);
+		int			found = 0;
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+			return errbuf_set(eb, "fd %d: %s", fd, strerror(errno));
+		for (size_t i = 0; i < c->nhttps && !found; i++)
+			if (https_fds[i] < 0 && sockaddr_is(&ss, len, &c->https[i])) {
+				https_fds[i] = fd;
+				found = 1;
+				log_notice("listening on %s: socket from systemd",
+				    c->https[i].str);
+			}
+		for (size_t i = 0; i < c->nhttp && !found; i++)
+			if (http_fds[i] < 0 && sockaddr_is(&ss, len, &c->http[i])) {
+				http_fds[i] = fd;
+				found = 1;
+				log_notice("listening on %s: socket from systemd",
+				    c->http[i].str);
+			}
+		if (!found)
+			return errbuf_set(eb, "socket fd %d from systemd matches no "
+			    "address in listen.https or listen.http", fd);
+	}
+	return 0;
+}
+
+static uid_t	chown_uid;
+static gid_t	chown_gid;
+
+static int
+chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (lchown(path, chown_uid, chown_gid) == -1)
+		log_warnx("chown %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/*
+ * Started as root: switch to the configured user and group for good, after
+ * handing the state directory to them. Without a user, refuse to go on as
+ * root unless allow_root says so.
+ */
+static int
+drop_privileges(const struct config *c, struct errbuf *eb)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+	gid_t		 gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if (c->user == NULL) {
+		if (c->allow_root) {
+			log_warnx("running as root (allow_root)");
+			return 0;
+		}
+		return errbuf_set(eb, "refusing to run as root: set \"user\" (--user) "
+		    "to drop privileges, or \"allow_root\": true (--allow-root)");
+	}
+	if ((pw = getpwnam(c->user)) == NULL)
+		return errbuf_set(eb, "user \"%s\": no such user", c->user);
+	gid = pw->pw_gid;
+	if (c->group != NULL) {
+		if ((gr = getgrnam(c->group)) == NULL)
+			return errbuf_set(eb, "group \"%s\": no such group", c->group);
+		gid = gr->gr_gid;
+	}
+	if (config_uses_acme(c)) {
+		/* The store must stay writable (and private) after the switch. */
+		mkdir(c->acme.state_dir, 0700);
+		chown_uid = pw->pw_uid;
+		chown_gid = gid;
+		nftw(c->acme.state_dir, chown_one, 16, FTW_PHYS);
+	}
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1 || setuid(pw->pw_uid) == -1)
+		return errbuf_set(eb, "dropping privileges to %s: %s", c->user,
+		    strerror(errno));
+	if (setuid(0) != -1)
+		return errbuf_set(eb, "dropping privileges: could regain root");
+	log_notice("running as user %s (uid %ld, gid %ld)", c->user, (long)pw->pw_uid,
+	    (long)gid);
+	return 0;
 }
 
 static void
@@ -279,7 +414,8 @@ server_run(struct config *cfg)
 	struct errbuf	 eb;
 	struct view	*v;
 	struct timeval	 rot;
-	int		 rc = 1, n;
+	int		 rc = 1, n, *https_fds = NULL, *http_fds = NULL;
+	long long	 wd;
 
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
@@ -302,8 +438,15 @@ server_run(struct config *cfg)
 	atomic_store(&s.sh.max_conns, v->limits.max_connections);
 	view_publish(v);
 
+	/* Sockets from systemd (socket activation), matched by address. */
+	https_fds = xcalloc(cfg->nhttps + 1, sizeof(int));
+	http_fds = xcalloc(cfg->nhttp + 1, sizeof(int));
+	if (match_inherited(cfg, https_fds, http_fds, &eb) == -1) {
+		log_err("socket activation: %s", eb.msg);
+		goto out;
+	}
 	for (size_t i = 0; i < cfg->nhttps; i++)
-		if (probe_free(&cfg->https[i], &eb) == -1) {
+		if (https_fds[i] < 0 && probe_free(&cfg->https[i], &eb) == -1) {
 			log_err("listen: %s", eb.msg);
 			goto out;
 		}
@@ -313,11 +456,25 @@ server_run(struct config *cfg)
 	s.workers = xcalloc((size_t)n, sizeof(*s.workers));
 	for (int i = 0; i < n; i++) {
 		if ((s.workers[i] = worker_new(i, &s.sh, cfg->https, cfg->nhttps,
-		    &eb)) == NULL) {
+		    https_fds, &eb)) == NULL) {
 			log_err("listen: %s", eb.msg);
 			goto out;
 		}
 		s.nworkers++;
+	}
+	/* Workers hold dups of inherited HTTPS sockets; ours can go. */
+	for (size_t i = 0; i < cfg->nhttps; i++)
+		if (https_fds[i] >= 0)
+			close(https_fds[i]);
+	if (cfg->nhttp > 0 && (s.http = http80_new(s.base, cfg->http, cfg->nhttp,
+	    http_fds, addr_port(&cfg->https[0]), &eb)) == NULL) {
+		log_err("listen: %s", eb.msg);
+		goto out;
+	}
+	/* Every port is bound: now give up root. */
+	if (drop_privileges(cfg, &eb) == -1) {
+		log_err("%s", eb.msg);
+		goto out;
 	}
 	if (config_uses_acme(cfg)) {
 		FILE *pf;
@@ -330,11 +487,6 @@ server_run(struct config *cfg)
 			fprintf(pf, "%ld\n", (long)getpid());
 			fclose(pf);
 		}
-	}
-	if (cfg->nhttp > 0 && (s.http = http80_new(s.base, cfg->http, cfg->nhttp,
-	    addr_port(&cfg->https[0]), &eb)) == NULL) {
-		log_err("listen: %s", eb.msg);
-		goto out;
 	}
 	for (int i = 0; i < s.nworkers; i++)
 		if (worker_start(s.workers[i]) == -1) {
@@ -365,6 +517,13 @@ server_run(struct config *cfg)
 		    s.nworkers);
 	for (size_t i = 0; i < cfg->nhttp; i++)
 		log_notice("listening on %s (http redirect)", cfg->http[i].str);
+	if ((wd = sdnotify_watchdog_usec()) > 0) {
+		struct timeval tv = { (time_t)(wd / 2000000), (suseconds_t)(wd / 2 % 1000000) };
+		s.ev_watchdog = event_new(s.base, -1, EV_PERSIST, server_on_watchdog, &s);
+		event_add(s.ev_watchdog, &tv);
+	}
+	/* Listeners are bound and stored certificates loaded. */
+	sdnotify("READY=1\nSTATUS=serving");
 	event_base_dispatch(s.base);
 
 	for (int i = 0; i < s.nworkers; i++)
@@ -372,6 +531,10 @@ server_run(struct config *cfg)
 	log_notice("stopped");
 	rc = 0;
 out:
+	free(https_fds);
+	free(http_fds);
+	if (s.ev_watchdog)
+		event_free(s.ev_watchdog);
 	acme_stop(s.acme);
 	if (s.pidfile != NULL) {
 		unlink(s.pidfile);

@@ -122,7 +122,7 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 
 struct worker *
 worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
-    struct errbuf *eb)
+    const int *fds, struct errbuf *eb)
 {
 	struct worker	*w = xcalloc(1, sizeof(*w));
 	struct timeval	 tick = { 0, 100000 };
@@ -140,7 +140,15 @@ worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
 		w->lfds[i] = -1;
 	w->nlfds = n;
 	for (size_t i = 0; i < n; i++) {
-		if ((w->lfds[i] = worker_listen_socket(&addrs[i], 1, eb)) == -1) {
+		if (fds != NULL && fds[i] >= 0) {
+			if ((w->lfds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) == -1 ||
+			    fcntl(w->lfds[i], F_SETFL, O_NONBLOCK) == -1) {
+				errbuf_set(eb, "%s: inherited socket: %s", addrs[i].str,
+				    strerror(errno));
+				worker_free(w);
+				return NULL;
+			}
+		} else if ((w->lfds[i] = worker_listen_socket(&addrs[i], 1, eb)) == -1) {
 			worker_free(w);
 			return NULL;
 		}

@@ -48,12 +48,13 @@ struct worker {
 #define WORKER_CMD_CLOSE_ALL	2	/* close every connection now */
 
 /*
- * Create a worker bound to each of the n addresses (a new SO_REUSEPORT socket
- * per address), or to the inherited listening fds when fds is non-NULL.
+ * Create a worker listening on each of the n addresses: a new SO_REUSEPORT
+ * socket per address, or a dup() of fds[i] when fds is non-NULL and
+ * fds[i] >= 0 (a socket passed in by systemd, shared by all workers).
  * Returns NULL with eb set.
  */
 struct worker	*worker_new(int id, struct shared *sh, const struct addr *addrs,
-		    size_t n, struct errbuf *eb);
+		    size_t n, const int *fds, struct errbuf *eb);
 int		 worker_start(struct worker *w);
 void		 worker_command(struct worker *w, int cmd);
 void		 worker_join(struct worker *w);

@@ -20,7 +20,7 @@ site() { # names-json backend-port certs-json [extra]
 ecrsa="[{\"cert\": \"a-ec.pem\", \"key\": \"a-ec.key\"}, {\"cert\": \"a-rsa.pem\", \"key\": \"a-rsa.key\"}]"
 write_conf() { # $1: 1 to include the default site
 	{
-		echo "{\"listen\": {\"https\": [\"127.0.0.1:$P\"]}, \"workers\": 2, \"sites\": ["
+		echo "{\"allow_root\": true, \"listen\": {\"https\": [\"127.0.0.1:$P\"]}, \"workers\": 2, \"sites\": ["
 		site '["a.test", "www.a.test"]' "$PA" "$ecrsa" ', "alpn": ["h2", "http/1.1"]'
 		echo ","
 		site '["b.test"]' "$PB" '[{"cert": "b.pem", "key": "b.key"}]'

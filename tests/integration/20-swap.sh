@@ -11,7 +11,7 @@ cp "$T/old.pem" "$T/live.pem"; cp "$T/old.key" "$T/live.key"
 PB=$(free_port); P=$(free_port)
 backend E echo "$PB"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "sites": [{"names": ["swap.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "live.pem", "key": "live.key"}]}]}
 JSON

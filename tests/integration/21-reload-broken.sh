@@ -10,7 +10,7 @@ PB=$(free_port); P=$(free_port)
 backend R http "$PB"
 good() {
 	cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "sites": [{"names": ["r.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
@@ -21,7 +21,7 @@ get() { curl -sS --max-time 5 --cacert "$T/s.pem" --resolve "r.test:$P:127.0.0.1
 [ "$(get)" = R ] || fail "not serving at start"
 
 # 1. Syntax error.
-printf '{"listen": {"https": ["127.0.0.1:%s"]},\n "sites": [ oops ]}\n' "$P" >"$T/tlsgate.json"
+printf '{"allow_root": true, "listen": {"https": ["127.0.0.1:%s"]},\n "sites": [ oops ]}\n' "$P" >"$T/tlsgate.json"
 kill -HUP "$TG_PID"; sleep 0.5
 grep -q "reload failed: $T/tlsgate.json:2:" "$T/tlsgate.log" || fail "syntax error not logged with position"
 [ "$(get)" = R ] || fail "stopped serving after a bad reload"
@@ -29,7 +29,7 @@ ok "bad JSON: error logged with line:column, old config serves"
 
 # 2. Semantic errors: every one reported, with position and key.
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "sites": [{"names": ["r.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}],
             "alpn": "h2"}],

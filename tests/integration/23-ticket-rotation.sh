@@ -11,7 +11,7 @@ PB=$(free_port); P=$(free_port)
 backend B http "$PB"
 conf() {
 	cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P", "[::1]:$P"]}, "workers": 2,
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P", "[::1]:$P"]}, "workers": 2,
  "tls": {"ticket_key_rotation": 3},
  "sites": [{"names": ["k.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]} $1]}

@@ -12,7 +12,7 @@ PE=$(free_port); PH=$(free_port); P=$(free_port); P2=$(free_port)
 backend E echo "$PE"
 backend H http "$PH"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
  "log": {"level": "warning"},
  "limits": {"max_connections": 10000},
  "sites": [{"names": ["l.test"], "backends": ["127.0.0.1:$PE"], "default": true,

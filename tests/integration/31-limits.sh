@@ -10,7 +10,7 @@ cert s ec m.test
 PE=$(free_port); P=$(free_port); DEAD=$(free_port)
 backend E echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$P"]}, "workers": 1,
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 1,
  "limits": {"max_connections": 5, "handshake_timeout": 1, "idle_timeout": 2,
             "connect_timeout": 1},
  "sites": [{"names": ["m.test"], "backends": ["127.0.0.1:$PE"],

@@ -12,7 +12,7 @@ start_pebble
 PB=$(free_port)
 backend APP http "$PB"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"], "http": ["127.0.0.1:$ACME_HTTP_PORT"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"], "http": ["127.0.0.1:$ACME_HTTP_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "email": "ops@example.test"},
  "sites": [

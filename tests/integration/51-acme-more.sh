@@ -29,7 +29,7 @@ esac
 HOOK
 chmod +x "$T/hook"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "dns_hook": "$T/hook", "preferred_chain": "$ALT_CN"},
  "sites": [

@@ -12,7 +12,7 @@ grep -q renewalInfo "$T/directory.json" && ARI=1 || ARI=0
 PE=$(free_port)
 backend ECHO echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
  "sites": [{"names": ["short.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}

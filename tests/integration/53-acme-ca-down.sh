@@ -10,7 +10,7 @@ start_pebble
 PB=$(free_port)
 backend APP http "$PB"
 cat >"$T/tlsgate.json" <<JSON
-{"listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
  "sites": [{"names": ["down.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}

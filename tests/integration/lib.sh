@@ -90,6 +90,8 @@ backend() {
 # start_tlsgate PORT ARGS...: run tlsgate with ARGS, wait for PORT. Sets TG_PID.
 start_tlsgate() {
 	local port=$1; shift
+	# Tests run as root: flag runs say so explicitly (configs carry allow_root).
+	[ "$1" = --config ] || set -- "$@" --allow-root
 	"$TLSGATE" run "$@" >"$T/tlsgate.log" 2>&1 &
 	TG_PID=$!
 	PIDS+=($TG_PID)
