@@ -109,9 +109,13 @@ struct job {
 	time_t			 renew_at, ari_start, ari_end, ari_next;
 	long			 last_retry_after;
 	char			 last_error[300];
+	time_t			 last_success;
 };
 
 struct acme {
+	pthread_mutex_t		 pub_mtx;	/* guards pub and counters */
+	struct acme_cert_status	*pub;		/* one per job */
+	struct acme_counters	 counters;
 	struct event_base	*base;
 	pthread_t		 thread;
 	int			 started;
@@ -171,6 +175,19 @@ static void	on_order(struct job *, const struct acme_http_resp *);
 static void	step_authz(struct job *);
 static void	step_finalize(struct job *);
 static void	step_download(struct job *);
+
+const char *const acme_fail_names[ACME_FAIL__MAX] = {
+	"rate_limited", "server", "transport", "validation", "other",
+};
+
+static size_t
+job_index(const struct job *j)
+{
+	for (size_t i = 0; i < j->a->njobs; i++)
+		if (j->a->jobs[i] == j)
+			return i;
+	return 0;
+}
 
 static const char *
 job_name(const struct job *j)
@@ -284,6 +301,19 @@ job_save_meta(struct job *j)
 	    "attempts", j->attempts);
 	if (m == NULL)
 		return;
+	/* Publish for /metrics and /status (read from other threads). */
+	pthread_mutex_lock(&j->a->pub_mtx);
+	{
+		struct acme_cert_status *p = &j->a->pub[job_index(j)];
+		snprintf(p->label, sizeof(p->label), "%s", job_name(j));
+		p->rsa = j->kt == CERTFILE_RSA;
+		p->not_after = j->current ? j->current->not_after : 0;
+		p->renew_at = j->renew_at;
+		p->last_success = j->last_success;
+		p->attempts = j->attempts;
+		snprintf(p->last_error, sizeof(p->last_error), "%s", j->last_error);
+	}
+	pthread_mutex_unlock(&j->a->pub_mtx);
 	if ((s = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS)) != NULL) {
 		/* One metadata file per key type, beside the certificates. */
 		if (store_meta_save(j->a->store, job_name(j), j->kt, s, &eb) == -1)
@@ -1188,6 +1218,11 @@ install_chain(struct job *j, const char *pem)
 	j->ari_start = j->ari_end = 0;
 	j->ari_next = 0;
 	j->renew_at = 0;	/* recomputed for the new certificate */
+	j->last_success = now();
+	pthread_mutex_lock(&j->a->pub_mtx);
+	j->a->counters.successes++;
+	j->a->counters.last_success = j->last_success;
+	pthread_mutex_unlock(&j->a->pub_mtx);
 	j->a->install(job_name(j), cf, j->a->install_arg);
 	job_reset_order(j);
 	j->chal_idx = 0;
@@ -1211,6 +1246,34 @@ job_fail(struct job *j, const char *fmt, ...)
 	job_reset_order(j);
 	j->attempts++;
 	j->chal_idx = 0;
+	{
+		const char	*e = j->last_error;
+		enum acme_fail	 k = ACME_FAIL_OTHER;
+
+		if (strstr(e, "rateLimited") || strstr(e, "HTTP 429"))
+			k = ACME_FAIL_RATE_LIMITED;
+		else if (strstr(e, "serverInternal") || strstr(e, "HTTP 5"))
+			k = ACME_FAIL_SERVER;
+		else if (strstr(e, "connect") || strstr(e, "resolve") ||
+		    strstr(e, "timed out") || strstr(e, "SSL") || strstr(e, "newNonce"))
+			k = ACME_FAIL_TRANSPORT;
+		else if (strstr(e, "challenge") || strstr(e, "authorization") ||
+		    strstr(e, "dns_hook") || strstr(e, "incorrectResponse") ||
+		    strstr(e, "unauthorized"))
+			k = ACME_FAIL_VALIDATION;
+		pthread_mutex_lock(&j->a->pub_mtx);
+		j->a->counters.failures[k]++;
+		pthread_mutex_unlock(&j->a->pub_mtx);
+	}
+	/* Expiry safety net: say it loudly on every failed attempt. */
+	if (j->current != NULL) {
+		time_t	life = j->current->not_after - j->current->not_before;
+		time_t	thr = life < 42 * 86400 ? life / 3 : 14 * 86400;
+		char	tb[24];
+		if (j->current->not_after - now() < thr)
+			log_err("acme %s: the certificate in service expires at %s and "
+			    "could not be renewed", job_name(j), iso(j->current->not_after, tb));
+	}
 	delay = acme_sched_backoff(j->attempts, j->last_retry_after, j->a->cfg.retry_base);
 	log_err("acme %s: attempt %d failed: %s; next try in %lds%s", job_name(j),
 	    j->attempts, j->last_error, delay, j->current ?
@@ -1367,6 +1430,9 @@ job_start(struct job *j)
 	j->state = JOB_BUSY;
 	evtimer_del(j->timer);
 	j->last_retry_after = -1;
+	pthread_mutex_lock(&j->a->pub_mtx);
+	j->a->counters.attempts++;
+	pthread_mutex_unlock(&j->a->pub_mtx);
 	if (j->current != NULL && j->a->u_ari != NULL && j->replaces == NULL)
 		j->replaces = ari_cert_id(j->current);
 	log_notice("acme %s: %s %s certificate for %zu name(s) via %s", job_name(j),
@@ -1506,6 +1572,7 @@ acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 	a->cfg.dns_hook = a->s_hook = dupn(cfg->dns_hook);
 	a->cfg.preferred_chain = a->s_chain = dupn(cfg->preferred_chain);
 	a->cfg.retry_base = cfg->retry_base > 0 ? cfg->retry_base : 60;
+	pthread_mutex_init(&a->pub_mtx, NULL);
 	a->install = install;
 	a->install_arg = arg;
 	if ((a->store = store_open(a->cfg.state_dir, a->cfg.directory, eb)) == NULL)
@@ -1557,6 +1624,13 @@ acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 			a->jobs = xrealloc(a->jobs, (a->njobs + 1) * sizeof(*a->jobs));
 			a->jobs[a->njobs++] = j;
 		}
+	a->pub = xcalloc(a->njobs + 1, sizeof(*a->pub));
+	for (size_t i = 0; i < a->njobs; i++) {
+		struct job *j = a->jobs[i];
+		snprintf(a->pub[i].label, sizeof(a->pub[i].label), "%s", job_name(j));
+		a->pub[i].rsa = j->kt == CERTFILE_RSA;
+		a->pub[i].not_after = j->current ? j->current->not_after : 0;
+	}
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		errbuf_set(eb, "cannot start the ACME thread");
 		goto fail;
@@ -1588,6 +1662,8 @@ acme_stop(struct acme *a)
 		free(j);
 	}
 	free(a->jobs);
+	free(a->pub);
+	pthread_mutex_destroy(&a->pub_mtx);
 	for (size_t i = 0; i < a->nsites; i++) {
 		free((char *)a->sites[i].label);
 		free_strv(a->sites[i].names, a->sites[i].nnames);
@@ -1607,4 +1683,29 @@ acme_stop(struct acme *a)
 	free(a->s_dir); free(a->s_email); free(a->s_ca); free(a->s_state);
 	free(a->s_kid); free(a->s_hmac); free(a->s_hook); free(a->s_chain);
 	free(a);
+}
+
+size_t
+acme_status(struct acme *a, struct acme_cert_status *out, size_t max)
+{
+	size_t n;
+
+	if (a == NULL)
+		return 0;
+	pthread_mutex_lock(&a->pub_mtx);
+	n = a->njobs < max ? a->njobs : max;
+	memcpy(out, a->pub, n * sizeof(*out));
+	pthread_mutex_unlock(&a->pub_mtx);
+	return n;
+}
+
+void
+acme_get_counters(struct acme *a, struct acme_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->pub_mtx);
+	*out = a->counters;
+	pthread_mutex_unlock(&a->pub_mtx);
 }

@@ -63,6 +63,37 @@ struct acme_site_cfg {
 /* Called on the ACME thread with a new certificate (borrowed reference). */
 typedef void acme_install_fn(const char *label, struct certfile *cf, void *arg);
 
+enum acme_fail {
+	ACME_FAIL_RATE_LIMITED,
+	ACME_FAIL_SERVER,		/* 5xx, serverInternal */
+	ACME_FAIL_TRANSPORT,		/* could not reach the CA */
+	ACME_FAIL_VALIDATION,		/* a challenge or authorization failed */
+	ACME_FAIL_OTHER,
+	ACME_FAIL__MAX
+};
+extern const char *const acme_fail_names[ACME_FAIL__MAX];
+
+/* One certificate's state, as last published by the ACME thread. */
+struct acme_cert_status {
+	char	 label[256];
+	int	 rsa;			/* 0 ECDSA, 1 RSA */
+	time_t	 not_after;		/* 0: none yet */
+	time_t	 renew_at;
+	time_t	 last_success;
+	int	 attempts;		/* failures since the last success */
+	char	 last_error[300];
+};
+
+struct acme_counters {
+	unsigned long	attempts, successes;
+	unsigned long	failures[ACME_FAIL__MAX];
+	time_t		last_success;
+};
+
+/* Copy up to max certificate states into out; returns how many. Thread-safe. */
+size_t		 acme_status(struct acme *, struct acme_cert_status *out, size_t max);
+void		 acme_get_counters(struct acme *, struct acme_counters *out);
+
 /* Start the client thread for these sites. NULL with eb set. */
 struct acme	*acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
 		    size_t nsites, acme_install_fn *install, void *arg,

@@ -460,6 +460,8 @@ config_defaults(struct config *c)
 	c->ticket_rotation = 12 * 3600;
 	c->acme.directory = acme_directory("production");
 	c->acme.state_dir = xstrdup("/var/lib/tlsgate");
+	c->expiry_days = 14;
+	c->expiry_check = 60;
 }
 
 /* Cross-field checks shared by the JSON and flag paths. */
@@ -495,7 +497,7 @@ config_load_text(const char *path, const char *text, size_t len,
     struct config_errors *errs)
 {
 	static const char *const top[] = { "listen", "workers", "log", "limits", "tls",
-	    "sites", "acme", "user", "group", "allow_root", NULL };
+	    "sites", "acme", "user", "group", "allow_root", "admin", "expiry", NULL };
 	struct config	*c;
 	struct walk	 w = { path, text, len, NULL, errs };
 	json_error_t	 jerr;
@@ -598,6 +600,39 @@ config_load_text(const char *path, const char *text, size_t len,
 			if ((v = json_object_get(o, "ticket_key_rotation")) != NULL)
 				c->ticket_rotation = (unsigned)num(&w,
 				    "/tls/ticket_key_rotation", v, 1, 7 * 86400);
+		}
+	}
+	if ((o = json_object_get(root, "admin")) != NULL) {
+		static const char *const ak[] = { "listen", NULL };
+		if (!json_is_object(o))
+			werr(&w, "/admin", "expected an object");
+		else {
+			check_keys(&w, "/admin", o, ak);
+			v = json_object_get(o, "listen");
+			if (!json_is_string(v))
+				werr(&w, "/admin/listen", "expected \"127.0.0.1:PORT\", "
+				    "\"[::1]:PORT\" or \"unix:/path\"");
+			else
+				c->admin = xstrdup(json_string_value(v));
+		}
+	}
+	if ((o = json_object_get(root, "expiry")) != NULL) {
+		static const char *const ek[] = { "threshold_days", "alert_command",
+		    "check_interval", NULL };
+		if (!json_is_object(o))
+			werr(&w, "/expiry", "expected an object");
+		else {
+			check_keys(&w, "/expiry", o, ek);
+			if ((v = json_object_get(o, "threshold_days")) != NULL)
+				c->expiry_days = (int)num(&w, "/expiry/threshold_days", v, 1, 365);
+			if ((v = json_object_get(o, "check_interval")) != NULL)
+				c->expiry_check = num(&w, "/expiry/check_interval", v, 1, 86400);
+			if ((v = json_object_get(o, "alert_command")) != NULL) {
+				if (!json_is_string(v))
+					werr(&w, "/expiry/alert_command", "expected a path");
+				else
+					c->alert_command = abs_path(&w, json_string_value(v));
+			}
 		}
 	}
 	if ((v = json_object_get(root, "user")) != NULL) {
@@ -869,6 +904,9 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 		} else if (strcmp(flag, "--acme-dns-hook") == 0) {
 			free(c->acme.dns_hook);
 			c->acme.dns_hook = xstrdup(val);
+		} else if (strcmp(flag, "--admin") == 0) {
+			free(c->admin);
+			c->admin = xstrdup(val);
 		} else if (strcmp(flag, "--user") == 0) {
 			free(c->user);
 			c->user = xstrdup(val);
@@ -969,7 +1007,7 @@ config_free(struct config *c)
 	free(c->acme.directory); free(c->acme.email); free(c->acme.ca_file);
 	free(c->acme.state_dir); free(c->acme.eab_kid); free(c->acme.eab_hmac);
 	free(c->acme.dns_hook); free(c->acme.preferred_chain);
-	free(c->user); free(c->group);
+	free(c->user); free(c->group); free(c->admin); free(c->alert_command);
 	free(c->sites);
 	free_addrs(c->https, c->nhttps);
 	free_addrs(c->http, c->nhttp);

@@ -61,6 +61,10 @@ struct config {
 	size_t		 nsites;
 	struct acme_global acme;
 	char		*user, *group;		/* drop to these after binding */
+	char		*admin;			/* admin endpoint address, or NULL */
+	int		 expiry_days;		/* safety-net threshold */
+	char		*alert_command;
+	double		 expiry_check;		/* seconds between checks */
 	int		 allow_root;		/* keep running as root */
 };
 

@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "sites.h"
+#include "stats.h"
 #include "tls.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -98,6 +99,7 @@ struct conn {
 	struct timespec		 t_start;
 	time_t			 last_io;
 	uint64_t		 bytes_in, bytes_out;
+	struct site_stats	*st;		/* set once the handshake is done */
 	char			 err[160];	/* detail for the close line */
 };
 
@@ -205,6 +207,15 @@ conn_close(struct conn *c, enum conn_reason why)
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
 	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);
 
+	if (c->st != NULL) {
+		atomic_fetch_sub_explicit(&c->st->conns_current, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->st->bytes_in, c->bytes_in, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->st->bytes_out, c->bytes_out, memory_order_relaxed);
+		if (why == CR_CONNECT_FAILED || why == CR_CONNECT_TIMEOUT) {
+			atomic_fetch_add_explicit(&c->st->backend_fail, 1, memory_order_relaxed);
+			atomic_store_explicit(&c->st->backend_up, 0, memory_order_relaxed);
+		}
+	}
 	event_del(&c->cev);
 	event_del(&c->tev);
 	if (c->bfd != -1) {
@@ -317,9 +328,14 @@ conn_handshake(struct conn *c)
 			return -1;
 		}
 		if (c->ts.site == NULL) {
+			stats_handshake(STATS_HS_FAIL_NO_SITE);
 			conn_close(c, CR_NO_SITE);
 			return -1;
 		}
+		stats_handshake(SSL_session_reused(c->ssl) ? STATS_HS_RESUMED : STATS_HS_FULL);
+		c->st = c->ts.site->stats;
+		atomic_fetch_add_explicit(&c->st->conns_total, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->st->conns_current, 1, memory_order_relaxed);
 		/*
 		 * BoringSSL queues TLS 1.3 NewSessionTickets until the next
 		 * write; a backend that speaks second would leave the client
@@ -347,9 +363,15 @@ conn_handshake(struct conn *c)
 		if (c->ts.no_site) {
 			snprintf(c->err, sizeof(c->err), "unknown server name");
 			ERR_clear_error();
+			stats_handshake(STATS_HS_FAIL_NO_SITE);
 			conn_close(c, CR_NO_SITE);
+		} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			/* Gone before a ClientHello: probes, scanners, health checks. */
+			stats_handshake(STATS_HS_FAIL_EOF);
+			conn_close(c, CR_CLIENT_CLOSED);
 		} else {
 			conn_ssl_err(c, "handshake");
+			stats_handshake(STATS_HS_FAIL_PROTOCOL);
 			conn_close(c, CR_HANDSHAKE_FAILED);
 		}
 		return -1;
@@ -553,6 +575,7 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		c->state = CONN_PROXYING;
+		atomic_store_explicit(&c->st->backend_up, 1, memory_order_relaxed);
 		c->b_rd_blocked = 1;	/* wait for the backend to speak */
 		c->last_io = now_sec(c);
 		event_del(&c->tev);
@@ -576,6 +599,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	assert(c->magic == CONN_MAGIC);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
+		stats_handshake(STATS_HS_FAIL_TIMEOUT);
 		conn_close(c, CR_HANDSHAKE_TIMEOUT);
 		return;
 	case CONN_CONNECTING:

@@ -11,6 +11,7 @@
 
 #include "bench_crypto.h"
 #include "certs_cmd.h"
+#include "status_cmd.h"
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
@@ -97,6 +98,7 @@ usage(FILE *f)
 	    "       tlsgate check --config FILE\n"
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
+	    "       tlsgate status [--config FILE | --admin ADDR]\n"
 	    "       tlsgate version\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
 	    "See docs/cli.md and docs/config.md.\n");
@@ -183,6 +185,26 @@ main(int argc, char **argv)
 		}
 		config_free(c);
 		return 0;
+	}
+	if (strcmp(argv[1], "status") == 0) {
+		int rc;
+		if (argc == 4 && strcmp(argv[2], "--admin") == 0)
+			return status_cmd_print(argv[3], stdout);
+		if (argc != 4 || strcmp(argv[2], "--config") != 0) {
+			usage(stderr);
+			return 2;
+		}
+		if ((c = load(2, argv + 2)) == NULL)
+			return 1;
+		if (c->admin == NULL) {
+			fprintf(stderr, "tlsgate status: %s has no \"admin\" endpoint\n",
+			    argv[3]);
+			config_free(c);
+			return 1;
+		}
+		rc = status_cmd_print(c->admin, stdout);
+		config_free(c);
+		return rc;
 	}
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_renew(argc - 2, argv + 2);

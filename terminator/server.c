@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 
 #include "acme.h"
+#include "admin.h"
 #include "certfile.h"
 #include "config.h"
 #include "errbuf.h"
@@ -49,6 +50,8 @@ struct server {
 	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
 				 *ev_check, *ev_usr1, *ev_watchdog;
 	struct acme		 *acme;
+	struct admin		 *admin;
+	struct event		 *ev_expiry;
 	char			 *pidfile;
 	int			  stopping;
 };
@@ -265,6 +268,20 @@ server_on_term(evutil_socket_t sig, short what, void *arg)
 	event_add(s->ev_check, &tick);
 }
 
+static struct acme *
+server_get_acme(void *arg)
+{
+	return ((struct server *)arg)->acme;
+}
+
+static void
+server_on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	admin_check_expiry(s->cfg->expiry_days, s->cfg->alert_command);
+}
+
 static void
 server_on_watchdog(evutil_socket_t fd, short what, void *arg)
 {
@@ -471,6 +488,11 @@ server_run(struct config *cfg)
 		log_err("listen: %s", eb.msg);
 		goto out;
 	}
+	if (cfg->admin != NULL &&
+	    (s.admin = admin_new(s.base, cfg->admin, server_get_acme, &s, &eb)) == NULL) {
+		log_err("%s", eb.msg);
+		goto out;
+	}
 	/* Every port is bound: now give up root. */
 	if (drop_privileges(cfg, &eb) == -1) {
 		log_err("%s", eb.msg);
@@ -522,6 +544,15 @@ server_run(struct config *cfg)
 		s.ev_watchdog = event_new(s.base, -1, EV_PERSIST, server_on_watchdog, &s);
 		event_add(s.ev_watchdog, &tv);
 	}
+	{
+		double		d = cfg->expiry_check;
+		struct timeval	tv = { (time_t)d, (suseconds_t)((d - (double)(time_t)d) * 1e6) };
+		s.ev_expiry = event_new(s.base, -1, EV_PERSIST, server_on_expiry, &s);
+		event_add(s.ev_expiry, &tv);
+		admin_check_expiry(cfg->expiry_days, cfg->alert_command);
+	}
+	if (cfg->admin != NULL)
+		log_notice("admin endpoint on %s", cfg->admin);
 	/* Listeners are bound and stored certificates loaded. */
 	sdnotify("READY=1\nSTATUS=serving");
 	event_base_dispatch(s.base);
@@ -535,6 +566,9 @@ out:
 	free(http_fds);
 	if (s.ev_watchdog)
 		event_free(s.ev_watchdog);
+	if (s.ev_expiry)
+		event_free(s.ev_expiry);
+	admin_free(s.admin);
 	acme_stop(s.acme);
 	if (s.pidfile != NULL) {
 		unlink(s.pidfile);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "certfile.h"
+#include "stats.h"
 #include "store.h"
 #include "errbuf.h"
 #include "log.h"
@@ -136,6 +137,8 @@ view_build(const struct config *c, struct errbuf *eb)
 		sites[i] = s;
 		s->refs = 1;
 		s->is_default = sc->is_default;
+		s->acme = sc->acme;
+		s->stats = stats_site(sc->names[0]);
 		s->names = xcalloc(sc->nnames, sizeof(char *));
 		for (s->nnames = 0; s->nnames < sc->nnames; s->nnames++)
 			s->names[s->nnames] = xstrdup(sc->names[s->nnames]);
@@ -223,6 +226,8 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 	ns = xcalloc(1, sizeof(*ns));
 	ns->refs = 1;
 	ns->is_default = s->is_default;
+	ns->acme = s->acme;
+	ns->stats = s->stats;
 	ns->names = xcalloc(s->nnames, sizeof(char *));
 	for (ns->nnames = 0; ns->nnames < s->nnames; ns->nnames++)
 		ns->names[ns->nnames] = xstrdup(s->names[ns->nnames]);

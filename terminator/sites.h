@@ -17,6 +17,7 @@
 
 struct certfile;
 struct errbuf;
+struct site_stats;
 
 struct site {
 	int			 refs;		/* atomic */
@@ -28,6 +29,8 @@ struct site {
 	size_t			  alpn_len;
 	struct certfile		 *ec, *rsa;	/* both NULL: an ACME site waiting */
 	int			  is_default;
+	int			  acme;
+	struct site_stats	 *stats;	/* registry entry; never freed */
 };
 
 struct view_slot {

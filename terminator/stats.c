@@ -1,0 +1,89 @@
+/* stats.c - the counters and their Prometheus text rendering. */
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+static pthread_mutex_t	 stats_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct site_stats *stats_sites;
+static atomic_ulong	 stats_hs[STATS_HS__MAX];
+
+static const char *const stats_hs_names[STATS_HS__MAX] = {
+	"full", "resumed", "protocol", "no_site", "timeout", "client_eof",
+};
+
+struct site_stats *
+stats_site(const char *name)
+{
+	struct site_stats *s;
+
+	pthread_mutex_lock(&stats_mtx);
+	for (s = stats_sites; s != NULL; s = s->next)
+		if (strcmp(s->name, name) == 0)
+			break;
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->name = xstrdup(name);
+		atomic_store(&s->backend_up, -1);
+		s->next = stats_sites;
+		stats_sites = s;
+	}
+	pthread_mutex_unlock(&stats_mtx);
+	return s;
+}
+
+void
+stats_handshake(enum stats_hs h)
+{
+	atomic_fetch_add_explicit(&stats_hs[h], 1, memory_order_relaxed);
+}
+
+void
+stats_write(FILE *out)
+{
+	struct site_stats *s;
+
+	fprintf(out, "# HELP tlsgate_handshakes_total Completed TLS handshakes.\n"
+	    "# TYPE tlsgate_handshakes_total counter\n");
+	for (int i = 0; i <= STATS_HS_RESUMED; i++)
+		fprintf(out, "tlsgate_handshakes_total{kind=\"%s\"} %lu\n",
+		    stats_hs_names[i], atomic_load(&stats_hs[i]));
+	fprintf(out, "# HELP tlsgate_handshake_failures_total Failed TLS handshakes "
+	    "by reason.\n# TYPE tlsgate_handshake_failures_total counter\n");
+	for (int i = STATS_HS_FAIL_PROTOCOL; i < STATS_HS__MAX; i++)
+		fprintf(out, "tlsgate_handshake_failures_total{reason=\"%s\"} %lu\n",
+		    stats_hs_names[i], atomic_load(&stats_hs[i]));
+	pthread_mutex_lock(&stats_mtx);
+	fprintf(out, "# HELP tlsgate_connections Client connections open now.\n"
+	    "# TYPE tlsgate_connections gauge\n");
+	for (s = stats_sites; s; s = s->next)
+		fprintf(out, "tlsgate_connections{site=\"%s\"} %ld\n", s->name,
+		    atomic_load(&s->conns_current));
+	fprintf(out, "# HELP tlsgate_connections_total Client connections handed to a site.\n"
+	    "# TYPE tlsgate_connections_total counter\n");
+	for (s = stats_sites; s; s = s->next)
+		fprintf(out, "tlsgate_connections_total{site=\"%s\"} %lu\n", s->name,
+		    atomic_load(&s->conns_total));
+	fprintf(out, "# HELP tlsgate_bytes_total Bytes proxied, by direction.\n"
+	    "# TYPE tlsgate_bytes_total counter\n");
+	for (s = stats_sites; s; s = s->next) {
+		fprintf(out, "tlsgate_bytes_total{site=\"%s\",direction=\"in\"} %lu\n",
+		    s->name, atomic_load(&s->bytes_in));
+		fprintf(out, "tlsgate_bytes_total{site=\"%s\",direction=\"out\"} %lu\n",
+		    s->name, atomic_load(&s->bytes_out));
+	}
+	fprintf(out, "# HELP tlsgate_backend_up Whether the last connect to the site's "
+	    "backend worked (-1: not tried yet).\n# TYPE tlsgate_backend_up gauge\n");
+	for (s = stats_sites; s; s = s->next)
+		fprintf(out, "tlsgate_backend_up{site=\"%s\"} %d\n", s->name,
+		    atomic_load(&s->backend_up));
+	fprintf(out, "# HELP tlsgate_backend_connect_failures_total Failed backend connects.\n"
+	    "# TYPE tlsgate_backend_connect_failures_total counter\n");
+	for (s = stats_sites; s; s = s->next)
+		fprintf(out, "tlsgate_backend_connect_failures_total{site=\"%s\"} %lu\n",
+		    s->name, atomic_load(&s->backend_fail));
+	pthread_mutex_unlock(&stats_mtx);
+}
