@@ -128,6 +128,7 @@ struct acme {
 	EVP_PKEY		*acct_key;
 	char			*thumbprint;
 	char			*acct_url;
+	struct job		*acct_job;	/* the one job registering, or NULL */
 	char			*nonce;
 	/* directory */
 	int			 dir_ok;
@@ -166,6 +167,7 @@ static const struct acme_transport curl_transport = {
 };
 
 static void	job_start(struct job *);
+static int	job_wait_for_account(struct job *);
 static void	job_fail(struct job *, const char *fmt, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	job_schedule(struct job *);
@@ -506,6 +508,7 @@ on_account(struct job *j, const struct acme_http_resp *r)
 	json_decref(o);
 	free(j->a->acct_url);
 	j->a->acct_url = xstrdup(r->location);
+	j->a->acct_job = NULL;
 	if (store_account_save_url(j->a->store, r->location, &eb) == -1)
 		log_warnx("acme: saving account URL: %s", eb.msg);
 	log_notice("acme: account %s", r->location);
@@ -520,6 +523,7 @@ step_account(struct job *j)
 	json_t		*p;
 	char		*s, *eab = NULL;
 
+	a->acct_job = j;
 	p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
 	if (a->cfg.email != NULL && a->cfg.email[0] != '\0') {
 		char *mailto = xasprintf("mailto:%s", a->cfg.email);
@@ -1246,6 +1250,8 @@ job_fail(struct job *j, const char *fmt, ...)
 	job_reset_order(j);
 	j->attempts++;
 	j->chal_idx = 0;
+	if (j->a->acct_job == j)
+		j->a->acct_job = NULL;
 	{
 		const char	*e = j->last_error;
 		enum acme_fail	 k = ACME_FAIL_OTHER;
@@ -1421,6 +1427,8 @@ job_start(struct job *j)
 			timer_in(j, 2);
 			return;
 		}
+	if (job_wait_for_account(j))
+		return;
 	if ((j->lock_fd = store_lock(j->a->store, job_name(j))) == -1) {
 		log_notice("acme %s: another process holds the store lock for this "
 		    "name; waiting", job_name(j));
@@ -1442,6 +1450,19 @@ job_start(struct job *j)
 		step_account(j);
 	else
 		step_order(j);
+}
+
+/*
+ * Only one job registers the account; the others wait for it (two
+ * concurrent newAccount requests for one key race inside some CAs).
+ */
+static int
+job_wait_for_account(struct job *j)
+{
+	if (j->a->acct_url != NULL || j->a->acct_job == NULL || j->a->acct_job == j)
+		return 0;
+	timer_in(j, 1);
+	return 1;
 }
 
 /* ---- directory and lifecycle --------------------------------------------- */

@@ -82,6 +82,25 @@ sleep 2
 if grep -q "ordering" "$T/tlsgate.log"; then fail "ordered again after a restart"; fi
 ok "restart: stored certificates served at once, nothing ordered"
 
+# A corrupt file in the store is reported and skipped, never served, and the
+# certificate is ordered again.
+kill "$TG_PID"; wait "$TG_PID" || true
+mv "$T/tlsgate.log" "$T/tlsgate-2.log"
+f=$(ls "$T"/state/*/certs/http.test/ecdsa.pem)
+head -c 300 "$f" >"$f.cut" && mv "$f.cut" "$f" && chmod 600 "$f"
+start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+grep -q "site http.test: stored certificate .*ecdsa.pem: .*ordered again" "$T/tlsgate.log" ||
+    fail "corrupt store file not reported"
+# Until it is re-ordered, http.test fails its handshake cleanly (or, if the new
+# one is already in, verifies): never a broken certificate.
+out=$(curl -sS --max-time 5 --cacert "$T/root.pem" --resolve "http.test:$ACME_TLS_PORT:127.0.0.1" \
+    "https://http.test:$ACME_TLS_PORT/" 2>&1 || true)
+grep -qi "certificate problem\|bad certificate\|certificate verify" <<<"$out" &&
+    fail "a broken certificate was served: $out"
+wait_log "acme http.test: new certificate in service" 60
+[ "$(get http.test)" = APP ] || fail "re-ordered certificate not served"
+ok "corrupt store file: reported, skipped, ordered again"
+
 # Forced renewal: a new certificate replaces the old one live.
 "$TLSGATE" renew alpn.test --config "$T/tlsgate.json" || fail "tlsgate renew"
 wait_log "acme alpn.test: new certificate in service" 60
