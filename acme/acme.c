@@ -84,6 +84,7 @@ struct job {
 	int			 attempts;
 	int			 chal_idx;	/* index into site->challenges */
 	int			 polls, nonce_retries;
+	enum { POLL_NONE, POLL_AUTHZ, POLL_ORDER } poll_what;	/* what the timer polls */
 	/* the order in progress */
 	char			*order_url, *finalize_url, *cert_url;
 	char			**authz;
@@ -281,6 +282,7 @@ job_reset_order(struct job *j)
 	free(j->req_url); free(j->req_payload);
 	j->req_url = j->req_payload = NULL;
 	j->polls = 0;
+	j->poll_what = POLL_NONE;
 }
 
 /* Save what a person (or `tlsgate status`) wants to know about this cert. */
@@ -646,6 +648,7 @@ static void
 on_challenge_posted(struct job *j, const struct acme_http_resp *r)
 {
 	j->polls = 0;
+	j->poll_what = POLL_AUTHZ;
 	timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
 	    j->last_retry_after : 1);
 }
@@ -804,6 +807,7 @@ on_authz_poll(struct job *j, const struct acme_http_resp *r)
 			    j->chal_ident, st, ACME_MAX_POLLS);
 			return;
 		}
+		j->poll_what = POLL_AUTHZ;
 		timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
 		    j->last_retry_after : 1);
 		return;
@@ -940,6 +944,7 @@ on_order_state(struct job *j, const struct acme_http_resp *r)
 			job_fail(j, "order still %s after %d polls", st, ACME_MAX_POLLS);
 			return;
 		}
+		j->poll_what = POLL_ORDER;
 		timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
 		    j->last_retry_after : 1);
 	} else {
@@ -1382,10 +1387,13 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (j->state == JOB_BUSY) {
-		/* A poll is due. */
-		if (j->finalize_url != NULL && j->authz_i >= j->nauthz)
+		/* A poll is due: of what, the code that armed the timer said. */
+		int due = j->poll_what;
+
+		j->poll_what = POLL_NONE;
+		if (due == POLL_ORDER)
 			poll_order(j);
-		else
+		else if (due == POLL_AUTHZ && j->chal_type != NULL)
 			poll_authz(j);
 		return;
 	}

@@ -32,6 +32,7 @@
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
+#include "pool.h"
 #include "sites.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -179,6 +180,28 @@ write_cert_metrics(FILE *f, struct admin *a)
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, "tlsgate_certificate_renewal_time{site=\"%s\",key=\"%s\"} %ld\n",
 		    st[i].label, st[i].rsa ? "rsa" : "ecdsa", (long)st[i].renew_at);
+	fprintf(f, "# HELP tlsgate_backend_up Backend health: 1 up, 0 down.\n"
+	    "# TYPE tlsgate_backend_up gauge\n");
+	for (size_t i = 0; v && i < v->nsites; i++)
+		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
+			fprintf(f, "tlsgate_backend_up{site=\"%s\",backend=\"%s\"} %d\n",
+			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
+			    atomic_load(&v->sites[i]->pool->b[j]->up));
+	fprintf(f, "# HELP tlsgate_backend_connections Open connections per backend.\n"
+	    "# TYPE tlsgate_backend_connections gauge\n");
+	for (size_t i = 0; v && i < v->nsites; i++)
+		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
+			fprintf(f, "tlsgate_backend_connections{site=\"%s\",backend=\"%s\"} %d\n",
+			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
+			    atomic_load(&v->sites[i]->pool->b[j]->active));
+	fprintf(f, "# HELP tlsgate_backend_connect_failures_total Failed connects.\n"
+	    "# TYPE tlsgate_backend_connect_failures_total counter\n");
+	for (size_t i = 0; v && i < v->nsites; i++)
+		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
+			fprintf(f, "tlsgate_backend_connect_failures_total{site=\"%s\","
+			    "backend=\"%s\"} %lu\n", v->sites[i]->names[0],
+			    v->sites[i]->pool->b[j]->str,
+			    atomic_load(&v->sites[i]->pool->b[j]->failures));
 	acme_get_counters(ac, &ctr);
 	fprintf(f, "# HELP tlsgate_acme_attempts_total Orders started.\n"
 	    "# TYPE tlsgate_acme_attempts_total counter\n"
@@ -255,12 +278,14 @@ on_status(struct evhttp_request *req, struct admin *a)
 
 		for (size_t j = 0; j < site->nnames; j++)
 			json_array_append_new(names, json_string(site->names[j]));
-		for (size_t j = 0; j < site->nbackends; j++)
-			json_array_append_new(backends, json_pack("{s:s, s:i, s:I}",
-			    "address", site->backends[j].str,
-			    "up", j == 0 ? atomic_load(&site->stats->backend_up) : -1,
-			    "connect_failures",
-			    (json_int_t)(j == 0 ? atomic_load(&site->stats->backend_fail) : 0)));
+		for (size_t j = 0; j < site->pool->n; j++) {
+			struct backend *b = site->pool->b[j];
+			json_array_append_new(backends, json_pack("{s:s, s:i, s:i, s:i, s:I}",
+			    "address", b->str, "weight", site->pool->weight[j],
+			    "up", atomic_load(&b->up), "connections", atomic_load(&b->active),
+			    "connect_failures", (json_int_t)atomic_load(&b->failures)));
+		}
+
 		for (int k = 0; k < 2; k++) {
 			json_t *c;
 			if (cfs[k] == NULL)

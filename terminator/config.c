@@ -306,7 +306,8 @@ static void
 parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 {
 	static const char *const keys[] = { "names", "backends", "certificates",
-	    "alpn", "default", "acme", NULL };
+	    "alpn", "default", "acme", "balance", "retries", "health",
+	    "proxy_protocol", NULL };
 	char	 sub[512], sub2[600];
 	json_t	*v, *c;
 	size_t	 i;
@@ -331,10 +332,117 @@ parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 	snprintf(sub, sizeof(sub), "%s/backends", path);
 	if ((v = json_object_get(js, "backends")) == NULL)
 		werr(w, path, "missing key \"backends\"");
+	else if (!json_is_array(v) || json_array_size(v) == 0)
+		werr(w, sub, "expected a non-empty array of \"host:port\" or "
+		    "{\"address\", \"weight\"}");
 	else {
-		addr_list(w, sub, v, 1, &s->backends, &s->nbackends);
-		if (s->nbackends == 0 && json_is_array(v) && json_array_size(v) == 0)
-			werr(w, sub, "at least one backend is needed");
+		json_t *e;
+		s->backends = xcalloc(json_array_size(v) + 1, sizeof(struct addr));
+		s->weights = xcalloc(json_array_size(v) + 1, sizeof(int));
+		json_array_foreach(v, i, e) {
+			static const char *const bk[] = { "address", "weight", NULL };
+			const char	*as = json_string_value(e);
+			int		 wt = 1;
+			char		 err[256];
+
+			snprintf(sub2, sizeof(sub2), "%s/%zu", sub, i);
+			if (json_is_object(e)) {
+				json_t *wv = json_object_get(e, "weight");
+				check_keys(w, sub2, e, bk);
+				as = json_string_value(json_object_get(e, "address"));
+				if (wv != NULL) {
+					if (!json_is_integer(wv) || json_integer_value(wv) < 1 ||
+					    json_integer_value(wv) > 256) {
+						werr(w, sub2, "weight must be an integer 1-256");
+						continue;
+					}
+					wt = (int)json_integer_value(wv);
+				}
+			}
+			if (as == NULL) {
+				werr(w, sub2, "expected \"host:port\" or an object with "
+				    "\"address\"");
+				continue;
+			}
+			if (config_parse_addr(as, 1, &s->backends[s->nbackends], err,
+			    sizeof(err)) == -1) {
+				werr(w, sub2, "%s", err);
+				continue;
+			}
+			s->weights[s->nbackends++] = wt;
+		}
+	}
+	snprintf(sub, sizeof(sub), "%s/balance", path);
+	if ((v = json_object_get(js, "balance")) != NULL) {
+		static const char *const lbs[] = { "round_robin", "least_conn",
+		    "source_hash", "p2c" };
+		const char *b = json_string_value(v);
+		s->balance = -1;
+		for (i = 0; b != NULL && i < 4; i++)
+			if (strcmp(b, lbs[i]) == 0)
+				s->balance = (int)i;
+		if (s->balance < 0) {
+			werr(w, sub, "expected round_robin, least_conn, source_hash or p2c");
+			s->balance = 0;
+		}
+	}
+	s->retries = 2;
+	snprintf(sub, sizeof(sub), "%s/retries", path);
+	if ((v = json_object_get(js, "retries")) != NULL)
+		s->retries = (int)num(w, sub, v, 0, 16);
+	snprintf(sub, sizeof(sub), "%s/proxy_protocol", path);
+	if ((v = json_object_get(js, "proxy_protocol")) != NULL) {
+		if (!json_is_integer(v) || (json_integer_value(v) != 0 &&
+		    json_integer_value(v) != 1 && json_integer_value(v) != 2))
+			werr(w, sub, "expected 0 (off), 1 or 2");
+		else
+			s->proxy_protocol = (int)json_integer_value(v);
+	}
+	snprintf(sub, sizeof(sub), "%s/health", path);
+	s->health.interval = 2;
+	s->health.timeout = 1;
+	s->health.rise = 2;
+	s->health.fall = 3;
+	if ((v = json_object_get(js, "health")) != NULL) {
+		static const char *const hk[] = { "type", "path", "interval", "timeout",
+		    "rise", "fall", NULL };
+		json_t		*hv;
+		const char	*t;
+		if (!json_is_object(v))
+			werr(w, sub, "expected an object");
+		else {
+			check_keys(w, sub, v, hk);
+			t = json_string_value(json_object_get(v, "type"));
+			if (t != NULL && strcmp(t, "tcp") == 0)
+				s->health.type = 1;
+			else if (t != NULL && strcmp(t, "http") == 0)
+				s->health.type = 2;
+			else {
+				snprintf(sub2, sizeof(sub2), "%s/type", sub);
+				werr(w, json_object_get(v, "type") ? sub2 : sub,
+				    "expected \"type\": \"tcp\" or \"http\"");
+			}
+			if ((hv = json_object_get(v, "path")) != NULL) {
+				const char *hp = json_string_value(hv);
+				snprintf(sub2, sizeof(sub2), "%s/path", sub);
+				if (hp == NULL || hp[0] != '/' || strpbrk(hp, " \r\n") != NULL)
+					werr(w, sub2, "expected a path starting with /");
+				else
+					s->health.path = xstrdup(hp);
+			}
+#define HNUM(k, lo, hi, conv) \
+			if ((hv = json_object_get(v, #k)) != NULL) { \
+				snprintf(sub2, sizeof(sub2), "%s/" #k, sub); \
+				s->health.k = conv num(w, sub2, hv, lo, hi); \
+			}
+			HNUM(interval, 0.1, 3600, (double))
+			HNUM(timeout, 0.05, 600, (double))
+			HNUM(rise, 1, 100, (int))
+			HNUM(fall, 1, 100, (int))
+#undef HNUM
+			if (s->health.type == 2 && s->health.path == NULL)
+				s->health.path = xstrdup("/");
+		}
 	}
 	snprintf(sub, sizeof(sub), "%s/alpn", path);
 	if ((v = json_object_get(js, "alpn")) != NULL &&
@@ -821,6 +929,11 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 			s = &c->sites[c->nsites++];
 			memset(s, 0, sizeof(*s));
 			s->names = split_commas(val, &s->nnames);
+			s->retries = 2;
+			s->health.interval = 2;
+			s->health.timeout = 1;
+			s->health.rise = 2;
+			s->health.fall = 3;
 			{
 				size_t	 nb;
 				char	**b = split_commas(eq + 1, &nb);
@@ -1003,6 +1116,8 @@ config_free(struct config *c)
 		free(s->certs);
 		free_strs(s->alpn, s->nalpn);
 		free_strs(s->challenges, s->nchallenges);
+		free(s->weights);
+		free(s->health.path);
 	}
 	free(c->acme.directory); free(c->acme.email); free(c->acme.ca_file);
 	free(c->acme.state_dir); free(c->acme.eab_kid); free(c->acme.eab_hmac);

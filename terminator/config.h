@@ -33,6 +33,16 @@ struct site_cfg {
 	char		**challenges;		/* in order; default tls-alpn-01, http-01 */
 	size_t		  nchallenges;
 	int		  acme_rsa;		/* also an RSA certificate */
+	int		 *weights;		/* per backend, default 1 */
+	int		  balance;		/* enum lb_kind */
+	int		  retries;		/* extra backends after a failed connect */
+	int		  proxy_protocol;	/* 0, 1, 2 */
+	struct health_cfg {
+		int	 type;			/* 0 none, 1 tcp, 2 http */
+		char	*path;
+		double	 interval, timeout;
+		int	 rise, fall;
+	} health;
 };
 
 struct acme_global {

@@ -34,6 +34,7 @@
 #include <openssl/ssl.h>
 
 #include "log.h"
+#include "pool.h"
 #include "sites.h"
 #include "stats.h"
 #include "tls.h"
@@ -64,6 +65,7 @@ enum conn_reason {
 	CR_BACKEND_ERROR,
 	CR_SHUTDOWN,
 	CR_ACME_CHALLENGE,
+	CR_NO_BACKEND,
 	CR__MAX
 };
 
@@ -71,6 +73,7 @@ static const char *const conn_reason_names[CR__MAX] = {
 	"done", "client-closed", "backend-closed", "handshake-failed",
 	"handshake-timeout", "no-site", "connect-failed", "connect-timeout",
 	"idle-timeout", "client-error", "backend-error", "shutdown", "acme-challenge",
+	"no-backend",
 };
 
 struct buf {
@@ -94,7 +97,9 @@ struct conn {
 	unsigned		 b_rd_blocked:1, b_wr_blocked:1;
 	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
 	struct buf		 c2b, b2c;
-	const struct addr	*backend;
+	struct backend		*bk;		/* the backend connected to */
+	struct backend		*tried[17];
+	size_t			 ntried;
 	struct sockaddr_storage	 peer;
 	struct timespec		 t_start;
 	time_t			 last_io;
@@ -198,12 +203,12 @@ conn_close(struct conn *c, enum conn_reason why)
 		tls_alpn_name(c->ssl, alpn, sizeof(alpn));
 	}
 	log_msg(why == CR_HANDSHAKE_FAILED || why == CR_CONNECT_FAILED ||
-	    why == CR_NO_SITE ? LOG_LVL_NOTICE : LOG_LVL_INFO,
+	    why == CR_NO_SITE || why == CR_NO_BACKEND ? LOG_LVL_NOTICE : LOG_LVL_INFO,
 	    "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
 	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, w->id, peer,
 	    c->ts.sni[0] ? c->ts.sni : "-", alpn, ver,
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
-	    c->backend ? c->backend->str : "-",
+	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
 	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);
 
@@ -211,11 +216,9 @@ conn_close(struct conn *c, enum conn_reason why)
 		atomic_fetch_sub_explicit(&c->st->conns_current, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->st->bytes_in, c->bytes_in, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->st->bytes_out, c->bytes_out, memory_order_relaxed);
-		if (why == CR_CONNECT_FAILED || why == CR_CONNECT_TIMEOUT) {
-			atomic_fetch_add_explicit(&c->st->backend_fail, 1, memory_order_relaxed);
-			atomic_store_explicit(&c->st->backend_up, 0, memory_order_relaxed);
-		}
 	}
+	if (c->bk != NULL)
+		atomic_fetch_sub_explicit(&c->bk->active, 1, memory_order_relaxed);
 	event_del(&c->cev);
 	event_del(&c->tev);
 	if (c->bfd != -1) {
@@ -284,32 +287,152 @@ conn_update_events(struct conn *c)
 	}
 }
 
+/* The PROXY protocol header (v1 text or v2 binary with TLS, SNI and ALPN
+ * TLVs) goes first into the client-to-backend buffer. */
+static void
+conn_proxy_header(struct conn *c, int version)
+{
+	struct sockaddr_storage	 local;
+	socklen_t		 ll = sizeof(local);
+	char			 src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int			 v4 = c->peer.ss_family == AF_INET, n = 0;
+	uint8_t			*b;
+
+	if (getsockname(c->cfd, (struct sockaddr *)&local, &ll) == -1 ||
+	    local.ss_family != c->peer.ss_family)
+		return;
+	if (c->c2b.data == NULL)
+		c->c2b.data = xmalloc(CONN_BUFSZ);
+	b = (uint8_t *)c->c2b.data;
+	if (version == 1) {
+		const void *sa = v4 ? (const void *)&((struct sockaddr_in *)&c->peer)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)&c->peer)->sin6_addr;
+		const void *da = v4 ? (const void *)&((struct sockaddr_in *)&local)->sin_addr :
+		    (const void *)&((struct sockaddr_in6 *)&local)->sin6_addr;
+		inet_ntop(c->peer.ss_family, sa, src, sizeof(src));
+		inet_ntop(c->peer.ss_family, da, dst, sizeof(dst));
+		n = snprintf(c->c2b.data, 108, "PROXY %s %s %s %u %u\r\n",
+		    v4 ? "TCP4" : "TCP6", src, dst,
+		    ntohs(v4 ? ((struct sockaddr_in *)&c->peer)->sin_port :
+		    ((struct sockaddr_in6 *)&c->peer)->sin6_port),
+		    ntohs(v4 ? ((struct sockaddr_in *)&local)->sin_port :
+		    ((struct sockaddr_in6 *)&local)->sin6_port));
+	} else {
+		static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+		    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+		const uint8_t	*alpn;
+		unsigned	 alen;
+		const char	*ver = SSL_get_version(c->ssl);
+		size_t		 sl = strlen(c->ts.sni), vl = strlen(ver), len;
+		uint8_t		*p;
+
+		memcpy(b, sig, 12);
+		b[12] = 0x21;				/* v2, PROXY */
+		b[13] = v4 ? 0x11 : 0x21;		/* TCP over IPv4 / IPv6 */
+		p = b + 16;
+		if (v4) {
+			memcpy(p, &((struct sockaddr_in *)&c->peer)->sin_addr, 4);
+			memcpy(p + 4, &((struct sockaddr_in *)&local)->sin_addr, 4);
+			memcpy(p + 8, &((struct sockaddr_in *)&c->peer)->sin_port, 2);
+			memcpy(p + 10, &((struct sockaddr_in *)&local)->sin_port, 2);
+			p += 12;
+		} else {
+			memcpy(p, &((struct sockaddr_in6 *)&c->peer)->sin6_addr, 16);
+			memcpy(p + 16, &((struct sockaddr_in6 *)&local)->sin6_addr, 16);
+			memcpy(p + 32, &((struct sockaddr_in6 *)&c->peer)->sin6_port, 2);
+			memcpy(p + 34, &((struct sockaddr_in6 *)&local)->sin6_port, 2);
+			p += 36;
+		}
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+		if (alen > 0) {				/* PP2_TYPE_ALPN */
+			*p++ = 0x01; *p++ = 0; *p++ = (uint8_t)alen;
+			memcpy(p, alpn, alen);
+			p += alen;
+		}
+		if (sl > 0) {				/* PP2_TYPE_AUTHORITY: the SNI */
+			*p++ = 0x02; *p++ = (uint8_t)(sl >> 8); *p++ = (uint8_t)sl;
+			memcpy(p, c->ts.sni, sl);
+			p += sl;
+		}
+		/* PP2_TYPE_SSL: client used TLS, verify 0, then the version. */
+		*p++ = 0x20; *p++ = 0; *p++ = (uint8_t)(1 + 4 + 3 + vl);
+		*p++ = 0x01;				/* PP2_CLIENT_SSL */
+		memset(p, 0, 4);
+		p += 4;
+		*p++ = 0x21; *p++ = 0; *p++ = (uint8_t)vl;	/* PP2_SUBTYPE_SSL_VERSION */
+		memcpy(p, ver, vl);
+		p += vl;
+		len = (size_t)(p - b);
+		b[14] = (uint8_t)((len - 16) >> 8);
+		b[15] = (uint8_t)(len - 16);
+		n = (int)len;
+	}
+	c->c2b.off = 0;
+	c->c2b.len = (uint32_t)n;
+}
+
+/*
+ * Connect to the next backend the pool chooses. A connect that fails at once
+ * moves on to the next one, up to the pool's retries. -1 when none is left.
+ */
 static int
 conn_connect_backend(struct conn *c)
 {
-	const struct site	*s = c->ts.site;
-	int			 fd, one = 1;
+	struct pool	*p = c->ts.site->pool;
+	struct backend	*b;
+	int		 fd, one = 1;
 
-	c->backend = &s->backends[0];
-	fd = socket(c->backend->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
-		return -1;
+	if (c->ntried == 0 && p->proxy_protocol)
+		conn_proxy_header(c, p->proxy_protocol);
+	for (;;) {
+		if (c->ntried > (size_t)p->retries || c->ntried >= 16 ||
+		    (b = pool_pick(p, (struct sockaddr *)&c->peer, c->tried, c->ntried)) == NULL) {
+			if (c->ntried == 0)
+				snprintf(c->err, sizeof(c->err), "every backend of %s is down",
+				    c->ts.site->names[0]);
+			return -1;
+		}
+		c->tried[c->ntried++] = b;
+		fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
+			return -1;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (connect(fd, (const struct sockaddr *)&b->ss, b->len) == -1 &&
+		    errno != EINPROGRESS) {
+			snprintf(c->err, sizeof(c->err), "connect %s: %s", b->str,
+			    strerror(errno));
+			close(fd);
+			pool_connect_result(p, b, 0);
+			continue;
+		}
+		break;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&c->backend->ss, c->backend->len) == -1 &&
-	    errno != EINPROGRESS) {
-		snprintf(c->err, sizeof(c->err), "connect: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
+	c->bk = b;
+	atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 	c->bfd = fd;
 	c->bev_on = 0;
 	c->state = CONN_CONNECTING;
 	event_del(&c->tev);
 	timer_arm(c, c->ts.view->limits.connect_timeout);
 	return 0;
+}
+
+/* The connect in flight failed: count it, then try the next backend. */
+static int
+conn_backend_retry(struct conn *c)
+{
+	pool_connect_result(c->ts.site->pool, c->bk, 0);
+	atomic_fetch_sub_explicit(&c->bk->active, 1, memory_order_relaxed);
+	c->bk = NULL;
+	if (c->bev_on)
+		event_del(&c->bev);
+	c->bev_on = 0;
+	close(c->bfd);
+	c->bfd = -1;
+	return conn_connect_backend(c);
 }
 
 /* Returns -1 if the connection was closed. */
@@ -347,7 +470,7 @@ conn_handshake(struct conn *c)
 			ERR_clear_error();
 		}
 		if (conn_connect_backend(c) == -1) {
-			conn_close(c, CR_CONNECT_FAILED);
+			conn_close(c, c->ntried == 0 ? CR_NO_BACKEND : CR_CONNECT_FAILED);
 			return -1;
 		}
 		return 0;
@@ -570,12 +693,15 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 			err = errno;
 		if (err != 0) {
 			snprintf(c->err, sizeof(c->err), "connect %s: %s",
-			    c->backend->str, strerror(err));
-			conn_close(c, CR_CONNECT_FAILED);
+			    c->bk->str, strerror(err));
+			if (conn_backend_retry(c) == -1)
+				conn_close(c, CR_CONNECT_FAILED);
+			else
+				conn_update_events(c);
 			return;
 		}
 		c->state = CONN_PROXYING;
-		atomic_store_explicit(&c->st->backend_up, 1, memory_order_relaxed);
+		pool_connect_result(c->ts.site->pool, c->bk, 1);
 		c->b_rd_blocked = 1;	/* wait for the backend to speak */
 		c->last_io = now_sec(c);
 		event_del(&c->tev);
@@ -603,8 +729,11 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, CR_HANDSHAKE_TIMEOUT);
 		return;
 	case CONN_CONNECTING:
-		snprintf(c->err, sizeof(c->err), "no answer from %s", c->backend->str);
-		conn_close(c, CR_CONNECT_TIMEOUT);
+		snprintf(c->err, sizeof(c->err), "no answer from %s", c->bk->str);
+		if (conn_backend_retry(c) == -1)
+			conn_close(c, CR_CONNECT_TIMEOUT);
+		else
+			conn_update_events(c);
 		return;
 	default:
 		/* Idle: activity only stamps last_io; re-arm for what is left. */

@@ -31,6 +31,7 @@
 #include "certfile.h"
 #include "config.h"
 #include "errbuf.h"
+#include "health.h"
 #include "http80.h"
 #include "log.h"
 #include "sdnotify.h"
@@ -51,6 +52,7 @@ struct server {
 				 *ev_check, *ev_usr1, *ev_watchdog;
 	struct acme		 *acme;
 	struct admin		 *admin;
+	struct health		 *health;
 	struct event		 *ev_expiry;
 	char			 *pidfile;
 	int			  stopping;
@@ -202,6 +204,8 @@ server_reload(struct server *s)
 		s->cfg = nc;
 	}
 	atomic_store(&s->sh.max_conns, v->limits.max_connections);
+	health_stop(s->health);
+	s->health = health_start(s->base, v);
 	view_publish(v);
 	/* The ACME client restarts with the new sites; stored certificates
 	 * and schedules are read back from the store. */
@@ -258,6 +262,8 @@ server_on_term(evutil_socket_t sig, short what, void *arg)
 	    (int)sig, atomic_load(&s->sh.nconns), d);
 	http80_free(s->http);
 	s->http = NULL;
+	health_stop(s->health);
+	s->health = NULL;
 	for (int i = 0; i < s->nworkers; i++)
 		worker_command(s->workers[i], WORKER_CMD_STOP);
 	tv.tv_sec = (time_t)d;
@@ -453,6 +459,7 @@ server_run(struct config *cfg)
 		goto out;
 	}
 	atomic_store(&s.sh.max_conns, v->limits.max_connections);
+	s.health = health_start(s.base, v);
 	view_publish(v);
 
 	/* Sockets from systemd (socket activation), matched by address. */
@@ -568,6 +575,7 @@ out:
 		event_free(s.ev_watchdog);
 	if (s.ev_expiry)
 		event_free(s.ev_expiry);
+	health_stop(s.health);
 	admin_free(s.admin);
 	acme_stop(s.acme);
 	if (s.pidfile != NULL) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "certfile.h"
+#include "pool.h"
 #include "stats.h"
 #include "store.h"
 #include "errbuf.h"
@@ -76,6 +77,7 @@ site_unref(struct site *s)
 		free(s->backends[i].str);
 	free(s->backends);
 	free(s->alpn);
+	pool_unref(s->pool);
 	certfile_unref(s->ec);
 	certfile_unref(s->rsa);
 	free(s);
@@ -139,6 +141,7 @@ view_build(const struct config *c, struct errbuf *eb)
 		s->is_default = sc->is_default;
 		s->acme = sc->acme;
 		s->stats = stats_site(sc->names[0]);
+		s->pool = pool_new(sc->names[0], sc);
 		s->names = xcalloc(sc->nnames, sizeof(char *));
 		for (s->nnames = 0; s->nnames < sc->nnames; s->nnames++)
 			s->names[s->nnames] = xstrdup(sc->names[s->nnames]);
@@ -228,6 +231,7 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 	ns->is_default = s->is_default;
 	ns->acme = s->acme;
 	ns->stats = s->stats;
+	ns->pool = pool_ref(s->pool);
 	ns->names = xcalloc(s->nnames, sizeof(char *));
 	for (ns->nnames = 0; ns->nnames < s->nnames; ns->nnames++)
 		ns->names[ns->nnames] = xstrdup(s->names[ns->nnames]);

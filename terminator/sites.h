@@ -18,6 +18,7 @@
 struct certfile;
 struct errbuf;
 struct site_stats;
+struct pool;
 
 struct site {
 	int			 refs;		/* atomic */
@@ -31,6 +32,7 @@ struct site {
 	int			  is_default;
 	int			  acme;
 	struct site_stats	 *stats;	/* registry entry; never freed */
+	struct pool		 *pool;		/* the backends and their policy */
 };
 
 struct view_slot {

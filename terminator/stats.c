@@ -27,7 +27,6 @@ stats_site(const char *name)
 	if (s == NULL) {
 		s = xcalloc(1, sizeof(*s));
 		s->name = xstrdup(name);
-		atomic_store(&s->backend_up, -1);
 		s->next = stats_sites;
 		stats_sites = s;
 	}
@@ -75,15 +74,5 @@ stats_write(FILE *out)
 		fprintf(out, "tlsgate_bytes_total{site=\"%s\",direction=\"out\"} %lu\n",
 		    s->name, atomic_load(&s->bytes_out));
 	}
-	fprintf(out, "# HELP tlsgate_backend_up Whether the last connect to the site's "
-	    "backend worked (-1: not tried yet).\n# TYPE tlsgate_backend_up gauge\n");
-	for (s = stats_sites; s; s = s->next)
-		fprintf(out, "tlsgate_backend_up{site=\"%s\"} %d\n", s->name,
-		    atomic_load(&s->backend_up));
-	fprintf(out, "# HELP tlsgate_backend_connect_failures_total Failed backend connects.\n"
-	    "# TYPE tlsgate_backend_connect_failures_total counter\n");
-	for (s = stats_sites; s; s = s->next)
-		fprintf(out, "tlsgate_backend_connect_failures_total{site=\"%s\"} %lu\n",
-		    s->name, atomic_load(&s->backend_fail));
 	pthread_mutex_unlock(&stats_mtx);
 }

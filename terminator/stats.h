@@ -27,13 +27,11 @@ struct site_stats {
 	atomic_ulong		 conns_total;
 	atomic_long		 conns_current;
 	atomic_ulong		 bytes_in, bytes_out;
-	atomic_ulong		 backend_fail;
-	atomic_int		 backend_up;	/* last connect: 1 ok, 0 failed, -1 unknown */
 };
 
 struct site_stats	*stats_site(const char *name);	/* found or made */
 void			 stats_handshake(enum stats_hs);
-/* Write the connection, handshake, byte and backend metrics (text format). */
+/* Write the connection, handshake and byte metrics (text format). */
 void			 stats_write(FILE *out);
 
 #endif

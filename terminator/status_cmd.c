@@ -95,9 +95,12 @@ status_cmd_print(const char *admin, FILE *out)
 		    (long long)json_integer_value(json_object_get(s, "connections")));
 		json_array_foreach(bk, j, v) {
 			json_int_t up = json_integer_value(json_object_get(v, "up"));
-			fprintf(out, "  backend %-24s %s  connect failures: %lld\n",
+			fprintf(out, "  backend %-24s %-4s weight %lld  connections %lld  "
+			    "connect failures %lld\n",
 			    json_string_value(json_object_get(v, "address")),
-			    up == 1 ? "up" : up == 0 ? "DOWN" : "unknown",
+			    up == 1 ? "up" : "DOWN",
+			    (long long)json_integer_value(json_object_get(v, "weight")),
+			    (long long)json_integer_value(json_object_get(v, "connections")),
 			    (long long)json_integer_value(json_object_get(v, "connect_failures")));
 		}
 		if (json_array_size(cs) == 0)

@@ -38,7 +38,7 @@ promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 ||
 for m in 'tlsgate_connections_total{site="adm.test"} 1' 'tlsgate_handshakes_total{kind="full"}' \
     'tlsgate_certificate_not_after{site="adm.test",key="ecdsa"}' \
     'tlsgate_certificate_renewal_time{site="adm.test",key="ecdsa"}' \
-    'tlsgate_acme_successes_total 1' 'tlsgate_backend_up{site="adm.test"} 1' \
+    'tlsgate_acme_successes_total 1' "tlsgate_backend_up{site=\"adm.test\",backend=\"127.0.0.1:$PB\"} 1" \
     'tlsgate_bytes_total{site="adm.test",direction="out"}'; do
 	grep -qF "$m" "$T/metrics.txt" || fail "metric missing: $m"
 done
@@ -47,7 +47,7 @@ ok "/metrics passes promtool check metrics and has the expected series"
 "$TLSGATE" status --config "$T/tlsgate.json" >"$T/status.out" || fail "tlsgate status"
 cat "$T/status.out"
 grep -q "^site adm.test (acme)" "$T/status.out" || fail "status: site"
-grep -q "backend 127.0.0.1:$PB *up" "$T/status.out" || fail "status: backend health"
+grep -q "backend 127.0.0.1:$PB *up *weight 1" "$T/status.out" || fail "status: backend health"
 grep -q "certificate ecdsa expires .* next renewal" "$T/status.out" || fail "status: certificate"
 ok "tlsgate status shows sites, backends with health, certificates with expiry and renewal"
 

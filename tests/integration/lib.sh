@@ -106,3 +106,12 @@ s_client() {
 
 # rss_kib PID
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# wait_log PATTERN [SECONDS]: until tlsgate's log has a line matching PATTERN.
+wait_log() {
+	local deadline=$((SECONDS + ${2:-60}))
+	until grep -q -- "$1" "$T/tlsgate.log"; do
+		[ $SECONDS -lt "$deadline" ] || fail "no log line matching: $1"
+		sleep 0.2
+	done
+}

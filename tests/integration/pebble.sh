@@ -52,11 +52,3 @@ pebble_root() {
 	curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT/roots/0" >"$1"
 }
 
-# wait_log PATTERN [SECONDS]: until tlsgate's log has a line matching PATTERN.
-wait_log() {
-	local deadline=$((SECONDS + ${2:-60}))
-	until grep -q -- "$1" "$T/tlsgate.log"; do
-		[ $SECONDS -lt "$deadline" ] || fail "no log line matching: $1"
-		sleep 0.2
-	done
-}

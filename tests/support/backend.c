@@ -7,6 +7,7 @@
  * Prints "ready" on stdout once it listens.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,12 +22,92 @@
 #include <event2/util.h>
 
 static const char	*name = "backend";
-static int		 http_mode;
+static int		 http_mode, proxy_mode;
 
 struct client {
 	struct bufferevent	*bev;
 	size_t			 pending;	/* body bytes still to send */
+	int			 proxied;	/* PROXY header parsed */
+	char			 info[1024];	/* what the header said */
 };
+
+/*
+ * PROXY protocol v1 or v2 at the start of the stream: parse it into c->info.
+ * Returns 1 when parsed (and drained), 0 if more bytes are needed, -1 if bad.
+ */
+static int
+parse_proxy(struct client *c, struct evbuffer *in)
+{
+	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+	    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	unsigned char	 b[600];
+	size_t		 n = evbuffer_get_length(in);
+
+	if (n > sizeof(b))
+		n = sizeof(b);
+	evbuffer_copyout(in, b, n);
+	if (n >= 6 && memcmp(b, "PROXY ", 6) == 0) {
+		char *e = memchr(b, '\n', n), p[6], src[64], dst[64];
+		unsigned sp, dp;
+		if (e == NULL)
+			return n < 107 ? 0 : -1;
+		*e = '\0';
+		if (sscanf((char *)b, "PROXY %5s %63s %63s %u %u", p, src, dst, &sp, &dp) != 5)
+			return -1;
+		snprintf(c->info, sizeof(c->info), "v1 src=%s:%u dst=%s:%u", src, sp, dst, dp);
+		evbuffer_drain(in, (size_t)((unsigned char *)e - b) + 1);
+		return 1;
+	}
+	if (n < 16)
+		return memcmp(b, sig, n) == 0 ? 0 : -1;
+	if (memcmp(b, sig, 12) != 0)
+		return -1;
+	{
+		size_t		 len = (size_t)b[14] << 8 | b[15], off;
+		char		 src[64], dst[64], sni[256] = "-", alpn[64] = "-", ver[32] = "-";
+		unsigned	 sp, dp;
+		if (n < 16 + len)
+			return 0;
+		if (b[13] == 0x11) {
+			inet_ntop(AF_INET, b + 16, src, sizeof(src));
+			inet_ntop(AF_INET, b + 20, dst, sizeof(dst));
+			sp = (unsigned)b[24] << 8 | b[25];
+			dp = (unsigned)b[26] << 8 | b[27];
+			off = 28;
+		} else if (b[13] == 0x21) {
+			inet_ntop(AF_INET6, b + 16, src, sizeof(src));
+			inet_ntop(AF_INET6, b + 32, dst, sizeof(dst));
+			sp = (unsigned)b[48] << 8 | b[49];
+			dp = (unsigned)b[50] << 8 | b[51];
+			off = 52;
+		} else
+			return -1;
+		while (off + 3 <= 16 + len) {
+			unsigned t = b[off], l = (unsigned)b[off + 1] << 8 | b[off + 2];
+			const unsigned char *v = b + off + 3;
+			if (off + 3 + l > 16 + len)
+				return -1;
+			if (t == 0x01)
+				snprintf(alpn, sizeof(alpn), "%.*s", (int)l, v);
+			else if (t == 0x02)
+				snprintf(sni, sizeof(sni), "%.*s", (int)l, v);
+			else if (t == 0x20 && l >= 5) {
+				unsigned so = 5;	/* client + verify, then sub-TLVs */
+				while (so + 3 <= l) {
+					unsigned st = v[so], sl = (unsigned)v[so + 1] << 8 | v[so + 2];
+					if (st == 0x21)
+						snprintf(ver, sizeof(ver), "%.*s", (int)sl, v + so + 3);
+					so += 3 + sl;
+				}
+			}
+			off += 3 + l;
+		}
+		snprintf(c->info, sizeof(c->info), "v2 src=%s:%u dst=%s:%u sni=%s alpn=%s "
+		    "tls=%s", src, sp, dst, dp, sni, alpn, ver);
+		evbuffer_drain(in, 16 + len);
+		return 1;
+	}
+}
 
 static void on_write(struct bufferevent *, void *);
 
@@ -63,6 +144,16 @@ on_read(struct bufferevent *bev, void *arg)
 	char		 line[1024];
 	size_t		 n;
 
+	if (proxy_mode && !c->proxied) {
+		int r = parse_proxy(c, in);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			client_free(c);
+			return;
+		}
+		c->proxied = 1;
+	}
 	if (!http_mode) {
 		bufferevent_write_buffer(bev, in);
 		return;
@@ -86,8 +177,9 @@ on_read(struct bufferevent *bev, void *arg)
 				c->pending = (size_t)want;
 				fill_body(c);
 			} else {
-				char body[300];
-				int bl = snprintf(body, sizeof(body), "%s\n", name);
+				char body[1400];
+				int bl = snprintf(body, sizeof(body), "%s%s%s\n", name,
+				    c->info[0] ? " " : "", c->info);
 				evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\n"
 				    "Content-Length: %d\r\nContent-Type: text/plain\r\n"
 				    "X-Backend: %s\r\n\r\n%s", bl, name, body);
@@ -141,8 +233,11 @@ main(int argc, char **argv)
 			listen_at = argv[i + 1];
 		else if (strcmp(argv[i], "--name") == 0)
 			name = argv[i + 1];
-		else if (strcmp(argv[i], "--mode") == 0)
-			http_mode = strcmp(argv[i + 1], "http") == 0;
+		else if (strcmp(argv[i], "--mode") == 0) {
+			http_mode = strcmp(argv[i + 1], "http") == 0 ||
+			    strcmp(argv[i + 1], "proxy") == 0;
+			proxy_mode = strcmp(argv[i + 1], "proxy") == 0;
+		}
 	}
 	if (listen_at == NULL ||
 	    evutil_parse_sockaddr_port(listen_at, (struct sockaddr *)&ss, &sslen) == -1) {

@@ -65,7 +65,7 @@ test_every_semantic_error_reported(void **state)
 	assert_true(has_msg(&e, "/etc/t.json:4:14: limits.idle_timeout: must be between"));
 	assert_true(has_msg(&e, "/etc/t.json:6:27: sites[0].names[1]: \"bad name\" is not"));
 	assert_true(has_msg(&e, "/etc/t.json:9:16: sites[1].names[0]: \"ok.test\" is already named"));
-	assert_true(has_msg(&e, "sites[1].backends: at least one backend"));
+	assert_true(has_msg(&e, "sites[1].backends: expected a non-empty array"));
 	assert_true(has_msg(&e, "sites[1].certificates[0]: \"cert\" and \"key\""));
 	config_errors_clear(&e);
 }

@@ -1,0 +1,19 @@
+/*
+ * health.h - active health checks of every backend of every pool that asks
+ * for them: a TCP connect, or an HTTP GET whose status must be 2xx or 3xx,
+ * every interval, each with a timeout. rise good checks in a row bring a
+ * backend up, fall bad ones take it down; transitions are logged. Runs on the
+ * main thread's event loop; the checks of one view are replaced on reload.
+ */
+#ifndef TLSGATE_HEALTH_H
+#define TLSGATE_HEALTH_H
+
+struct event_base;
+struct health;
+struct view;
+
+/* Start checking the pools of v (takes a reference on v). */
+struct health	*health_start(struct event_base *base, struct view *v);
+void		 health_stop(struct health *);		/* NULL is a no-op */
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * pool.h - a site's backend pool: weighted balancing, retries, health.
+ *
+ * Backends live in a process-wide registry keyed by (site, address) and are
+ * never freed, so their health state and connection counts survive reloads,
+ * and a connection can hold a backend pointer however long it lives. A pool
+ * is the per-view list of a site's backends with its policy. Workers pick
+ * and count with atomics; smooth weighted round robin takes the pool's mutex.
+ */
+#ifndef TLSGATE_POOL_H
+#define TLSGATE_POOL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+enum lb_kind {
+	LB_ROUND_ROBIN,		/* smooth weighted round robin */
+	LB_LEAST_CONN,		/* fewest open connections per weight */
+	LB_SOURCE_HASH,		/* weighted rendezvous hashing of the client IP */
+	LB_P2C,			/* power of two random choices, by open connections */
+	LB__MAX
+};
+extern const char *const lb_kind_names[LB__MAX];
+
+struct backend {
+	struct backend		*next;		/* registry */
+	char			*site, *str;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	uint64_t		 hash;		/* of the address, for rendezvous */
+	atomic_int		 up;		/* 1 healthy, 0 down */
+	atomic_int		 active;	/* open connections */
+	atomic_ulong		 total, failures;
+	atomic_int		 passive_fails;	/* consecutive connect failures */
+	atomic_long		 down_until;	/* pools without checks: retry after */
+	int			 rise_cnt, fall_cnt;	/* health checker's */
+};
+
+struct pool {
+	atomic_int		  refs;
+	int			  checked;	/* active health checks run */
+	char			*site;
+	struct backend		**b;
+	int			 *weight;
+	int			 *cur;		/* smooth WRR state */
+	size_t			  n;
+	enum lb_kind		  lb;
+	int			  retries;	/* extra backends to try */
+	int			  fall;		/* passive: failures to mark down */
+	int			  proxy_protocol;	/* 0, 1 or 2 */
+	struct health_cfg	  hc;		/* path owned */
+	pthread_mutex_t		  mtx;
+};
+
+/* A pool for site from its config (backends found or made in the registry). */
+struct pool	*pool_new(const char *site, const struct site_cfg *sc);
+struct pool	*pool_ref(struct pool *);
+void		 pool_unref(struct pool *);		/* NULL is a no-op */
+
+/*
+ * Choose a healthy backend not in tried[0..ntried) for a client at src.
+ * NULL if none is left (all down or tried).
+ */
+struct backend	*pool_pick(struct pool *, const struct sockaddr *src,
+		    struct backend *const *tried, size_t ntried);
+/* A connect to b failed / worked: passive health. */
+void		 pool_connect_result(struct pool *, struct backend *b, int ok);
+
+#endif
