@@ -403,12 +403,12 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		}
 		/*
 		 * ARI: the certificate was already replaced (409
-		 * alreadyReplaced), or the CA cannot place it (400, e.g. a CA
-		 * that lost its state): never let "replaces" block a renewal,
-		 * order again without it (certmagic#361).
+		 * alreadyReplaced), or the CA cannot place it (400, or a 500
+		 * from a CA that lost track of the order): never let "replaces"
+		 * block a renewal; order again at once without it
+		 * (certmagic#361). Rate limits are the exception.
 		 */
-		if (j->replaces != NULL && j->req_fn == on_order &&
-		    (r->status == 409 || r->status == 400) && (type == NULL ||
+		if (j->replaces != NULL && j->req_fn == on_order && (type == NULL ||
 		    strcmp(type, "urn:ietf:params:acme:error:rateLimited") != 0)) {
 			log_notice("acme %s: CA refused \"replaces\" (%s); ordering "
 			    "without it", job_name(j), type ? type : "no problem type");
