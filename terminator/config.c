@@ -307,7 +307,7 @@ parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 {
 	static const char *const keys[] = { "names", "backends", "certificates",
 	    "alpn", "default", "acme", "balance", "retries", "health",
-	    "proxy_protocol", NULL };
+	    "proxy_protocol", "backend_tls", NULL };
 	char	 sub[512], sub2[600];
 	json_t	*v, *c;
 	size_t	 i;
@@ -397,6 +397,41 @@ parse_site(struct walk *w, const char *path, json_t *js, struct site_cfg *s)
 			werr(w, sub, "expected 0 (off), 1 or 2");
 		else
 			s->proxy_protocol = (int)json_integer_value(v);
+	}
+	snprintf(sub, sizeof(sub), "%s/backend_tls", path);
+	if ((v = json_object_get(js, "backend_tls")) != NULL) {
+		static const char *const tk[] = { "ca", "server_name", "verify", "cert",
+		    "key", NULL };
+		json_t *tv;
+		if (!json_is_object(v))
+			werr(w, sub, "expected an object");
+		else {
+			check_keys(w, sub, v, tk);
+			s->btls.on = 1;
+			s->btls.verify = 1;
+			if ((tv = json_object_get(v, "verify")) != NULL) {
+				if (!json_is_boolean(tv))
+					werr(w, sub, "verify: expected true or false");
+				s->btls.verify = json_is_true(tv);
+			}
+#define TSTR(k, dst, ispath) \
+			if ((tv = json_object_get(v, k)) != NULL) { \
+				if (!json_is_string(tv) || json_string_length(tv) == 0) { \
+					snprintf(sub2, sizeof(sub2), "%s/" k, sub); \
+					werr(w, sub2, "expected a string"); \
+				} else \
+					dst = ispath ? abs_path(w, json_string_value(tv)) : \
+					    xstrdup(json_string_value(tv)); \
+			}
+			TSTR("ca", s->btls.ca, 1)
+			TSTR("server_name", s->btls.server_name, 0)
+			TSTR("cert", s->btls.cert, 1)
+			TSTR("key", s->btls.key, 1)
+#undef TSTR
+			if ((s->btls.cert == NULL) != (s->btls.key == NULL))
+				werr(w, sub, "give both \"cert\" and \"key\" for a client "
+				    "certificate, or neither");
+		}
 	}
 	snprintf(sub, sizeof(sub), "%s/health", path);
 	s->health.interval = 2;
@@ -1118,6 +1153,8 @@ config_free(struct config *c)
 		free_strs(s->challenges, s->nchallenges);
 		free(s->weights);
 		free(s->health.path);
+		free(s->btls.ca); free(s->btls.server_name);
+		free(s->btls.cert); free(s->btls.key);
 	}
 	free(c->acme.directory); free(c->acme.email); free(c->acme.ca_file);
 	free(c->acme.state_dir); free(c->acme.eab_kid); free(c->acme.eab_hmac);

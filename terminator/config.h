@@ -37,6 +37,11 @@ struct site_cfg {
 	int		  balance;		/* enum lb_kind */
 	int		  retries;		/* extra backends after a failed connect */
 	int		  proxy_protocol;	/* 0, 1, 2 */
+	struct backend_tls_cfg {
+		int	 on;
+		char	*ca, *server_name, *cert, *key;
+		int	 verify;		/* default on */
+	} btls;
 	struct health_cfg {
 		int	 type;			/* 0 none, 1 tcp, 2 http */
 		char	*path;

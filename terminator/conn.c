@@ -47,6 +47,7 @@
 enum conn_state {
 	CONN_HANDSHAKE,		/* server TLS accept; site chosen by SNI */
 	CONN_CONNECTING,	/* backend connect in flight */
+	CONN_BACKEND_TLS,	/* re-encrypting: TLS handshake with the backend */
 	CONN_PROXYING,		/* both directions flowing */
 	CONN__MAX
 };
@@ -94,7 +95,9 @@ struct conn {
 	short			 cev_on, bev_on;	/* armed interests */
 	/* What each SSL operation waits for: 0, EV_READ or EV_WRITE. */
 	short			 hs_want, rd_want, wr_want;
-	unsigned		 b_rd_blocked:1, b_wr_blocked:1;
+	SSL			*bssl;		/* backend TLS, when re-encrypting */
+	/* What backend reads/writes wait for (0: not blocked; EV_READ/EV_WRITE). */
+	short			 br_want, bw_want, bhs_want;
 	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
 	struct buf		 c2b, b2c;
 	struct backend		*bk;		/* the backend connected to */
@@ -114,6 +117,7 @@ static void	conn_on_client(evutil_socket_t, short, void *);
 static void	conn_on_backend(evutil_socket_t, short, void *);
 static void	conn_on_timer(evutil_socket_t, short, void *);
 static void	conn_pump(struct conn *);
+static int	conn_backend_handshake(struct conn *);
 
 static time_t
 now_sec(const struct conn *c)
@@ -224,6 +228,12 @@ conn_close(struct conn *c, enum conn_reason why)
 	if (c->bfd != -1) {
 		if (c->bev_on)
 			event_del(&c->bev);
+		if (c->bssl != NULL) {
+			ERR_clear_error();
+			if (c->state == CONN_PROXYING)
+				(void)SSL_shutdown(c->bssl);
+			SSL_free(c->bssl);
+		}
 		close(c->bfd);
 	}
 	if (c->state != CONN_HANDSHAKE && why != CR_CLIENT_ERROR) {
@@ -260,11 +270,13 @@ conn_update_events(struct conn *c)
 		cw = c->rd_want | c->wr_want;
 	if (c->state == CONN_CONNECTING)
 		bw = EV_WRITE;
+	else if (c->state == CONN_BACKEND_TLS)
+		bw = c->bhs_want;
 	else if (c->state == CONN_PROXYING) {
-		if (c->b_rd_blocked && !c->b_eof && c->b2c.len == 0)
-			bw |= EV_READ;
-		if (c->b_wr_blocked && c->c2b.len > 0)
-			bw |= EV_WRITE;
+		if (c->br_want && !c->b_eof && c->b2c.len == 0)
+			bw |= c->br_want;
+		if (c->bw_want && c->c2b.len > 0)
+			bw |= c->bw_want;
 	}
 	if (cw != c->cev_on) {
 		event_del(&c->cev);
@@ -430,8 +442,14 @@ conn_backend_retry(struct conn *c)
 	if (c->bev_on)
 		event_del(&c->bev);
 	c->bev_on = 0;
+	if (c->bssl != NULL) {
+		SSL_free(c->bssl);
+		c->bssl = NULL;
+		ERR_clear_error();
+	}
 	close(c->bfd);
 	c->bfd = -1;
+	c->bhs_want = 0;
 	return conn_connect_backend(c);
 }
 
@@ -510,12 +528,32 @@ conn_flow_c2b(struct conn *c)
 
 	for (;;) {
 		if (c->c2b.len > 0) {
-			if (c->state != CONN_PROXYING || c->b_wr_blocked)
+			if (c->state != CONN_PROXYING || c->bw_want)
 				return 0;
-			n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len, MSG_NOSIGNAL);
+			if (c->bssl != NULL) {
+				ERR_clear_error();
+				r = SSL_write(c->bssl, c->c2b.data + c->c2b.off, (int)c->c2b.len);
+				if (r <= 0) {
+					switch (SSL_get_error(c->bssl, r)) {
+					case SSL_ERROR_WANT_WRITE:
+						c->bw_want = EV_WRITE;
+						return 0;
+					case SSL_ERROR_WANT_READ:
+						c->bw_want = EV_READ;
+						return 0;
+					default:
+						conn_ssl_err(c, "backend TLS write");
+						conn_close(c, CR_BACKEND_ERROR);
+						return -1;
+					}
+				}
+				n = r;
+			} else
+				n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len,
+				    MSG_NOSIGNAL);
 			if (n == -1) {
 				if (errno == EAGAIN || errno == EINTR) {
-					c->b_wr_blocked = 1;
+					c->bw_want = EV_WRITE;
 					return 0;
 				}
 				snprintf(c->err, sizeof(c->err), "backend send: %s",
@@ -530,6 +568,12 @@ conn_flow_c2b(struct conn *c)
 		}
 		if (c->c_eof) {
 			if (c->state == CONN_PROXYING && !c->b_shut) {
+				/* TLS to the backend: close_notify, then the TCP half. */
+				if (c->bssl != NULL) {
+					ERR_clear_error();
+					(void)SSL_shutdown(c->bssl);
+					ERR_clear_error();
+				}
 				shutdown(c->bfd, SHUT_WR);
 				c->b_shut = 1;
 			}
@@ -612,11 +656,42 @@ conn_flow_b2c(struct conn *c)
 			conn_close(c, c->c_eof ? CR_DONE : CR_BACKEND_CLOSED);
 			return -1;
 		}
-		if (c->b_rd_blocked)
+		if (c->br_want)
 			return 0;
 		if (c->b2c.data == NULL)
 			c->b2c.data = xmalloc(CONN_BUFSZ);
 		c->b2c.off = 0;
+		if (c->bssl != NULL) {
+			ERR_clear_error();
+			if ((r = SSL_read(c->bssl, c->b2c.data, CONN_BUFSZ)) > 0) {
+				c->b2c.len = (uint32_t)r;
+				c->bytes_out += (uint64_t)r;
+				c->last_io = now_sec(c);
+				continue;
+			}
+			switch (SSL_get_error(c->bssl, r)) {
+			case SSL_ERROR_WANT_READ:
+				c->br_want = EV_READ;
+				buf_free(&c->b2c);
+				return 0;
+			case SSL_ERROR_WANT_WRITE:
+				c->br_want = EV_WRITE;
+				return 0;
+			case SSL_ERROR_ZERO_RETURN:
+				c->b_eof = 1;
+				continue;
+			case SSL_ERROR_SYSCALL:
+				if (ERR_peek_error() == 0) {
+					c->b_eof = 1;
+					continue;
+				}
+				/* FALLTHROUGH */
+			default:
+				conn_ssl_err(c, "backend TLS read");
+				conn_close(c, CR_BACKEND_ERROR);
+				return -1;
+			}
+		}
 		n = recv(c->bfd, c->b2c.data, CONN_BUFSZ, 0);
 		if (n > 0) {
 			c->b2c.len = (uint32_t)n;
@@ -629,7 +704,7 @@ conn_flow_b2c(struct conn *c)
 			continue;
 		}
 		if (errno == EAGAIN || errno == EINTR) {
-			c->b_rd_blocked = 1;
+			c->br_want = EV_READ;
 			buf_free(&c->b2c);
 			return 0;
 		}
@@ -650,6 +725,8 @@ conn_pump(struct conn *c)
 			return;
 		}
 	}
+	if (c->state == CONN_BACKEND_TLS && conn_backend_handshake(c) == -1)
+		return;
 	if (conn_flow_c2b(c) == -1 || conn_flow_b2c(c) == -1)
 		return;
 	conn_update_events(c);
@@ -680,6 +757,95 @@ conn_on_client(evutil_socket_t fd, short what, void *arg)
 	conn_pump(c);
 }
 
+/* The backend side is ready for data: proxy from now on. */
+static void
+conn_backend_ready(struct conn *c)
+{
+	c->state = CONN_PROXYING;
+	pool_connect_result(c->ts.site->pool, c->bk, 1);
+	c->br_want = EV_READ;	/* wait for the backend to speak */
+	c->last_io = now_sec(c);
+	event_del(&c->tev);
+	timer_arm(c, c->ts.view->limits.idle_timeout);
+}
+
+/*
+ * Re-encryption: start TLS to the backend, verifying its certificate and
+ * name. A PROXY header goes first, in the clear, as the protocol wants.
+ * Returns -1 if the connection was closed.
+ */
+static int
+conn_backend_tls_start(struct conn *c)
+{
+	struct pool *p = c->ts.site->pool;
+
+	if (c->c2b.len > 0 && p->proxy_protocol) {
+		ssize_t n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len, MSG_NOSIGNAL);
+		if (n != (ssize_t)c->c2b.len) {
+			snprintf(c->err, sizeof(c->err), "backend send: PROXY header");
+			conn_close(c, CR_BACKEND_ERROR);
+			return -1;
+		}
+		c->c2b.len = 0;
+		c->c2b.off = 0;
+	}
+	if ((c->bssl = SSL_new(p->tls_ctx)) == NULL) {
+		conn_ssl_err(c, "backend TLS");
+		conn_close(c, CR_BACKEND_ERROR);
+		return -1;
+	}
+	SSL_set_fd(c->bssl, c->bfd);
+	SSL_set_connect_state(c->bssl);
+	if (p->tls_name != NULL) {
+		SSL_set_tlsext_host_name(c->bssl, p->tls_name);
+		if (p->tls_verify)
+			SSL_set1_host(c->bssl, p->tls_name);
+	}
+	c->state = CONN_BACKEND_TLS;
+	c->bhs_want = 0;
+	return 0;
+}
+
+/* Drive the backend TLS handshake. Returns -1 if the connection was closed. */
+static int
+conn_backend_handshake(struct conn *c)
+{
+	int r;
+
+	if (c->bhs_want != 0)
+		return 0;
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(c->bssl)) == 1) {
+		conn_backend_ready(c);
+		return 0;
+	}
+	switch (SSL_get_error(c->bssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		c->bhs_want = EV_READ;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		c->bhs_want = EV_WRITE;
+		return 0;
+	default: {
+		long vr = SSL_get_verify_result(c->bssl);
+		if (vr != X509_V_OK)
+			snprintf(c->err, sizeof(c->err), "backend %s TLS: certificate "
+			    "verify failed: %s", c->bk->str, X509_verify_cert_error_string(vr));
+		else {
+			c->err[0] = '\0';
+			conn_ssl_err(c, "backend TLS handshake");
+		}
+		ERR_clear_error();
+		log_notice("c%08x backend %s: %s; failing closed", c->id, c->bk->str, c->err);
+		if (conn_backend_retry(c) == -1) {
+			conn_close(c, CR_CONNECT_FAILED);
+			return -1;
+		}
+		return 0;
+	}
+	}
+}
+
 static void
 conn_on_backend(evutil_socket_t fd, short what, void *arg)
 {
@@ -700,17 +866,29 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 				conn_update_events(c);
 			return;
 		}
-		c->state = CONN_PROXYING;
-		pool_connect_result(c->ts.site->pool, c->bk, 1);
-		c->b_rd_blocked = 1;	/* wait for the backend to speak */
-		c->last_io = now_sec(c);
-		event_del(&c->tev);
-		timer_arm(c, c->ts.view->limits.idle_timeout);
+		if (c->ts.site->pool->tls_ctx != NULL) {
+			if (conn_backend_tls_start(c) == -1)
+				return;
+		} else
+			conn_backend_ready(c);
+	} else if (c->state == CONN_BACKEND_TLS) {
+		if ((what & EV_READ) && c->bhs_want == EV_READ)
+			c->bhs_want = 0;
+		if ((what & EV_WRITE) && c->bhs_want == EV_WRITE)
+			c->bhs_want = 0;
 	} else {
-		if (what & EV_READ)
-			c->b_rd_blocked = 0;
-		if (what & EV_WRITE)
-			c->b_wr_blocked = 0;
+		if (what & EV_READ) {
+			if (c->br_want == EV_READ)
+				c->br_want = 0;
+			if (c->bw_want == EV_READ)
+				c->bw_want = 0;
+		}
+		if (what & EV_WRITE) {
+			if (c->br_want == EV_WRITE)
+				c->br_want = 0;
+			if (c->bw_want == EV_WRITE)
+				c->bw_want = 0;
+		}
 	}
 	conn_pump(c);
 }
@@ -729,6 +907,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, CR_HANDSHAKE_TIMEOUT);
 		return;
 	case CONN_CONNECTING:
+	case CONN_BACKEND_TLS:
 		snprintf(c->err, sizeof(c->err), "no answer from %s", c->bk->str);
 		if (conn_backend_retry(c) == -1)
 			conn_close(c, CR_CONNECT_TIMEOUT);

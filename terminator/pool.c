@@ -16,6 +16,9 @@
 #include <netinet/in.h>
 #include <openssl/rand.h>
 
+#include <openssl/ssl.h>
+
+#include "errbuf.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -71,10 +74,54 @@ registry_get(const char *site, const struct addr *a)
 	return b;
 }
 
-struct pool *
-pool_new(const char *site, const struct site_cfg *sc)
+/* A client context for re-encryption: TLS 1.2+, verification on by default. */
+static SSL_CTX *
+pool_tls_ctx(const struct backend_tls_cfg *t, struct errbuf *eb)
 {
-	struct pool *p = xcalloc(1, sizeof(*p));
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+
+	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) {
+		errbuf_ssl(eb, "backend TLS");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	if (t->verify) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		if (t->ca != NULL ? !SSL_CTX_load_verify_locations(ctx, t->ca, NULL) :
+		    !SSL_CTX_set_default_verify_paths(ctx)) {
+			errbuf_ssl(eb, t->ca ? t->ca : "system CA store");
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	}
+	if (t->cert != NULL &&
+	    (!SSL_CTX_use_certificate_chain_file(ctx, t->cert) ||
+	    !SSL_CTX_use_PrivateKey_file(ctx, t->key, SSL_FILETYPE_PEM) ||
+	    !SSL_CTX_check_private_key(ctx))) {
+		errbuf_ssl(eb, t->cert);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* Resume backend sessions: re-encryption costs a full handshake only
+	 * now and then. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	return ctx;
+}
+
+struct pool *
+pool_new(const char *site, const struct site_cfg *sc, struct errbuf *eb)
+{
+	SSL_CTX		*tctx = NULL;
+	struct pool	*p;
+
+	if (sc->btls.on && (tctx = pool_tls_ctx(&sc->btls, eb)) == NULL) {
+		errbuf_prefix(eb, "site %s: backend_tls", site);
+		return NULL;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->tls_ctx = tctx;
+	p->tls_verify = sc->btls.verify;
+	p->tls_name = sc->btls.server_name ? xstrdup(sc->btls.server_name) : NULL;
 
 	atomic_store(&p->refs, 1);
 	p->site = xstrdup(site);
@@ -111,6 +158,8 @@ pool_unref(struct pool *p)
 		return;
 	pthread_mutex_destroy(&p->mtx);
 	free(p->hc.path);
+	SSL_CTX_free(p->tls_ctx);
+	free(p->tls_name);
 	free(p->site);
 	free(p->b);
 	free(p->weight);

@@ -16,7 +16,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <openssl/base.h>
+
 #include "config.h"
+
+struct errbuf;
 
 enum lb_kind {
 	LB_ROUND_ROBIN,		/* smooth weighted round robin */
@@ -54,11 +58,18 @@ struct pool {
 	int			  fall;		/* passive: failures to mark down */
 	int			  proxy_protocol;	/* 0, 1 or 2 */
 	struct health_cfg	  hc;		/* path owned */
+	SSL_CTX			 *tls_ctx;	/* re-encryption, or NULL */
+	char			 *tls_name;	/* SNI and name to verify */
+	int			  tls_verify;
 	pthread_mutex_t		  mtx;
 };
 
-/* A pool for site from its config (backends found or made in the registry). */
-struct pool	*pool_new(const char *site, const struct site_cfg *sc);
+/*
+ * A pool for site from its config (backends found or made in the registry),
+ * with its client TLS context when re-encrypting. NULL with eb set.
+ */
+struct pool	*pool_new(const char *site, const struct site_cfg *sc,
+		    struct errbuf *eb);
 struct pool	*pool_ref(struct pool *);
 void		 pool_unref(struct pool *);		/* NULL is a no-op */
 

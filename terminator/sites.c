@@ -141,7 +141,8 @@ view_build(const struct config *c, struct errbuf *eb)
 		s->is_default = sc->is_default;
 		s->acme = sc->acme;
 		s->stats = stats_site(sc->names[0]);
-		s->pool = pool_new(sc->names[0], sc);
+		if ((s->pool = pool_new(sc->names[0], sc, eb)) == NULL)
+			goto fail;
 		s->names = xcalloc(sc->nnames, sizeof(char *));
 		for (s->nnames = 0; s->nnames < sc->nnames; s->nnames++)
 			s->names[s->nnames] = xstrdup(sc->names[s->nnames]);
