@@ -966,6 +966,23 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 }
 
 void
+conn_close_removed(struct worker *w, double drain)
+{
+	time_t		 now = time(NULL);
+	struct conn	*c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		long ra;
+		next = c->next;
+		if (c->bk != NULL && (ra = atomic_load(&c->bk->removed_at)) != 0 &&
+		    (double)(now - ra) >= drain) {
+			snprintf(c->err, sizeof(c->err), "backend removed by a reload");
+			conn_close(c, CR_SHUTDOWN);
+		}
+	}
+}
+
+void
 conn_close_all(struct worker *w)
 {
 	while (w->conns != NULL)

@@ -15,6 +15,9 @@ struct worker;
 /* Take an accepted, non-blocking client fd and start its TLS handshake. */
 void	conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    socklen_t salen);
+/* Close the connections of w to backends removed more than drain seconds
+ * ago. */
+void	conn_close_removed(struct worker *w, double drain);
 /* Close every connection of w now (drain timeout reached). */
 void	conn_close_all(struct worker *w);
 

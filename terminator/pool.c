@@ -299,3 +299,31 @@ pool_connect_result(struct pool *p, struct backend *b, int ok)
 		    b->str, p->site, atomic_load(&b->passive_fails));
 	}
 }
+
+static int
+pools_have(struct pool *const *v, size_t n, const struct backend *b)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < v[i]->n; j++)
+			if (v[i]->b[j] == b)
+				return 1;
+	return 0;
+}
+
+void
+pool_mark_removed(struct pool *const *old, size_t nold, struct pool *const *new,
+    size_t nnew)
+{
+	for (size_t i = 0; i < nnew; i++)
+		for (size_t j = 0; j < new[i]->n; j++)
+			atomic_store(&new[i]->b[j]->removed_at, 0);
+	for (size_t i = 0; i < nold; i++)
+		for (size_t j = 0; j < old[i]->n; j++) {
+			struct backend *b = old[i]->b[j];
+			if (!pools_have(new, nnew, b) && atomic_load(&b->removed_at) == 0) {
+				atomic_store(&b->removed_at, (long)time(NULL));
+				log_notice("backend %s of %s removed: draining its %d "
+				    "connections", b->str, b->site, atomic_load(&b->active));
+			}
+		}
+}

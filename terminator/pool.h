@@ -42,6 +42,7 @@ struct backend {
 	atomic_ulong		 total, failures;
 	atomic_int		 passive_fails;	/* consecutive connect failures */
 	atomic_long		 down_until;	/* pools without checks: retry after */
+	atomic_long		 removed_at;	/* dropped by a reload: drain from then */
 	int			 rise_cnt, fall_cnt;	/* health checker's */
 };
 
@@ -79,6 +80,13 @@ void		 pool_unref(struct pool *);		/* NULL is a no-op */
  */
 struct backend	*pool_pick(struct pool *, const struct sockaddr *src,
 		    struct backend *const *tried, size_t ntried);
+/*
+ * After a reload: backends of old that new no longer has are draining from
+ * now (no new connections: they are not in new's pools); ones that came
+ * back are not. Thread-safe.
+ */
+void		 pool_mark_removed(struct pool *const *old, size_t nold,
+		    struct pool *const *new, size_t nnew);
 /* A connect to b failed / worked: passive health. */
 void		 pool_connect_result(struct pool *, struct backend *b, int ok);
 

@@ -33,6 +33,7 @@
 #include "errbuf.h"
 #include "health.h"
 #include "http80.h"
+#include "pool.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "sites.h"
@@ -204,6 +205,23 @@ server_reload(struct server *s)
 		s->cfg = nc;
 	}
 	atomic_store(&s->sh.max_conns, v->limits.max_connections);
+	{
+		/* Backends this reload dropped drain for drain_timeout. */
+		struct view	*old = view_current();
+		struct pool	**op = xcalloc(old ? old->nsites + 1 : 1, sizeof(*op));
+		struct pool	**np = xcalloc(v->nsites + 1, sizeof(*np));
+		for (size_t i = 0; old && i < old->nsites; i++)
+			op[i] = old->sites[i]->pool;
+		for (size_t i = 0; i < v->nsites; i++)
+			np[i] = v->sites[i]->pool;
+		pool_mark_removed(op, old ? old->nsites : 0, np, v->nsites);
+		free(op);
+		free(np);
+		view_unref(old);
+		for (int i = 0; i < s->nworkers; i++)
+			atomic_store(&s->workers[i]->drain_ms,
+			    (int)(v->limits.drain_timeout * 1000));
+	}
 	health_stop(s->health);
 	s->health = health_start(s->base, v);
 	view_publish(v);
@@ -517,6 +535,8 @@ server_run(struct config *cfg)
 			fclose(pf);
 		}
 	}
+	for (int i = 0; i < s.nworkers; i++)
+		atomic_store(&s.workers[i]->drain_ms, (int)(cfg->limits.drain_timeout * 1000));
 	for (int i = 0; i < s.nworkers; i++)
 		if (worker_start(s.workers[i]) == -1) {
 			log_err("cannot start worker %d", i);

@@ -118,6 +118,9 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	if (w->stopping && w->nconns == 0)
 		event_base_loopbreak(w->base);
+	/* Once a second: connections to backends a reload removed. */
+	if (++w->ticks % 10 == 0)
+		conn_close_removed(w, atomic_load(&w->drain_ms) / 1000.0);
 }
 
 struct worker *

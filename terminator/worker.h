@@ -42,6 +42,8 @@ struct worker {
 	struct conn	*conns;			/* doubly linked via conn->next */
 	unsigned	 nconns;
 	int		 stopping;
+	unsigned	 ticks;
+	atomic_int	 drain_ms;		/* drain timeout for removed backends */
 };
 
 #define WORKER_CMD_STOP		1	/* stop accepting; exit when idle */
