@@ -796,6 +796,7 @@ conn_backend_tls_start(struct conn *c)
 	}
 	SSL_set_fd(c->bssl, c->bfd);
 	SSL_set_connect_state(c->bssl);
+	pool_tls_prepare(c->bssl, c->bk);
 	if (p->tls_name != NULL) {
 		SSL_set_tlsext_host_name(c->bssl, p->tls_name);
 		if (p->tls_verify)
@@ -968,14 +969,17 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 void
 conn_close_removed(struct worker *w, double drain)
 {
-	time_t		 now = time(NULL);
+	struct timespec	 ts;
+	long		 now;
 	struct conn	*c, *next;
 
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	for (c = w->conns; c != NULL; c = next) {
 		long ra;
 		next = c->next;
 		if (c->bk != NULL && (ra = atomic_load(&c->bk->removed_at)) != 0 &&
-		    (double)(now - ra) >= drain) {
+		    (double)(now - ra) >= drain * 1000) {
 			snprintf(c->err, sizeof(c->err), "backend removed by a reload");
 			conn_close(c, CR_SHUTDOWN);
 		}

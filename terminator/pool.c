@@ -66,12 +66,38 @@ registry_get(const char *site, const struct addr *a)
 		b->ss = a->ss;
 		b->len = a->len;
 		b->hash = fnv64(a->str, strlen(a->str), 14695981039346656037ull);
+		pthread_mutex_init(&b->sess_mtx, NULL);
 		atomic_store(&b->up, 1);
 		b->next = registry;
 		registry = b;
 	}
 	pthread_mutex_unlock(&registry_mtx);
 	return b;
+}
+
+/* A new session from a backend: keep the latest one for resumption. */
+static int
+pool_on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct backend *b = SSL_get_app_data(ssl);
+
+	if (b == NULL)
+		return 0;
+	pthread_mutex_lock(&b->sess_mtx);
+	SSL_SESSION_free(b->session);
+	b->session = sess;		/* returning 1: we own the reference */
+	pthread_mutex_unlock(&b->sess_mtx);
+	return 1;
+}
+
+void
+pool_tls_prepare(SSL *ssl, struct backend *b)
+{
+	SSL_set_app_data(ssl, b);
+	pthread_mutex_lock(&b->sess_mtx);
+	if (b->session != NULL)
+		SSL_set_session(ssl, b->session);
+	pthread_mutex_unlock(&b->sess_mtx);
 }
 
 /* A client context for re-encryption: TLS 1.2+, verification on by default. */
@@ -103,8 +129,10 @@ pool_tls_ctx(const struct backend_tls_cfg *t, struct errbuf *eb)
 		return NULL;
 	}
 	/* Resume backend sessions: re-encryption costs a full handshake only
-	 * now and then. */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT);
+	 * now and then. The session is verified when first made. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(ctx, pool_on_new_session);
 	return ctx;
 }
 
@@ -132,6 +160,12 @@ pool_new(const char *site, const struct site_cfg *sc, struct errbuf *eb)
 	p->cur = xcalloc(p->n + 1, sizeof(int));
 	for (size_t i = 0; i < p->n; i++) {
 		p->b[i] = registry_get(site, &sc->backends[i]);
+		/* Sessions made under the previous config are not resumed: the
+		 * CA, name or client certificate may have changed. */
+		pthread_mutex_lock(&p->b[i]->sess_mtx);
+		SSL_SESSION_free(p->b[i]->session);
+		p->b[i]->session = NULL;
+		pthread_mutex_unlock(&p->b[i]->sess_mtx);
 		p->weight[i] = sc->weights != NULL && sc->weights[i] > 0 ? sc->weights[i] : 1;
 	}
 	p->lb = (enum lb_kind)sc->balance;
@@ -321,7 +355,10 @@ pool_mark_removed(struct pool *const *old, size_t nold, struct pool *const *new,
 		for (size_t j = 0; j < old[i]->n; j++) {
 			struct backend *b = old[i]->b[j];
 			if (!pools_have(new, nnew, b) && atomic_load(&b->removed_at) == 0) {
-				atomic_store(&b->removed_at, (long)time(NULL));
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				atomic_store(&b->removed_at,
+				    (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 				log_notice("backend %s of %s removed: draining its %d "
 				    "connections", b->str, b->site, atomic_load(&b->active));
 			}

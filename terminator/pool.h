@@ -42,7 +42,9 @@ struct backend {
 	atomic_ulong		 total, failures;
 	atomic_int		 passive_fails;	/* consecutive connect failures */
 	atomic_long		 down_until;	/* pools without checks: retry after */
-	atomic_long		 removed_at;	/* dropped by a reload: drain from then */
+	atomic_long		 removed_at;	/* dropped by a reload at (ms), or 0 */
+	pthread_mutex_t		 sess_mtx;
+	SSL_SESSION		*session;	/* re-encryption: last session, to resume */
 	int			 rise_cnt, fall_cnt;	/* health checker's */
 };
 
@@ -87,6 +89,8 @@ struct backend	*pool_pick(struct pool *, const struct sockaddr *src,
  */
 void		 pool_mark_removed(struct pool *const *old, size_t nold,
 		    struct pool *const *new, size_t nnew);
+/* Prepare a backend TLS connection to b: resume its last session if any. */
+void		 pool_tls_prepare(SSL *ssl, struct backend *b);
 /* A connect to b failed / worked: passive health. */
 void		 pool_connect_result(struct pool *, struct backend *b, int ok);
 
