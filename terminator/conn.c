@@ -732,28 +732,24 @@ conn_pump(struct conn *c)
 	conn_update_events(c);
 }
 
+/* An fd event arrived: each operation that waited for it may try again. */
+static void
+wants_clear(short what, short *a, short *b, short *c)
+{
+	short *w[3] = { a, b, c };
+
+	for (int i = 0; i < 3; i++)
+		if (*w[i] != 0 && (what & *w[i]) != 0)
+			*w[i] = 0;
+}
+
 static void
 conn_on_client(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	assert(c->magic == CONN_MAGIC);
-	if (what & EV_READ) {
-		if (c->hs_want == EV_READ)
-			c->hs_want = 0;
-		if (c->rd_want == EV_READ)
-			c->rd_want = 0;
-		if (c->wr_want == EV_READ)
-			c->wr_want = 0;
-	}
-	if (what & EV_WRITE) {
-		if (c->hs_want == EV_WRITE)
-			c->hs_want = 0;
-		if (c->rd_want == EV_WRITE)
-			c->rd_want = 0;
-		if (c->wr_want == EV_WRITE)
-			c->wr_want = 0;
-	}
+	wants_clear(what, &c->hs_want, &c->rd_want, &c->wr_want);
 	conn_pump(c);
 }
 
@@ -872,25 +868,8 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 				return;
 		} else
 			conn_backend_ready(c);
-	} else if (c->state == CONN_BACKEND_TLS) {
-		if ((what & EV_READ) && c->bhs_want == EV_READ)
-			c->bhs_want = 0;
-		if ((what & EV_WRITE) && c->bhs_want == EV_WRITE)
-			c->bhs_want = 0;
-	} else {
-		if (what & EV_READ) {
-			if (c->br_want == EV_READ)
-				c->br_want = 0;
-			if (c->bw_want == EV_READ)
-				c->bw_want = 0;
-		}
-		if (what & EV_WRITE) {
-			if (c->br_want == EV_WRITE)
-				c->br_want = 0;
-			if (c->bw_want == EV_WRITE)
-				c->bw_want = 0;
-		}
-	}
+	} else
+		wants_clear(what, &c->bhs_want, &c->br_want, &c->bw_want);
 	conn_pump(c);
 }
 
