@@ -10,6 +10,7 @@
  *  ka       keep-alive HTTP requests over T connections for S seconds.
  *  bulk     GET /bytes/N repeatedly over T keep-alive connections; MB/s.
  *  info     one handshake; prints version, ALPN, leaf SHA-256, resumption.
+ *  hold     N connections, handshaken and then idle, held for S seconds.
  *
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
  *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
@@ -290,6 +291,36 @@ cmd_stream(void)
 	return alive == opt_conns && verified == opt_conns ? 0 : 1;
 }
 
+/* ---- hold ------------------------------------------------------------ */
+
+static int
+cmd_hold(void)
+{
+	int	*fds = calloc((size_t)opt_conns, sizeof(int));
+	SSL	**ssl = calloc((size_t)opt_conns, sizeof(SSL *));
+	int	 ok = 0;
+
+	for (int i = 0; i < opt_conns; i++) {
+		if ((fds[i] = tcp_connect(0)) == -1)
+			continue;
+		ssl[i] = tls_new(fds[i]);
+		if (SSL_do_handshake(ssl[i]) == 1)
+			ok++;
+		ERR_clear_error();
+	}
+	printf("held=%d\n", ok);
+	fflush(stdout);
+	usleep((useconds_t)(opt_seconds * 1e6));
+	for (int i = 0; i < opt_conns; i++) {
+		SSL_free(ssl[i]);
+		if (fds[i] > 0)
+			close(fds[i]);
+	}
+	free(fds);
+	free(ssl);
+	return ok == opt_conns ? 0 : 1;
+}
+
 /* ---- slowread -------------------------------------------------------- */
 
 static int
@@ -510,6 +541,7 @@ main(int argc, char **argv)
 		else if (!strcmp(cmd, "ka")) rc = cmd_load(1);
 		else if (!strcmp(cmd, "bulk")) rc = cmd_load(2);
 		else if (!strcmp(cmd, "info")) rc = cmd_info();
+		else if (!strcmp(cmd, "hold")) rc = cmd_hold();
 		else die("unknown command");
 		SSL_CTX_free(ctx);
 		return rc;
