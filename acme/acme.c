@@ -1018,17 +1018,36 @@ top_issuer_cn(const char *pem)
 	return out;
 }
 
-/* Links of the form <URL>;rel="alternate" (RFC 8555 7.4.2). */
+/*
+ * The URL of the n-th Link header with relation rel (RFC 8288: "<URL>;
+ * rel=\"rel\""), as a new string, or NULL when there are fewer.
+ */
+static char *
+link_rel(const struct acme_http_resp *r, const char *rel, size_t n)
+{
+	char	want[32];
+
+	snprintf(want, sizeof(want), "rel=\"%s\"", rel);
+	for (size_t i = 0; i < r->nlinks; i++) {
+		const char *l = r->links[i], *lt, *gt;
+		if (strstr(l, want) == NULL || (lt = strchr(l, '<')) == NULL ||
+		    (gt = strchr(lt, '>')) == NULL)
+			continue;
+		if (n-- == 0)
+			return strndup(lt + 1, (size_t)(gt - lt - 1));
+	}
+	return NULL;
+}
+
+/* Alternate chains (RFC 8555 7.4.2), at most eight. */
 static void
 collect_alternates(struct job *j, const struct acme_http_resp *r)
 {
-	for (size_t i = 0; i < r->nlinks; i++) {
-		const char *l = r->links[i], *lt, *gt;
-		if (strstr(l, "rel=\"alternate\"") == NULL || (lt = strchr(l, '<')) == NULL ||
-		    (gt = strchr(lt, '>')) == NULL || j->nalternates >= 8)
-			continue;
+	char *u;
+
+	while (j->nalternates < 8 && (u = link_rel(r, "alternate", j->nalternates)) != NULL) {
 		j->alternates = xrealloc(j->alternates, (j->nalternates + 1) * sizeof(char *));
-		j->alternates[j->nalternates++] = strndup(lt + 1, (size_t)(gt - lt - 1));
+		j->alternates[j->nalternates++] = u;
 	}
 }
 
@@ -1043,20 +1062,6 @@ pem_count(const char *pem)
 	for (const char *p = pem; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++)
 		n++;
 	return n;
-}
-
-/* The URL of a Link header with rel="up" (new string), or NULL. */
-static char *
-link_up(const struct acme_http_resp *r)
-{
-	for (size_t i = 0; i < r->nlinks; i++) {
-		const char *l = r->links[i], *lt, *gt;
-		if (strstr(l, "rel=\"up\"") == NULL || (lt = strchr(l, '<')) == NULL ||
-		    (gt = strchr(lt, '>')) == NULL)
-			continue;
-		return strndup(lt + 1, (size_t)(gt - lt - 1));
-	}
-	return NULL;
 }
 
 /* An issuer certificate fetched by following rel="up" (DER or PEM). */
@@ -1093,7 +1098,7 @@ on_up(struct job *j, const struct acme_http_resp *r)
 	free(j->best_chain);
 	j->best_chain = all;
 	/* Up to four intermediates; a self-signed root is not sent. */
-	if (depth < 4 && (next = link_up(r)) != NULL) {
+	if (depth < 4 && (next = link_rel(r, "up", 0)) != NULL) {
 		job_post(j, next, NULL, 0, on_up);
 		free(next);
 		return;
@@ -1153,7 +1158,7 @@ on_certificate(struct job *j, const struct acme_http_resp *r)
 	j->best_chain = xstrdup(r->body);
 	collect_alternates(j, r);
 	/* A CA that sends the leaf alone links its issuer with rel="up". */
-	if (pem_count(r->body) == 1 && (up = link_up(r)) != NULL) {
+	if (pem_count(r->body) == 1 && (up = link_rel(r, "up", 0)) != NULL) {
 		job_post(j, up, NULL, 0, on_up);
 		free(up);
 		return;
