@@ -109,6 +109,21 @@ view_assemble(struct site **sites, size_t n, const struct limits *lim)
 	return v;
 }
 
+/* Give s its own copies of the names and backend addresses. */
+static void
+site_copy_lists(struct site *s, char *const *names, size_t nnames,
+    const struct addr *backends, size_t nbackends)
+{
+	s->names = xcalloc(nnames + 1, sizeof(char *));
+	for (s->nnames = 0; s->nnames < nnames; s->nnames++)
+		s->names[s->nnames] = xstrdup(names[s->nnames]);
+	s->backends = xcalloc(nbackends + 1, sizeof(struct addr));
+	for (s->nbackends = 0; s->nbackends < nbackends; s->nbackends++) {
+		s->backends[s->nbackends] = backends[s->nbackends];
+		s->backends[s->nbackends].str = xstrdup(backends[s->nbackends].str);
+	}
+}
+
 static int
 site_add_cert(struct site *s, struct certfile *cf, struct errbuf *eb)
 {
@@ -143,14 +158,7 @@ view_build(const struct config *c, struct errbuf *eb)
 		s->stats = stats_site(sc->names[0]);
 		if ((s->pool = pool_new(sc->names[0], sc, eb)) == NULL)
 			goto fail;
-		s->names = xcalloc(sc->nnames, sizeof(char *));
-		for (s->nnames = 0; s->nnames < sc->nnames; s->nnames++)
-			s->names[s->nnames] = xstrdup(sc->names[s->nnames]);
-		s->backends = xcalloc(sc->nbackends + 1, sizeof(struct addr));
-		for (s->nbackends = 0; s->nbackends < sc->nbackends; s->nbackends++) {
-			s->backends[s->nbackends] = sc->backends[s->nbackends];
-			s->backends[s->nbackends].str = xstrdup(sc->backends[s->nbackends].str);
-		}
+		site_copy_lists(s, sc->names, sc->nnames, sc->backends, sc->nbackends);
 		for (size_t j = 0; j < sc->nalpn; j++)
 			wire += 1 + strlen(sc->alpn[j]);
 		if (wire > 0) {
@@ -233,14 +241,7 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 	ns->acme = s->acme;
 	ns->stats = s->stats;
 	ns->pool = pool_ref(s->pool);
-	ns->names = xcalloc(s->nnames, sizeof(char *));
-	for (ns->nnames = 0; ns->nnames < s->nnames; ns->nnames++)
-		ns->names[ns->nnames] = xstrdup(s->names[ns->nnames]);
-	ns->backends = xcalloc(s->nbackends + 1, sizeof(struct addr));
-	for (ns->nbackends = 0; ns->nbackends < s->nbackends; ns->nbackends++) {
-		ns->backends[ns->nbackends] = s->backends[ns->nbackends];
-		ns->backends[ns->nbackends].str = xstrdup(s->backends[ns->nbackends].str);
-	}
+	site_copy_lists(ns, s->names, s->nnames, s->backends, s->nbackends);
 	if (s->alpn_len > 0) {
 		ns->alpn = xmalloc(s->alpn_len);
 		memcpy(ns->alpn, s->alpn, s->alpn_len);
