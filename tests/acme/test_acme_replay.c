@@ -276,10 +276,11 @@ test_ari_window_sets_renewal(void **state)
 static int
 setup_each(void **state)
 {
-	char cmd[600];
+	char	path[600];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s/ca.test_dir", statedir);
-	return system(cmd) == 0 ? 0 : -1;
+	/* Each test starts with no state for the CA. */
+	snprintf(path, sizeof(path), "%s/ca.test_dir", statedir);
+	return testcert_rmtree(path) == 0 || access(path, F_OK) != 0 ? 0 : -1;
 }
 
 static int
@@ -293,10 +294,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", statedir);
-	return system(cmd) == 0 ? 0 : -1;
+	return testcert_rmtree(statedir);
 }
 
 int

@@ -11,4 +11,7 @@ int	testcert_make(const char *type, const char *names, int days, char **cert_pem
 /* Write s to dir/name with mode; returns the new path (free()). */
 char	*testcert_write(const char *dir, const char *name, const char *s, int mode);
 
+/* Remove path and everything below it (a test's temporary folder). 0 or -1. */
+int	testcert_rmtree(const char *path);
+
 #endif

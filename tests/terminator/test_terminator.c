@@ -234,10 +234,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return testcert_rmtree(tmpdir);
 }
 
 int
