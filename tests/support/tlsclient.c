@@ -11,6 +11,9 @@
  *  bulk     GET /bytes/N repeatedly over T keep-alive connections; MB/s.
  *  info     one handshake; prints version, ALPN, leaf SHA-256, resumption.
  *  hold     N connections, handshaken and then idle, held for S seconds.
+ *  lat      full handshakes at a fixed rate (--rate per second, spread over
+ *           --conns threads) for S seconds; prints the p50/p99/max time from
+ *           connect() to the finished handshake, and checks none resumed.
  *
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
  *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
@@ -481,6 +484,106 @@ cmd_load(int ka)
 	return atomic_load(&n_resumed) == 0 && atomic_load(&n_ok) > 0 ? 0 : 1;
 }
 
+/* ---- lat ------------------------------------------------------------- */
+
+struct lat_arg {
+	int	 idx;
+	double	 t0;
+	double	*ms;
+	long	 n, cap;
+};
+
+static void *
+lat_thread(void *argp)
+{
+	struct lat_arg	*a = argp;
+	double		 interval = (double)opt_conns / (double)opt_rate;
+
+	for (long k = 0;; k++) {
+		double due = a->t0 + (double)a->idx / (double)opt_rate + (double)k * interval;
+		double t, t1, t2;
+		int fd;
+		SSL *ssl;
+
+		if (due > a->t0 + opt_seconds)
+			break;
+		if ((t = due - now()) > 0)
+			usleep((useconds_t)(t * 1e6));
+		t1 = now();
+		if ((fd = tcp_connect(0)) == -1) {
+			atomic_fetch_add(&n_fail, 1);
+			continue;
+		}
+		ssl = tls_new(fd);
+		if (SSL_do_handshake(ssl) != 1) {
+			atomic_fetch_add(&n_fail, 1);
+			ERR_clear_error();
+		} else {
+			t2 = now();
+			if (SSL_session_reused(ssl))
+				atomic_fetch_add(&n_resumed, 1);
+			if (a->n == a->cap) {
+				a->cap = a->cap ? a->cap * 2 : 1024;
+				if ((a->ms = realloc(a->ms, (size_t)a->cap * sizeof(double))) == NULL)
+					die("out of memory");
+			}
+			a->ms[a->n++] = (t2 - t1) * 1e3;
+			if (http_exchange(ssl, 0) == 0)
+				atomic_fetch_add(&n_ok, 1);
+			else
+				atomic_fetch_add(&n_fail, 1);
+		}
+		SSL_free(ssl);
+		close(fd);
+		ERR_clear_error();
+	}
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+cmd_lat(void)
+{
+	pthread_t	*t = calloc((size_t)opt_conns, sizeof(pthread_t));
+	struct lat_arg	*a = calloc((size_t)opt_conns, sizeof(*a));
+	double		*all, t0 = now() + 0.05;
+	long		 n = 0;
+
+	for (int i = 0; i < opt_conns; i++) {
+		a[i].idx = i;
+		a[i].t0 = t0;
+		pthread_create(&t[i], NULL, lat_thread, &a[i]);
+	}
+	for (int i = 0; i < opt_conns; i++) {
+		pthread_join(t[i], NULL);
+		n += a[i].n;
+	}
+	if ((all = malloc((size_t)(n ? n : 1) * sizeof(double))) == NULL)
+		die("out of memory");
+	n = 0;
+	for (int i = 0; i < opt_conns; i++) {
+		memcpy(all + n, a[i].ms, (size_t)a[i].n * sizeof(double));
+		n += a[i].n;
+		free(a[i].ms);
+	}
+	qsort(all, (size_t)n, sizeof(double), cmp_double);
+	printf("latency ok=%ld failed=%ld resumed=%ld handshakes=%ld p50_ms=%.3f "
+	    "p99_ms=%.3f max_ms=%.3f\n", atomic_load(&n_ok), atomic_load(&n_fail),
+	    atomic_load(&n_resumed), n, n ? all[n / 2] : 0.0,
+	    n ? all[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] : 0.0, n ? all[n - 1] : 0.0);
+	free(all);
+	free(a);
+	free(t);
+	return atomic_load(&n_resumed) == 0 && n > 0 && atomic_load(&n_fail) == 0 ? 0 : 1;
+}
+
 static int
 cmd_info(void)
 {
@@ -542,6 +645,7 @@ main(int argc, char **argv)
 		else if (!strcmp(cmd, "bulk")) rc = cmd_load(2);
 		else if (!strcmp(cmd, "info")) rc = cmd_info();
 		else if (!strcmp(cmd, "hold")) rc = cmd_hold();
+		else if (!strcmp(cmd, "lat")) rc = cmd_lat();
 		else die("unknown command");
 		SSL_CTX_free(ctx);
 		return rc;
