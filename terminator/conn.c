@@ -36,6 +36,7 @@
 #include "log.h"
 #include "pool.h"
 #include "sites.h"
+#include "sockbio.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -90,6 +91,7 @@ struct conn {
 	enum conn_state		 state;
 	int			 cfd, bfd;
 	SSL			*ssl;
+	struct sockbio_buf	 crb, brb;	/* read-ahead, client and backend TLS */
 	struct tls_state	 ts;
 	struct event		 cev, bev, tev;
 	short			 cev_on, bev_on;	/* armed interests */
@@ -99,6 +101,7 @@ struct conn {
 	/* What backend reads/writes wait for (0: not blocked; EV_READ/EV_WRITE). */
 	short			 br_want, bw_want, bhs_want;
 	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
+	unsigned		 b_drained:1;	/* last plain backend recv was short */
 	struct buf		 c2b, b2c;
 	struct backend		*bk;		/* the backend connected to */
 	struct backend		*tried[17];
@@ -236,12 +239,14 @@ conn_close(struct conn *c, enum conn_reason why)
 		}
 		close(c->bfd);
 	}
+	sockbio_release(&c->brb);
 	if (c->state != CONN_HANDSHAKE && why != CR_CLIENT_ERROR) {
 		ERR_clear_error();
 		(void)SSL_shutdown(c->ssl);	/* best effort, non-blocking */
 	}
 	ERR_clear_error();
 	SSL_free(c->ssl);
+	sockbio_release(&c->crb);
 	close(c->cfd);
 	buf_free(&c->c2b);
 	buf_free(&c->b2c);
@@ -447,6 +452,7 @@ conn_backend_retry(struct conn *c)
 		c->bssl = NULL;
 		ERR_clear_error();
 	}
+	sockbio_release(&c->brb);
 	close(c->bfd);
 	c->bfd = -1;
 	c->bhs_want = 0;
@@ -692,8 +698,17 @@ conn_flow_b2c(struct conn *c)
 				return -1;
 			}
 		}
+		/* A short read emptied the socket: wait for readiness rather
+		 * than ask again only to hear EAGAIN. */
+		if (c->b_drained) {
+			c->br_want = EV_READ;
+			buf_free(&c->b2c);
+			return 0;
+		}
 		n = recv(c->bfd, c->b2c.data, CONN_BUFSZ, 0);
 		if (n > 0) {
+			if (n < CONN_BUFSZ)
+				c->b_drained = 1;
 			c->b2c.len = (uint32_t)n;
 			c->bytes_out += (uint64_t)n;
 			c->last_io = now_sec(c);
@@ -749,6 +764,8 @@ conn_on_client(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	assert(c->magic == CONN_MAGIC);
+	if (what & EV_READ)
+		c->crb.drained = 0;
 	wants_clear(what, &c->hs_want, &c->rd_want, &c->wr_want);
 	conn_pump(c);
 }
@@ -785,12 +802,12 @@ conn_backend_tls_start(struct conn *c)
 		c->c2b.len = 0;
 		c->c2b.off = 0;
 	}
-	if ((c->bssl = SSL_new(p->tls_ctx)) == NULL) {
+	if ((c->bssl = SSL_new(p->tls_ctx)) == NULL ||
+	    sockbio_attach(c->bssl, c->bfd, &c->brb) == -1) {
 		conn_ssl_err(c, "backend TLS");
 		conn_close(c, CR_BACKEND_ERROR);
 		return -1;
 	}
-	SSL_set_fd(c->bssl, c->bfd);
 	SSL_set_connect_state(c->bssl);
 	pool_tls_prepare(c->bssl, c->bk);
 	if (p->tls_name != NULL) {
@@ -868,8 +885,11 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 				return;
 		} else
 			conn_backend_ready(c);
-	} else
+	} else {
+		if (what & EV_READ)
+			c->brb.drained = c->b_drained = 0;
 		wants_clear(what, &c->bhs_want, &c->br_want, &c->bw_want);
+	}
 	conn_pump(c);
 }
 
@@ -910,7 +930,6 @@ void
 conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen)
 {
 	struct conn	*c;
-	int		 one = 1;
 
 	c = xcalloc(1, sizeof(*c));
 	c->magic = CONN_MAGIC;
@@ -921,16 +940,16 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 	c->state = CONN_HANDSHAKE;
 	memcpy(&c->peer, sa, salen < sizeof(c->peer) ? salen : sizeof(c->peer));
 	clock_gettime(CLOCK_MONOTONIC, &c->t_start);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((c->ts.view = view_current()) == NULL || (c->ssl = SSL_new(w->sh->ctx)) == NULL) {
+	if ((c->ts.view = view_current()) == NULL || (c->ssl = SSL_new(w->sh->ctx)) == NULL ||
+	    sockbio_attach(c->ssl, fd, &c->crb) == -1) {
 		ERR_clear_error();
+		SSL_free(c->ssl);
 		view_unref(c->ts.view);
 		close(fd);
 		free(c);
 		atomic_fetch_sub(&w->sh->nconns, 1);
 		return;
 	}
-	SSL_set_fd(c->ssl, fd);
 	SSL_set_accept_state(c->ssl);
 	tls_attach(c->ssl, &c->ts);
 	event_assign(&c->cev, w->base, fd, EV_READ | EV_PERSIST, conn_on_client, c);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -127,12 +128,25 @@ struct worker *
 worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
     const int *fds, struct errbuf *eb)
 {
-	struct worker	*w = xcalloc(1, sizeof(*w));
-	struct timeval	 tick = { 0, 100000 };
+	struct worker		*w = xcalloc(1, sizeof(*w));
+	struct timeval		 tick = { 0, 100000 };
+	struct event_config	*cfg;
+	int			 one = 1;
 
 	w->id = id;
 	w->sh = sh;
-	if ((w->base = event_base_new()) == NULL) {
+	/*
+	 * The changelist folds the event_del/event_add pairs a connection makes
+	 * while it runs into at most one epoll_ctl per fd per loop iteration.
+	 * (Its caveat, dup()ed fds in one base, does not arise: each worker has
+	 * one copy of each listener.)
+	 */
+	if ((cfg = event_config_new()) != NULL)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	w->base = cfg != NULL ? event_base_new_with_config(cfg) : NULL;
+	if (cfg != NULL)
+		event_config_free(cfg);
+	if (w->base == NULL) {
 		errbuf_set(eb, "event_base_new failed");
 		free(w);
 		return NULL;
@@ -155,6 +169,9 @@ worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
 			worker_free(w);
 			return NULL;
 		}
+		/* Accepted sockets inherit TCP_NODELAY: one system call less
+		 * per connection. */
+		setsockopt(w->lfds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		w->levs[i] = event_new(w->base, w->lfds[i], EV_READ | EV_PERSIST,
 		    worker_on_accept, w);
 		event_add(w->levs[i], NULL);

@@ -1,0 +1,44 @@
+/*
+ * sockbio.h - a socket BIO that reads ahead.
+ *
+ * BoringSSL asks its BIO for exactly what it needs next: five bytes of record
+ * header, then the record body. Over a plain socket BIO that is two read(2)
+ * calls per record, and more for a handshake. This BIO reads up to
+ * SOCKBIO_AHEAD bytes per recv(2) into a per-connection buffer and serves
+ * BoringSSL's reads from it. The buffer is allocated when a recv is due and
+ * freed as soon as it is empty, so an idle connection holds none.
+ *
+ * Invariant the event code relies on: a read through this BIO only reports
+ * "retry" (WANT_READ) when the buffer is empty, so waiting for the fd to
+ * become readable never strands buffered bytes.
+ *
+ * A recv(2) that returns less than it asked for means the socket was empty
+ * at that moment: the BIO marks itself drained and answers the next read
+ * with "retry" at once, instead of a recv(2) that would say EAGAIN. The owner
+ * must clear `drained` whenever the fd is reported readable (level-triggered
+ * readiness then covers anything that arrived in between).
+ * Writes go straight to send(2) with MSG_NOSIGNAL.
+ */
+#ifndef TLSGATE_SOCKBIO_H
+#define TLSGATE_SOCKBIO_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#define SOCKBIO_AHEAD	(16384 + 512)
+
+struct sockbio_buf {
+	char		*data;
+	uint32_t	 off, len;
+	int		 fd;
+	int		 drained;	/* the last recv came back short */
+};
+
+/* Attach a new BIO over fd, reading ahead into rb (owned by the caller,
+ * which must outlive the SSL). Returns 0, or -1 on allocation failure. */
+int	sockbio_attach(SSL *, int fd, struct sockbio_buf *rb);
+/* Free the read-ahead buffer (at connection close). */
+void	sockbio_release(struct sockbio_buf *);
+
+#endif
