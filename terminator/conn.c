@@ -44,6 +44,7 @@
 
 #define CONN_MAGIC	0x636f6e6eu	/* "conn" */
 #define CONN_BUFSZ	16384
+#define CONN_TICKET_DELAY 0.1	/* seconds corked tickets may wait, at most */
 
 enum conn_state {
 	CONN_HANDSHAKE,		/* server TLS accept; site chosen by SNI */
@@ -239,14 +240,14 @@ conn_close(struct conn *c, enum conn_reason why)
 		}
 		close(c->bfd);
 	}
-	sockbio_release(&c->brb);
+	sockbio_free(&c->brb);
 	if (c->state != CONN_HANDSHAKE && why != CR_CLIENT_ERROR) {
 		ERR_clear_error();
 		(void)SSL_shutdown(c->ssl);	/* best effort, non-blocking */
 	}
 	ERR_clear_error();
 	SSL_free(c->ssl);
-	sockbio_release(&c->crb);
+	sockbio_free(&c->crb);
 	close(c->cfd);
 	buf_free(&c->c2b);
 	buf_free(&c->b2c);
@@ -452,7 +453,7 @@ conn_backend_retry(struct conn *c)
 		c->bssl = NULL;
 		ERR_clear_error();
 	}
-	sockbio_release(&c->brb);
+	sockbio_free(&c->brb);
 	close(c->bfd);
 	c->bfd = -1;
 	c->bhs_want = 0;
@@ -485,12 +486,16 @@ conn_handshake(struct conn *c)
 		atomic_fetch_add_explicit(&c->st->conns_current, 1, memory_order_relaxed);
 		/*
 		 * BoringSSL queues TLS 1.3 NewSessionTickets until the next
-		 * write; a backend that speaks second would leave the client
-		 * without one. Flush them now with a zero-byte write. The socket
-		 * buffer is empty at this point, so it does not block.
+		 * write. Push them into the BIO's corked buffer now: they leave
+		 * in front of the first bytes to the client (one send, one
+		 * wake-up of the client, not two), or at the latest
+		 * CONN_TICKET_DELAY after the backend answers the connect, for a
+		 * client that waits for the server before it speaks.
 		 */
 		if (SSL_version(c->ssl) == TLS1_3_VERSION) {
+			c->crb.cork = 1;
 			(void)SSL_write(c->ssl, "", 0);
+			c->crb.cork = 0;
 			ERR_clear_error();
 		}
 		if (conn_connect_backend(c) == -1) {
@@ -779,7 +784,8 @@ conn_backend_ready(struct conn *c)
 	c->br_want = EV_READ;	/* wait for the backend to speak */
 	c->last_io = now_sec(c);
 	event_del(&c->tev);
-	timer_arm(c, c->ts.view->limits.idle_timeout);
+	timer_arm(c, c->crb.wlen > 0 && c->ts.view->limits.idle_timeout > CONN_TICKET_DELAY ?
+	    CONN_TICKET_DELAY : c->ts.view->limits.idle_timeout);
 }
 
 /*
@@ -915,6 +921,13 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			conn_update_events(c);
 		return;
 	default:
+		/* Session tickets still corked: the client spoke not, nor the
+		 * backend. Send them on their own. */
+		if (sockbio_flush(&c->crb) == -1) {
+			snprintf(c->err, sizeof(c->err), "client send: %s", strerror(errno));
+			conn_close(c, CR_CLIENT_ERROR);
+			return;
+		}
 		/* Idle: activity only stamps last_io; re-arm for what is left. */
 		idle = c->ts.view->limits.idle_timeout;
 		now = now_sec(c);

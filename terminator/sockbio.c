@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <openssl/bio.h>
 
@@ -68,17 +69,83 @@ result:
 	return (int)n;
 }
 
+/* The first n bytes of the pending buffer were sent. */
+static void
+sockbio_sent(struct sockbio_buf *rb, size_t n)
+{
+	if (n >= rb->wlen) {
+		free(rb->wdata);
+		rb->wdata = NULL;
+		rb->wlen = 0;
+		return;
+	}
+	memmove(rb->wdata, rb->wdata + n, rb->wlen - n);
+	rb->wlen -= (uint32_t)n;
+}
+
 static int
 sockbio_write(BIO *bio, const char *in, int inl)
 {
 	struct sockbio_buf	*rb = BIO_get_data(bio);
+	struct iovec		 iov[2];
+	struct msghdr		 msg = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t			 n;
+	char			*p;
 
 	BIO_clear_retry_flags(bio);
-	n = send(rb->fd, in, (size_t)inl, MSG_NOSIGNAL);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+	if (inl <= 0)
+		return 0;
+	if (rb->cork) {
+		if ((p = realloc(rb->wdata, rb->wlen + (size_t)inl)) == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		memcpy(p + rb->wlen, in, (size_t)inl);
+		rb->wdata = p;
+		rb->wlen += (uint32_t)inl;
+		return inl;
+	}
+	if (rb->wlen == 0) {
+		n = send(rb->fd, in, (size_t)inl, MSG_NOSIGNAL);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			BIO_set_retry_write(bio);
+		return (int)n;
+	}
+	/* Pending bytes first, then these, in one system call. */
+	iov[0].iov_base = rb->wdata;
+	iov[0].iov_len = rb->wlen;
+	iov[1].iov_base = (void *)in;
+	iov[1].iov_len = (size_t)inl;
+	n = sendmsg(rb->fd, &msg, MSG_NOSIGNAL);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			BIO_set_retry_write(bio);
+		return -1;
+	}
+	if ((size_t)n <= rb->wlen) {
+		/* None of the caller's bytes went: it will try again. */
+		sockbio_sent(rb, (size_t)n);
 		BIO_set_retry_write(bio);
+		errno = EAGAIN;
+		return -1;
+	}
+	n -= (ssize_t)rb->wlen;
+	sockbio_sent(rb, rb->wlen);
 	return (int)n;
+}
+
+int
+sockbio_flush(struct sockbio_buf *rb)
+{
+	ssize_t n;
+
+	if (rb->wlen == 0)
+		return 0;
+	n = send(rb->fd, rb->wdata, rb->wlen, MSG_NOSIGNAL);
+	if (n == -1)
+		return errno == EAGAIN || errno == EINTR ? 1 : -1;
+	sockbio_sent(rb, (size_t)n);
+	return rb->wlen == 0 ? 0 : 1;
 }
 
 static long
@@ -122,4 +189,13 @@ sockbio_release(struct sockbio_buf *rb)
 	free(rb->data);
 	rb->data = NULL;
 	rb->off = rb->len = 0;
+}
+
+void
+sockbio_free(struct sockbio_buf *rb)
+{
+	sockbio_release(rb);
+	free(rb->wdata);
+	rb->wdata = NULL;
+	rb->wlen = 0;
 }

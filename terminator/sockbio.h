@@ -17,7 +17,11 @@
  * with "retry" at once, instead of a recv(2) that would say EAGAIN. The owner
  * must clear `drained` whenever the fd is reported readable (level-triggered
  * readiness then covers anything that arrived in between).
- * Writes go straight to send(2) with MSG_NOSIGNAL.
+ * Writes go straight to send(2) with MSG_NOSIGNAL, except while `cork` is
+ * set: then they are kept in a small pending buffer, which goes out in front
+ * of the next write, in the same system call, or by sockbio_flush(). The
+ * terminator corks the TLS 1.3 session tickets, so that they travel with the
+ * first response instead of costing a send and a wake-up of the client each.
  */
 #ifndef TLSGATE_SOCKBIO_H
 #define TLSGATE_SOCKBIO_H
@@ -33,12 +37,20 @@ struct sockbio_buf {
 	uint32_t	 off, len;
 	int		 fd;
 	int		 drained;	/* the last recv came back short */
+	int		 cork;		/* hold writes back (see above) */
+	char		*wdata;		/* pending corked bytes */
+	uint32_t	 wlen;
 };
 
 /* Attach a new BIO over fd, reading ahead into rb (owned by the caller,
  * which must outlive the SSL). Returns 0, or -1 on allocation failure. */
 int	sockbio_attach(SSL *, int fd, struct sockbio_buf *rb);
-/* Free the read-ahead buffer (at connection close). */
+/* Send the pending corked bytes. 0 when none is left, 1 when the socket
+ * would block (they stay pending), -1 on an error (errno set). */
+int	sockbio_flush(struct sockbio_buf *);
+/* Free the read-ahead buffer (when empty, and at connection close). */
 void	sockbio_release(struct sockbio_buf *);
+/* Free everything, pending writes included (at connection close). */
+void	sockbio_free(struct sockbio_buf *);
 
 #endif
