@@ -103,6 +103,7 @@ struct conn {
 	short			 br_want, bw_want, bhs_want;
 	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
 	unsigned		 b_drained:1;	/* last plain backend recv was short */
+	unsigned		 probed:1;	/* connect checked without waiting */
 	struct buf		 c2b, b2c;
 	struct backend		*bk;		/* the backend connected to */
 	struct backend		*tried[17];
@@ -122,6 +123,7 @@ static void	conn_on_backend(evutil_socket_t, short, void *);
 static void	conn_on_timer(evutil_socket_t, short, void *);
 static void	conn_pump(struct conn *);
 static int	conn_backend_handshake(struct conn *);
+static int	conn_connect_probe(struct conn *);
 
 static time_t
 now_sec(const struct conn *c)
@@ -432,6 +434,7 @@ conn_connect_backend(struct conn *c)
 	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 	c->bfd = fd;
 	c->bev_on = 0;
+	c->probed = 0;
 	c->state = CONN_CONNECTING;
 	event_del(&c->tev);
 	timer_arm(c, c->ts.view->limits.connect_timeout);
@@ -745,6 +748,12 @@ conn_pump(struct conn *c)
 			return;
 		}
 	}
+	if (c->state == CONN_CONNECTING && !c->probed) {
+		/* After the client's first bytes are read, so they can go
+		 * out in this same round if the backend is already there. */
+		if (conn_flow_c2b(c) == -1 || conn_connect_probe(c) == -1)
+			return;
+	}
 	if (c->state == CONN_BACKEND_TLS && conn_backend_handshake(c) == -1)
 		return;
 	if (conn_flow_c2b(c) == -1 || conn_flow_b2c(c) == -1)
@@ -866,6 +875,47 @@ conn_backend_handshake(struct conn *c)
 	}
 }
 
+/*
+ * The backend connect finished: err is 0 or why it failed. Starts TLS to the
+ * backend or proxying, or tries the next backend. -1 if the connection was
+ * closed.
+ */
+static int
+conn_connected(struct conn *c, int err)
+{
+	if (err != 0) {
+		snprintf(c->err, sizeof(c->err), "connect %s: %s", c->bk->str,
+		    strerror(err));
+		if (conn_backend_retry(c) == -1) {
+			conn_close(c, CR_CONNECT_FAILED);
+			return -1;
+		}
+		return 0;
+	}
+	if (c->ts.site->pool->tls_ctx != NULL)
+		return conn_backend_tls_start(c);
+	conn_backend_ready(c);
+	return 0;
+}
+
+/*
+ * A connect to a nearby backend has often completed by the time connect(2)
+ * returns EINPROGRESS. A zero-byte send tells at once: 0 when established,
+ * EAGAIN while the SYN is out, the error if it was refused. That saves the
+ * round of waiting for writability (two epoll_ctl, an epoll_wait and a
+ * getsockopt) on every new connection. -1 if the connection was closed.
+ */
+static int
+conn_connect_probe(struct conn *c)
+{
+	c->probed = 1;
+	if (send(c->bfd, "", 0, MSG_NOSIGNAL) == 0)
+		return conn_connected(c, 0);
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	return conn_connected(c, errno);
+}
+
 static void
 conn_on_backend(evutil_socket_t fd, short what, void *arg)
 {
@@ -877,20 +927,12 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 	if (c->state == CONN_CONNECTING) {
 		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
-		if (err != 0) {
-			snprintf(c->err, sizeof(c->err), "connect %s: %s",
-			    c->bk->str, strerror(err));
-			if (conn_backend_retry(c) == -1)
-				conn_close(c, CR_CONNECT_FAILED);
-			else
-				conn_update_events(c);
+		if (conn_connected(c, err) == -1)
+			return;
+		if (c->state == CONN_CONNECTING) {	/* the next backend */
+			conn_update_events(c);
 			return;
 		}
-		if (c->ts.site->pool->tls_ctx != NULL) {
-			if (conn_backend_tls_start(c) == -1)
-				return;
-		} else
-			conn_backend_ready(c);
 	} else {
 		if (what & EV_READ)
 			c->brb.drained = c->b_drained = 0;
