@@ -190,20 +190,15 @@ buf_free(struct buf *b)
 	b->off = b->len = 0;
 }
 
-/*
- * The one teardown path. It logs the connection line, sends close_notify if
- * the handshake finished, and frees everything. Callers return right after.
- */
+/* The connection's one log line. */
 static void
-conn_close(struct conn *c, enum conn_reason why)
+conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 {
-	struct worker	*w = c->w;
 	struct timespec	 t;
 	char		 peer[INET6_ADDRSTRLEN + 8], alpn[64] = "-";
 	const char	*ver = "-";
 	long		 ms;
 
-	assert(c->magic == CONN_MAGIC);
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	ms = (t.tv_sec - c->t_start.tv_sec) * 1000 +
 	    (t.tv_nsec - c->t_start.tv_nsec) / 1000000;
@@ -212,16 +207,29 @@ conn_close(struct conn *c, enum conn_reason why)
 		ver = tls_version_name(c->ssl);
 		tls_alpn_name(c->ssl, alpn, sizeof(alpn));
 	}
-	log_msg(why == CR_HANDSHAKE_FAILED || why == CR_CONNECT_FAILED ||
-	    why == CR_NO_SITE || why == CR_NO_BACKEND ? LOG_LVL_NOTICE : LOG_LVL_INFO,
-	    "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
-	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, w->id, peer,
+	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
+	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
 	    c->ts.sni[0] ? c->ts.sni : "-", alpn, ver,
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
 	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);
+}
 
+/*
+ * The one teardown path. It logs the connection line, sends close_notify if
+ * the handshake finished, and frees everything. Callers return right after.
+ */
+static void
+conn_close(struct conn *c, enum conn_reason why)
+{
+	struct worker	*w = c->w;
+	enum log_level	 lvl = why == CR_HANDSHAKE_FAILED || why == CR_CONNECT_FAILED ||
+	    why == CR_NO_SITE || why == CR_NO_BACKEND ? LOG_LVL_NOTICE : LOG_LVL_INFO;
+
+	assert(c->magic == CONN_MAGIC);
+	if (log_get_level() >= lvl)	/* no formatting at all when filtered */
+		conn_log_close(c, why, lvl);
 	if (c->st != NULL) {
 		atomic_fetch_sub_explicit(&c->st->conns_current, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->st->bytes_in, c->bytes_in, memory_order_relaxed);
