@@ -426,6 +426,18 @@ bulk_exchange(SSL *ssl)
 	return 0;
 }
 
+/* After a full handshake: count a resumption, then one request. */
+static void
+one_request(SSL *ssl)
+{
+	if (SSL_session_reused(ssl))
+		atomic_fetch_add(&n_resumed, 1);
+	if (http_exchange(ssl, 0) == 0)
+		atomic_fetch_add(&n_ok, 1);
+	else
+		atomic_fetch_add(&n_fail, 1);
+}
+
 static void *
 hs_thread(void *arg)
 {
@@ -448,14 +460,8 @@ hs_thread(void *arg)
 		} else if (ka) {
 			while (!stop_flag && http_exchange(ssl, 1) == 0)
 				atomic_fetch_add(&n_ok, 1);
-		} else {
-			if (SSL_session_reused(ssl))
-				atomic_fetch_add(&n_resumed, 1);
-			if (http_exchange(ssl, 0) == 0)
-				atomic_fetch_add(&n_ok, 1);
-			else
-				atomic_fetch_add(&n_fail, 1);
-		}
+		} else
+			one_request(ssl);
 		SSL_free(ssl);
 		close(fd);
 		ERR_clear_error();
@@ -520,18 +526,13 @@ lat_thread(void *argp)
 			ERR_clear_error();
 		} else {
 			t2 = now();
-			if (SSL_session_reused(ssl))
-				atomic_fetch_add(&n_resumed, 1);
 			if (a->n == a->cap) {
 				a->cap = a->cap ? a->cap * 2 : 1024;
 				if ((a->ms = realloc(a->ms, (size_t)a->cap * sizeof(double))) == NULL)
 					die("out of memory");
 			}
 			a->ms[a->n++] = (t2 - t1) * 1e3;
-			if (http_exchange(ssl, 0) == 0)
-				atomic_fetch_add(&n_ok, 1);
-			else
-				atomic_fetch_add(&n_fail, 1);
+			one_request(ssl);
 		}
 		SSL_free(ssl);
 		close(fd);
@@ -619,7 +620,7 @@ main(int argc, char **argv)
 	const char *cmd;
 
 	if (argc < 2)
-		die("usage: tlsclient stream|slowread|hs|ka|info [flags]");
+		die("usage: tlsclient stream|slowread|hs|ka|bulk|info|hold|lat [flags]");
 	cmd = argv[1];
 	for (int i = 2; i + 1 < argc; i += 2) {
 		const char *f = argv[i], *v = argv[i + 1];
