@@ -43,10 +43,23 @@ a=$(grep -c "^A$" "$T/w"); b=$(grep -c "^B$" "$T/w")
 ok "weighted 3:1: A=$a B=$b"
 
 # Least connections: hold two connections open; new ones go to the third.
+# Each is held only once tlsgate's backend connection for it is established
+# (a fixed pause was not enough when the machine was busy).
+est_to() { # PORT...: established TCP connections towards these ports
+	local pats="" p
+	for p in "$@"; do pats+="$(printf ':%04X ' "$p")"; done
+	awk -v pats="$pats" 'NR > 1 && $4 == "01" { split($3, a, ":");
+	    if (index(pats, ":" a[2] " ")) n++ } END { print n + 0 }' /proc/net/tcp
+}
+base=$(est_to "$PA" "$PB" "$PC")
 for i in 1 2; do
 	(sleep 6 | openssl s_client -connect "127.0.0.1:$P" -servername lc.pool.test -quiet \
 	    >/dev/null 2>&1) &
-	sleep 0.5
+	for _ in $(seq 1 50); do
+		[ "$(est_to "$PA" "$PB" "$PC")" -ge $((base + i)) ] && break
+		sleep 0.1
+	done
+	[ "$(est_to "$PA" "$PB" "$PC")" -ge $((base + i)) ] || fail "long connection $i not established"
 done
 for i in $(seq 1 5); do get lc.pool.test; done >"$T/lc"
 [ "$(sort -u "$T/lc")" = C ] || fail "least_conn sent new requests to $(sort -u "$T/lc" | tr '\n' ' ') not C"
