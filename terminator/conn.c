@@ -442,7 +442,7 @@ conn_connect_backend(struct conn *c)
 	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 	c->bfd = fd;
 	c->bev_on = 0;
-	c->probed = 0;
+	c->probed = c->b_drained = 0;
 	c->state = CONN_CONNECTING;
 	event_del(&c->tev);
 	timer_arm(c, c->ts.view->limits.connect_timeout);

@@ -177,6 +177,7 @@ sockbio_attach(SSL *ssl, int fd, struct sockbio_buf *rb)
 	if (sockbio_method == NULL || (bio = BIO_new(sockbio_method)) == NULL)
 		return -1;
 	rb->fd = fd;
+	rb->drained = rb->cork = 0;
 	BIO_set_data(bio, rb);
 	BIO_set_init(bio, 1);
 	SSL_set_bio(ssl, bio, bio);
