@@ -92,7 +92,9 @@ struct conn {
 	enum conn_state		 state;
 	int			 cfd, bfd;
 	SSL			*ssl;
-	struct sockbio_buf	 crb, brb;	/* read-ahead, client and backend TLS */
+	/* Read-ahead BIOs of the client and the backend TLS. brb.drained also
+	 * serves the plain backend's recv: the backend socket is known empty. */
+	struct sockbio_buf	 crb, brb;
 	struct tls_state	 ts;
 	struct event		 cev, bev, tev;
 	short			 cev_on, bev_on;	/* armed interests */
@@ -102,7 +104,6 @@ struct conn {
 	/* What backend reads/writes wait for (0: not blocked; EV_READ/EV_WRITE). */
 	short			 br_want, bw_want, bhs_want;
 	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
-	unsigned		 b_drained:1;	/* last plain backend recv was short */
 	unsigned		 probed:1;	/* connect checked without waiting */
 	struct buf		 c2b, b2c;
 	struct backend		*bk;		/* the backend connected to */
@@ -442,7 +443,8 @@ conn_connect_backend(struct conn *c)
 	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 	c->bfd = fd;
 	c->bev_on = 0;
-	c->probed = c->b_drained = 0;
+	c->probed = 0;
+	c->brb.drained = 0;
 	c->state = CONN_CONNECTING;
 	event_del(&c->tev);
 	timer_arm(c, c->ts.view->limits.connect_timeout);
@@ -716,7 +718,7 @@ conn_flow_b2c(struct conn *c)
 		}
 		/* A short read emptied the socket: wait for readiness rather
 		 * than ask again only to hear EAGAIN. */
-		if (c->b_drained) {
+		if (c->brb.drained) {
 			c->br_want = EV_READ;
 			buf_free(&c->b2c);
 			return 0;
@@ -724,7 +726,7 @@ conn_flow_b2c(struct conn *c)
 		n = recv(c->bfd, c->b2c.data, CONN_BUFSZ, 0);
 		if (n > 0) {
 			if (n < CONN_BUFSZ)
-				c->b_drained = 1;
+				c->brb.drained = 1;
 			c->b2c.len = (uint32_t)n;
 			c->bytes_out += (uint64_t)n;
 			c->last_io = now_sec(c);
@@ -943,7 +945,7 @@ conn_on_backend(evutil_socket_t fd, short what, void *arg)
 		}
 	} else {
 		if (what & EV_READ)
-			c->brb.drained = c->b_drained = 0;
+			c->brb.drained = 0;
 		wants_clear(what, &c->bhs_want, &c->br_want, &c->bw_want);
 	}
 	conn_pump(c);
