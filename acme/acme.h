@@ -4,10 +4,17 @@
  * thread of its own with its own event loop, so issuance never blocks a
  * handshake or a proxied byte.
  *
- * New certificates are written to the store first, then handed to install();
- * the terminator swaps them in. A failed attempt backs off (1 min, 10 min,
- * 100 min, then daily, or longer if the CA says so) and the current
- * certificate keeps serving.
+ * The store is the one source of truth: new certificates go into it (and
+ * reach the terminator through the store's change feed), challenges are
+ * published through it, and every job's renewal state (back-off, the CA's
+ * Retry-After, ARI window, the certificate being replaced) is written to it
+ * and read back at start, so a reload or a restart never re-orders early.
+ * A failed attempt backs off (1 min, 10 min, 100 min, then daily, or longer
+ * if the CA says so) and the current certificate keeps serving.
+ *
+ * Threads: acme_start, acme_update, acme_renew, acme_status,
+ * acme_get_counters and acme_stop are called from the owner's thread (the
+ * server's main thread); the client runs on a thread of its own.
  */
 #ifndef TLSGATE_ACME_H
 #define TLSGATE_ACME_H
@@ -20,6 +27,7 @@ struct errbuf;
 struct event_base;
 struct acme;
 struct acme_http_resp;
+struct store;
 
 /*
  * The HTTP transport, replaceable for tests (a replay of recorded responses).
@@ -43,11 +51,12 @@ struct acme_cfg {
 	const char	*directory;	/* default: Let's Encrypt production */
 	const char	*email;		/* optional contact */
 	const char	*ca_file;	/* extra CA bundle to trust the ACME server */
-	const char	*state_dir;
 	const char	*eab_kid, *eab_hmac;	/* External Account Binding, optional */
 	const char	*dns_hook;	/* "HOOK set|clear NAME VALUE" for dns-01 */
 	const char	*preferred_chain;	/* issuer CN of the chain's top */
-	long		 retry_base;	/* first back-off step, seconds (default 60) */
+	long		 retry_base;	/* first back-off step, seconds (default 60);
+					 * also the floor between two orders for a name */
+	time_t		 (*clock)(void);	/* NULL: time(NULL); tests inject one */
 	const struct acme_transport *transport;	/* NULL: libcurl */
 };
 
@@ -60,14 +69,12 @@ struct acme_site_cfg {
 	int		  rsa;		/* also an RSA-2048 certificate */
 };
 
-/* Called on the ACME thread with a new certificate (borrowed reference). */
-typedef void acme_install_fn(const char *label, struct certfile *cf, void *arg);
-
 enum acme_fail {
 	ACME_FAIL_RATE_LIMITED,
 	ACME_FAIL_SERVER,		/* 5xx, serverInternal */
 	ACME_FAIL_TRANSPORT,		/* could not reach the CA */
 	ACME_FAIL_VALIDATION,		/* a challenge or authorization failed */
+	ACME_FAIL_CERTIFICATE,		/* the CA's certificate failed our checks */
 	ACME_FAIL_OTHER,
 	ACME_FAIL__MAX
 };
@@ -94,10 +101,20 @@ struct acme_counters {
 size_t		 acme_status(struct acme *, struct acme_cert_status *out, size_t max);
 void		 acme_get_counters(struct acme *, struct acme_counters *out);
 
-/* Start the client thread for these sites. NULL with eb set. */
-struct acme	*acme_start(const struct acme_cfg *cfg, const struct acme_site_cfg *sites,
-		    size_t nsites, acme_install_fn *install, void *arg,
+/*
+ * Start the client thread for these sites, with store (which must outlive
+ * the client) bound to cfg->directory. NULL with eb set.
+ */
+struct acme	*acme_start(const struct acme_cfg *cfg, struct store *store,
+		    const struct acme_site_cfg *sites, size_t nsites,
 		    struct errbuf *eb);
+/*
+ * A reload: the new list of sites. Jobs of unchanged sites keep running
+ * (in-flight orders included); removed sites' jobs end, added sites' jobs
+ * start from their stored state, changed sites' jobs restart. Copies sites.
+ */
+void		 acme_update(struct acme *, const struct acme_site_cfg *sites,
+		    size_t nsites);
 /* Force a renewal of label (NULL: every site) now. Thread-safe. */
 void		 acme_renew(struct acme *, const char *label);
 /* Stop the thread, clear challenges and free everything. NULL is a no-op. */

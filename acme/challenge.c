@@ -25,6 +25,9 @@
 
 #include "certfile.h"
 #include "errbuf.h"
+#include "keygen.h"
+#include "log.h"
+#include "store.h"
 #include "xalloc.h"
 
 struct chal {
@@ -109,8 +112,7 @@ bio_string(BIO *b)
 int
 challenge_tlsalpn_set(const char *name, const char *key_auth, struct errbuf *eb)
 {
-	EVP_PKEY	*pk = EVP_PKEY_new();
-	EC_KEY		*ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+	EVP_PKEY	*pk = keygen(CERTFILE_EC, eb);
 	X509		*x = X509_new();
 	ASN1_OBJECT	*oid = NULL;
 	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
@@ -131,10 +133,10 @@ challenge_tlsalpn_set(const char *name, const char *key_auth, struct errbuf *eb)
 	SHA256((const uint8_t *)key_auth, strlen(key_auth), der + 2);
 	RAND_bytes(serial, sizeof(serial));
 	serial[0] &= 0x7f;
-	if (pk == NULL || ec == NULL || x == NULL || os == NULL || gens == NULL ||
-	    gn == NULL || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pk, ec))
+	if (pk == NULL)
+		goto out;
+	if (x == NULL || os == NULL || gens == NULL || gn == NULL)
 		goto ssl_err;
-	ec = NULL;
 	if ((oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1)) == NULL ||
 	    !ASN1_OCTET_STRING_set(os, der, sizeof(der)) ||
 	    (ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, os)) == NULL)
@@ -191,7 +193,6 @@ out:
 	ASN1_OCTET_STRING_free(os);
 	ASN1_OBJECT_free(oid);
 	X509_free(x);
-	EC_KEY_free(ec);
 	EVP_PKEY_free(pk);
 	return rc;
 }
@@ -217,4 +218,43 @@ challenge_tlsalpn_get(const char *name)
 		}
 	pthread_mutex_unlock(&chal_mtx);
 	return cf;
+}
+
+/*
+ * The store's feed: challenges published by any ACME client (this process's
+ * or, with a shared store, another node's) become answers here.
+ */
+static void
+on_store_event(const struct store_event *ev, void *arg)
+{
+	struct errbuf	 eb;
+	const char	*k = ev->key;
+
+	if (k == NULL || (ev->kind != STORE_CHANGE_CHALLENGE_PUT &&
+	    ev->kind != STORE_CHANGE_CHALLENGE_DEL))
+		return;
+	if (strncmp(k, "http-01/", 8) == 0) {
+		if (ev->kind == STORE_CHANGE_CHALLENGE_PUT)
+			challenge_http_set(k + 8, ev->value);
+		else
+			challenge_http_clear(k + 8);
+	} else if (strncmp(k, "tls-alpn-01/", 12) == 0) {
+		if (ev->kind == STORE_CHANGE_CHALLENGE_DEL)
+			challenge_tlsalpn_clear(k + 12);
+		else if (challenge_tlsalpn_set(k + 12, ev->value, &eb) == -1)
+			log_err("tls-alpn-01 for %s: %s", k + 12, eb.msg);
+	}
+}
+
+void
+challenge_follow(struct store *s)
+{
+	store_watch(s, on_store_event, NULL);
+}
+
+void
+challenge_unfollow(struct store *s)
+{
+	if (s != NULL)
+		store_unwatch(s, on_store_event, NULL);
 }

@@ -2,13 +2,20 @@
  * challenge.h - ACME challenges in flight, shared between the ACME thread
  * (which sets and clears them) and the terminator (which answers them):
  * HTTP-01 tokens for the port-80 listener, TLS-ALPN-01 certificates for the
- * HTTPS workers. Every function is thread-safe.
+ * HTTPS workers. This is the terminator's local cache: the ACME client
+ * publishes challenges in the store, and challenge_follow() keeps this cache
+ * in step with the store's feed. Every function is thread-safe.
  */
 #ifndef TLSGATE_CHALLENGE_H
 #define TLSGATE_CHALLENGE_H
 
 struct certfile;
 struct errbuf;
+struct store;
+
+/* Answer the challenges published in s (its change feed); unfollow stops. */
+void		 challenge_follow(struct store *s);
+void		 challenge_unfollow(struct store *s);
 
 /* HTTP-01: /.well-known/acme-challenge/<token> answers key_auth. */
 void		 challenge_http_set(const char *token, const char *key_auth);

@@ -1,22 +1,29 @@
 /*
- * store.h - tlsgate's durable state: per ACME directory URL a folder with the
- * account (key and URL) and the certificates it obtained, each with its key
- * and JSON metadata.
+ * store.h - tlsgate's durable state behind one interface: certificates with
+ * their keys, the ACME account, each certificate's renewal state, locks,
+ * challenges, session-ticket keys, renewal requests, and a change feed.
  *
- *   STATE_DIR/<ca-slug>/account.key        ECDSA P-256, mode 0600
- *   STATE_DIR/<ca-slug>/account.json       {"url": ..., "directory": ...}
- *   STATE_DIR/<ca-slug>/certs/<name>/ecdsa.pem   key + chain in one file, 0600
- *   STATE_DIR/<ca-slug>/certs/<name>/rsa.pem
- *   STATE_DIR/<ca-slug>/certs/<name>/ecdsa.json  expiry, renewal time, errors
+ * A backend is an ops table (struct store_ops). The file backend
+ * (store_file.c) keeps everything under a state directory; a cluster backend
+ * (etcd) implements the same table with keys under a prefix, leases for
+ * locks and a watch for the feed. Nothing outside store/ builds a store path
+ * or opens a store file.
  *
- * A certificate and its key live in one file so that a single atomic rename
- * replaces both: after a crash the pair is the old one or the new one, never
- * a mix. Every write goes through atomicfile. Folders are 0700.
- * Not thread-safe: one thread (the ACME thread) writes; readers only read
- * files, which are always complete.
+ * A store handle is bound to one ACME directory URL, its namespace: accounts,
+ * certificates and renewal state of different CAs never mix. A handle opened
+ * with no CA lists every namespace (store_list) and is read-only.
+ *
+ * Threads: every function may be called from any thread; the file backend
+ * serialises what needs it. Change-feed callbacks run on the thread that
+ * made the change (the file backend) or on the backend's watch thread, after
+ * the change is durable; they must not call back into the store's writers.
+ * Ownership: the caller owns what it opens; strings returned are new.
  */
 #ifndef TLSGATE_STORE_H
 #define TLSGATE_STORE_H
+
+#include <stddef.h>
+#include <time.h>
 
 #include <openssl/base.h>
 
@@ -24,51 +31,170 @@
 
 struct errbuf;
 struct store;
+struct store_lock;
 
-/* Open (creating folders) the state for one ACME directory URL. */
-struct store	*store_open(const char *state_dir, const char *directory_url,
+/* Per (name, key type): what the ACME schedule needs to survive restarts. */
+struct store_renewal {
+	time_t	next_attempt;	/* no order before this; 0: by the schedule */
+	int	failures;	/* failed attempts in a row */
+	char	fail_class[24];	/* class of the last failure, "" if none */
+	char	last_error[300];
+	time_t	retry_until;	/* the CA's last Retry-After, absolute; 0 none */
+	time_t	ari_start, ari_end;	/* ARI suggested window; 0 none */
+	time_t	ari_next;	/* next ARI check */
+	time_t	last_order;	/* last newOrder sent: floor between orders */
+	time_t	last_success;
+	char	replaces[256];	/* ARI certID of the certificate being replaced */
+	char	profile[64];	/* ACME profile asked for, "" none */
+};
+
+/* One certificate found by store_list (cf NULL if there is none yet or it
+ * is unreadable; err says why when unreadable). */
+struct store_entry {
+	const char			*ca;	/* namespace (CA folder) */
+	const char			*name;
+	enum certfile_keytype		 kt;
+	struct certfile			*cf;	/* borrowed */
+	const char			*err;
+	const struct store_renewal	*renewal;	/* NULL if none stored */
+};
+typedef void store_list_fn(const struct store_entry *, void *arg);
+
+enum store_change {
+	STORE_CHANGE_CERT,		/* a certificate was put */
+	STORE_CHANGE_CHALLENGE_PUT,
+	STORE_CHANGE_CHALLENGE_DEL,
+	STORE_CHANGE_TICKETS,		/* session-ticket keys replaced */
+	STORE_CHANGE_RENEW_REQUEST	/* someone asked for a renewal */
+};
+
+/* One change: fields that do not apply to the kind are NULL. */
+struct store_event {
+	enum store_change	 kind;
+	const char		*name;		/* certificate or renewal name */
+	enum certfile_keytype	 kt;
+	struct certfile		*cf;		/* borrowed: take a reference */
+	const char		*key;		/* challenge key */
+	const char		*value;		/* challenge value */
+};
+typedef void store_watch_fn(const struct store_event *, void *arg);
+
+struct store_ops {
+	const char	*kind;
+	void		 (*close)(struct store *);
+	/* Certificates: get (NULL, eb empty when none), put (checked first). */
+	struct certfile	*(*cert_get)(struct store *, const char *name,
+			    enum certfile_keytype, struct errbuf *);
+	struct certfile	*(*cert_put)(struct store *, const char *name,
+			    char *const *names, size_t nnames, const char *chain_pem,
+			    const char *key_pem, struct errbuf *);
+	int		 (*list)(struct store *, store_list_fn *, void *);
+	/* The account of this namespace. */
+	EVP_PKEY	*(*account_key)(struct store *, struct errbuf *);
+	char		*(*account_url)(struct store *);
+	int		 (*account_url_put)(struct store *, const char *url,
+			    struct errbuf *);
+	/* Renewal state: get returns 0, or -1 when none is stored. */
+	int		 (*renewal_get)(struct store *, const char *name,
+			    enum certfile_keytype, struct store_renewal *);
+	int		 (*renewal_put)(struct store *, const char *name,
+			    enum certfile_keytype, const struct store_renewal *,
+			    const struct certfile *current, struct errbuf *);
+	/* Locks with lease semantics. */
+	struct store_lock *(*lock_acquire)(struct store *, const char *name,
+			    long ttl, struct errbuf *);
+	int		 (*lock_keepalive)(struct store_lock *);
+	int		 (*lock_check)(struct store_lock *);	/* fencing */
+	void		 (*lock_release)(struct store_lock *);
+	/* Challenges: key "http-01/<token>" or "tls-alpn-01/<name>". */
+	int		 (*challenge_put)(struct store *, const char *key,
+			    const char *value, long ttl, struct errbuf *);
+	char		*(*challenge_get)(struct store *, const char *key);
+	void		 (*challenge_del)(struct store *, const char *key);
+	/* Session-ticket keys: an opaque blob (the terminator's key ring). */
+	int		 (*tickets_get)(struct store *, void *buf, size_t cap,
+			    size_t *len, time_t *updated);
+	int		 (*tickets_put)(struct store *, const void *buf, size_t len,
+			    struct errbuf *);
+	/* Renewal requests ("tlsgate renew NAME"): put, and take them all. */
+	int		 (*renew_request)(struct store *, const char *name,
+			    struct errbuf *);
+	void		 (*renew_requests_take)(struct store *,
+			    void (*fn)(const char *name, void *), void *arg);
+};
+
+/* A lock remembers its store; backends embed this as their lock's first member. */
+struct store_lock {
+	struct store	*s;
+};
+
+/* The handle all backends share; a backend's own state follows it. */
+struct store {
+	const struct store_ops	*ops;
+	char			*ca;		/* directory URL, or NULL */
+	struct store_feed	*feed;
+};
+
+/* The file backend under state_dir, for the CA at directory_url (NULL: all,
+ * read-only listing). NULL with eb set. */
+struct store	*store_open_file(const char *state_dir, const char *directory_url,
 		    struct errbuf *eb);
-void		 store_free(struct store *);		/* NULL is a no-op */
-const char	*store_dir(const struct store *);
+void		 store_close(struct store *);		/* NULL is a no-op */
 
-/* The account key: loaded, or made and saved (0600) if there is none. */
+/* Change feed. */
+int		 store_watch(struct store *, store_watch_fn *fn, void *arg);
+void		 store_unwatch(struct store *, store_watch_fn *fn, void *arg);
+/* For backends: deliver ev to every watcher. */
+void		 store_notify(struct store *, const struct store_event *ev);
+
+/* The operations, through the table. */
+struct certfile	*store_cert_get(struct store *, const char *name,
+		    enum certfile_keytype, struct errbuf *eb);
+/*
+ * Check that key_pem and chain_pem form a good certificate for every one of
+ * names, then replace the stored one atomically and tell the watchers.
+ * A bad pair never replaces a good one. A new reference, or NULL with eb set.
+ */
+struct certfile	*store_cert_put(struct store *, const char *name,
+		    char *const *names, size_t nnames, const char *chain_pem,
+		    const char *key_pem, struct errbuf *eb);
+int		 store_list(struct store *, store_list_fn *fn, void *arg);
 EVP_PKEY	*store_account_key(struct store *, struct errbuf *eb);
-/* The account URL saved by store_account_save_url, or NULL (new string). */
 char		*store_account_url(struct store *);
-int		 store_account_save_url(struct store *, const char *url,
+int		 store_account_url_put(struct store *, const char *url,
 		    struct errbuf *eb);
-
+int		 store_renewal_get(struct store *, const char *name,
+		    enum certfile_keytype, struct store_renewal *out);
+int		 store_renewal_put(struct store *, const char *name,
+		    enum certfile_keytype, const struct store_renewal *,
+		    const struct certfile *current, struct errbuf *eb);
 /*
- * The certificate of name with that key type, or NULL if there is none (eb
- * empty) or it is unreadable (eb set).
+ * A lock on name for ttl seconds, kept alive by store_lock_keepalive; NULL
+ * if another holder has it (errno EWOULDBLOCK) or on error. check returns 1
+ * while the lock is still ours (call it right before a write); release(NULL)
+ * is a no-op.
  */
-struct certfile	*store_cert_load(struct store *, const char *name,
-		    enum certfile_keytype kt, struct errbuf *eb);
-/* Path of that file (new string), for config-free loading by the terminator. */
-char		*store_cert_path(const char *state_dir, const char *directory_url,
-		    const char *name, enum certfile_keytype kt);
-/*
- * Check that key_pem and chain_pem form a good certificate for name, then
- * replace the stored one atomically. A bad pair never replaces a good one.
- * Returns the new certfile (new reference) or NULL with eb set.
- */
-struct certfile	*store_cert_save(struct store *, const char *name,
-		    const char *chain_pem, const char *key_pem, struct errbuf *eb);
+struct store_lock *store_lock_acquire(struct store *, const char *name, long ttl,
+		    struct errbuf *eb);
+int		 store_lock_keepalive(struct store_lock *);
+int		 store_lock_check(struct store_lock *);
+void		 store_lock_release(struct store_lock *);
+int		 store_challenge_put(struct store *, const char *key,
+		    const char *value, long ttl, struct errbuf *eb);
+char		*store_challenge_get(struct store *, const char *key);
+void		 store_challenge_del(struct store *, const char *key);
+int		 store_tickets_get(struct store *, void *buf, size_t cap, size_t *len,
+		    time_t *updated);
+int		 store_tickets_put(struct store *, const void *buf, size_t len,
+		    struct errbuf *eb);
+int		 store_renew_request(struct store *, const char *name,
+		    struct errbuf *eb);
+void		 store_renew_requests_take(struct store *,
+		    void (*fn)(const char *name, void *), void *arg);
 
-/*
- * An exclusive, non-blocking flock on the site's lock file, so that two
- * tlsgate processes on one host never order the same name at once.
- * Returns the lock's fd, or -1 if another process holds it (errno
- * EWOULDBLOCK) or on error. store_unlock(-1) is a no-op.
- */
-int		 store_lock(struct store *, const char *name);
-void		 store_unlock(int fd);
-
-/* Metadata of one certificate as a JSON text (new string) or NULL; save
- * replaces it atomically. */
-char		*store_meta_load(struct store *, const char *name,
-		    enum certfile_keytype kt);
-int		 store_meta_save(struct store *, const char *name,
-		    enum certfile_keytype kt, const char *json, struct errbuf *eb);
+/* The file backend's pid file, for "tlsgate renew" to signal the daemon. */
+int		 store_file_pid_write(const char *state_dir, struct errbuf *eb);
+long		 store_file_pid_read(const char *state_dir);
+void		 store_file_pid_remove(const char *state_dir);
 
 #endif

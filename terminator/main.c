@@ -17,22 +17,23 @@
 #include "log.h"
 #include "server.h"
 #include "sites.h"
+#include "store.h"
 #include "version.h"
 #include "xalloc.h"
 
 /*
  * tlsgate renew NAME: ask the running daemon to renew NAME now. The request
- * is a file in STATE_DIR/renew-requests (so only someone who can write the
- * state directory can ask), then SIGUSR1 to the pid in STATE_DIR/tlsgate.pid.
+ * goes into the store (so only someone who can write the state directory can
+ * ask), then SIGUSR1 to the daemon named by the store's pid file.
  */
 static int
 cmd_renew(int argc, char **argv)
 {
 	const char	*name, *state = "/var/lib/tlsgate";
 	struct config	*c = NULL;
-	char		*dir, *req, *pidf;
-	FILE		*f;
-	long		 pid = 0;
+	struct store	*st = NULL;
+	struct errbuf	 eb;
+	long		 pid;
 	int		 rc = 1;
 
 	if (argc < 1) {
@@ -56,34 +57,24 @@ cmd_renew(int argc, char **argv)
 		}
 		state = c->acme.state_dir;
 	}
-	dir = xasprintf("%s/renew-requests", state);
-	req = xasprintf("%s/%s", dir, name);
-	pidf = xasprintf("%s/tlsgate.pid", state);
-	mkdir(dir, 0700);
-	if ((f = fopen(req, "w")) == NULL) {
-		fprintf(stderr, "tlsgate renew: %s: %s\n", req, strerror(errno));
+	if ((pid = store_file_pid_read(state)) == 0) {
+		fprintf(stderr, "tlsgate renew: no running tlsgate (no pid file in %s)\n",
+		    state);
 		goto out;
 	}
-	fclose(f);
-	if ((f = fopen(pidf, "r")) == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
-		fprintf(stderr, "tlsgate renew: no running tlsgate (%s)\n", pidf);
-		if (f)
-			fclose(f);
-		unlink(req);
+	if ((st = store_open_file(state, NULL, &eb)) == NULL ||
+	    store_renew_request(st, name, &eb) == -1) {
+		fprintf(stderr, "tlsgate renew: %s\n", eb.msg);
 		goto out;
 	}
-	fclose(f);
 	if (kill((pid_t)pid, SIGUSR1) == -1) {
 		fprintf(stderr, "tlsgate renew: signal %ld: %s\n", pid, strerror(errno));
-		unlink(req);
 		goto out;
 	}
 	printf("renewal of %s requested from tlsgate (pid %ld)\n", name, pid);
 	rc = 0;
 out:
-	free(dir);
-	free(req);
-	free(pidf);
+	store_close(st);
 	config_free(c);
 	return rc;
 }
@@ -151,7 +142,7 @@ main(int argc, char **argv)
 		if ((c = load(argc - 2, argv + 2)) == NULL)
 			return 1;
 		/* Certificates too: a config that cannot serve is not valid. */
-		if ((v = view_build(c, &eb)) == NULL) {
+		if ((v = view_build(c, NULL, &eb)) == NULL) {
 			fprintf(stderr, "%s: %s\n", c->path ? c->path : "command line",
 			    eb.msg);
 			config_free(c);

@@ -5,10 +5,17 @@
  * Reload is one transaction (hitch's reconfigure): the new config is parsed
  * and every certificate loaded to one side; only if all of that succeeds is
  * the new view published. Any error leaves the old view serving.
+ *
+ * The store is the one source of ACME certificates. Its change feed hands a
+ * new certificate to this thread (a queue and an event), and reloads run on
+ * this thread too, so a view is only ever built or changed here, one change
+ * after the other: an install and a reload cannot lose each other. The ACME
+ * client lives across reloads and is told what changed (acme_update).
  */
 #include "server.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -27,6 +34,8 @@
 #include <openssl/ssl.h>
 
 #include "acme.h"
+#include "challenge.h"
+#include "store.h"
 #include "admin.h"
 #include "certfile.h"
 #include "config.h"
@@ -52,10 +61,17 @@ struct server {
 	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
 				 *ev_check, *ev_usr1, *ev_watchdog;
 	struct acme		 *acme;
+	struct store		 *store;	/* NULL when no site uses ACME */
+	char			 *store_key;	/* state_dir and directory it is for */
+	char			 *acme_key;	/* the ACME settings it runs with */
+	struct event		 *ev_store;
+	pthread_mutex_t		  q_mtx;	/* guards q */
+	struct store_cert	 *q;		/* certificates from the feed */
+	size_t			  nq;
 	struct admin		 *admin;
 	struct health		 *health;
 	struct event		 *ev_expiry;
-	char			 *pidfile;
+	char			 *pidfile;	/* the state_dir holding it */
 	int			  stopping;
 };
 
@@ -85,86 +101,217 @@ same_addrs(const struct addr *a, size_t na, const struct addr *b, size_t nb)
 	return 1;
 }
 
-/* The ACME thread hands over a new certificate: swap it in. */
-static void
-server_on_install(const char *label, struct certfile *cf, void *arg)
-{
-	struct errbuf eb;
+struct store_cert {
+	char		*name;
+	struct certfile	*cf;
+};
 
-	if (view_replace_cert(label, cf, &eb) == -1)
-		log_err("acme %s: cannot install the new certificate: %s", label, eb.msg);
-	else
-		log_notice("acme %s: new certificate in service (%s)", label, cf->sha256);
+/* The store's feed, on the thread that changed the store: queue it for the
+ * main thread. */
+static void
+server_on_store_event(const struct store_event *ev, void *arg)
+{
+	struct server *s = arg;
+
+	if (ev->kind != STORE_CHANGE_CERT)
+		return;
+	pthread_mutex_lock(&s->q_mtx);
+	s->q = xrealloc(s->q, (s->nq + 1) * sizeof(*s->q));
+	s->q[s->nq].name = xstrdup(ev->name);
+	s->q[s->nq].cf = certfile_ref(ev->cf);
+	s->nq++;
+	pthread_mutex_unlock(&s->q_mtx);
+	event_active(s->ev_store, EV_TIMEOUT, 0);
 }
 
-static int
-server_start_acme(struct server *s, struct errbuf *eb)
+/* Main thread: put the queued certificates in service, oldest first. */
+static void
+server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 {
-	struct acme_site_cfg	*sites;
-	struct acme_cfg		 ac;
-	size_t			 n = 0;
-	const struct config	*c = s->cfg;
+	struct server		*s = arg;
+	struct store_cert	*q;
+	struct errbuf		 eb;
+	size_t			 n;
+
+	pthread_mutex_lock(&s->q_mtx);
+	q = s->q;
+	n = s->nq;
+	s->q = NULL;
+	s->nq = 0;
+	pthread_mutex_unlock(&s->q_mtx);
+	for (size_t i = 0; i < n; i++) {
+		int rc = view_apply_cert(q[i].name, q[i].cf, &eb);
+		if (rc == -1)
+			log_err("acme %s: cannot install the new certificate: %s",
+			    q[i].name, eb.msg);
+		else
+			log_notice("acme %s: new certificate in service (%s)", q[i].name,
+			    q[i].cf->sha256);
+		free(q[i].name);
+		certfile_unref(q[i].cf);
+	}
+	free(q);
+}
+
+static char *
+store_key_of(const struct config *c)
+{
+	return xasprintf("%s\n%s", c->acme.state_dir, c->acme.directory ?
+	    c->acme.directory : ACME_LETSENCRYPT);
+}
+
+static char *
+acme_key_of(const struct config *c)
+{
+	const struct acme_global *g = &c->acme;
+
+#define S(x) ((x) != NULL ? (x) : "")
+	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld", S(g->directory),
+	    S(g->email), S(g->ca_file), S(g->state_dir), S(g->eab_kid),
+	    S(g->eab_hmac), S(g->dns_hook), S(g->preferred_chain), g->retry_base);
+#undef S
+}
+
+/* The store for c (NULL if no site uses ACME); s->store if it fits. */
+static struct store *
+server_store_for(struct server *s, const struct config *c, struct errbuf *eb)
+{
+	struct store	*st;
+	char		*key;
 
 	if (!config_uses_acme(c))
-		return 0;
-	sites = xcalloc(c->nsites, sizeof(*sites));
+		return NULL;
+	key = store_key_of(c);
+	if (s->store != NULL && strcmp(key, s->store_key) == 0) {
+		free(key);
+		return s->store;
+	}
+	free(key);
+	if ((st = store_open_file(c->acme.state_dir, c->acme.directory ?
+	    c->acme.directory : ACME_LETSENCRYPT, eb)) == NULL)
+		return NULL;
+	return st;
+}
+
+/* Make st the store in use (following its feed), retiring the old one. */
+static void
+server_use_store(struct server *s, struct store *st, const struct config *c)
+{
+	if (st == s->store)
+		return;
+	acme_stop(s->acme);
+	s->acme = NULL;
+	if (s->store != NULL) {
+		challenge_unfollow(s->store);
+		store_unwatch(s->store, server_on_store_event, s);
+		store_close(s->store);
+	}
+	free(s->store_key);
+	s->store = st;
+	s->store_key = st != NULL ? store_key_of(c) : NULL;
+	if (st != NULL) {
+		store_watch(st, server_on_store_event, s);
+		challenge_follow(st);
+	}
+}
+
+/* The ACME sites of c, borrowing c's strings (free the array only). */
+static struct acme_site_cfg *
+acme_sites_of(const struct config *c, size_t *n)
+{
+	struct acme_site_cfg *sites = xcalloc(c->nsites + 1, sizeof(*sites));
+
+	*n = 0;
 	for (size_t i = 0; i < c->nsites; i++) {
 		if (!c->sites[i].acme)
 			continue;
-		sites[n].label = c->sites[i].names[0];
-		sites[n].names = c->sites[i].names;
-		sites[n].nnames = c->sites[i].nnames;
-		sites[n].challenges = c->sites[i].challenges;
-		sites[n].nchallenges = c->sites[i].nchallenges;
-		sites[n].rsa = c->sites[i].acme_rsa;
-		n++;
+		sites[*n].label = c->sites[i].names[0];
+		sites[*n].names = c->sites[i].names;
+		sites[*n].nnames = c->sites[i].nnames;
+		sites[*n].challenges = c->sites[i].challenges;
+		sites[*n].nchallenges = c->sites[i].nchallenges;
+		sites[*n].rsa = c->sites[i].acme_rsa;
+		(*n)++;
 	}
+	return sites;
+}
+
+/*
+ * Start the ACME client for s->cfg, or, when one runs with the same
+ * settings, hand it the new site list: unchanged sites keep their jobs.
+ */
+static int
+server_sync_acme(struct server *s, struct errbuf *eb)
+{
+	struct acme_site_cfg	*sites;
+	struct acme_cfg		 ac;
+	size_t			 n;
+	const struct config	*c = s->cfg;
+	char			*key;
+
+	if (!config_uses_acme(c) || s->store == NULL) {
+		acme_stop(s->acme);
+		s->acme = NULL;
+		free(s->acme_key);
+		s->acme_key = NULL;
+		return 0;
+	}
+	sites = acme_sites_of(c, &n);
+	key = acme_key_of(c);
+	if (s->acme != NULL && strcmp(key, s->acme_key) == 0) {
+		acme_update(s->acme, sites, n);
+		free(key);
+		free(sites);
+		return 0;
+	}
+	if (s->acme != NULL)
+		log_notice("acme: settings changed; restarting the client (its state "
+		    "is in the store)");
+	acme_stop(s->acme);
+	free(s->acme_key);
+	s->acme_key = key;
 	memset(&ac, 0, sizeof(ac));
 	ac.directory = c->acme.directory;
 	ac.email = c->acme.email;
 	ac.ca_file = c->acme.ca_file;
-	ac.state_dir = c->acme.state_dir;
 	ac.eab_kid = c->acme.eab_kid;
 	ac.eab_hmac = c->acme.eab_hmac;
 	ac.dns_hook = c->acme.dns_hook;
 	ac.preferred_chain = c->acme.preferred_chain;
 	ac.retry_base = c->acme.retry_base;
-	s->acme = acme_start(&ac, sites, n, server_on_install, s, eb);
+	s->acme = acme_start(&ac, s->store, sites, n, eb);
 	free(sites);
 	return s->acme == NULL ? -1 : 0;
 }
 
-/* SIGUSR1: renew the sites named in STATE_DIR/renew-requests, or all. */
+struct renew_ctx {
+	struct acme	*acme;
+	int		 named;
+};
+
+static void
+renew_named(const char *name, void *arg)
+{
+	struct renew_ctx *r = arg;
+
+	acme_renew(r->acme, name);
+	r->named++;
+}
+
+/* SIGUSR1: renew the sites asked for through the store, or all. */
 static void
 server_on_usr1(evutil_socket_t sig, short what, void *arg)
 {
-	struct server	*s = arg;
-	char		*dir = xasprintf("%s/renew-requests", s->cfg->acme.state_dir);
-	DIR		*d;
-	struct dirent	*de;
-	int		 named = 0;
+	struct server		*s = arg;
+	struct renew_ctx	 r = { s->acme, 0 };
 
 	if (s->acme == NULL) {
 		log_warnx("SIGUSR1: no site uses ACME");
-		free(dir);
 		return;
 	}
-	if ((d = opendir(dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			char *f;
-			if (de->d_name[0] == '.')
-				continue;
-			f = xasprintf("%s/%s", dir, de->d_name);
-			unlink(f);
-			free(f);
-			acme_renew(s->acme, de->d_name);
-			named++;
-		}
-		closedir(d);
-	}
-	if (named == 0)
+	store_renew_requests_take(s->store, renew_named, &r);
+	if (r.named == 0)
 		acme_renew(s->acme, NULL);
-	free(dir);
 }
 
 static void
@@ -172,7 +319,9 @@ server_reload(struct server *s)
 {
 	struct config_errors	 errs = { 0 };
 	struct config		*nc;
+	const struct config	*want;
 	struct view		*v;
+	struct store		*st;
 	struct errbuf		 eb;
 
 	sdnotify_reloading();
@@ -188,8 +337,13 @@ server_reload(struct server *s)
 		}
 	} else
 		nc = NULL;
-	if ((v = view_build(nc ? nc : s->cfg, &eb)) == NULL) {
+	want = nc ? nc : s->cfg;
+	eb.msg[0] = '\0';
+	if (((st = server_store_for(s, want, &eb)) == NULL && config_uses_acme(want)) ||
+	    (v = view_build(want, st, &eb)) == NULL) {
 		log_err("reload failed: %s; keeping the running configuration", eb.msg);
+		if (st != s->store)
+			store_close(st);
 		config_free(nc);
 		sdnotify("READY=1\nSTATUS=reload failed; old configuration serving");
 		return;
@@ -224,12 +378,10 @@ server_reload(struct server *s)
 	}
 	health_stop(s->health);
 	s->health = health_start(s->base, v);
+	server_use_store(s, st, s->cfg);
 	view_publish(v);
-	/* The ACME client restarts with the new sites; stored certificates
-	 * and schedules are read back from the store. */
-	acme_stop(s->acme);
-	s->acme = NULL;
-	if (server_start_acme(s, &eb) == -1)
+	/* The running ACME client learns which sites came and went. */
+	if (server_sync_acme(s, &eb) == -1)
 		log_err("reload: ACME client: %s", eb.msg);
 	log_notice("reload: done, %zu sites", v->nsites);
 	sdnotify("READY=1\nSTATUS=serving");
@@ -454,11 +606,13 @@ server_run(struct config *cfg)
 	struct server	 s;
 	struct errbuf	 eb;
 	struct view	*v;
+	struct store	*st;
 	struct timeval	 rot;
 	int		 rc = 1, n, *https_fds = NULL, *http_fds = NULL;
 	long long	 wd;
 
 	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.q_mtx, NULL);
 	s.cfg = cfg;
 	apply_log(cfg);
 	signal(SIGPIPE, SIG_IGN);
@@ -472,7 +626,14 @@ server_run(struct config *cfg)
 		log_err("TLS: %s", eb.msg);
 		goto out;
 	}
-	if ((v = view_build(cfg, &eb)) == NULL) {
+	s.ev_store = event_new(s.base, -1, 0, server_on_store_cert, &s);
+	eb.msg[0] = '\0';
+	if ((st = server_store_for(&s, cfg, &eb)) == NULL && config_uses_acme(cfg)) {
+		log_err("store: %s", eb.msg);
+		goto out;
+	}
+	server_use_store(&s, st, cfg);
+	if ((v = view_build(cfg, s.store, &eb)) == NULL) {
 		log_err("%s", eb.msg);
 		goto out;
 	}
@@ -524,16 +685,14 @@ server_run(struct config *cfg)
 		goto out;
 	}
 	if (config_uses_acme(cfg)) {
-		FILE *pf;
-		if (server_start_acme(&s, &eb) == -1) {
+		if (server_sync_acme(&s, &eb) == -1) {
 			log_err("acme: %s", eb.msg);
 			goto out;
 		}
-		s.pidfile = xasprintf("%s/tlsgate.pid", cfg->acme.state_dir);
-		if ((pf = fopen(s.pidfile, "w")) != NULL) {
-			fprintf(pf, "%ld\n", (long)getpid());
-			fclose(pf);
-		}
+		if (store_file_pid_write(cfg->acme.state_dir, &eb) == -1)
+			log_warnx("pid file: %s", eb.msg);
+		else
+			s.pidfile = xstrdup(cfg->acme.state_dir);
 	}
 	for (int i = 0; i < s.nworkers; i++)
 		atomic_store(&s.workers[i]->drain_ms, (int)(cfg->limits.drain_timeout * 1000));
@@ -598,8 +757,19 @@ out:
 	health_stop(s.health);
 	admin_free(s.admin);
 	acme_stop(s.acme);
+	s.acme = NULL;
+	server_use_store(&s, NULL, NULL);
+	free(s.acme_key);
+	if (s.ev_store != NULL)
+		event_free(s.ev_store);
+	for (size_t i = 0; i < s.nq; i++) {
+		free(s.q[i].name);
+		certfile_unref(s.q[i].cf);
+	}
+	free(s.q);
+	pthread_mutex_destroy(&s.q_mtx);
 	if (s.pidfile != NULL) {
-		unlink(s.pidfile);
+		store_file_pid_remove(s.pidfile);
 		free(s.pidfile);
 	}
 	for (int i = 0; i < s.nworkers; i++)

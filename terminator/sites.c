@@ -140,7 +140,7 @@ site_add_cert(struct site *s, struct certfile *cf, struct errbuf *eb)
 }
 
 struct view *
-view_build(const struct config *c, struct errbuf *eb)
+view_build(const struct config *c, struct store *store, struct errbuf *eb)
 {
 	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
 	struct view	 *v;
@@ -188,24 +188,20 @@ view_build(const struct config *c, struct errbuf *eb)
 			site_add_cert(s, cf, eb);
 			certfile_unref(cf);
 		}
-		if (sc->acme) {
+		if (sc->acme && store != NULL) {
 			/* Certificates the ACME client stored; none yet is fine. */
 			for (int k = 0; k < CERTFILE__MAX; k++) {
-				char		*path = store_cert_path(c->acme.state_dir,
-						    c->acme.directory, sc->names[0],
-						    (enum certfile_keytype)k);
 				struct certfile	*cf;
 				struct errbuf	 e2;
 
-				if (access(path, F_OK) == 0 &&
-				    (cf = certfile_load(path, path, &e2)) != NULL) {
+				cf = store_cert_get(store, sc->names[0],
+				    (enum certfile_keytype)k, &e2);
+				if (cf != NULL) {
 					site_add_cert(s, cf, eb);
 					certfile_unref(cf);
-				} else if (access(path, F_OK) == 0)
-					log_err("site %s: stored certificate %s: %s; "
-					    "it will be ordered again", sc->names[0], path,
-					    e2.msg);
-				free(path);
+				} else if (e2.msg[0] != '\0')
+					log_err("site %s: stored certificate %s; it "
+					    "will be ordered again", sc->names[0], e2.msg);
 			}
 		}
 		if (s->ec == NULL && s->rsa == NULL && !sc->acme) {
@@ -323,21 +319,28 @@ view_publish(struct view *v)
 }
 
 int
-view_replace_cert(const char *name, struct certfile *cf, struct errbuf *eb)
+view_apply_cert(const char *name, struct certfile *cf, struct errbuf *eb)
 {
-	struct view *nv, *old;
+	struct view	*cur = view_current(), *nv;
+	struct site	*site;
+	struct certfile	*have;
 
-	/* Under the lock: a concurrent reload cannot lose this swap. */
-	pthread_mutex_lock(&view_mtx);
-	if (view_cur == NULL || (nv = view_with_cert(view_cur, name, cf, eb)) == NULL) {
-		pthread_mutex_unlock(&view_mtx);
-		return -1;
+	if (cur == NULL)
+		return errbuf_set(eb, "no view yet");
+	site = tab_get(cur, name, strlen(name));
+	have = site == NULL ? NULL : cf->keytype == CERTFILE_EC ? site->ec : site->rsa;
+	if (have != NULL && (strcmp(have->sha256, cf->sha256) == 0 ||
+	    have->not_before > cf->not_before)) {
+		/* The view already has it, or something newer (a reload read
+		 * the store after this change was made). */
+		view_unref(cur);
+		return 1;
 	}
-	nv->generation = ++view_gen;
-	old = view_cur;
-	view_cur = nv;
-	pthread_mutex_unlock(&view_mtx);
-	view_unref(old);
+	nv = view_with_cert(cur, name, cf, eb);
+	view_unref(cur);
+	if (nv == NULL)
+		return -1;
+	view_publish(nv);
 	return 0;
 }
 

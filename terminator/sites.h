@@ -6,6 +6,12 @@
  * it; handshakes already running keep the view (and so the certificates) they
  * started with. Workers take a reference per connection with view_current(),
  * which holds a mutex only for a pointer copy and a counter increment.
+ *
+ * Threads: views are built and published by the main thread only
+ * (view_build, view_publish, view_apply_cert): a reload and a certificate
+ * from the store's feed are applied one after the other, so neither can lose
+ * the other. Any thread may call view_current, view_lookup, view_ref and
+ * view_unref.
  */
 #ifndef TLSGATE_SITES_H
 #define TLSGATE_SITES_H
@@ -19,6 +25,7 @@ struct certfile;
 struct errbuf;
 struct site_stats;
 struct pool;
+struct store;
 
 struct site {
 	int			 refs;		/* atomic */
@@ -51,8 +58,12 @@ struct view {
 	struct limits		  limits;
 };
 
-/* Load every certificate named by c and build a view. NULL with eb set. */
-struct view	*view_build(const struct config *c, struct errbuf *eb);
+/*
+ * Build a view from c and, for ACME sites, the certificates in store (NULL:
+ * none yet). Certificate files named by c are loaded. NULL with eb set.
+ */
+struct view	*view_build(const struct config *c, struct store *store,
+		    struct errbuf *eb);
 /*
  * A copy of old in which the site that serves name gets cf (replacing its
  * certificate of the same key type). Takes a reference on cf. NULL with eb
@@ -68,11 +79,11 @@ void		 view_unref(struct view *);		/* NULL is a no-op */
 /* Publish v as the current view (takes ownership of the caller's reference). */
 void		 view_publish(struct view *v);
 /*
- * Replace the certificate of the site serving name in the current view and
- * publish the result, atomically with respect to view_publish(). Thread-safe;
- * the ACME thread's install path. 0, or -1 with eb set.
+ * The store's feed brought cf for name: publish a view with it, unless the
+ * current view has it or a newer one already (returns 1). 0, or -1 with eb
+ * set. Main thread only.
  */
-int		 view_replace_cert(const char *name, struct certfile *cf,
+int		 view_apply_cert(const char *name, struct certfile *cf,
 		    struct errbuf *eb);
 /* Drop the current view (at exit). */
 void		 view_publish_none(void);

@@ -39,11 +39,6 @@ static const struct replay_step prelude[] = {
 	{ "POST", "/acct", 201, "https://ca.test/acct/1", NULL, "{\"status\": \"valid\"}" },
 };
 
-static void
-installed(const char *label, struct certfile *cf, void *arg)
-{
-}
-
 /* Run the client over steps until fn accepts the metadata, or 5 s pass. */
 static json_t *
 run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
@@ -55,20 +50,22 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	char			*path;
 	struct errbuf		 eb;
 	struct acme		*a;
+	struct store		*st;
 	json_t			*m = NULL;
 
 	replay_init(r, steps, n);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
-	cfg.state_dir = statedir;
 	cfg.transport = &r->tr;
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
 	memset(&site, 0, sizeof(site));
 	site.label = "r.test";
 	site.names = names;
 	site.nnames = 1;
 	site.challenges = ch;
 	site.nchallenges = 1;
-	a = acme_start(&cfg, &site, 1, installed, NULL, &eb);
+	a = acme_start(&cfg, st, &site, 1, &eb);
 	assert_non_null(a);
 	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.json", statedir) < 0)
 		fail();
@@ -79,6 +76,7 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 		usleep(20000);
 	}
 	acme_stop(a);
+	store_close(st);
 	free(path);
 	if (atomic_load(&r->mismatch))
 		fail_msg("%s", r->why);
@@ -238,7 +236,8 @@ test_ari_window_sets_renewal(void **state)
 {
 	char			*cert, *key, start[32], end[32];
 	struct errbuf		 eb;
-	struct store		*st = store_open(statedir, DIR_URL, &eb);
+	struct store		*st = store_open_file(statedir, DIR_URL, &eb);
+	char			*names[] = { "r.test" };
 	struct certfile		*cf;
 	time_t			 t = time(NULL), s = t + 86400, e = t + 2 * 86400;
 	char			 body[256];
@@ -248,10 +247,10 @@ test_ari_window_sets_renewal(void **state)
 	/* A certificate already in the store, valid 30 days. */
 	assert_non_null(st);
 	testcert_make("ec", "r.test", 30, &cert, &key);
-	cf = store_cert_save(st, "r.test", cert, key, &eb);
+	cf = store_cert_put(st, "r.test", names, 1, cert, key, &eb);
 	assert_non_null(cf);
 	certfile_unref(cf);
-	store_free(st);
+	store_close(st);
 	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", gmtime(&s));
 	strftime(end, sizeof(end), "%Y-%m-%dT%H:%M:%SZ", gmtime(&e));
 	snprintf(body, sizeof(body), "{\"suggestedWindow\": {\"start\": \"%s\", \"end\": \"%s\"}}",

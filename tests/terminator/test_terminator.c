@@ -169,7 +169,7 @@ test_lookup_order(void **state)
 	struct site	*def;
 
 	assert_non_null(c);
-	v = view_build(c, &eb);
+	v = view_build(c, NULL, &eb);
 	assert_non_null(v);
 	def = view_lookup(v, NULL);
 	assert_non_null(def);
@@ -196,7 +196,7 @@ test_swap_is_copy_on_write(void **state)
 	struct certfile	*cf, *other;
 	char		*cert, *key;
 
-	v = view_build(c, &eb);
+	v = view_build(c, NULL, &eb);
 	testcert_make("ec", "a.test", 60, &cert, &key);
 	cf = certfile_load_mem(cert, strlen(cert), key, strlen(key), &eb);
 	assert_non_null(cf);

@@ -1,0 +1,195 @@
+/*
+ * acme_int.h - the ACME client's insides, shared by its files (one per
+ * step). Everything here runs on the ACME thread, except what acme.h says
+ * is thread-safe.
+ *
+ *   acme.c          lifecycle, jobs, reload diff, schedule, persistence
+ *   acme_post.c     directory, nonces, signed POSTs, problem documents
+ *   acme_account.c  the account
+ *   acme_order.c    newOrder, authorizations, challenges, polling
+ *   acme_hook.c     the dns-01 hook's processes, never waited for
+ *   acme_finalize.c key, CSR, finalize, order polling
+ *   acme_chain.c    download, issuers (rel="up"), alternate chains, install
+ *   acme_ari.c      ARI certID and renewalInfo
+ */
+#ifndef TLSGATE_ACME_INT_H
+#define TLSGATE_ACME_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <event2/util.h>
+#include <jansson.h>
+#include <openssl/base.h>
+
+#include "acme.h"
+#include "acme_http.h"
+#include "certfile.h"
+#include "store.h"
+
+#define JOB_MAGIC		0x6a6f6221u
+#define ACME_MAX_POLLS		120
+#define ACME_MAX_BADNONCE	5
+#define ACME_ARI_RECHECK	(6 * 3600)	/* "at least twice a day" */
+#define ACME_LOCK_TTL		600
+
+struct job;
+typedef void job_resp_fn(struct job *, const struct acme_http_resp *);
+
+/* Where a job is; every state but IDLE has a request, a poll or a hook out. */
+enum job_state {
+	JOB_IDLE,		/* waiting for its timer: renewal, retry, ARI */
+	JOB_ACCOUNT,		/* newAccount */
+	JOB_ORDER,		/* newOrder */
+	JOB_AUTHZ,		/* fetching an authorization */
+	JOB_HOOK,		/* the dns-01 hook sets the TXT record */
+	JOB_CHALLENGE,		/* challenge answered: polling the authorization */
+	JOB_FINALIZE,		/* finalize sent: polling the order */
+	JOB_DOWNLOAD,		/* chain, issuers, alternates */
+	JOB_ARI,		/* renewalInfo */
+	JOB__MAX
+};
+extern const char *const job_state_names[JOB__MAX];
+
+struct job {
+	uint32_t		 magic;
+	struct acme		*a;
+	struct acme_site_cfg	*site;		/* owned: a deep copy */
+	enum certfile_keytype	 kt;
+	enum job_state		 state;
+	int			 removed;	/* dropped by a reload: free when idle */
+	int			 inflight;	/* an HTTP request is out */
+	int			 forced;	/* by the operator: no floor */
+	struct event		*timer;
+	int			 chal_idx;	/* index into site->challenges */
+	int			 polls, nonce_retries;
+	/* the order in progress */
+	char			*order_url, *finalize_url, *cert_url;
+	char			**authz;
+	size_t			 nauthz, authz_i;
+	char			*chal_url, *chal_token, *chal_ident, *chal_type;
+	char			*chal_key;	/* the store key of the challenge */
+	char			*dns_value;
+	pid_t			 hook_pid;
+	time_t			 hook_deadline;
+	struct store_lock	*lock;		/* while ordering */
+	EVP_PKEY		*key;
+	char			*key_pem;
+	char			**alternates;
+	size_t			 nalternates, alt_i;
+	char			*best_chain;
+	/* the pending request, for badNonce retries */
+	char			*req_url, *req_payload;
+	int			 req_jwk;
+	job_resp_fn		*req_fn;
+	long			 last_retry_after;	/* of the last response */
+	/* the certificate in service and its persistent schedule */
+	struct certfile		*current;
+	time_t			 renew_at;	/* = store_renewal.next_attempt */
+	struct store_renewal	 rs;		/* the rest, as stored */
+};
+
+struct acme {
+	pthread_mutex_t		 pub_mtx;	/* guards pub, npub, counters */
+	struct acme_cert_status	*pub;
+	size_t			 npub;
+	struct acme_counters	 counters;
+	struct event_base	*base;
+	pthread_t		 thread;
+	int			 started;
+	struct acme_transport	 tr;
+	void			*http;
+	struct store		*store;		/* borrowed from the caller */
+	struct acme_cfg		 cfg;		/* strings owned below */
+	char			*s_dir, *s_email, *s_ca, *s_kid, *s_hmac,
+				*s_hook, *s_chain;
+	time_t			 (*clock)(void);
+	EVP_PKEY		*acct_key;
+	char			*thumbprint;
+	char			*acct_url;
+	struct job		*acct_job;	/* the one job registering, or NULL */
+	char			*nonce;
+	/* directory */
+	int			 dir_ok;
+	char			*u_nonce, *u_account, *u_order, *u_ari;
+	struct event		*dir_timer, *kick, *stop_ev, *update_ev, *reap_ev;
+	int			 dir_attempts;
+	struct job		**jobs;
+	size_t			 njobs;
+	/* a reload's new site list, handed over under pub_mtx */
+	struct acme_site_cfg	*pending;
+	size_t			 npending;
+	int			 has_pending;
+	/* renewals asked for from other threads, under pub_mtx */
+	char			**renew_req;
+	size_t			  nrenew_req;
+	int			  renew_all;
+	/* jobs a reload dropped while a request was out */
+	struct job		**zombies;
+	size_t			  nzombies;
+	/* hook processes being reaped */
+	pid_t			*reap;
+	time_t			*reap_kill;
+	size_t			 nreap;
+};
+
+/* acme.c */
+time_t	acme_now(const struct acme *);
+double	acme_rnd(void);		/* uniform in [0, 1) */
+const char *job_name(const struct job *);
+void	job_fail(struct job *, enum acme_fail, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	job_schedule(struct job *);
+void	job_save(struct job *);
+void	job_timer_in(struct job *, long secs);
+void	job_reset_order(struct job *);
+void	job_installed(struct job *, struct certfile *);
+const char *acme_iso(time_t, char buf[24]);
+void	free_strv(char **, size_t);
+int	job_gone(struct job *);
+
+/* acme_post.c */
+extern const struct acme_transport acme_curl_transport;
+void	acme_fetch_directory(struct acme *);
+void	acme_on_dir_timer(evutil_socket_t, short, void *);
+void	job_post(struct job *, const char *url, const char *payload, int use_jwk,
+	    job_resp_fn *fn);
+int	job_get(struct job *, const char *url, acme_transport_done *fn);
+json_t	*body_json(struct job *, const struct acme_http_resp *, const char *what);
+
+/* acme_account.c */
+void	step_account(struct job *);
+int	job_wait_for_account(struct job *);
+
+/* acme_order.c */
+int	parse_order(struct job *, json_t *, const char **status);
+void	step_order(struct job *);
+void	step_authz(struct job *);
+void	poll_authz(struct job *);
+void	on_order(struct job *, const struct acme_http_resp *);
+void	challenge_answer(struct job *);
+void	challenge_withdraw(struct job *);
+
+/* acme_hook.c */
+int	hook_spawn(struct job *, const char *verb);
+void	hook_check(struct job *);
+void	hook_abandon(struct acme *, pid_t);
+void	acme_on_reap(evutil_socket_t, short, void *);
+void	hook_reap_all(struct acme *);
+
+/* acme_finalize.c */
+void	step_finalize(struct job *);
+void	poll_order(struct job *);
+
+/* acme_chain.c */
+void	step_download(struct job *);
+
+/* acme_ari.c */
+char	*ari_cert_id(const struct certfile *);
+void	step_ari(struct job *);
+
+#endif

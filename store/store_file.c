@@ -1,0 +1,825 @@
+/*
+ * store_file.c - the file backend of the store: everything under one state
+ * directory, for one machine.
+ *
+ *   STATE_DIR/<ca-slug>/account.key             ECDSA P-256, 0600
+ *   STATE_DIR/<ca-slug>/account.url
+ *   STATE_DIR/<ca-slug>/certs/<name>/ecdsa.pem  key + chain in one file, 0600
+ *   STATE_DIR/<ca-slug>/certs/<name>/ecdsa.json renewal state (and rsa.*)
+ *   STATE_DIR/<ca-slug>/certs/<name>/.lock      flock while ordering
+ *   STATE_DIR/tickets.key                       session-ticket keys, 0600
+ *   STATE_DIR/renew-requests/<name>             "tlsgate renew NAME"
+ *   STATE_DIR/tlsgate.pid
+ *
+ * The CA folder is named after its directory URL made safe for a file name
+ * ("https://acme-v02.api.letsencrypt.org/directory" becomes
+ * "acme-v02.api.letsencrypt.org_directory"), so staging and production never
+ * mix. A certificate and its key share one file so that one atomic rename
+ * replaces both. Every write goes through atomicfile; folders are 0700.
+ *
+ * Challenges live in memory: one process answers them, told by the feed.
+ * Locks are flocks: the lease lasts as long as the process holds the fd, so
+ * keep-alive has nothing to do and the fencing check is that the fd is open.
+ */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/mem.h>
+#include <openssl/pem.h>
+
+#include "atomicfile.h"
+#include "errbuf.h"
+#include "keygen.h"
+#include "xalloc.h"
+
+#define STORE_MAX_FILE	(1024 * 1024)
+#define STORE_MAX_CHAL	1024
+
+struct chal {
+	char	*key, *value;
+	time_t	 expires;
+};
+
+struct store_file {
+	struct store	 base;
+	char		*root;		/* STATE_DIR */
+	char		*dir;		/* STATE_DIR/<ca-slug>, or NULL */
+	pthread_mutex_t	 mtx;		/* guards chal */
+	struct chal	*chal;
+	size_t		  nchal;
+};
+
+struct file_lock {
+	struct store_lock	 base;
+	int			 fd;
+};
+
+static const struct store_ops file_ops;
+
+static struct store_file *
+F(struct store *s)
+{
+	return (struct store_file *)s;
+}
+
+static char *
+ca_slug(const char *url)
+{
+	const char	*p = strstr(url, "://");
+	char		*s, *q;
+
+	s = xstrdup(p != NULL ? p + 3 : url);
+	for (q = s; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+		    (*q >= '0' && *q <= '9') || *q == '.' || *q == '-'))
+			*q = '_';
+	return s;
+}
+
+/* A name is one path component: no "/", no leading dot, not empty. */
+static int
+name_ok(const char *name)
+{
+	return name != NULL && name[0] != '\0' && name[0] != '.' &&
+	    strchr(name, '/') == NULL && strlen(name) < 256;
+}
+
+/* mkdir -p with mode 0700 for the folders we create. */
+static int
+mkdirs(const char *path, struct errbuf *eb)
+{
+	char *p = xstrdup(path), *s;
+
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0700) == -1 && errno != EEXIST) {
+				errbuf_set(eb, "mkdir %s: %s", p, strerror(errno));
+				free(p);
+				return -1;
+			}
+			if (c == '\0')
+				break;
+			*s = c;
+		}
+	}
+	free(p);
+	return 0;
+}
+
+/* Temporary files left by a crash mid-write (atomicfile's "*.tmp.XXXXXX"). */
+static void
+sweep_tmp(const char *dir)
+{
+	DIR		*d, *sd;
+	struct dirent	*e, *f;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *sub;
+		if (e->d_name[0] == '.')
+			continue;
+		sub = xasprintf("%s/%s", dir, e->d_name);
+		if ((sd = opendir(sub)) != NULL) {
+			while ((f = readdir(sd)) != NULL)
+				if (strstr(f->d_name, ".tmp.") != NULL) {
+					char *p = xasprintf("%s/%s", sub, f->d_name);
+					unlink(p);
+					free(p);
+				}
+			closedir(sd);
+		}
+		free(sub);
+	}
+	closedir(d);
+}
+
+struct store *
+store_open_file(const char *state_dir, const char *directory_url, struct errbuf *eb)
+{
+	struct store_file	*f = xcalloc(1, sizeof(*f));
+	char			*slug, *certs;
+
+	f->base.ops = &file_ops;
+	f->root = xstrdup(state_dir);
+	pthread_mutex_init(&f->mtx, NULL);
+	if (directory_url == NULL)
+		return &f->base;
+	f->base.ca = xstrdup(directory_url);
+	slug = ca_slug(directory_url);
+	f->dir = xasprintf("%s/%s", state_dir, slug);
+	free(slug);
+	certs = xasprintf("%s/certs", f->dir);
+	if (mkdirs(certs, eb) == -1) {
+		free(certs);
+		store_close(&f->base);
+		return NULL;
+	}
+	sweep_tmp(certs);
+	free(certs);
+	return &f->base;
+}
+
+static void
+file_close(struct store *s)
+{
+	struct store_file *f = F(s);
+
+	for (size_t i = 0; i < f->nchal; i++) {
+		free(f->chal[i].key);
+		free(f->chal[i].value);
+	}
+	free(f->chal);
+	pthread_mutex_destroy(&f->mtx);
+	free(f->root);
+	free(f->dir);
+	free(s->ca);
+	free(f);
+}
+
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE	*fp = fopen(path, "rb");
+	char	*buf;
+	size_t	 n;
+
+	if (fp == NULL)
+		return NULL;
+	buf = xmalloc(STORE_MAX_FILE + 1);
+	n = fread(buf, 1, STORE_MAX_FILE, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+static char *
+cert_path(const char *dir, const char *name, enum certfile_keytype kt,
+    const char *ext)
+{
+	return xasprintf("%s/certs/%s/%s.%s", dir, name, certfile_keytype_names[kt], ext);
+}
+
+/* ---- certificates -------------------------------------------------------- */
+
+static struct certfile *
+file_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
+    struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	struct certfile		*cf = NULL;
+	char			*path;
+
+	if (f->dir == NULL || !name_ok(name))
+		return NULL;
+	path = cert_path(f->dir, name, kt, "pem");
+	if (access(path, F_OK) == 0)
+		cf = certfile_load(path, path, eb);
+	free(path);
+	return cf;
+}
+
+static struct certfile *
+file_cert_put(struct store *s, const char *name, char *const *names, size_t nnames,
+    const char *chain_pem, const char *key_pem, struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	struct certfile		*cf;
+	char			*dir, *path, *bundle;
+
+	if (f->dir == NULL || !name_ok(name)) {
+		errbuf_set(eb, "store: bad certificate name \"%s\"", name);
+		return NULL;
+	}
+	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
+	    strlen(key_pem), eb)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < nnames; i++)
+		if (!certfile_matches(cf, names[i])) {
+			errbuf_set(eb, "new certificate does not cover %s", names[i]);
+			certfile_unref(cf);
+			return NULL;
+		}
+	dir = xasprintf("%s/certs/%s", f->dir, name);
+	if (mkdirs(dir, eb) == -1) {
+		free(dir);
+		certfile_unref(cf);
+		return NULL;
+	}
+	path = cert_path(f->dir, name, cf->keytype, "pem");
+	bundle = xasprintf("%s%s", key_pem, chain_pem);
+	if (atomicfile_write(path, bundle, strlen(bundle), 0600, eb) == -1) {
+		certfile_unref(cf);
+		cf = NULL;
+	}
+	OPENSSL_cleanse(bundle, strlen(bundle));
+	free(bundle);
+	free(path);
+	free(dir);
+	return cf;
+}
+
+/* ---- renewal state --------------------------------------------------------- */
+
+static void
+copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+static time_t
+jtime(json_t *o, const char *k)
+{
+	return (time_t)json_integer_value(json_object_get(o, k));
+}
+
+static int
+file_renewal_get(struct store *s, const char *name, enum certfile_keytype kt,
+    struct store_renewal *r)
+{
+	struct store_file	*f = F(s);
+	char			*path, *text;
+	json_t			*o;
+
+	if (f->dir == NULL || !name_ok(name))
+		return -1;
+	path = cert_path(f->dir, name, kt, "json");
+	text = slurp(path, NULL);
+	free(path);
+	if (text == NULL)
+		return -1;
+	o = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	r->next_attempt = jtime(o, "renew_at");
+	r->failures = (int)json_integer_value(json_object_get(o, "attempts"));
+	copy_str(r->fail_class, sizeof(r->fail_class),
+	    json_string_value(json_object_get(o, "fail_class")));
+	copy_str(r->last_error, sizeof(r->last_error),
+	    json_string_value(json_object_get(o, "last_error")));
+	r->retry_until = jtime(o, "retry_until");
+	r->ari_start = jtime(o, "ari_window_start");
+	r->ari_end = jtime(o, "ari_window_end");
+	r->ari_next = jtime(o, "ari_next");
+	r->last_order = jtime(o, "last_order");
+	r->last_success = jtime(o, "last_success");
+	copy_str(r->replaces, sizeof(r->replaces),
+	    json_string_value(json_object_get(o, "replaces")));
+	copy_str(r->profile, sizeof(r->profile),
+	    json_string_value(json_object_get(o, "profile")));
+	json_decref(o);
+	return 0;
+}
+
+static int
+file_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
+    const struct store_renewal *r, const struct certfile *cur, struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	json_t			*m;
+	char			*dir, *path, *text;
+	int			 rc = -1;
+
+#define OPT(x)	((x)[0] != '\0' ? (x) : NULL)
+	if (f->dir == NULL || !name_ok(name))
+		return errbuf_set(eb, "store: bad name \"%s\"", name);
+	m = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s?, s:s?, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I, s:s?, s:s?}",
+	    "name", name, "key_type", certfile_keytype_names[kt],
+	    "not_before", (json_int_t)(cur ? cur->not_before : 0),
+	    "not_after", (json_int_t)(cur ? cur->not_after : 0),
+	    "renew_at", (json_int_t)r->next_attempt,
+	    "attempts", r->failures,
+	    "fail_class", OPT(r->fail_class),
+	    "last_error", OPT(r->last_error),
+	    "retry_until", (json_int_t)r->retry_until,
+	    "ari_window_start", (json_int_t)r->ari_start,
+	    "ari_window_end", (json_int_t)r->ari_end,
+	    "ari_next", (json_int_t)r->ari_next,
+	    "last_order", (json_int_t)r->last_order,
+	    "last_success", (json_int_t)r->last_success,
+	    "replaces", OPT(r->replaces),
+	    "profile", OPT(r->profile));
+#undef OPT
+	if (m == NULL || (text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+		json_decref(m);
+		return errbuf_set(eb, "store: cannot encode the renewal state");
+	}
+	json_decref(m);
+	dir = xasprintf("%s/certs/%s", f->dir, name);
+	if (mkdirs(dir, eb) == 0) {
+		path = cert_path(f->dir, name, kt, "json");
+		rc = atomicfile_write(path, text, strlen(text), 0600, eb);
+		free(path);
+	}
+	free(dir);
+	free(text);
+	return rc;
+}
+
+/* ---- listing --------------------------------------------------------------- */
+
+static void
+list_ca(struct store_file *f, const char *ca, const char *cadir, store_list_fn *fn,
+    void *arg, int *n)
+{
+	char		*certs = xasprintf("%s/certs", cadir);
+	DIR		*d;
+	struct dirent	*e;
+
+	if ((d = opendir(certs)) == NULL) {
+		free(certs);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (!name_ok(e->d_name))
+			continue;
+		for (int k = 0; k < CERTFILE__MAX; k++) {
+			struct store_entry	 en;
+			struct store_renewal	 r;
+			struct store_file	 tmp = *f;
+			struct errbuf		 eb;
+			char			*pem = cert_path(cadir, e->d_name, k, "pem");
+			int			 has_pem = access(pem, F_OK) == 0;
+
+			free(pem);
+			memset(&en, 0, sizeof(en));
+			eb.msg[0] = '\0';
+			tmp.dir = (char *)cadir;
+			en.ca = ca;
+			en.name = e->d_name;
+			en.kt = (enum certfile_keytype)k;
+			en.cf = has_pem ? file_cert_get(&tmp.base, e->d_name, k, &eb) : NULL;
+			en.err = has_pem && en.cf == NULL ? eb.msg : NULL;
+			memset(&r, 0, sizeof(r));
+			en.renewal = file_renewal_get(&tmp.base, e->d_name, k, &r) == 0 ?
+			    &r : NULL;
+			if (has_pem || en.renewal != NULL) {
+				fn(&en, arg);
+				(*n)++;
+			}
+			certfile_unref(en.cf);
+		}
+	}
+	closedir(d);
+	free(certs);
+}
+
+static int
+file_list(struct store *s, store_list_fn *fn, void *arg)
+{
+	struct store_file	*f = F(s);
+	DIR			*d;
+	struct dirent		*e;
+	int			 n = 0;
+
+	if (f->dir != NULL) {
+		const char *slash = strrchr(f->dir, '/');
+		list_ca(f, slash ? slash + 1 : f->dir, f->dir, fn, arg, &n);
+		return n;
+	}
+	if ((d = opendir(f->root)) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		char *cadir;
+		if (!name_ok(e->d_name) || strcmp(e->d_name, "renew-requests") == 0)
+			continue;
+		cadir = xasprintf("%s/%s", f->root, e->d_name);
+		list_ca(f, e->d_name, cadir, fn, arg, &n);
+		free(cadir);
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- account --------------------------------------------------------------- */
+
+static EVP_PKEY *
+file_account_key(struct store *s, struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	char			*path, *pem;
+	EVP_PKEY		*pk = NULL;
+	BIO			*b;
+	size_t			 len;
+
+	if (f->dir == NULL) {
+		errbuf_set(eb, "store: no CA namespace");
+		return NULL;
+	}
+	path = xasprintf("%s/account.key", f->dir);
+	if ((pem = slurp(path, &len)) != NULL) {
+		b = BIO_new_mem_buf(pem, (int)len);
+		pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+		BIO_free(b);
+		OPENSSL_cleanse(pem, len);
+		free(pem);
+		if (pk == NULL)
+			errbuf_ssl(eb, path);
+		free(path);
+		return pk;
+	}
+	/* No account key yet: make one and keep it. */
+	if ((pk = keygen(CERTFILE_EC, eb)) != NULL) {
+		char *out = keygen_pem(pk);
+		if (out == NULL || atomicfile_write(path, out, strlen(out), 0600, eb) == -1) {
+			if (out == NULL)
+				errbuf_set(eb, "account key: PEM encoding failed");
+			EVP_PKEY_free(pk);
+			pk = NULL;
+		}
+		if (out != NULL) {
+			OPENSSL_cleanse(out, strlen(out));
+			free(out);
+		}
+	}
+	free(path);
+	return pk;
+}
+
+static char *
+file_account_url(struct store *s)
+{
+	struct store_file	*f = F(s);
+	char			*path, *url;
+	size_t			 n;
+
+	if (f->dir == NULL)
+		return NULL;
+	path = xasprintf("%s/account.url", f->dir);
+	url = slurp(path, &n);
+	free(path);
+	if (url != NULL) {
+		while (n > 0 && (url[n - 1] == '\n' || url[n - 1] == '\r'))
+			url[--n] = '\0';
+		if (n == 0) {
+			free(url);
+			url = NULL;
+		}
+	}
+	return url;
+}
+
+static int
+file_account_url_put(struct store *s, const char *url, struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	char			*path, *data;
+	int			 rc;
+
+	if (f->dir == NULL)
+		return errbuf_set(eb, "store: no CA namespace");
+	path = xasprintf("%s/account.url", f->dir);
+	data = xasprintf("%s\n", url);
+	rc = atomicfile_write(path, data, strlen(data), 0600, eb);
+	free(data);
+	free(path);
+	return rc;
+}
+
+/* ---- locks ----------------------------------------------------------------- */
+
+static struct store_lock *
+file_lock_acquire(struct store *s, const char *name, long ttl, struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	struct file_lock	*l;
+	char			*dir, *path;
+	int			 fd;
+
+	(void)ttl;
+	if (f->dir == NULL || !name_ok(name)) {
+		errbuf_set(eb, "store: bad lock name \"%s\"", name);
+		errno = EINVAL;
+		return NULL;
+	}
+	dir = xasprintf("%s/certs/%s", f->dir, name);
+	if (mkdirs(dir, eb) == -1) {
+		free(dir);
+		return NULL;
+	}
+	path = xasprintf("%s/.lock", dir);
+	free(dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(path);
+	if (fd == -1) {
+		errbuf_set(eb, "lock %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+		errbuf_set(eb, "lock %s: %s", name, e == EWOULDBLOCK ?
+		    "held by another process" : strerror(e));
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->base.s = s;
+	l->fd = fd;
+	return &l->base;
+}
+
+static int
+file_lock_keepalive(struct store_lock *l)
+{
+	return ((struct file_lock *)l)->fd >= 0 ? 0 : -1;
+}
+
+static int
+file_lock_check(struct store_lock *l)
+{
+	return ((struct file_lock *)l)->fd >= 0;
+}
+
+static void
+file_lock_release(struct store_lock *l)
+{
+	struct file_lock *fl = (struct file_lock *)l;
+
+	if (fl->fd >= 0)
+		close(fl->fd);	/* closing releases the flock */
+	free(fl);
+}
+
+/* ---- challenges (in memory) --------------------------------------------- */
+
+static void
+chal_expire(struct store_file *f, time_t now)
+{
+	for (size_t i = 0; i < f->nchal; ) {
+		if (f->chal[i].expires > 0 && f->chal[i].expires <= now) {
+			free(f->chal[i].key);
+			free(f->chal[i].value);
+			f->chal[i] = f->chal[--f->nchal];
+		} else
+			i++;
+	}
+}
+
+static int
+file_challenge_put(struct store *s, const char *key, const char *value, long ttl,
+    struct errbuf *eb)
+{
+	struct store_file	*f = F(s);
+	time_t			 now = time(NULL);
+	size_t			 i;
+
+	pthread_mutex_lock(&f->mtx);
+	chal_expire(f, now);
+	for (i = 0; i < f->nchal; i++)
+		if (strcmp(f->chal[i].key, key) == 0)
+			break;
+	if (i == f->nchal) {
+		if (f->nchal >= STORE_MAX_CHAL) {
+			pthread_mutex_unlock(&f->mtx);
+			return errbuf_set(eb, "store: too many challenges in flight");
+		}
+		f->chal = xrealloc(f->chal, (f->nchal + 1) * sizeof(*f->chal));
+		f->chal[f->nchal].key = xstrdup(key);
+		f->chal[f->nchal].value = NULL;
+		f->nchal++;
+	}
+	free(f->chal[i].value);
+	f->chal[i].value = xstrdup(value);
+	f->chal[i].expires = ttl > 0 ? now + ttl : 0;
+	pthread_mutex_unlock(&f->mtx);
+	return 0;
+}
+
+static char *
+file_challenge_get(struct store *s, const char *key)
+{
+	struct store_file	*f = F(s);
+	char			*v = NULL;
+
+	pthread_mutex_lock(&f->mtx);
+	chal_expire(f, time(NULL));
+	for (size_t i = 0; i < f->nchal; i++)
+		if (strcmp(f->chal[i].key, key) == 0) {
+			v = xstrdup(f->chal[i].value);
+			break;
+		}
+	pthread_mutex_unlock(&f->mtx);
+	return v;
+}
+
+static void
+file_challenge_del(struct store *s, const char *key)
+{
+	struct store_file *f = F(s);
+
+	pthread_mutex_lock(&f->mtx);
+	for (size_t i = 0; i < f->nchal; i++)
+		if (strcmp(f->chal[i].key, key) == 0) {
+			free(f->chal[i].key);
+			free(f->chal[i].value);
+			f->chal[i] = f->chal[--f->nchal];
+			break;
+		}
+	pthread_mutex_unlock(&f->mtx);
+}
+
+/* ---- session-ticket keys ------------------------------------------------- */
+
+static int
+file_tickets_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
+{
+	char		*path = xasprintf("%s/tickets.key", F(s)->root);
+	struct stat	 st;
+	int		 fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t		 n;
+
+	free(path);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || (st.st_mode & 077) != 0 || (size_t)st.st_size > cap ||
+	    (n = read(fd, buf, cap)) != st.st_size) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*len = (size_t)n;
+	if (updated != NULL)
+		*updated = st.st_mtime;
+	return 0;
+}
+
+static int
+file_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
+{
+	char	*path = xasprintf("%s/tickets.key", F(s)->root);
+	int	 rc;
+
+	if ((rc = mkdirs(F(s)->root, eb)) == 0)
+		rc = atomicfile_write(path, buf, len, 0600, eb);
+	free(path);
+	return rc;
+}
+
+/* ---- renewal requests -------------------------------------------------- */
+
+static int
+file_renew_request(struct store *s, const char *name, struct errbuf *eb)
+{
+	char	*dir = xasprintf("%s/renew-requests", F(s)->root), *path;
+	int	 rc = -1;
+
+	if (!name_ok(name)) {
+		free(dir);
+		return errbuf_set(eb, "bad name \"%s\"", name);
+	}
+	path = xasprintf("%s/%s", dir, name);
+	if (mkdirs(dir, eb) == 0)
+		rc = atomicfile_write(path, "", 0, 0600, eb);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static void
+file_renew_requests_take(struct store *s, void (*fn)(const char *, void *), void *arg)
+{
+	char		*dir = xasprintf("%s/renew-requests", F(s)->root);
+	DIR		*d;
+	struct dirent	*e;
+
+	if ((d = opendir(dir)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			char *p;
+			if (!name_ok(e->d_name) || strstr(e->d_name, ".tmp.") != NULL)
+				continue;
+			p = xasprintf("%s/%s", dir, e->d_name);
+			if (unlink(p) == 0)
+				fn(e->d_name, arg);
+			free(p);
+		}
+		closedir(d);
+	}
+	free(dir);
+}
+
+/* ---- pid file ------------------------------------------------------------ */
+
+int
+store_file_pid_write(const char *state_dir, struct errbuf *eb)
+{
+	char	*path = xasprintf("%s/tlsgate.pid", state_dir);
+	char	*data = xasprintf("%ld\n", (long)getpid());
+	int	 rc;
+
+	if ((rc = mkdirs(state_dir, eb)) == 0)
+		rc = atomicfile_write(path, data, strlen(data), 0644, eb);
+	free(data);
+	free(path);
+	return rc;
+}
+
+long
+store_file_pid_read(const char *state_dir)
+{
+	char	*path = xasprintf("%s/tlsgate.pid", state_dir);
+	char	*text = slurp(path, NULL);
+	long	 pid = 0;
+
+	free(path);
+	if (text != NULL && sscanf(text, "%ld", &pid) != 1)
+		pid = 0;
+	free(text);
+	return pid > 1 ? pid : 0;
+}
+
+void
+store_file_pid_remove(const char *state_dir)
+{
+	char *path = xasprintf("%s/tlsgate.pid", state_dir);
+
+	unlink(path);
+	free(path);
+}
+
+static const struct store_ops file_ops = {
+	.kind = "file",
+	.close = file_close,
+	.cert_get = file_cert_get,
+	.cert_put = file_cert_put,
+	.list = file_list,
+	.account_key = file_account_key,
+	.account_url = file_account_url,
+	.account_url_put = file_account_url_put,
+	.renewal_get = file_renewal_get,
+	.renewal_put = file_renewal_put,
+	.lock_acquire = file_lock_acquire,
+	.lock_keepalive = file_lock_keepalive,
+	.lock_check = file_lock_check,
+	.lock_release = file_lock_release,
+	.challenge_put = file_challenge_put,
+	.challenge_get = file_challenge_get,
+	.challenge_del = file_challenge_del,
+	.tickets_get = file_tickets_get,
+	.tickets_put = file_tickets_put,
+	.renew_request = file_renew_request,
+	.renew_requests_take = file_renew_requests_take,
+};
