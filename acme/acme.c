@@ -228,6 +228,8 @@ job_new(struct acme *a, const struct acme_site_cfg *sc, enum certfile_keytype kt
 			    acme_iso(j->renew_at > j->rs.retry_until ? j->renew_at :
 			    j->rs.retry_until, b1));
 	}
+	if (j->current == NULL && j->rs.failures == 0)
+		j->renew_at = 0;	/* nothing to serve: order now */
 	if (j->current != NULL && !covers_site(j) && j->rs.failures == 0) {
 		log_notice("acme %s: the stored certificate does not cover every "
 		    "name of the site; ordering a new one", sc->label);
@@ -364,8 +366,9 @@ job_installed(struct job *j, struct certfile *cf)
 /* ---- the schedule -------------------------------------------------------- */
 
 /* The earliest time the job may order: its schedule, the CA's Retry-After,
- * and the floor after the last order (which an operator's forced renewal
- * skips; the CA's Retry-After it does not). */
+ * and, for a renewal, the floor after the last order (which an operator's
+ * forced renewal skips; the CA's Retry-After it does not). A site with no
+ * usable certificate is only held back by failures and Retry-After. */
 static time_t
 job_due(const struct job *j)
 {
@@ -373,7 +376,7 @@ job_due(const struct job *j)
 
 	if (j->rs.retry_until > t)
 		t = j->rs.retry_until;
-	if (!j->forced && j->rs.last_order > 0 &&
+	if (!j->forced && j->current != NULL && j->rs.last_order > 0 &&
 	    j->rs.last_order + j->a->cfg.retry_base > t)
 		t = j->rs.last_order + j->a->cfg.retry_base;
 	return t;

@@ -23,6 +23,8 @@
 #include "errbuf.h"
 #include "replay.h"
 #include "store.h"
+#include "b64url.h"
+#include "testca.h"
 #include "testcert.h"
 
 #define DIR_URL "https://ca.test/dir"
@@ -272,6 +274,170 @@ test_ari_window_sets_renewal(void **state)
 	free(key);
 }
 
+/* ---- the whole happy path, with an injected clock ------------------------- */
+
+static time_t	fake_now;
+
+static time_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+/* finalize: keep the CSR the client sent; the order is processing. */
+static char *
+take_csr(struct replay *r, const char *jws)
+{
+	json_t		*o = json_loads(jws, 0, NULL), *p;
+	size_t		 n;
+	uint8_t		*pl;
+
+	pl = b64url_decode(json_string_value(json_object_get(o, "payload")), &n);
+	json_decref(o);
+	if (pl == NULL)
+		return NULL;
+	p = json_loadb((const char *)pl, n, 0, NULL);
+	free(pl);
+	free(r->saved);
+	r->saved = json_string_value(json_object_get(p, "csr")) ?
+	    strdup(json_string_value(json_object_get(p, "csr"))) : NULL;
+	json_decref(p);
+	return strdup("{\"status\": \"processing\", \"finalize\": "
+	    "\"https://ca.test/finalize/1\"}");
+}
+
+/* certificate: issue for the CSR, as of the injected clock. */
+static char *
+issue(struct replay *r, const char *jws)
+{
+	return r->saved ? testca_issue(r->saved, fake_now - 3600, fake_now + 90 * 86400) :
+	    NULL;
+}
+
+struct seen {
+	int		 chal_put, chal_del, certs;
+	char		 chal_key[128];
+	char		 fp[65];
+};
+
+static void
+watch(const struct store_event *ev, void *arg)
+{
+	struct seen *w = arg;
+
+	if (ev->kind == STORE_CHANGE_CHALLENGE_PUT) {
+		w->chal_put++;
+		snprintf(w->chal_key, sizeof(w->chal_key), "%s", ev->key);
+	} else if (ev->kind == STORE_CHANGE_CHALLENGE_DEL)
+		w->chal_del++;
+	else if (ev->kind == STORE_CHANGE_CERT) {
+		w->certs++;
+		snprintf(w->fp, sizeof(w->fp), "%s", ev->cf->sha256);
+	}
+}
+
+static int
+installed_meta(json_t *m)
+{
+	return num(m, "not_after") > 0;
+}
+
+static void
+test_happy_path_installs(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"pending\", \"authorizations\": [\"https://ca.test/authz/1\"], "
+		  "\"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"pending\", \"identifier\": {\"type\": \"dns\", \"value\": \"r.test\"}, "
+		  "\"challenges\": [{\"type\": \"tls-alpn-01\", \"url\": \"https://ca.test/ch/1\", "
+		  "\"token\": \"evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA\"}]}" },
+		{ "POST", "/ch/1", 200, NULL, NULL, "{\"status\": \"processing\"}" },
+		{ "POST", "/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"valid\", \"identifier\": {\"type\": \"dns\", \"value\": \"r.test\"}}" },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, take_csr },
+		{ "POST", "/order/1", 200, NULL, NULL,
+		  "{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}" },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, issue },
+		/* The new certificate's first ARI check: no window offered. */
+		{ "GET", "/ari/", 404, NULL, NULL, "" },
+	};
+	struct acme_site_cfg	 site;
+	struct acme_cfg		 cfg;
+	char			*names[] = { "r.test" }, *ch[] = { "tls-alpn-01" };
+	struct errbuf		 eb;
+	struct replay		 r;
+	struct seen		 w;
+	struct store		*st;
+	struct store_renewal	 rs;
+	struct certfile		*cf;
+	struct acme		*a;
+	size_t			 n;
+	struct replay_step	*steps = script(tail, sizeof(tail) / sizeof(tail[0]), &n);
+	char			*path;
+	json_t			*m = NULL;
+
+	fake_now = time(NULL) / 3600 * 3600;	/* a round hour: not the real time */
+	memset(&w, 0, sizeof(w));
+	replay_init(&r, steps, n);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.directory = DIR_URL;
+	cfg.transport = &r.tr;
+	cfg.clock = fake_clock;
+	memset(&site, 0, sizeof(site));
+	site.label = "r.test";
+	site.names = names;
+	site.nnames = 1;
+	site.challenges = ch;
+	site.nchallenges = 1;
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	store_watch(st, watch, &w);
+	a = acme_start(&cfg, st, &site, 1, &eb);
+	assert_non_null(a);
+	assert_true(asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.json", statedir) > 0);
+	for (int i = 0; i < 500 && !(m != NULL && installed_meta(m) &&
+	    num(m, "ari_next") > 0); i++) {
+		json_decref(m);
+		m = json_load_file(path, 0, NULL);
+		usleep(20000);
+	}
+	acme_stop(a);
+	if (atomic_load(&r.mismatch))
+		fail_msg("%s", r.why);
+	assert_int_equal(atomic_load(&r.i), n);
+	/* The challenge went out through the store and was withdrawn. */
+	assert_int_equal(w.chal_put, 1);
+	assert_string_equal(w.chal_key, "tls-alpn-01/r.test");
+	assert_int_equal(w.chal_del, 1);
+	/* The certificate is in the store, and the feed announced it. */
+	cf = store_cert_get(st, "r.test", CERTFILE_EC, &eb);
+	assert_non_null(cf);
+	assert_int_equal(w.certs, 1);
+	assert_string_equal(w.fp, cf->sha256);
+	assert_int_equal(cf->not_after, fake_now + 90 * 86400);
+	/* The schedule follows the injected clock. */
+	assert_int_equal(store_renewal_get(st, "r.test", CERTFILE_EC, &rs), 0);
+	assert_int_equal(rs.last_order, fake_now);
+	assert_int_equal(rs.last_success, fake_now);
+	assert_int_equal(rs.failures, 0);
+	assert_int_equal(rs.ari_next, fake_now + 6 * 3600);
+	assert_string_equal(rs.last_error, "");
+	/* Renewal with about a third of the 90 days left, less up to 5% jitter. */
+	assert_true(rs.next_attempt >= fake_now - 3600 + 60 * 86400 - 5 * 86400);
+	assert_true(rs.next_attempt <= fake_now - 3600 + 60 * 86400);
+	assert_non_null(m);
+	assert_int_equal(num(m, "not_after"), fake_now + 90 * 86400);
+	certfile_unref(cf);
+	store_unwatch(st, watch, &w);
+	store_close(st);
+	json_decref(m);
+	free(path);
+	free(r.saved);
+	free(steps);
+}
+
 static int
 setup_each(void **state)
 {
@@ -306,6 +472,7 @@ main(void)
 		cmocka_unit_test_setup(test_malformed_json, setup_each),
 		cmocka_unit_test_setup(test_hostile_token_refused, setup_each),
 		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
+		cmocka_unit_test_setup(test_happy_path_installs, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_replay", tests, setup, teardown);
 }
