@@ -277,6 +277,7 @@ test_ari_window_sets_renewal(void **state)
 /* ---- the whole happy path, with an injected clock ------------------------- */
 
 static time_t	fake_now;
+static long	cert_life = 90 * 86400;	/* of the certificates issue() makes */
 
 static time_t
 fake_clock(void)
@@ -310,7 +311,7 @@ take_csr(struct replay *r, const char *jws)
 static char *
 issue(struct replay *r, const char *jws)
 {
-	return r->saved ? testca_issue(r->saved, fake_now - 3600, fake_now + 90 * 86400) :
+	return r->saved ? testca_issue(r->saved, fake_now - 3600, fake_now + cert_life) :
 	    NULL;
 }
 
@@ -342,8 +343,9 @@ installed_meta(json_t *m)
 	return num(m, "not_after") > 0;
 }
 
+/* Drive the client through a whole issuance; returns the stored state. */
 static void
-test_happy_path_installs(void **state)
+issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *answered)
 {
 	static const struct replay_step tail[] = {
 		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
@@ -368,9 +370,7 @@ test_happy_path_installs(void **state)
 	char			*names[] = { "r.test" }, *ch[] = { "tls-alpn-01" };
 	struct errbuf		 eb;
 	struct replay		 r;
-	struct seen		 w;
 	struct store		*st;
-	struct store_renewal	 rs;
 	struct certfile		*cf;
 	struct acme		*a;
 	size_t			 n;
@@ -378,8 +378,7 @@ test_happy_path_installs(void **state)
 	char			*path;
 	json_t			*m = NULL;
 
-	fake_now = time(NULL) / 3600 * 3600;	/* a round hour: not the real time */
-	memset(&w, 0, sizeof(w));
+	memset(w, 0, sizeof(*w));
 	replay_init(&r, steps, n);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
@@ -393,7 +392,7 @@ test_happy_path_installs(void **state)
 	site.nchallenges = 1;
 	st = store_open_file(statedir, DIR_URL, &eb);
 	assert_non_null(st);
-	store_watch(st, watch, &w);
+	store_watch(st, watch, w);
 	a = acme_start(&cfg, st, &site, 1, &eb);
 	assert_non_null(a);
 	assert_true(asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.json", statedir) > 0);
@@ -406,36 +405,72 @@ test_happy_path_installs(void **state)
 	acme_stop(a);
 	if (atomic_load(&r.mismatch))
 		fail_msg("%s", r.why);
-	assert_int_equal(atomic_load(&r.i), n);
-	/* The challenge went out through the store and was withdrawn. */
-	assert_int_equal(w.chal_put, 1);
-	assert_string_equal(w.chal_key, "tls-alpn-01/r.test");
-	assert_int_equal(w.chal_del, 1);
+	*nsteps = n;
+	*answered = atomic_load(&r.i);
 	/* The certificate is in the store, and the feed announced it. */
 	cf = store_cert_get(st, "r.test", CERTFILE_EC, &eb);
 	assert_non_null(cf);
-	assert_int_equal(w.certs, 1);
-	assert_string_equal(w.fp, cf->sha256);
-	assert_int_equal(cf->not_after, fake_now + 90 * 86400);
-	/* The schedule follows the injected clock. */
-	assert_int_equal(store_renewal_get(st, "r.test", CERTFILE_EC, &rs), 0);
-	assert_int_equal(rs.last_order, fake_now);
-	assert_int_equal(rs.last_success, fake_now);
-	assert_int_equal(rs.failures, 0);
-	assert_int_equal(rs.ari_next, fake_now + 6 * 3600);
-	assert_string_equal(rs.last_error, "");
-	/* Renewal with about a third of the 90 days left, less up to 5% jitter. */
-	assert_true(rs.next_attempt >= fake_now - 3600 + 60 * 86400 - 5 * 86400);
-	assert_true(rs.next_attempt <= fake_now - 3600 + 60 * 86400);
+	assert_int_equal(w->certs, 1);
+	assert_string_equal(w->fp, cf->sha256);
+	assert_int_equal(cf->not_after, fake_now + cert_life);
+	assert_int_equal(store_renewal_get(st, "r.test", CERTFILE_EC, rs), 0);
 	assert_non_null(m);
-	assert_int_equal(num(m, "not_after"), fake_now + 90 * 86400);
+	assert_int_equal(num(m, "not_after"), fake_now + cert_life);
 	certfile_unref(cf);
-	store_unwatch(st, watch, &w);
+	store_unwatch(st, watch, w);
 	store_close(st);
 	json_decref(m);
 	free(path);
 	free(r.saved);
 	free(steps);
+}
+
+static void
+test_happy_path_installs(void **state)
+{
+	struct store_renewal	rs;
+	struct seen		w;
+	size_t			n, answered;
+
+	fake_now = time(NULL) / 3600 * 3600;	/* a round hour: not the real time */
+	cert_life = 90 * 86400;
+	issue_once(&rs, &w, &n, &answered);
+	assert_int_equal(answered, n);
+	/* The challenge went out through the store and was withdrawn. */
+	assert_int_equal(w.chal_put, 1);
+	assert_string_equal(w.chal_key, "tls-alpn-01/r.test");
+	assert_int_equal(w.chal_del, 1);
+	/* The schedule follows the injected clock. */
+	assert_int_equal(rs.last_order, fake_now);
+	assert_int_equal(rs.last_success, fake_now);
+	assert_int_equal(rs.failures, 0);
+	assert_string_equal(rs.last_error, "");
+	assert_int_equal(rs.ari_next, fake_now + 6 * 3600);
+	/* Renewal with about a third of the 90 days left, less up to 5% jitter. */
+	assert_true(rs.next_attempt >= fake_now - 3600 + 60 * 86400 - 5 * 86400);
+	assert_true(rs.next_attempt <= fake_now - 3600 + 60 * 86400);
+}
+
+/*
+ * A fresh certificate that is already due (its life is mostly behind it, as
+ * with clock skew): the success does not reset the back-off, so no new order
+ * goes out at once; the next one waits for the first back-off step.
+ */
+static void
+test_fresh_certificate_already_due(void **state)
+{
+	struct store_renewal	rs;
+	struct seen		w;
+	size_t			n, answered;
+
+	fake_now = time(NULL) / 3600 * 3600 + 1800;
+	cert_life = 120;	/* valid from an hour ago to two minutes from now */
+	issue_once(&rs, &w, &n, &answered);
+	assert_int_equal(rs.failures, 1);
+	assert_int_equal(rs.next_attempt, fake_now + 60);	/* retry_base */
+	assert_int_equal(rs.last_success, fake_now);
+	/* An ARI check, but no second order (the script has none). */
+	assert_int_equal(answered, n);
 }
 
 static int
@@ -473,6 +508,7 @@ main(void)
 		cmocka_unit_test_setup(test_hostile_token_refused, setup_each),
 		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
 		cmocka_unit_test_setup(test_happy_path_installs, setup_each),
+		cmocka_unit_test_setup(test_fresh_certificate_already_due, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_replay", tests, setup, teardown);
 }
