@@ -1,6 +1,7 @@
 /*
  * acme_sched.h - when to renew and when to retry: pure functions of times
- * and a random number, so they are tested without waiting.
+ * and a random number, so they are tested without waiting. No state: any
+ * thread may call them.
  */
 #ifndef TLSGATE_ACME_SCHED_H
 #define TLSGATE_ACME_SCHED_H

@@ -1,4 +1,7 @@
-/* b64url.h - base64url without padding (RFC 4648 section 5), as JOSE uses it. */
+/*
+ * b64url.h - base64url without padding (RFC 4648 section 5), as JOSE uses it.
+ * No state: any thread; the caller frees what is returned.
+ */
 #ifndef TLSGATE_B64URL_H
 #define TLSGATE_B64URL_H
 

@@ -2,7 +2,8 @@
  * jws.h - JSON Web Signatures for ACME (RFC 7515, RFC 8555 section 6.2).
  *
  * Accounts use ECDSA P-256 keys and the ES256 algorithm. Signatures are the
- * raw 64-byte r||s form JOSE requires, not DER.
+ * raw 64-byte r||s form JOSE requires, not DER. No state: any thread (the
+ * ACME thread in practice); the caller frees what is returned.
  */
 #ifndef TLSGATE_JWS_H
 #define TLSGATE_JWS_H

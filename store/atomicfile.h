@@ -4,6 +4,7 @@
  * The data goes to a temporary file in the same directory, which is fsynced,
  * renamed over the target, and then the directory is fsynced. After kill -9 or
  * a power cut the target holds either the old or the new content, never a mix.
+ * Any thread; two writers of one path must be serialised by their caller.
  */
 #ifndef TLSGATE_ATOMICFILE_H
 #define TLSGATE_ATOMICFILE_H

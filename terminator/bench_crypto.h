@@ -1,7 +1,8 @@
 /*
  * bench_crypto.h - what the linked BoringSSL does per second: ECDSA P-256
  * signatures, X25519 operations and AES-128-GCM throughput. It shows whether
- * the fast paths (no OPENSSL_SMALL, x86-64 assembly) are built in.
+ * the fast paths (no OPENSSL_SMALL, x86-64 assembly) are built in. The
+ * `tlsgate bench-crypto` command, on its only thread.
  */
 #ifndef TLSGATE_BENCH_CRYPTO_H
 #define TLSGATE_BENCH_CRYPTO_H

@@ -1,4 +1,7 @@
-/* certs_cmd.h - `tlsgate certs`: the managed certificates, for a person. */
+/*
+ * certs_cmd.h - `tlsgate certs`: the managed certificates, for a person,
+ * read through the store (store_list). A command: one thread, no daemon.
+ */
 #ifndef TLSGATE_CERTS_CMD_H
 #define TLSGATE_CERTS_CMD_H
 

@@ -1,6 +1,7 @@
 /*
  * http80.h - the plain-HTTP listener (libevent's evhttp). Every request gets a
- * 308 redirect to the same host and path over HTTPS.
+ * 308 redirect to the same host and path over HTTPS, or an HTTP-01 answer
+ * from the challenge cache. It runs on the main thread's event_base.
  */
 #ifndef TLSGATE_HTTP80_H
 #define TLSGATE_HTTP80_H

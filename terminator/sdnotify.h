@@ -1,7 +1,7 @@
 /*
  * sdnotify.h - systemd's notify and socket-activation protocols, spoken
  * directly (sd_notify(3), sd_listen_fds(3)) so tlsgate needs no libsystemd.
- * All functions are no-ops outside systemd.
+ * All functions are no-ops outside systemd. Main thread only.
  */
 #ifndef TLSGATE_SDNOTIFY_H
 #define TLSGATE_SDNOTIFY_H

@@ -22,6 +22,7 @@
  * of the next write, in the same system call, or by sockbio_flush(). The
  * terminator corks the TLS 1.3 session tickets, so that they travel with the
  * first response instead of costing a send and a wake-up of the client each.
+ * A BIO belongs to one connection and so to the worker thread that owns it.
  */
 #ifndef TLSGATE_SOCKBIO_H
 #define TLSGATE_SOCKBIO_H

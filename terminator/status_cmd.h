@@ -1,4 +1,7 @@
-/* status_cmd.h - `tlsgate status`: the admin endpoint's /status, for a person. */
+/*
+ * status_cmd.h - `tlsgate status`: the admin endpoint's /status, for a person.
+ * A command: one thread, no daemon state.
+ */
 #ifndef TLSGATE_STATUS_CMD_H
 #define TLSGATE_STATUS_CMD_H
 

@@ -5,6 +5,8 @@
  * issued by one worker resumes on any other. ticket_rotate() makes a new
  * current key; the previous one still decrypts (and such tickets are renewed),
  * so rotation never forces a full handshake on a recent client.
+ * Threads: ticket_rotate on the main thread; the key callback on any worker
+ * (the ring is read under a lock).
  */
 #ifndef TLSGATE_TICKET_H
 #define TLSGATE_TICKET_H

@@ -5,6 +5,8 @@
  * BoringSSL's select-certificate callback from the connection's view: exact
  * SNI, then a one-label wildcard, then the default site. Clients that offer
  * ECDSA get a site's ECDSA certificate; others get its RSA one.
+ * The context is made on the main thread at start and shared read-only; the
+ * callbacks run on the worker that owns the connection.
  */
 #ifndef TLSGATE_TLS_H
 #define TLSGATE_TLS_H

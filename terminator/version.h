@@ -1,4 +1,4 @@
-/* version.h - what tlsgate is built from and runs with. */
+/* version.h - what tlsgate is built from and runs with. Any thread. */
 #ifndef TLSGATE_VERSION_H
 #define TLSGATE_VERSION_H
 

@@ -1,0 +1,285 @@
+/*
+ * test_store_ops.c - the store interface over its file backend: certificates
+ * (a bad pair never replaces a good one), renewal state, locks, challenges,
+ * session-ticket keys, renewal requests, listing, and the change feed.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "certfile.h"
+#include "errbuf.h"
+#include "store.h"
+#include "testcert.h"
+
+#define CA	"https://ca.test/directory"
+
+static char	 tmpl[] = "/tmp/tlsgate-storeops-XXXXXX";
+static char	*dir;
+
+struct feed {
+	int	certs, puts, dels, tickets;
+	char	last_name[64], last_key[64];
+};
+
+static void
+on_event(const struct store_event *ev, void *arg)
+{
+	struct feed *f = arg;
+
+	switch (ev->kind) {
+	case STORE_CHANGE_CERT:
+		f->certs++;
+		snprintf(f->last_name, sizeof(f->last_name), "%s", ev->name);
+		break;
+	case STORE_CHANGE_CHALLENGE_PUT:
+		f->puts++;
+		snprintf(f->last_key, sizeof(f->last_key), "%s", ev->key);
+		break;
+	case STORE_CHANGE_CHALLENGE_DEL:
+		f->dels++;
+		break;
+	case STORE_CHANGE_TICKETS:
+		f->tickets++;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+test_certificates(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*s = store_open_file(dir, CA, &eb);
+	struct certfile	*cf, *got;
+	struct feed	 f;
+	char		*cert, *key, *cert2, *key2, *names[] = { "a.test", "www.a.test" };
+	char		*path;
+	struct stat	 st;
+
+	assert_non_null(s);
+	memset(&f, 0, sizeof(f));
+	store_watch(s, on_event, &f);
+	assert_null(store_cert_get(s, "a.test", CERTFILE_EC, &eb));
+	assert_string_equal(eb.msg, "");		/* none yet: not an error */
+	assert_int_equal(testcert_make("ec", "a.test,www.a.test", 30, &cert, &key), 0);
+	cf = store_cert_put(s, "a.test", names, 2, cert, key, &eb);
+	assert_non_null(cf);
+	assert_int_equal(f.certs, 1);
+	assert_string_equal(f.last_name, "a.test");
+	got = store_cert_get(s, "a.test", CERTFILE_EC, &eb);
+	assert_non_null(got);
+	assert_string_equal(got->sha256, cf->sha256);
+	certfile_unref(got);
+	/* The key is never readable by others. */
+	assert_true(asprintf(&path, "%s/ca.test_directory/certs/a.test/ecdsa.pem", dir) > 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	/* A key that does not match, or a chain that misses a name, replaces
+	 * nothing and tells no watcher. */
+	assert_int_equal(testcert_make("ec", "a.test", 30, &cert2, &key2), 0);
+	assert_null(store_cert_put(s, "a.test", names, 2, cert, key2, &eb));
+	assert_null(store_cert_put(s, "a.test", names, 2, cert2, key2, &eb));
+	assert_non_null(strstr(eb.msg, "www.a.test"));
+	assert_int_equal(f.certs, 1);
+	got = store_cert_get(s, "a.test", CERTFILE_EC, &eb);
+	assert_string_equal(got->sha256, cf->sha256);
+	certfile_unref(got);
+	/* Names that would leave the store's folder are refused. */
+	assert_null(store_cert_put(s, "../x", names, 0, cert, key, &eb));
+	certfile_unref(cf);
+	store_unwatch(s, on_event, &f);
+	store_close(s);
+	free(path);
+	free(cert); free(key); free(cert2); free(key2);
+}
+
+static void
+test_renewal_state(void **state)
+{
+	struct errbuf		 eb;
+	struct store		*s = store_open_file(dir, CA, &eb);
+	struct store_renewal	 r, back;
+
+	assert_non_null(s);
+	assert_int_equal(store_renewal_get(s, "b.test", CERTFILE_RSA, &back), -1);
+	memset(&r, 0, sizeof(r));
+	r.next_attempt = 1900000000;
+	r.failures = 3;
+	snprintf(r.fail_class, sizeof(r.fail_class), "rate_limited");
+	snprintf(r.last_error, sizeof(r.last_error), "too \"many\" orders");
+	r.retry_until = 1900003600;
+	r.ari_start = 1800000000;
+	r.ari_end = 1800086400;
+	r.ari_next = 1800001000;
+	r.last_order = 1799999999;
+	r.last_success = 1700000000;
+	snprintf(r.replaces, sizeof(r.replaces), "aki.serial");
+	snprintf(r.profile, sizeof(r.profile), "tlsserver");
+	assert_int_equal(store_renewal_put(s, "b.test", CERTFILE_RSA, &r, NULL, &eb), 0);
+	store_close(s);
+	/* Another handle, as after a restart, reads it all back. */
+	s = store_open_file(dir, CA, &eb);
+	assert_int_equal(store_renewal_get(s, "b.test", CERTFILE_RSA, &back), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	/* Another CA's namespace does not see it. */
+	store_close(s);
+	s = store_open_file(dir, "https://other.test/dir", &eb);
+	assert_int_equal(store_renewal_get(s, "b.test", CERTFILE_RSA, &back), -1);
+	store_close(s);
+}
+
+static void
+test_locks(void **state)
+{
+	struct errbuf		 eb;
+	struct store		*s = store_open_file(dir, CA, &eb);
+	struct store_lock	*l1, *l2;
+
+	l1 = store_lock_acquire(s, "c.test", 60, &eb);
+	assert_non_null(l1);
+	assert_int_equal(store_lock_check(l1), 1);
+	assert_int_equal(store_lock_keepalive(l1), 0);
+	/* A second holder is refused while the first holds it. */
+	l2 = store_lock_acquire(s, "c.test", 60, &eb);
+	assert_null(l2);
+	assert_int_equal(errno, EWOULDBLOCK);
+	assert_non_null(strstr(eb.msg, "held by another"));
+	store_lock_release(l1);
+	l2 = store_lock_acquire(s, "c.test", 60, &eb);
+	assert_non_null(l2);
+	store_lock_release(l2);
+	store_lock_release(NULL);
+	store_close(s);
+}
+
+static void
+test_challenges_and_feed(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*s = store_open_file(dir, CA, &eb);
+	struct feed	 f;
+	char		*v;
+
+	memset(&f, 0, sizeof(f));
+	store_watch(s, on_event, &f);
+	assert_int_equal(store_challenge_put(s, "http-01/tok", "tok.thumb", 60, &eb), 0);
+	assert_int_equal(f.puts, 1);
+	assert_string_equal(f.last_key, "http-01/tok");
+	v = store_challenge_get(s, "http-01/tok");
+	assert_string_equal(v, "tok.thumb");
+	free(v);
+	store_challenge_del(s, "http-01/tok");
+	assert_int_equal(f.dels, 1);
+	assert_null(store_challenge_get(s, "http-01/tok"));
+	store_unwatch(s, on_event, &f);
+	assert_int_equal(store_challenge_put(s, "http-01/late", "y", 60, &eb), 0);
+	assert_int_equal(f.puts, 1);		/* unwatched: not told */
+	store_close(s);
+}
+
+static void
+test_tickets_and_requests(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*s = store_open_file(dir, NULL, &eb);
+	uint8_t		 keys[80], back[160];
+	size_t		 len;
+	time_t		 when;
+	char		*path;
+	struct stat	 st;
+
+	memset(keys, 0xab, sizeof(keys));
+	assert_int_equal(store_tickets_put(s, keys, sizeof(keys), &eb), 0);
+	assert_int_equal(store_tickets_get(s, back, sizeof(back), &len, &when), 0);
+	assert_int_equal(len, sizeof(keys));
+	assert_memory_equal(keys, back, len);
+	assert_true(when > 0);
+	assert_true(asprintf(&path, "%s/tickets.key", dir) > 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	free(path);
+	assert_int_equal(store_renew_request(s, "d.test", &eb), 0);
+	assert_int_equal(store_renew_request(s, "../etc", &eb), -1);
+	store_close(s);
+}
+
+static void
+count_name(const char *name, void *arg)
+{
+	if (strcmp(name, "e.test") == 0)
+		(*(int *)arg)++;
+}
+
+static void
+test_requests_taken_once(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*s = store_open_file(dir, NULL, &eb);
+	int		 n = 0;
+
+	assert_int_equal(store_renew_request(s, "e.test", &eb), 0);
+	store_renew_requests_take(s, count_name, &n);
+	assert_int_equal(n, 1);
+	store_renew_requests_take(s, count_name, &n);
+	assert_int_equal(n, 1);			/* taken: gone */
+	store_close(s);
+}
+
+static void
+count_entry(const struct store_entry *e, void *arg)
+{
+	if (strcmp(e->name, "a.test") == 0 && e->cf != NULL)
+		(*(int *)arg)++;
+}
+
+static void
+test_list(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*all = store_open_file(dir, NULL, &eb);
+	int		 n = 0;
+
+	/* a.test (ecdsa, with a certificate) and b.test (rsa, state only). */
+	assert_true(store_list(all, count_entry, &n) >= 2);
+	assert_int_equal(n, 1);
+	store_close(all);
+}
+
+static int
+setup(void **state)
+{
+	dir = mkdtemp(tmpl);
+	return dir == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	return testcert_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_certificates),
+		cmocka_unit_test(test_renewal_state),
+		cmocka_unit_test(test_locks),
+		cmocka_unit_test(test_challenges_and_feed),
+		cmocka_unit_test(test_tickets_and_requests),
+		cmocka_unit_test(test_requests_taken_once),
+		cmocka_unit_test(test_list),
+	};
+	return cmocka_run_group_tests_name("store_ops", tests, setup, teardown);
+}
