@@ -31,25 +31,29 @@ cat >"$T/tlsgate.json" <<JSON
 JSON
 export TLSGATE_ACME_ALLOW_HTTP=1
 start_tlsgate "$HTTPS" --config "$T/tlsgate.json"
-wait_log "acme limited.test: attempt 1 failed: .*(rate_limited)" 30
+wait_log "acme limited.test: attempt 1 failed: .*rateLimited" 30
 [ "$(orders)" = 1 ] || fail "expected one newOrder, got $(orders)"
 grep -q "next try in 3600s" "$T/tlsgate.log" || fail "Retry-After: 3600 not honoured"
 ok "rate-limited once; next try in 3600 s"
 
 for i in 1 2 3; do
 	kill -HUP "$TG_PID"
-	until [ "$(grep -c "acme: reload: 1 job(s) kept" "$T/tlsgate.log")" -ge "$i" ]; do
+	until [ "$(grep -c "reload: done" "$T/tlsgate.log")" -ge "$i" ]; do
 		sleep 0.05
 	done
 	no_new_order 1 1 "after SIGHUP $i"
 done
+[ "$(grep -c "acme: reload: 1 job(s) kept, 0 started, 0 ended" "$T/tlsgate.log")" = 3 ] ||
+    fail "the reloads did not keep the ACME job"
+grep -q "(rate_limited); next try in 3600s" "$T/tlsgate.log" || fail "not classed as rate_limited"
 ok "three SIGHUPs: the job kept its schedule, no new order"
 
 kill "$TG_PID"; wait "$TG_PID" || true
 mv "$T/tlsgate.log" "$T/tlsgate-1.log"
 start_tlsgate "$HTTPS" --config "$T/tlsgate.json"
-wait_log "acme limited.test: ecdsa: 1 failed attempt(s) in a row" 10
 wait_log "acme: directory .* loaded" 10
 no_new_order 1 2 "after a restart"
 grep -q "attempt 1 failed" "$T/tlsgate.log" && fail "the restart ordered again"
+grep -q "acme limited.test: ecdsa: 1 failed attempt(s) in a row" "$T/tlsgate.log" ||
+    fail "the restart did not say it resumed the back-off"
 ok "restart: the back-off was read back from the store; still exactly one newOrder"
