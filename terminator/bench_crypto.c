@@ -16,8 +16,12 @@
 #include <openssl/curve25519.h>
 #include <openssl/ec_key.h>
 #include <openssl/ecdsa.h>
+#include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/rand.h>
+
+#include "errbuf.h"
+#include "keygen.h"
 
 static double
 now(void)
@@ -35,21 +39,23 @@ bench_crypto_run(double secs)
 	uint8_t		 digest[32], sig[160];
 	uint8_t		 priv[32], pub[32], peer[32], out[32], key[16], nonce[12];
 	unsigned	 siglen;
-	EC_KEY		*ec;
+	EVP_PKEY	*pk;
+	const EC_KEY	*ec;
 	EVP_AEAD_CTX	*aead;
 	size_t		 outlen;
 	double		 t0, t;
 	long		 n;
+	struct errbuf	 eb;
 
 	RAND_bytes(digest, sizeof(digest));
-	ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-	if (ec == NULL || !EC_KEY_generate_key(ec))
+	if ((pk = keygen(CERTFILE_EC, &eb)) == NULL ||
+	    (ec = EVP_PKEY_get0_EC_KEY(pk)) == NULL)
 		return 1;
 	for (n = 0, t0 = now(); (t = now()) - t0 < secs; n++)
 		if (!ECDSA_sign(0, digest, sizeof(digest), sig, &siglen, ec))
 			return 1;
 	printf("ecdsa-p256-sign  %10.0f ops/s\n", (double)n / (t - t0));
-	EC_KEY_free(ec);
+	EVP_PKEY_free(pk);
 
 	X25519_keypair(pub, priv);
 	X25519_keypair(peer, out);
