@@ -189,7 +189,7 @@ const struct cfg_key cfg_keys[] = {
 	  "the default chain." },
 	{ .key = "acme.retry_base", .flag = "--acme-retry-base", .flag_arg = "S",
 	  .type = CFG_INT, C(acme.retry_base), .min = 1, .max = 3600,
-	  .def_doc = "60",
+	  .def_doc = "`60`",
 	  .doc = "First back-off step in seconds; failed attempts wait 1, 10, 100, "
 	  "then 1440 times this. A longer `Retry-After` from the CA wins." },
 	{ .key = "sites", .flag = "--site", .flag_arg = "NAMES=BACKENDS",
@@ -452,13 +452,13 @@ cfg_apply(struct cfg_walk *w, const struct cfg_key *k, const char *path, json_t 
 		return;
 	case CFG_INT:
 		if (!json_is_integer(v)) {
-			cfg_err(w, path, "expected an integer %g-%g (got %s)", k->min,
+			cfg_err(w, path, "expected an integer %.0f-%.0f (got %s)", k->min,
 			    k->max, shown(v, buf, sizeof(buf)));
 			return;
 		}
 		if ((double)json_integer_value(v) < k->min ||
 		    (double)json_integer_value(v) > k->max) {
-			cfg_err(w, path, "must be between %g and %g (got %s)", k->min,
+			cfg_err(w, path, "must be between %.0f and %.0f (got %s)", k->min,
 			    k->max, shown(v, buf, sizeof(buf)));
 			return;
 		}
@@ -677,7 +677,7 @@ doc_type(FILE *out, const struct cfg_key *k)
 	}
 	switch (k->type) {
 	case CFG_INT:
-		fprintf(out, "integer %g-%g", k->min, k->max);
+		fprintf(out, "integer %.0f-%.0f", k->min, k->max);
 		break;
 	case CFG_SECONDS:
 		fprintf(out, "seconds, %g-%g", k->min, k->max);
