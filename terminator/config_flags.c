@@ -140,9 +140,8 @@ flag_global(struct flags *f, const struct cfg_key *k, const char *flag,
 static void
 flag_site(struct flags *f, const char *val)
 {
-	const struct cfg_key	*nk = cfg_key_find(cfg_keys, "sites");
 	const char		*eq = strchr(val, '=');
-	char			*names, err[300], path[64];
+	char			*names, path[64];
 	json_t			*site, *nv, *bv, *e;
 	size_t			 idx = json_array_size(f->sites), i;
 
@@ -151,12 +150,9 @@ flag_site(struct flags *f, const char *val)
 		    val);
 		return;
 	}
-	(void)nk;
 	names = strndup(val, (size_t)(eq - val));
-	nv = cfg_from_text(cfg_key_find(cfg_site_keys, "alpn"), names, err,
-	    sizeof(err));		/* any list row splits the same way */
-	bv = cfg_from_text(cfg_key_find(cfg_site_keys, "alpn"), eq + 1, err,
-	    sizeof(err));
+	nv = cfg_list_from_text(names);
+	bv = cfg_list_from_text(eq + 1);
 	free(names);
 	site = json_pack("{s:o, s:o}", "names", nv, "backends", bv);
 	json_array_append_new(f->sites, site);

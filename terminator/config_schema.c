@@ -568,10 +568,25 @@ cfg_defaults(struct cfg_walk *w, const struct cfg_key *t, void *base)
 }
 
 json_t *
+cfg_list_from_text(const char *s)
+{
+	json_t *a = json_array();
+
+	/* "a,b,c"; an empty item stays, so that it is reported. */
+	for (;;) {
+		const char *c = strchr(s, ',');
+		size_t n = c ? (size_t)(c - s) : strlen(s);
+		json_array_append_new(a, json_stringn(s, n));
+		if (c == NULL)
+			return a;
+		s = c + 1;
+	}
+}
+
+json_t *
 cfg_from_text(const struct cfg_key *k, const char *s, char *err, size_t errlen)
 {
 	char	*end;
-	json_t	*a;
 
 	switch (k->type) {
 	case CFG_BOOL:
@@ -607,21 +622,8 @@ cfg_from_text(const struct cfg_key *k, const char *s, char *err, size_t errlen)
 		return json_real(d);
 	}
 	case CFG_ADDRS:
-	case CFG_STRINGS: {
-		/* "a,b,c"; an empty item stays, so that it is reported. */
-		const char *p = s;
-
-		a = json_array();
-		for (;;) {
-			const char *c = strchr(p, ',');
-			size_t n = c ? (size_t)(c - p) : strlen(p);
-			json_array_append_new(a, json_stringn(p, n));
-			if (c == NULL)
-				break;
-			p = c + 1;
-		}
-		return a;
-	}
+	case CFG_STRINGS:
+		return cfg_list_from_text(s);
 	default:
 		return json_string(s);
 	}

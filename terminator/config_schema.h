@@ -82,6 +82,8 @@ void	cfg_defaults(struct cfg_walk *w, const struct cfg_key *table, void *base);
  */
 struct json_t	*cfg_from_text(const struct cfg_key *k, const char *s, char *err,
 		    size_t errlen);
+/* A flag's "a,b,c" as a JSON array of strings (empty items kept). New. */
+struct json_t	*cfg_list_from_text(const char *s);
 /* Free what cfg_apply stored for every row of table in base. */
 void	cfg_free_fields(const struct cfg_key *table, void *base);
 
