@@ -221,11 +221,14 @@ cfg_errs_flush(struct cfg_walk *w)
 			cfg_errs_add(w->errs, xasprintf("%s:%d:%d: %s: %s%s", w->file,
 			    q[2 * i].line, q[2 * i].col, key[0] ? key : "(top level)",
 			    e->msg, refpart));
-		else if (w->from_flags && (origin = flag_origin(w, e->path)) != NULL)
+		else if (w->from_flags && (origin = flag_origin(w, e->path)) != NULL) {
+			/* "--site a.test=...: sites[0].names[1]: ...": a flag that
+			 * sets a whole site says which key of it is wrong. */
+			int deep = strchr(origin, ' ') != NULL && e->path[0] != '\0' &&
+			    strchr(e->path + 1, '/') != NULL;
 			cfg_errs_add(w->errs, xasprintf("%s: %s%s%s%s", origin,
-			    strchr(origin, ' ') && strchr(e->path + 1, '/') ? key : "",
-			    strchr(origin, ' ') && strchr(e->path + 1, '/') ? ": " : "",
-			    e->msg, refpart));
+			    deep ? key : "", deep ? ": " : "", e->msg, refpart));
+		}
 		else
 			cfg_errs_add(w->errs, xasprintf("%s: %s: %s%s", w->file,
 			    key[0] ? key : "(top level)", e->msg, refpart));

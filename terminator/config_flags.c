@@ -126,7 +126,7 @@ flag_global(struct flags *f, const struct cfg_key *k, const char *flag,
 		json_array_foreach(v, i, e) {
 			char sub[340];
 			snprintf(sub, sizeof(sub), "%s/%zu", path, json_array_size(arr));
-			origin(f, sub, flag, val);
+			origin(f, sub, flag, NULL);	/* messages quote the value */
 			json_array_append(arr, e);
 		}
 		json_decref(v);
