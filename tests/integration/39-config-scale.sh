@@ -51,18 +51,20 @@ check() {
 	echo "time: tlsgate check $1: $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s (exit $RC)"
 }
 
-# 1. 100,000 names over 2,000 sites, every one distinct: valid.
-gen 2000 50 1 1000000 0 names.json
+# Few sites with many names or backends each: every site loads its
+# certificate, which is slow under ASan and not what is measured here.
+# 1. 100,000 names over 200 sites, every one distinct: valid.
+gen 200 500 1 1000000 0 names.json
 check names.json
 [ "$RC" -eq 0 ] || { tail -5 "$T/names.json.out"; fail "100,000 names: exit $RC"; }
-grep -q "names.json: OK, 2000 sites" "$T/names.json.out" || fail "100,000 names: no OK line"
-ok "100,000 names across 2,000 sites checked"
+grep -q "names.json: OK, 200 sites" "$T/names.json.out" || fail "100,000 names: no OK line"
+ok "100,000 names across 200 sites checked"
 
-# 2. 200,000 backends over 2,000 sites: valid.
-gen 2000 1 100 1000000 0 backends.json
+# 2. 200,000 backends over 200 sites: valid.
+gen 200 1 1000 1000000 0 backends.json
 check backends.json
 [ "$RC" -eq 0 ] || { tail -5 "$T/backends.json.out"; fail "200,000 backends: exit $RC"; }
-grep -q "backends.json: OK, 2000 sites" "$T/backends.json.out" || fail "200,000 backends: no OK line"
+grep -q "backends.json: OK, 200 sites" "$T/backends.json.out" || fail "200,000 backends: no OK line"
 ok "200,000 backends checked"
 
 # 3. The same backends, and 48,000 names that are 12,000 names four times
@@ -87,7 +89,10 @@ ok "36,000 duplicates: each of 12,001 names reported once, with both positions"
 # 4. SIGHUP runs the same code: start on the 100,000 names, reload with
 # the duplicates (refused, old config serves), then to 200,000 backends.
 cp "$T/names.json" "$T/tlsgate.json"
-start_tlsgate "$P" --config "$T/tlsgate.json"
+"$TLSGATE" run --config "$T/tlsgate.json" >"$T/tlsgate.log" 2>&1 &
+TG_PID=$!
+PIDS+=($TG_PID)
+wait_port "$P" 60
 get() { curl -sS --max-time 5 --cacert "$T/s.pem" --resolve "$1:$P:127.0.0.1" "https://$1:$P/"; }
 [ "$(get n99999.s.test)" = S ] || fail "not serving n99999.s.test"
 t0=$SECONDS
@@ -101,7 +106,7 @@ n=$(grep -c "reload failed: .*is already named by" "$T/tlsgate.log" || true)
 t0=$SECONDS
 cp "$T/backends.json" "$T/tlsgate.json"
 kill -HUP "$TG_PID"
-wait_log "reload: done, 2000 sites" 60
+wait_log "reload: done, 200 sites" 60
 echo "time: reload to 200,000 backends within $((SECONDS - t0)) s"
-[ "$(get n1999.s.test)" = S ] || fail "not serving n1999.s.test after the reload"
+[ "$(get n199.s.test)" = S ] || fail "not serving n199.s.test after the reload"
 ok "SIGHUP: duplicates refused, 200,000 backends loaded"
