@@ -22,4 +22,18 @@
 int	jsonpos_find(const char *text, size_t len, const char *path, int *line,
 	    int *col);
 
+/* One question of jsonpos_find_many(): path in, the answer out. */
+struct jsonpos_query {
+	const char	*path;		/* borrowed */
+	int		 line, col;	/* set when found != 0 */
+	int		 found;		/* 0 not found, 1 exact, 2 deepest parent */
+};
+/*
+ * Answer every query of q[0..n) as jsonpos_find() would, in one scan of the
+ * text: O(len + total path length), however many queries. 0, or -1 when out
+ * of memory for the index.
+ */
+int	jsonpos_find_many(const char *text, size_t len, struct jsonpos_query *q,
+	    size_t n);
+
 #endif

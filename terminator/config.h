@@ -1,7 +1,10 @@
 /*
  * config.h - tlsgate's configuration: parsed from JSON or from command-line
  * flags into plain structs, validated in one pass that reports every error
- * with file:line:column and the key at fault.
+ * with file:line:column and the key at fault (or the flag and its value).
+ * Both sources go through one schema (config_schema.h), so they accept the
+ * same values. Loading is linear in the config's size. Any one thread may
+ * load; the result is plain data, read-only once loaded.
  */
 #ifndef TLSGATE_CONFIG_H
 #define TLSGATE_CONFIG_H
@@ -99,9 +102,9 @@ struct config	*config_load_file(const char *path, struct config_errors *errs);
 struct config	*config_load_text(const char *path, const char *text, size_t len,
 		    struct config_errors *errs);
 /*
- * Build a config from flags (argv after "run"): --site, --cert, --https,
- * --http, --workers, --default, --alpn, --max-connections, --log-level and the
- * timeouts. Returns NULL with errs filled.
+ * Build a config from flags (argv after "run"): --https, --site, --cert and
+ * a flag for most keys (the schema's flag column, `tlsgate config-doc
+ * flags`). Returns NULL with errs filled, each "FLAG: message".
  */
 struct config	*config_from_args(int argc, char **argv, struct config_errors *errs);
 void		 config_free(struct config *);

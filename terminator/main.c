@@ -13,6 +13,7 @@
 #include "certs_cmd.h"
 #include "status_cmd.h"
 #include "config.h"
+#include "config_schema.h"
 #include "errbuf.h"
 #include "log.h"
 #include "server.h"
@@ -91,6 +92,7 @@ usage(FILE *f)
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate status [--config FILE | --admin ADDR]\n"
 	    "       tlsgate version\n"
+	    "       tlsgate config-doc [keys | flags]\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
 	    "See docs/cli.md and docs/config.md.\n");
 }
@@ -134,6 +136,14 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "config-doc") == 0) {
+		/* The key and flag tables of docs/config.md and docs/cli.md. */
+		if (config_schema_doc(stdout, argc > 2 ? argv[2] : "keys") == -1) {
+			usage(stderr);
+			return 2;
+		}
 		return 0;
 	}
 	if (strcmp(argv[1], "bench-crypto") == 0)

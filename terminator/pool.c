@@ -49,13 +49,55 @@ mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/*
+ * The registry is also indexed by a hash of (site, address), so that a pool
+ * of 200,000 backends is built in linear time, not by a list walk per backend.
+ */
+static struct backend	**registry_tab;
+static size_t		  registry_mask, registry_n;
+
+static uint64_t
+registry_hash(const char *site, const char *str)
+{
+	return fnv64(str, strlen(str), fnv64(site, strlen(site) + 1,
+	    14695981039346656037ull));
+}
+
+static void
+registry_index(struct backend *b)
+{
+	size_t i;
+
+	if (2 * (registry_n + 1) > (registry_tab ? registry_mask + 1 : 0)) {
+		size_t		  cap = registry_tab ? 2 * (registry_mask + 1) : 256;
+		struct backend	**old = registry_tab;
+		size_t		  oldcap = old ? registry_mask + 1 : 0;
+
+		registry_tab = xcalloc(cap, sizeof(*registry_tab));
+		registry_mask = cap - 1;
+		registry_n = 0;
+		for (size_t j = 0; j < oldcap; j++)
+			if (old[j] != NULL)
+				registry_index(old[j]);
+		free(old);
+	}
+	for (i = registry_hash(b->site, b->str) & registry_mask; registry_tab[i];
+	    i = (i + 1) & registry_mask)
+		;
+	registry_tab[i] = b;
+	registry_n++;
+}
+
 static struct backend *
 registry_get(const char *site, const struct addr *a)
 {
-	struct backend *b;
+	struct backend	*b = NULL;
+	size_t		 i;
 
 	pthread_mutex_lock(&registry_mtx);
-	for (b = registry; b != NULL; b = b->next)
+	for (i = registry_tab ? registry_hash(site, a->str) & registry_mask : 0;
+	    registry_tab != NULL && (b = registry_tab[i]) != NULL;
+	    i = (i + 1) & registry_mask)
 		if (strcmp(b->site, site) == 0 && strcmp(b->str, a->str) == 0 &&
 		    b->len == a->len && memcmp(&b->ss, &a->ss, a->len) == 0)
 			break;
@@ -70,6 +112,7 @@ registry_get(const char *site, const struct addr *a)
 		atomic_store(&b->up, 1);
 		b->next = registry;
 		registry = b;
+		registry_index(b);
 	}
 	pthread_mutex_unlock(&registry_mtx);
 	return b;
@@ -334,27 +377,45 @@ pool_connect_result(struct pool *p, struct backend *b, int ok)
 	}
 }
 
-static int
-pools_have(struct pool *const *v, size_t n, const struct backend *b)
+/* A set of backend pointers, to ask "is b still in use" in O(1). */
+struct bset {
+	const struct backend	**tab;
+	size_t			  mask;
+};
+
+static size_t
+bset_slot(const struct bset *s, const struct backend *b)
 {
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < v[i]->n; j++)
-			if (v[i]->b[j] == b)
-				return 1;
-	return 0;
+	size_t i = (size_t)mix((uint64_t)(uintptr_t)b) & s->mask;
+
+	while (s->tab[i] != NULL && s->tab[i] != b)
+		i = (i + 1) & s->mask;
+	return i;
 }
 
 void
 pool_mark_removed(struct pool *const *old, size_t nold, struct pool *const *new,
     size_t nnew)
 {
+	struct bset	keep;
+	size_t		n = 0, cap = 16;
+
 	for (size_t i = 0; i < nnew; i++)
-		for (size_t j = 0; j < new[i]->n; j++)
+		n += new[i]->n;
+	while (cap < 2 * n)
+		cap <<= 1;
+	keep.tab = xcalloc(cap, sizeof(*keep.tab));
+	keep.mask = cap - 1;
+	for (size_t i = 0; i < nnew; i++)
+		for (size_t j = 0; j < new[i]->n; j++) {
 			atomic_store(&new[i]->b[j]->removed_at, 0);
+			keep.tab[bset_slot(&keep, new[i]->b[j])] = new[i]->b[j];
+		}
 	for (size_t i = 0; i < nold; i++)
 		for (size_t j = 0; j < old[i]->n; j++) {
 			struct backend *b = old[i]->b[j];
-			if (!pools_have(new, nnew, b) && atomic_load(&b->removed_at) == 0) {
+			if (keep.tab[bset_slot(&keep, b)] == NULL &&
+			    atomic_load(&b->removed_at) == 0) {
 				struct timespec ts;
 				clock_gettime(CLOCK_REALTIME, &ts);
 				atomic_store(&b->removed_at,
@@ -363,4 +424,5 @@ pool_mark_removed(struct pool *const *old, size_t nold, struct pool *const *new,
 				    "connections", b->str, b->site, atomic_load(&b->active));
 			}
 		}
+	free(keep.tab);
 }

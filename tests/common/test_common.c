@@ -43,6 +43,33 @@ test_jsonpos_values(void **state)
 	assert_int_equal(col, 29);
 }
 
+/* One scan answers many paths exactly as one call per path would. */
+static void
+test_jsonpos_find_many_agrees(void **state)
+{
+	static const char *const paths[] = { "/a", "/sites/0/names/1",
+	    "/sites/1/names", "/sites/1/b/c", "/sites/1/zzz", "/sites/9/x", "",
+	    "/sites", "/a" };
+	struct jsonpos_query	q[sizeof(paths) / sizeof(paths[0])];
+	size_t			n = sizeof(paths) / sizeof(paths[0]);
+
+	for (size_t i = 0; i < n; i++)
+		q[i].path = paths[i];
+	assert_int_equal(jsonpos_find_many(doc, strlen(doc), q, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		int line = 0, col = 0, rc;
+
+		rc = jsonpos_find(doc, strlen(doc), paths[i], &line, &col);
+		assert_int_equal(q[i].found, rc == 0 ? 1 : rc == 1 ? 2 : 0);
+		assert_int_equal(q[i].line, line);
+		assert_int_equal(q[i].col, col);
+	}
+	q[0].path = "/a/5";
+	assert_int_equal(jsonpos_find_many("{\"a\": [1, ", 10, q, 1), 0);
+	assert_int_equal(q[0].found, 2);
+	assert_int_equal(q[0].col, 7);
+}
+
 static void
 test_jsonpos_missing_gives_parent(void **state)
 {
@@ -101,6 +128,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jsonpos_values),
 		cmocka_unit_test(test_jsonpos_missing_gives_parent),
+		cmocka_unit_test(test_jsonpos_find_many_agrees),
 		cmocka_unit_test(test_errbuf),
 		cmocka_unit_test(test_log_levels_and_sanitising),
 	};

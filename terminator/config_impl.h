@@ -1,0 +1,86 @@
+/*
+ * config_impl.h - what the config_*.c files share, and nothing else uses:
+ * the walk state with its deferred errors, a string hash map, and the small
+ * helpers of the JSON walker and the flag translator. Single-threaded: one
+ * load runs on one thread at a time, with its own walk.
+ */
+#ifndef TLSGATE_CONFIG_IMPL_H
+#define TLSGATE_CONFIG_IMPL_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "config.h"
+
+/* A string-keyed open-addressing hash map; keys are borrowed. */
+struct cfg_map_ent {
+	const char	*key;		/* NULL: empty slot */
+	size_t		 val;		/* the caller's */
+	size_t		 count;		/* the caller's */
+};
+struct cfg_map {
+	struct cfg_map_ent	*tab;
+	size_t			 mask, n;
+};
+/* The entry for key; with create, a new zeroed one if absent (else NULL). */
+struct cfg_map_ent	*cfg_map_get(struct cfg_map *, const char *key, int create);
+void			 cfg_map_free(struct cfg_map *);
+
+/* An error waiting for its position: JSON paths ("/sites/1/names/0"). */
+struct cfg_err {
+	char	*path;
+	char	*msg;
+	char	*ref;		/* a second path the message points at, or NULL */
+};
+
+struct cfg_walk {
+	const char		*file;		/* for messages */
+	const char		*text;		/* the JSON text, NULL when from flags */
+	size_t			 len;
+	char			*dir;		/* for relative paths, or NULL */
+	struct config_errors	*errs;
+	struct cfg_err		*pend;
+	size_t			 npend, cappend;
+	struct cfg_map		*origin;	/* flags: path -> index in origins */
+	char			**origins;	/* flags: "--site a.test=..." */
+	int			 from_flags;
+};
+
+/* Record an error at a JSON path; positions are added by cfg_errs_flush. */
+void	cfg_err(struct cfg_walk *, const char *path, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* The same, with ref: a path whose position is appended to the message. */
+void	cfg_err_ref(struct cfg_walk *, const char *path, const char *ref,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Locate every pending error (one scan of the text) and move it to w->errs. */
+void	cfg_errs_flush(struct cfg_walk *);
+/* Add a finished message to errs (takes ownership of msg). */
+void	cfg_errs_add(struct config_errors *, char *msg);
+
+/* Helpers (config.c). */
+int	 cfg_valid_name(const char *);	/* DNS name, optional "*." label */
+char	*cfg_lowercase_dup(const char *);
+char	*cfg_abs_path(const struct cfg_walk *, const char *);
+char	*cfg_acme_directory(const char *);	/* "production", "staging" or a URL */
+void	 cfg_free_strs(char **, size_t);
+/* Cross-field checks shared by both sources; linear in the config's size. */
+void	 cfg_validate(struct cfg_walk *, struct config *);
+
+/* The walker (config_json.c): fill c from a parsed document. */
+void	 cfg_walk_root(struct cfg_walk *, json_t *root, struct config *c);
+/* Walk an object whose keys are rows of table under prefix ("" or "limits"). */
+struct cfg_key;
+void	 cfg_walk_object(struct cfg_walk *, const struct cfg_key *table,
+	    const char *prefix, const char *path, json_t *obj, void *base);
+/* The special rows of cfg_site_keys (config_json.c). */
+void	 cfg_site_names(struct cfg_walk *, const struct cfg_key *, const char *,
+	    json_t *, void *);
+void	 cfg_site_backends(struct cfg_walk *, const struct cfg_key *, const char *,
+	    json_t *, void *);
+void	 cfg_site_certs(struct cfg_walk *, const struct cfg_key *, const char *,
+	    json_t *, void *);
+void	 cfg_site_acme(struct cfg_walk *, const struct cfg_key *, const char *,
+	    json_t *, void *);
+
+#endif
