@@ -1217,7 +1217,8 @@ install_chain(struct job *j, const char *pem)
 	char		 tb[24];
 
 	/* The store checks the pair and the names before replacing anything. */
-	if ((cf = store_cert_save(j->a->store, job_name(j), pem, j->key_pem, &eb)) == NULL) {
+	if ((cf = store_cert_save(j->a->store, job_name(j), j->site->names,
+	    j->site->nnames, pem, j->key_pem, &eb)) == NULL) {
 		job_fail(j, "new certificate rejected: %s", eb.msg);
 		return;
 	}

@@ -27,6 +27,7 @@
 #include <openssl/pem.h>
 
 #include "atomicfile.h"
+#include "certcheck.h"
 #include "errbuf.h"
 #include "xalloc.h"
 
@@ -268,8 +269,8 @@ store_cert_load(struct store *s, const char *name, enum certfile_keytype kt,
 }
 
 struct certfile *
-store_cert_save(struct store *s, const char *name, const char *chain_pem,
-    const char *key_pem, struct errbuf *eb)
+store_cert_save(struct store *s, const char *name, char *const *names,
+    size_t nnames, const char *chain_pem, const char *key_pem, struct errbuf *eb)
 {
 	struct certfile	*cf;
 	char		*dir, *path, *bundle;
@@ -277,8 +278,7 @@ store_cert_save(struct store *s, const char *name, const char *chain_pem,
 	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
 	    strlen(key_pem), eb)) == NULL)
 		return NULL;
-	if (!certfile_matches(cf, name)) {
-		errbuf_set(eb, "new certificate does not cover %s", name);
+	if (certcheck(cf, names, nnames, time(NULL), CERTCHECK_SKEW, eb) == -1) {
 		certfile_unref(cf);
 		return NULL;
 	}

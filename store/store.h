@@ -18,6 +18,8 @@
 #ifndef TLSGATE_STORE_H
 #define TLSGATE_STORE_H
 
+#include <stddef.h>
+
 #include <openssl/base.h>
 
 #include "certfile.h"
@@ -48,12 +50,15 @@ struct certfile	*store_cert_load(struct store *, const char *name,
 char		*store_cert_path(const char *state_dir, const char *directory_url,
 		    const char *name, enum certfile_keytype kt);
 /*
- * Check that key_pem and chain_pem form a good certificate for name, then
- * replace the stored one atomically. A bad pair never replaces a good one.
- * Returns the new certfile (new reference) or NULL with eb set.
+ * Check that key_pem and chain_pem form a good certificate for every one of
+ * names[0..nnames) (certcheck.h: chain, dates, names, usage) now, then
+ * replace the stored certificate of name atomically. A bad pair never
+ * replaces a good one. Returns the new certfile (new reference) or NULL with
+ * eb set to the reason.
  */
 struct certfile	*store_cert_save(struct store *, const char *name,
-		    const char *chain_pem, const char *key_pem, struct errbuf *eb);
+		    char *const *names, size_t nnames, const char *chain_pem,
+		    const char *key_pem, struct errbuf *eb);
 
 /*
  * An exclusive, non-blocking flock on the site's lock file, so that two

@@ -17,6 +17,11 @@
 #include <cmocka.h>
 #include <event2/thread.h>
 #include <jansson.h>
+#include <openssl/base64.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "acme.h"
 #include "certfile.h"
@@ -32,6 +37,12 @@
 
 static char	 tmpl[] = "/tmp/tlsgate-replay-XXXXXX";
 static char	*statedir;
+static char	*one_name[] = { "r.test" };
+static char	**site_names = one_name;	/* the site run() orders for */
+static size_t	 site_nnames = 1;
+static char	*ca_cert, *ca_key;		/* the replayed CA's issuer */
+static char	*(*run_make_body)(const struct replay_step *, const char *, void *);
+static void	*run_make_arg;
 
 static const struct replay_step prelude[] = {
 	{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
@@ -51,21 +62,23 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 {
 	struct acme_site_cfg	 site;
 	struct acme_cfg		 cfg;
-	char			*names[] = { "r.test" }, *ch[] = { "tls-alpn-01" };
+	char			*ch[] = { "tls-alpn-01" };
 	char			*path;
 	struct errbuf		 eb;
 	struct acme		*a;
 	json_t			*m = NULL;
 
 	replay_init(r, steps, n);
+	r->make_body = run_make_body;
+	r->make_arg = run_make_arg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
 	cfg.state_dir = statedir;
 	cfg.transport = &r->tr;
 	memset(&site, 0, sizeof(site));
 	site.label = "r.test";
-	site.names = names;
-	site.nnames = 1;
+	site.names = site_names;
+	site.nnames = site_nnames;
 	site.challenges = ch;
 	site.nchallenges = 1;
 	a = acme_start(&cfg, &site, 1, installed, NULL, &eb);
@@ -237,6 +250,7 @@ static void
 test_ari_window_sets_renewal(void **state)
 {
 	char			*cert, *key, start[32], end[32];
+	char			*rnames[] = { "r.test" };
 	struct errbuf		 eb;
 	struct store		*st = store_open(statedir, DIR_URL, &eb);
 	struct certfile		*cf;
@@ -248,7 +262,7 @@ test_ari_window_sets_renewal(void **state)
 	/* A certificate already in the store, valid 30 days. */
 	assert_non_null(st);
 	testcert_make("ec", "r.test", 30, &cert, &key);
-	cf = store_cert_save(st, "r.test", cert, key, &eb);
+	cf = store_cert_save(st, "r.test", rnames, 1, cert, key, &eb);
 	assert_non_null(cf);
 	certfile_unref(cf);
 	store_free(st);
@@ -273,6 +287,234 @@ test_ari_window_sets_renewal(void **state)
 	free(key);
 }
 
+/* ---- a downloaded certificate that fails the store's checks ---------- */
+
+/* What the replayed CA issues, and the CSR key it saw at finalize. */
+struct issue {
+	const char	*names;
+	time_t		 not_before, not_after;
+	char		*pubkey;	/* PEM, from the finalize request */
+};
+
+static uint8_t *
+b64url_dec(const char *in, size_t *outlen)
+{
+	size_t	 n = strlen(in), len;
+	char	*b = calloc(1, n + 4);
+	uint8_t	*out;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	while (n % 4 != 0)
+		b[n++] = '=';
+	out = malloc(n);
+	if (!EVP_DecodeBase64(out, &len, n, (const uint8_t *)b, n)) {
+		free(out);
+		out = NULL;
+	}
+	free(b);
+	*outlen = len;
+	return out;
+}
+
+/* Finalize: keep the CSR's public key, answer with a valid order. */
+static char *
+on_finalize(const char *req, void *arg)
+{
+	struct issue	*is = arg;
+	json_t		*jws = json_loads(req, 0, NULL), *pay;
+	uint8_t		*p, *der;
+	size_t		 plen, dlen;
+	const uint8_t	*dp;
+	X509_REQ	*csr;
+	EVP_PKEY	*pk;
+	BIO		*b;
+	const uint8_t	*pem;
+	size_t		 pemlen;
+
+	assert_non_null(jws);
+	p = b64url_dec(json_string_value(json_object_get(jws, "payload")), &plen);
+	assert_non_null(p);
+	pay = json_loadb((const char *)p, plen, 0, NULL);
+	assert_non_null(pay);
+	der = b64url_dec(json_string_value(json_object_get(pay, "csr")), &dlen);
+	assert_non_null(der);
+	dp = der;
+	assert_non_null(csr = d2i_X509_REQ(NULL, &dp, (long)dlen));
+	assert_non_null(pk = X509_REQ_get_pubkey(csr));
+	b = BIO_new(BIO_s_mem());
+	PEM_write_bio_PUBKEY(b, pk);
+	BIO_mem_contents(b, &pem, &pemlen);
+	is->pubkey = strndup((const char *)pem, pemlen);
+	BIO_free(b);
+	EVP_PKEY_free(pk);
+	X509_REQ_free(csr);
+	free(der);
+	json_decref(pay);
+	free(p);
+	json_decref(jws);
+	return strdup("{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}");
+}
+
+/* Download: a chain for that key, with the scenario's fault. */
+static char *
+on_download(const char *req, void *arg)
+{
+	struct issue		*is = arg;
+	struct testcert_opts	 o;
+	char			*cert, *chain;
+
+	assert_non_null(is->pubkey);
+	memset(&o, 0, sizeof(o));
+	o.names = is->names;
+	o.not_before = is->not_before;
+	o.not_after = is->not_after;
+	o.eku = "serverAuth";
+	o.issuer_cert = ca_cert;
+	o.issuer_key = ca_key;
+	o.pubkey = is->pubkey;
+	assert_int_equal(testcert_issue(&o, &cert, NULL), 0);
+	if (asprintf(&chain, "%s%s", cert, ca_cert) < 0)
+		fail();
+	free(cert);
+	return chain;
+}
+
+static char *
+make_body(const struct replay_step *s, const char *req, void *arg)
+{
+	return strstr(s->url_has, "/finalize/") != NULL ? on_finalize(req, arg) :
+	    on_download(req, arg);
+}
+
+/* Order, finalize and download with is's certificate; the metadata. */
+static json_t *
+run_issue(struct issue *is, struct replay *r, size_t *nsteps)
+{
+	const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL },	/* make_body */
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL },
+	};
+	struct replay_step	*s = script(tail, 3, nsteps);
+	json_t			*m;
+
+	run_make_body = make_body;
+	run_make_arg = is;
+	m = run(s, *nsteps, has_error, r);
+	run_make_body = NULL;
+	free(s);
+	return m;
+}
+
+static void
+assert_not_stored(void)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.pem", statedir) < 0)
+		fail();
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(path);
+}
+
+static void
+test_issued_expired_refused(void **state)
+{
+	time_t		 t = time(NULL);
+	struct issue	 is = { "r.test", t - 10 * 86400, t - 3600, NULL };
+	struct replay	 r;
+	size_t		 n;
+	json_t		*m = run_issue(&is, &r, &n);
+	char		 want[200], ts[32];
+	struct tm	 tm;
+
+	assert_non_null(m);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&is.not_after, &tm));
+	snprintf(want, sizeof(want), "new certificate rejected: the certificate "
+	    "expired at %s (now ", ts);
+	if (strncmp(err_of(m), want, strlen(want)) != 0)
+		fail_msg("last_error: %s", err_of(m));
+	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
+	/* A failed attempt backs off (60 s first step); nothing was stored. */
+	assert_true(num(m, "renew_at") >= t + 60 - 10);
+	assert_not_stored();
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(is.pubkey);
+}
+
+static void
+test_issued_missing_name_refused(void **state)
+{
+	char		*two[] = { "r.test", "www.r.test" };
+	time_t		 t = time(NULL);
+	struct issue	 is = { "r.test", t - 60, t + 30 * 86400, NULL };
+	struct replay	 r;
+	size_t		 n;
+	json_t		*m;
+
+	site_names = two;
+	site_nnames = 2;
+	m = run_issue(&is, &r, &n);
+	site_names = one_name;
+	site_nnames = 1;
+	assert_non_null(m);
+	assert_string_equal(err_of(m), "new certificate rejected: the certificate "
+	    "does not cover www.r.test (it names r.test)");
+	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
+	assert_not_stored();
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(is.pubkey);
+}
+
+/* Control: the same flow with a good certificate installs it. */
+static int
+has_cert(json_t *m)
+{
+	return num(m, "not_after") > 0 || has_error(m);
+}
+
+static void
+test_issued_good_installed(void **state)
+{
+	time_t			 t = time(NULL);
+	struct issue		 is = { "r.test", t - 60, t + 30 * 86400, NULL };
+	const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL },	/* make_body */
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL },
+		/* The installed certificate's ARI window, if asked before the stop. */
+		{ "GET", "/ari/", 200, NULL, "21600",
+		  "{\"suggestedWindow\": {\"start\": \"2099-01-01T00:00:00Z\", "
+		  "\"end\": \"2099-01-02T00:00:00Z\"}}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 4, &n);
+	json_t			*m;
+	char			*path;
+
+	run_make_body = make_body;
+	run_make_arg = &is;
+	m = run(s, n, has_cert, &r);
+	run_make_body = NULL;
+	assert_non_null(m);
+	if (err_of(m) != NULL)
+		fail_msg("last_error: %s", err_of(m));
+	assert_int_equal(num(m, "not_after"), is.not_after);
+	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.pem", statedir) < 0)
+		fail();
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	json_decref(m);
+	free(s);
+	free(is.pubkey);
+}
+
 static int
 setup_each(void **state)
 {
@@ -286,7 +528,11 @@ setup_each(void **state)
 static int
 setup(void **state)
 {
+	struct testcert_opts ca = { .cn = "Replay CA", .ca = 1 };
+
 	evthread_use_pthreads();
+	if (testcert_issue(&ca, &ca_cert, &ca_key) == -1)
+		return -1;
 	statedir = mkdtemp(tmpl);
 	return statedir == NULL ? -1 : 0;
 }
@@ -294,6 +540,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	free(ca_cert);
+	free(ca_key);
 	return testcert_rmtree(statedir);
 }
 
@@ -307,6 +555,9 @@ main(void)
 		cmocka_unit_test_setup(test_malformed_json, setup_each),
 		cmocka_unit_test_setup(test_hostile_token_refused, setup_each),
 		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
+		cmocka_unit_test_setup(test_issued_good_installed, setup_each),
+		cmocka_unit_test_setup(test_issued_expired_refused, setup_each),
+		cmocka_unit_test_setup(test_issued_missing_name_refused, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_replay", tests, setup, teardown);
 }

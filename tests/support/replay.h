@@ -30,6 +30,11 @@ struct replay {
 	struct event_base	 *base;
 	int			  nonce;
 	struct acme_transport	  tr;
+	/* Optional: the body of a step whose body is NULL, made from the
+	 * request's (new string); e.g. a certificate for the CSR's key. */
+	char			*(*make_body)(const struct replay_step *,
+				    const char *req_body, void *arg);
+	void			 *make_arg;
 };
 
 /* A transport for acme_cfg.transport that plays steps[0..n). */
