@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "acme_http.h"
 #include "jsonpos.h"
 #include "log.h"
 #include "xalloc.h"
@@ -633,6 +634,12 @@ config_validate(struct walk *w, struct config *c)
 	}
 	if (ndefault > 1)
 		werr(w, "/sites", "more than one site has \"default\": true");
+	/* Issue 17: ACME is https only; the switch exists for stub CAs in tests. */
+	if (c->acme.directory != NULL && strncasecmp(c->acme.directory, "https://", 8) != 0 &&
+	    !acme_http_allow_plain())
+		werr(w, "/acme/directory", "\"%s\" is not an https:// URL (plain http "
+		    "is allowed only for tests, with TLSGATE_ACME_ALLOW_HTTP=1)",
+		    c->acme.directory);
 }
 
 struct config *
