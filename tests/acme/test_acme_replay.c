@@ -299,7 +299,7 @@ struct issue {
 static uint8_t *
 b64url_dec(const char *in, size_t *outlen)
 {
-	size_t	 n = strlen(in), len;
+	size_t	 n = strlen(in), len = 0;
 	char	*b = calloc(1, n + 4);
 	uint8_t	*out;
 
@@ -307,7 +307,7 @@ b64url_dec(const char *in, size_t *outlen)
 		b[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
 	while (n % 4 != 0)
 		b[n++] = '=';
-	out = malloc(n);
+	out = malloc(n + 1);
 	if (!EVP_DecodeBase64(out, &len, n, (const uint8_t *)b, n)) {
 		free(out);
 		out = NULL;
@@ -317,42 +317,52 @@ b64url_dec(const char *in, size_t *outlen)
 	return out;
 }
 
-/* Finalize: keep the CSR's public key, answer with a valid order. */
+static const char *
+str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? v : "";
+}
+
+/*
+ * Finalize: keep the CSR's public key, answer with a valid order. This runs
+ * on the ACME thread, where cmocka cannot fail a test: a bad request leaves
+ * is->pubkey NULL and an empty answer, and the test asserts afterwards.
+ */
 static char *
 on_finalize(const char *req, void *arg)
 {
 	struct issue	*is = arg;
-	json_t		*jws = json_loads(req, 0, NULL), *pay;
-	uint8_t		*p, *der;
-	size_t		 plen, dlen;
-	const uint8_t	*dp;
-	X509_REQ	*csr;
-	EVP_PKEY	*pk;
+	json_t		*jws = json_loads(req, 0, NULL), *pay = NULL;
+	uint8_t		*p = NULL, *der = NULL;
+	size_t		 plen, dlen, pemlen;
+	const uint8_t	*dp, *pem;
+	X509_REQ	*csr = NULL;
+	EVP_PKEY	*pk = NULL;
 	BIO		*b;
-	const uint8_t	*pem;
-	size_t		 pemlen;
 
-	assert_non_null(jws);
-	p = b64url_dec(json_string_value(json_object_get(jws, "payload")), &plen);
-	assert_non_null(p);
-	pay = json_loadb((const char *)p, plen, 0, NULL);
-	assert_non_null(pay);
-	der = b64url_dec(json_string_value(json_object_get(pay, "csr")), &dlen);
-	assert_non_null(der);
-	dp = der;
-	assert_non_null(csr = d2i_X509_REQ(NULL, &dp, (long)dlen));
-	assert_non_null(pk = X509_REQ_get_pubkey(csr));
-	b = BIO_new(BIO_s_mem());
-	PEM_write_bio_PUBKEY(b, pk);
-	BIO_mem_contents(b, &pem, &pemlen);
-	is->pubkey = strndup((const char *)pem, pemlen);
-	BIO_free(b);
+	if (jws != NULL && (p = b64url_dec(str(jws, "payload"), &plen)) != NULL &&
+	    (pay = json_loadb((const char *)p, plen, 0, NULL)) != NULL &&
+	    (der = b64url_dec(str(pay, "csr"), &dlen)) != NULL) {
+		dp = der;
+		if ((csr = d2i_X509_REQ(NULL, &dp, (long)dlen)) != NULL &&
+		    (pk = X509_REQ_get_pubkey(csr)) != NULL) {
+			b = BIO_new(BIO_s_mem());
+			PEM_write_bio_PUBKEY(b, pk);
+			BIO_mem_contents(b, &pem, &pemlen);
+			is->pubkey = strndup((const char *)pem, pemlen);
+			BIO_free(b);
+		}
+	}
 	EVP_PKEY_free(pk);
 	X509_REQ_free(csr);
 	free(der);
 	json_decref(pay);
 	free(p);
 	json_decref(jws);
+	if (is->pubkey == NULL)
+		return strdup("");
 	return strdup("{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}");
 }
 
@@ -364,7 +374,6 @@ on_download(const char *req, void *arg)
 	struct testcert_opts	 o;
 	char			*cert, *chain;
 
-	assert_non_null(is->pubkey);
 	memset(&o, 0, sizeof(o));
 	o.names = is->names;
 	o.not_before = is->not_before;
@@ -373,9 +382,10 @@ on_download(const char *req, void *arg)
 	o.issuer_cert = ca_cert;
 	o.issuer_key = ca_key;
 	o.pubkey = is->pubkey;
-	assert_int_equal(testcert_issue(&o, &cert, NULL), 0);
+	if (is->pubkey == NULL || testcert_issue(&o, &cert, NULL) == -1)
+		return strdup("");
 	if (asprintf(&chain, "%s%s", cert, ca_cert) < 0)
-		fail();
+		chain = strdup("");
 	free(cert);
 	return chain;
 }
@@ -431,6 +441,7 @@ test_issued_expired_refused(void **state)
 	struct tm	 tm;
 
 	assert_non_null(m);
+	assert_non_null(is.pubkey);	/* the replayed CA saw a CSR */
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&is.not_after, &tm));
 	snprintf(want, sizeof(want), "new certificate rejected: the certificate "
 	    "expired at %s (now ", ts);
@@ -461,6 +472,7 @@ test_issued_missing_name_refused(void **state)
 	site_names = one_name;
 	site_nnames = 1;
 	assert_non_null(m);
+	assert_non_null(is.pubkey);
 	assert_string_equal(err_of(m), "new certificate rejected: the certificate "
 	    "does not cover www.r.test (it names r.test)");
 	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
