@@ -55,7 +55,7 @@ main(int argc, char **argv)
 {
 	struct testcert_opts	 o;
 	time_t			 now = time(NULL);
-	char			*cert, *key, *icert = NULL, path[4096];
+	char			*cert, *key, *icert = NULL, *ikey = NULL, path[4096];
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: tg_mkcert OUT [flags]\n");
@@ -87,7 +87,7 @@ main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s.pem", argv[++i]);
 			o.issuer_cert = icert = slurp(path);
 			snprintf(path, sizeof(path), "%s.key", argv[i]);
-			o.issuer_key = slurp(path);
+			o.issuer_key = ikey = slurp(path);
 		} else {
 			fprintf(stderr, "tg_mkcert: unknown flag %s\n", f);
 			return 2;
@@ -101,5 +101,9 @@ main(int argc, char **argv)
 	spit(path, cert, icert, 0644);
 	snprintf(path, sizeof(path), "%s.key", argv[1]);
 	spit(path, key, NULL, 0600);
+	free(cert);
+	free(key);
+	free(icert);
+	free(ikey);
 	return 0;
 }
