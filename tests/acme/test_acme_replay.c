@@ -41,8 +41,7 @@ static char	*one_name[] = { "r.test" };
 static char	**site_names = one_name;	/* the site run() orders for */
 static size_t	 site_nnames = 1;
 static char	*ca_cert, *ca_key;		/* the replayed CA's issuer */
-static char	*(*run_make_body)(const struct replay_step *, const char *, void *);
-static void	*run_make_arg;
+static void	*run_user;			/* replay.user for make() */
 
 static const struct replay_step prelude[] = {
 	{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
@@ -69,8 +68,7 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	json_t			*m = NULL;
 
 	replay_init(r, steps, n);
-	r->make_body = run_make_body;
-	r->make_arg = run_make_arg;
+	r->user = run_user;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
 	cfg.state_dir = statedir;
@@ -331,9 +329,9 @@ str(json_t *o, const char *key)
  * is->pubkey NULL and an empty answer, and the test asserts afterwards.
  */
 static char *
-on_finalize(const char *req, void *arg)
+on_finalize(struct replay *r, const char *req)
 {
-	struct issue	*is = arg;
+	struct issue	*is = r->user;
 	json_t		*jws = json_loads(req, 0, NULL), *pay = NULL;
 	uint8_t		*p = NULL, *der = NULL;
 	size_t		 plen, dlen, pemlen;
@@ -368,9 +366,9 @@ on_finalize(const char *req, void *arg)
 
 /* Download: a chain for that key, with the scenario's fault. */
 static char *
-on_download(const char *req, void *arg)
+on_download(struct replay *r, const char *req)
 {
-	struct issue		*is = arg;
+	struct issue		*is = r->user;
 	struct testcert_opts	 o;
 	char			*cert, *chain;
 
@@ -390,13 +388,6 @@ on_download(const char *req, void *arg)
 	return chain;
 }
 
-static char *
-make_body(const struct replay_step *s, const char *req, void *arg)
-{
-	return strstr(s->url_has, "/finalize/") != NULL ? on_finalize(req, arg) :
-	    on_download(req, arg);
-}
-
 /* Order, finalize and download with is's certificate; the metadata. */
 static json_t *
 run_issue(struct issue *is, struct replay *r, size_t *nsteps)
@@ -404,16 +395,15 @@ run_issue(struct issue *is, struct replay *r, size_t *nsteps)
 	const struct replay_step tail[] = {
 		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
 		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
-		{ "POST", "/finalize/1", 200, NULL, NULL, NULL },	/* make_body */
-		{ "POST", "/cert/1", 200, NULL, NULL, NULL },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, on_finalize },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
 	};
 	struct replay_step	*s = script(tail, 3, nsteps);
 	json_t			*m;
 
-	run_make_body = make_body;
-	run_make_arg = is;
+	run_user = is;
 	m = run(s, *nsteps, has_error, r);
-	run_make_body = NULL;
+	run_user = NULL;
 	free(s);
 	return m;
 }
@@ -497,8 +487,8 @@ test_issued_good_installed(void **state)
 	const struct replay_step tail[] = {
 		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
 		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
-		{ "POST", "/finalize/1", 200, NULL, NULL, NULL },	/* make_body */
-		{ "POST", "/cert/1", 200, NULL, NULL, NULL },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, on_finalize },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
 		/* The installed certificate's ARI window, if asked before the stop. */
 		{ "GET", "/ari/", 200, NULL, "21600",
 		  "{\"suggestedWindow\": {\"start\": \"2099-01-01T00:00:00Z\", "
@@ -510,10 +500,9 @@ test_issued_good_installed(void **state)
 	json_t			*m;
 	char			*path;
 
-	run_make_body = make_body;
-	run_make_arg = &is;
+	run_user = &is;
 	m = run(s, n, has_cert, &r);
-	run_make_body = NULL;
+	run_user = NULL;
 	assert_non_null(m);
 	if (err_of(m) != NULL)
 		fail_msg("last_error: %s", err_of(m));

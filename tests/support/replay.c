@@ -62,9 +62,10 @@ replay_request(void *impl, const char *method, const char *url, const char *body
 		} else {
 			snprintf(p->nonce, sizeof(p->nonce), "nonce-%d", ++r->nonce);
 			p->resp.status = s->status;
-			p->resp.body = s->body == NULL && r->make_body != NULL ?
-			    r->make_body(s, body ? body : "", r->make_arg) :
+			p->resp.body = s->make != NULL ? s->make(r, body) :
 			    strdup(s->body ? s->body : "");
+			if (p->resp.body == NULL)
+				p->resp.body = strdup("");
 			p->resp.len = strlen(p->resp.body);
 			p->resp.location = (char *)s->location;
 			p->resp.retry_after = (char *)s->retry_after;

@@ -12,6 +12,8 @@
 
 #include "acme.h"
 
+struct replay;
+
 struct replay_step {
 	const char	*method;
 	const char	*url_has;
@@ -19,6 +21,9 @@ struct replay_step {
 	const char	*location;
 	const char	*retry_after;
 	const char	*body;
+	/* Optional: the body made from the request's (the JWS), e.g. a
+	 * certificate for the CSR the client sent. A new string. */
+	char		*(*make)(struct replay *, const char *request_body);
 };
 
 struct replay {
@@ -30,11 +35,8 @@ struct replay {
 	struct event_base	 *base;
 	int			  nonce;
 	struct acme_transport	  tr;
-	/* Optional: the body of a step whose body is NULL, made from the
-	 * request's (new string); e.g. a certificate for the CSR's key. */
-	char			*(*make_body)(const struct replay_step *,
-				    const char *req_body, void *arg);
-	void			 *make_arg;
+	void			 *user;		/* for make() */
+	char			 *saved;	/* make()'s scratch, freed by the test */
 };
 
 /* A transport for acme_cfg.transport that plays steps[0..n). */
