@@ -47,3 +47,40 @@ curl -sS --max-time 5 "http://127.0.0.2:$SP/target" >/dev/null
 [ "$(count /target)" = 1 ] || fail "the stub does not count the target"
 grep "acme redir.test\|ALLOW_HTTP" "$T/tlsgate.log" | head -4
 ok "302 to a signed POST: not followed, reported with its Location; target untouched"
+
+# 3. An https directory (the stub behind a tlsgate that terminates TLS for
+# it) that lists plain http:// URLs, without the switch: the client fetches
+# the directory over https, then refuses the http:// newNonce URL; the stub
+# sees the directory request and nothing else.
+kill "$TG_PID"; wait "$TG_PID" 2>/dev/null || true
+MK="$(dirname "$TG_BACKEND")/tg_mkcert"
+"$MK" "$T/ca" --cn "Front CA" --ca
+"$MK" "$T/front" --names localhost --issuer "$T/ca"
+FP=$(free_port); P2=$(free_port)
+before=$(count)
+cat >"$T/front.json" <<JSON
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$FP"]},
+ "sites": [{"names": ["localhost"], "backends": ["127.0.0.1:$SP"],
+            "certificates": [{"cert": "front.pem", "key": "front.key"}]}]}
+JSON
+mv "$T/tlsgate.log" "$T/tlsgate-switch.log"
+start_tlsgate "$FP" --config "$T/front.json"
+cat >"$T/client.json" <<JSON
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$P2"]},
+ "acme": {"directory": "https://localhost:$FP/dir", "ca_bundle": "$T/ca.pem",
+          "state_dir": "$T/state2", "retry_base": 60},
+ "sites": [{"names": ["plain.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+JSON
+"$TLSGATE" run --config "$T/client.json" >"$T/client.log" 2>&1 &
+PIDS+=($!)
+deadline=$((SECONDS + 60))
+until grep -q "acme plain.test: attempt 1 failed" "$T/client.log"; do
+	[ $SECONDS -lt $deadline ] || { cat "$T/client.log"; fail "no failed attempt"; }
+	sleep 0.2
+done
+grep -q "acme plain.test: attempt 1 failed: newNonce: not an https:// URL: refused (ACME is https only)" \
+    "$T/client.log" || { cat "$T/client.log"; fail "the http:// newNonce URL was not refused as such"; }
+grep -q "ALLOW_HTTP" "$T/client.log" && fail "the switch warning appeared without the switch"
+[ "$(count /dir)" = 2 ] || fail "the directory was not fetched over https through the front"
+[ "$(count)" = $((before + 1)) ] || fail "the client sent more than the directory request"
+ok "https directory listing http:// URLs: the http:// URL is refused, nothing sent to it"
