@@ -3,10 +3,18 @@
  * pattern): curl tells us which sockets to watch and when its timer fires;
  * we tell curl when they are ready. Completed transfers are collected with
  * curl_multi_info_read and handed to their callbacks.
+ *
+ * Every request carries an account signature or asks for one's inputs, so
+ * the transport never lets a CA (or anything between us and it) steer it
+ * elsewhere: https only, no redirects followed, and a 3xx is an error. A
+ * 302 that curl followed, or that the client took as an answer and whose
+ * Location it then POSTed to, once sent a signed request over plain HTTP to
+ * another host (issue 17, finding 5).
  */
 #include "acme_http.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -225,7 +233,10 @@ check_done(struct acme_http *h)
 		if (x->resp.body == NULL) {
 			x->resp.body = xstrdup("");
 		}
-		if (m->data.result != CURLE_OK) {
+		if (m->data.result == CURLE_UNSUPPORTED_PROTOCOL) {
+			x->done(NULL, acme_http_allow_plain() ? "unsupported URL scheme" :
+			    "not an https:// URL: refused (ACME is https only)", x->arg);
+		} else if (m->data.result != CURLE_OK) {
 			char err[CURL_ERROR_SIZE + 64];
 			snprintf(err, sizeof(err), "%s", x->too_big ?
 			    "response larger than 4 MiB" : x->errbuf[0] ? x->errbuf :
@@ -233,16 +244,39 @@ check_done(struct acme_http *h)
 			x->done(NULL, err, x->arg);
 		} else {
 			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->resp.status);
-			x->done(&x->resp, NULL, x->arg);
+			if (x->resp.status >= 300 && x->resp.status < 400) {
+				/* No ACME resource redirects (RFC 8555 uses Location
+				 * with 201 only); following one is how a signed POST
+				 * leaves for another host. */
+				char err[300];
+				snprintf(err, sizeof(err), "HTTP %ld redirect to %.200s refused",
+				    x->resp.status, x->resp.location ? x->resp.location :
+				    "(no Location)");
+				x->done(NULL, err, x->arg);
+			} else
+				x->done(&x->resp, NULL, x->arg);
 		}
 		xfer_free(x);
 	}
+}
+
+int
+acme_http_allow_plain(void)
+{
+	const char *v = getenv("TLSGATE_ACME_ALLOW_HTTP");
+
+	return v != NULL && strcmp(v, "1") == 0;
 }
 
 struct acme_http *
 acme_http_new(struct event_base *base, const char *ca_file)
 {
 	struct acme_http *h = xcalloc(1, sizeof(*h));
+
+	if (acme_http_allow_plain())
+		log_warnx("TLSGATE_ACME_ALLOW_HTTP=1: ACME requests may use plain "
+		    "http://, unauthenticated and unencrypted. This switch is for "
+		    "tests only; never set it in production");
 
 	h->base = base;
 	h->ca_file = ca_file ? xstrdup(ca_file) : NULL;
@@ -294,7 +328,12 @@ acme_http_request(struct acme_http *h, const char *method, const char *url,
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "https,http");
+	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR,
+	    acme_http_allow_plain() ? "https,http" : "https");
+	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR,
+	    acme_http_allow_plain() ? "https,http" : "https");
+	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(x->easy, CURLOPT_MAXREDIRS, 0L);
 	if (h->ca_file != NULL)
 		curl_easy_setopt(x->easy, CURLOPT_CAINFO, h->ca_file);
 	if (strcmp(method, "HEAD") == 0)

@@ -28,6 +28,14 @@ struct acme_http_resp {
 typedef void acme_http_done(const struct acme_http_resp *resp, const char *err,
     void *arg);
 
+/*
+ * ACME speaks https only. The environment variable TLSGATE_ACME_ALLOW_HTTP=1
+ * also allows plain http:// (for tests against a local stub CA); this returns
+ * 1 when it is set. Redirects are never followed either way: any 3xx answer
+ * completes the request with an error naming the status and the Location.
+ */
+int		 acme_http_allow_plain(void);
+
 /* ca_file: extra CA bundle for the ACME server (NULL: system store). */
 struct acme_http *acme_http_new(struct event_base *base, const char *ca_file);
 void		 acme_http_free(struct acme_http *);

@@ -75,12 +75,13 @@ certfile_unref(struct certfile *cf)
 static time_t
 asn1_to_time(const ASN1_TIME *t)
 {
-	int days, secs;
+	ASN1_TIME	*epoch = ASN1_TIME_set(NULL, 0);
+	int		 days, secs, ok;
 
-	/* A NULL "from" means now: now + (t - now). */
-	if (!ASN1_TIME_diff(&days, &secs, NULL, t))
-		return 0;
-	return time(NULL) + (time_t)days * 86400 + secs;
+	/* Measured from the epoch, not from now: exact to the second. */
+	ok = epoch != NULL && ASN1_TIME_diff(&days, &secs, epoch, t);
+	ASN1_TIME_free(epoch);
+	return ok ? (time_t)days * 86400 + secs : 0;
 }
 
 static void

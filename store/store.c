@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "certcheck.h"
 #include "errbuf.h"
 #include "xalloc.h"
 
@@ -116,6 +118,15 @@ store_cert_put(struct store *s, const char *name, char *const *names, size_t nna
 	struct certfile		*cf;
 	struct store_event	 ev;
 
+	/* Every backend stores only what passes every check (certcheck.h). */
+	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
+	    strlen(key_pem), eb)) == NULL)
+		return NULL;
+	if (certcheck(cf, names, nnames, time(NULL), CERTCHECK_SKEW, eb) == -1) {
+		certfile_unref(cf);
+		return NULL;
+	}
+	certfile_unref(cf);
 	if ((cf = s->ops->cert_put(s, name, names, nnames, chain_pem, key_pem,
 	    eb)) == NULL)
 		return NULL;

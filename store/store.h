@@ -152,8 +152,9 @@ struct certfile	*store_cert_get(struct store *, const char *name,
 		    enum certfile_keytype, struct errbuf *eb);
 /*
  * Check that key_pem and chain_pem form a good certificate for every one of
- * names, then replace the stored one atomically and tell the watchers.
- * A bad pair never replaces a good one. A new reference, or NULL with eb set.
+ * names (the key matches, and everything certcheck.h checks), then replace
+ * the stored one atomically and tell the watchers. A bad pair never replaces
+ * a good one. A new reference, or NULL with eb set.
  */
 struct certfile	*store_cert_put(struct store *, const char *name,
 		    char *const *names, size_t nnames, const char *chain_pem,

@@ -253,12 +253,6 @@ file_cert_put(struct store *s, const char *name, char *const *names, size_t nnam
 	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
 	    strlen(key_pem), eb)) == NULL)
 		return NULL;
-	for (size_t i = 0; i < nnames; i++)
-		if (!certfile_matches(cf, names[i])) {
-			errbuf_set(eb, "new certificate does not cover %s", names[i]);
-			certfile_unref(cf);
-			return NULL;
-		}
 	dir = xasprintf("%s/certs/%s", f->dir, name);
 	if (mkdirs(dir, eb) == -1) {
 		free(dir);

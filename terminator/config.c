@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "acme_http.h"
 #include "config_impl.h"
 #include "config_schema.h"
 #include "jsonpos.h"
@@ -481,6 +483,13 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 	}
 	if (ndefault > 1)
 		cfg_err(w, "/sites", "more than one site has \"default\": true");
+	/* ACME is https only; the switch exists for stub CAs in tests. */
+	if (c->acme.directory != NULL &&
+	    strncasecmp(c->acme.directory, "https://", 8) != 0 &&
+	    !acme_http_allow_plain())
+		cfg_err(w, "/acme/directory", "\"%s\" is not an https:// URL (plain "
+		    "http is allowed only for tests, with TLSGATE_ACME_ALLOW_HTTP=1)",
+		    c->acme.directory);
 }
 
 void

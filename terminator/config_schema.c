@@ -157,7 +157,8 @@ const struct cfg_key cfg_keys[] = {
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",
 	  .doc = "The CA's directory URL; `production` and `staging` name Let's "
-	  "Encrypt's." },
+	  "Encrypt's. It must be `https://` (plain `http://` only with the "
+	  "test-only environment switch `TLSGATE_ACME_ALLOW_HTTP=1`)." },
 	{ .key = "acme.email", .flag = "--acme-email", .flag_arg = "ADDR",
 	  .type = CFG_STRING, C(acme.email),
 	  .doc = "Contact address for the account." },
@@ -217,7 +218,10 @@ const struct cfg_key cfg_site_keys[] = {
 	  .type_doc = "array of 1 or 2 `{\"cert\", \"key\"}`",
 	  .doc = "PEM files: `cert` holds the leaf first, then the intermediates; "
 	  "`key` the private key (EC P-256/P-384 or RSA >= 2048). One ECDSA and one "
-	  "RSA certificate serve both kinds of client." },
+	  "RSA certificate serve both kinds of client. Each is validated in full "
+	  "(chain, dates, every name of the site, serverAuth, not a CA; see "
+	  "acme.md); a file that fails stops the start or the reload, naming the "
+	  "site, the file and the reason." },
 	{ .key = "alpn", .flag = "--alpn", .flag_arg = "NAME=PROTO[,PROTO]",
 	  .type = CFG_STRINGS, S(alpn), .count_off = offsetof(struct site_cfg, nalpn),
 	  .check = check_alpn, .flags = CFG_F_SITE,

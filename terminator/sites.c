@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "certcheck.h"
 #include "certfile.h"
 #include "pool.h"
 #include "stats.h"
@@ -175,6 +176,13 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 			    sc->certs[j].key, eb);
 			if (cf == NULL) {
 				errbuf_prefix(eb, "site %s", sc->names[0]);
+				goto fail;
+			}
+			if (certcheck(cf, sc->names, sc->nnames, time(NULL),
+			    CERTCHECK_SKEW, eb) == -1) {
+				errbuf_prefix(eb, "site %s: %s", sc->names[0],
+				    sc->certs[j].cert);
+				certfile_unref(cf);
 				goto fail;
 			}
 			if ((cf->keytype == CERTFILE_EC && s->ec != NULL) ||

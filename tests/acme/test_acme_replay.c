@@ -17,6 +17,11 @@
 #include <cmocka.h>
 #include <event2/thread.h>
 #include <jansson.h>
+#include <openssl/base64.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "acme.h"
 #include "certfile.h"
@@ -34,6 +39,11 @@
 
 static char	 tmpl[] = "/tmp/tlsgate-replay-XXXXXX";
 static char	*statedir;
+static char	*one_name[] = { "r.test" };
+static char	**site_names = one_name;	/* the site run() orders for */
+static size_t	 site_nnames = 1;
+static char	*ca_cert, *ca_key;		/* the replayed CA's issuer */
+static void	*run_user;			/* replay.user for make() */
 
 static const struct replay_step prelude[] = {
 	{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
@@ -48,7 +58,7 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 {
 	struct acme_site_cfg	 site;
 	struct acme_cfg		 cfg;
-	char			*names[] = { "r.test" }, *ch[] = { "tls-alpn-01" };
+	char			*ch[] = { "tls-alpn-01" };
 	char			*path;
 	struct errbuf		 eb;
 	struct acme		*a;
@@ -56,6 +66,7 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	json_t			*m = NULL;
 
 	replay_init(r, steps, n);
+	r->user = run_user;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
 	cfg.transport = &r->tr;
@@ -63,8 +74,8 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	assert_non_null(st);
 	memset(&site, 0, sizeof(site));
 	site.label = "r.test";
-	site.names = names;
-	site.nnames = 1;
+	site.names = site_names;
+	site.nnames = site_nnames;
 	site.challenges = ch;
 	site.nchallenges = 1;
 	a = acme_start(&cfg, st, &site, 1, &eb);
@@ -463,7 +474,7 @@ test_fresh_certificate_already_due(void **state)
 	struct seen		w;
 	size_t			n, answered;
 
-	fake_now = time(NULL) / 3600 * 3600 + 1800;
+	fake_now = time(NULL);	/* the store checks dates with the real clock */
 	cert_life = 120;	/* valid from an hour ago to two minutes from now */
 	issue_once(&rs, &w, &n, &answered);
 	assert_int_equal(rs.failures, 1);
@@ -471,6 +482,237 @@ test_fresh_certificate_already_due(void **state)
 	assert_int_equal(rs.last_success, fake_now);
 	/* An ARI check, but no second order (the script has none). */
 	assert_int_equal(answered, n);
+}
+
+/* ---- a downloaded certificate that fails the store's checks ---------- */
+
+/* What the replayed CA issues, and the CSR key it saw at finalize. */
+struct issue {
+	const char	*names;
+	time_t		 not_before, not_after;
+	char		*pubkey;	/* PEM, from the finalize request */
+};
+
+static uint8_t *
+b64url_dec(const char *in, size_t *outlen)
+{
+	size_t	 n = strlen(in), len = 0;
+	char	*b = calloc(1, n + 4);
+	uint8_t	*out;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
+	while (n % 4 != 0)
+		b[n++] = '=';
+	out = malloc(n + 1);
+	if (!EVP_DecodeBase64(out, &len, n, (const uint8_t *)b, n)) {
+		free(out);
+		out = NULL;
+	}
+	free(b);
+	*outlen = len;
+	return out;
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? v : "";
+}
+
+/*
+ * Finalize: keep the CSR's public key, answer with a valid order. This runs
+ * on the ACME thread, where cmocka cannot fail a test: a bad request leaves
+ * is->pubkey NULL and an empty answer, and the test asserts afterwards.
+ */
+static char *
+on_finalize(struct replay *r, const char *req)
+{
+	struct issue	*is = r->user;
+	json_t		*jws = json_loads(req, 0, NULL), *pay = NULL;
+	uint8_t		*p = NULL, *der = NULL;
+	size_t		 plen, dlen, pemlen;
+	const uint8_t	*dp, *pem;
+	X509_REQ	*csr = NULL;
+	EVP_PKEY	*pk = NULL;
+	BIO		*b;
+
+	if (jws != NULL && (p = b64url_dec(str(jws, "payload"), &plen)) != NULL &&
+	    (pay = json_loadb((const char *)p, plen, 0, NULL)) != NULL &&
+	    (der = b64url_dec(str(pay, "csr"), &dlen)) != NULL) {
+		dp = der;
+		if ((csr = d2i_X509_REQ(NULL, &dp, (long)dlen)) != NULL &&
+		    (pk = X509_REQ_get_pubkey(csr)) != NULL) {
+			b = BIO_new(BIO_s_mem());
+			PEM_write_bio_PUBKEY(b, pk);
+			BIO_mem_contents(b, &pem, &pemlen);
+			is->pubkey = strndup((const char *)pem, pemlen);
+			BIO_free(b);
+		}
+	}
+	EVP_PKEY_free(pk);
+	X509_REQ_free(csr);
+	free(der);
+	json_decref(pay);
+	free(p);
+	json_decref(jws);
+	if (is->pubkey == NULL)
+		return strdup("");
+	return strdup("{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}");
+}
+
+/* Download: a chain for that key, with the scenario's fault. */
+static char *
+on_download(struct replay *r, const char *req)
+{
+	struct issue		*is = r->user;
+	struct testcert_opts	 o;
+	char			*cert, *chain;
+
+	memset(&o, 0, sizeof(o));
+	o.names = is->names;
+	o.not_before = is->not_before;
+	o.not_after = is->not_after;
+	o.eku = "serverAuth";
+	o.issuer_cert = ca_cert;
+	o.issuer_key = ca_key;
+	o.pubkey = is->pubkey;
+	if (is->pubkey == NULL || testcert_issue(&o, &cert, NULL) == -1)
+		return strdup("");
+	if (asprintf(&chain, "%s%s", cert, ca_cert) < 0)
+		chain = strdup("");
+	free(cert);
+	return chain;
+}
+
+/* Order, finalize and download with is's certificate; the metadata. */
+static json_t *
+run_issue(struct issue *is, struct replay *r, size_t *nsteps)
+{
+	const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, on_finalize },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
+	};
+	struct replay_step	*s = script(tail, 3, nsteps);
+	json_t			*m;
+
+	run_user = is;
+	m = run(s, *nsteps, has_error, r);
+	run_user = NULL;
+	free(s);
+	return m;
+}
+
+static void
+assert_not_stored(void)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.pem", statedir) < 0)
+		fail();
+	assert_int_not_equal(access(path, F_OK), 0);
+	free(path);
+}
+
+static void
+test_issued_expired_refused(void **state)
+{
+	time_t		 t = time(NULL);
+	struct issue	 is = { "r.test", t - 10 * 86400, t - 3600, NULL };
+	struct replay	 r;
+	size_t		 n;
+	json_t		*m = run_issue(&is, &r, &n);
+	char		 want[200], ts[32];
+	struct tm	 tm;
+
+	assert_non_null(m);
+	assert_non_null(is.pubkey);	/* the replayed CA saw a CSR */
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&is.not_after, &tm));
+	snprintf(want, sizeof(want), "new certificate rejected: the certificate "
+	    "expired at %s (now ", ts);
+	if (strncmp(err_of(m), want, strlen(want)) != 0)
+		fail_msg("last_error: %s", err_of(m));
+	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
+	/* A failed attempt backs off (60 s first step); nothing was stored. */
+	assert_true(num(m, "renew_at") >= t + 60 - 10);
+	assert_not_stored();
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(is.pubkey);
+}
+
+static void
+test_issued_missing_name_refused(void **state)
+{
+	char		*two[] = { "r.test", "www.r.test" };
+	time_t		 t = time(NULL);
+	struct issue	 is = { "r.test", t - 60, t + 30 * 86400, NULL };
+	struct replay	 r;
+	size_t		 n;
+	json_t		*m;
+
+	site_names = two;
+	site_nnames = 2;
+	m = run_issue(&is, &r, &n);
+	site_names = one_name;
+	site_nnames = 1;
+	assert_non_null(m);
+	assert_non_null(is.pubkey);
+	assert_string_equal(err_of(m), "new certificate rejected: the certificate "
+	    "does not cover www.r.test (it names r.test)");
+	assert_int_equal(json_integer_value(json_object_get(m, "attempts")), 1);
+	assert_not_stored();
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(is.pubkey);
+}
+
+/* Control: the same flow with a good certificate installs it. */
+static int
+has_cert(json_t *m)
+{
+	return num(m, "not_after") > 0 || has_error(m);
+}
+
+static void
+test_issued_good_installed(void **state)
+{
+	time_t			 t = time(NULL);
+	struct issue		 is = { "r.test", t - 60, t + 30 * 86400, NULL };
+	const struct replay_step tail[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"ready\", \"finalize\": \"https://ca.test/finalize/1\"}" },
+		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, on_finalize },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
+		/* The installed certificate's ARI window, if asked before the stop. */
+		{ "GET", "/ari/", 200, NULL, "21600",
+		  "{\"suggestedWindow\": {\"start\": \"2099-01-01T00:00:00Z\", "
+		  "\"end\": \"2099-01-02T00:00:00Z\"}}" },
+	};
+	struct replay		 r;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 4, &n);
+	json_t			*m;
+	char			*path;
+
+	run_user = &is;
+	m = run(s, n, has_cert, &r);
+	run_user = NULL;
+	assert_non_null(m);
+	if (err_of(m) != NULL)
+		fail_msg("last_error: %s", err_of(m));
+	assert_int_equal(num(m, "not_after"), is.not_after);
+	if (asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.pem", statedir) < 0)
+		fail();
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	json_decref(m);
+	free(s);
+	free(is.pubkey);
 }
 
 static int
@@ -486,7 +728,11 @@ setup_each(void **state)
 static int
 setup(void **state)
 {
+	struct testcert_opts ca = { .cn = "Replay CA", .ca = 1 };
+
 	evthread_use_pthreads();
+	if (testcert_issue(&ca, &ca_cert, &ca_key) == -1)
+		return -1;
 	statedir = mkdtemp(tmpl);
 	return statedir == NULL ? -1 : 0;
 }
@@ -494,6 +740,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	free(ca_cert);
+	free(ca_key);
 	return testcert_rmtree(statedir);
 }
 
@@ -509,6 +757,9 @@ main(void)
 		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
 		cmocka_unit_test_setup(test_happy_path_installs, setup_each),
 		cmocka_unit_test_setup(test_fresh_certificate_already_due, setup_each),
+		cmocka_unit_test_setup(test_issued_good_installed, setup_each),
+		cmocka_unit_test_setup(test_issued_expired_refused, setup_each),
+		cmocka_unit_test_setup(test_issued_missing_name_refused, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_replay", tests, setup, teardown);
 }

@@ -7,7 +7,7 @@ need openssl
 
 ulimit -n 16384 2>/dev/null || ulimit -n 8192 2>/dev/null ||
     { [ "$(ulimit -n)" -ge 4200 ] || { echo "skip: cannot raise ulimit -n"; exit 77; }; }
-cert s ec l.test
+cert s ec l.test slow.test
 PE=$(free_port); PH=$(free_port); P=$(free_port); P2=$(free_port)
 backend E echo "$PE"
 backend H http "$PH"

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 need openssl curl
 
-cert s ec m.test
+cert s ec m.test dead.test
 PE=$(free_port); P=$(free_port); DEAD=$(free_port)
 backend E echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
