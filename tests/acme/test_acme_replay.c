@@ -29,7 +29,6 @@
 #include "replay.h"
 #include "store.h"
 #include "b64url.h"
-#include "testca.h"
 #include "testcert.h"
 
 #define DIR_URL "https://ca.test/dir"
@@ -285,6 +284,89 @@ test_ari_window_sets_renewal(void **state)
 	free(key);
 }
 
+/* ---- a replayed CA that issues for the client's CSR ------------------ */
+
+/* What the replayed CA issues, and the CSR key it saw at finalize. */
+struct issue {
+	const char	*names;
+	time_t		 not_before, not_after;
+	char		*pubkey;	/* PEM, from the finalize request */
+};
+
+static const char *
+str(json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	return v != NULL ? v : "";
+}
+
+/*
+ * Finalize: keep the CSR's public key, answer with a valid order. This runs
+ * on the ACME thread, where cmocka cannot fail a test: a bad request leaves
+ * is->pubkey NULL and an empty answer, and the test asserts afterwards.
+ */
+static char *
+on_finalize(struct replay *r, const char *req)
+{
+	struct issue	*is = r->user;
+	json_t		*jws = json_loads(req, 0, NULL), *pay = NULL;
+	uint8_t		*p = NULL, *der = NULL;
+	size_t		 plen, dlen, pemlen;
+	const uint8_t	*dp, *pem;
+	X509_REQ	*csr = NULL;
+	EVP_PKEY	*pk = NULL;
+	BIO		*b;
+
+	if (jws != NULL && (p = b64url_decode(str(jws, "payload"), &plen)) != NULL &&
+	    (pay = json_loadb((const char *)p, plen, 0, NULL)) != NULL &&
+	    (der = b64url_decode(str(pay, "csr"), &dlen)) != NULL) {
+		dp = der;
+		if ((csr = d2i_X509_REQ(NULL, &dp, (long)dlen)) != NULL &&
+		    (pk = X509_REQ_get_pubkey(csr)) != NULL) {
+			b = BIO_new(BIO_s_mem());
+			PEM_write_bio_PUBKEY(b, pk);
+			BIO_mem_contents(b, &pem, &pemlen);
+			is->pubkey = strndup((const char *)pem, pemlen);
+			BIO_free(b);
+		}
+	}
+	EVP_PKEY_free(pk);
+	X509_REQ_free(csr);
+	free(der);
+	json_decref(pay);
+	free(p);
+	json_decref(jws);
+	if (is->pubkey == NULL)
+		return strdup("");
+	return strdup("{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}");
+}
+
+/* Download: a chain for that key, with the scenario's fault. */
+static char *
+on_download(struct replay *r, const char *req)
+{
+	struct issue		*is = r->user;
+	struct testcert_opts	 o;
+	char			*cert, *chain;
+
+	memset(&o, 0, sizeof(o));
+	o.names = is->names;
+	o.not_before = is->not_before;
+	o.not_after = is->not_after;
+	o.eku = "serverAuth";
+	o.issuer_cert = ca_cert;
+	o.issuer_key = ca_key;
+	o.pubkey = is->pubkey;
+	if (is->pubkey == NULL || testcert_issue(&o, &cert, NULL) == -1)
+		return strdup("");
+	if (asprintf(&chain, "%s%s", cert, ca_cert) < 0)
+		chain = strdup("");
+	free(cert);
+	return chain;
+}
+
+
 /* ---- the whole happy path, with an injected clock ------------------------- */
 
 static time_t	fake_now;
@@ -296,34 +378,15 @@ fake_clock(void)
 	return fake_now;
 }
 
-/* finalize: keep the CSR the client sent; the order is processing. */
+static struct issue happy;
+
+/* finalize: keep the CSR's key; the order is still processing. */
 static char *
 take_csr(struct replay *r, const char *jws)
 {
-	json_t		*o = json_loads(jws, 0, NULL), *p;
-	size_t		 n;
-	uint8_t		*pl;
-
-	pl = b64url_decode(json_string_value(json_object_get(o, "payload")), &n);
-	json_decref(o);
-	if (pl == NULL)
-		return NULL;
-	p = json_loadb((const char *)pl, n, 0, NULL);
-	free(pl);
-	free(r->saved);
-	r->saved = json_string_value(json_object_get(p, "csr")) ?
-	    strdup(json_string_value(json_object_get(p, "csr"))) : NULL;
-	json_decref(p);
+	free(on_finalize(r, jws));
 	return strdup("{\"status\": \"processing\", \"finalize\": "
 	    "\"https://ca.test/finalize/1\"}");
-}
-
-/* certificate: issue for the CSR, as of the injected clock. */
-static char *
-issue(struct replay *r, const char *jws)
-{
-	return r->saved ? testca_issue(r->saved, fake_now - 3600, fake_now + cert_life) :
-	    NULL;
 }
 
 struct seen {
@@ -372,7 +435,7 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 		{ "POST", "/finalize/1", 200, NULL, NULL, NULL, take_csr },
 		{ "POST", "/order/1", 200, NULL, NULL,
 		  "{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}" },
-		{ "POST", "/cert/1", 200, NULL, NULL, NULL, issue },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
 		/* The new certificate's first ARI check: no window offered. */
 		{ "GET", "/ari/", 404, NULL, NULL, "" },
 	};
@@ -391,6 +454,11 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 
 	memset(w, 0, sizeof(*w));
 	replay_init(&r, steps, n);
+	memset(&happy, 0, sizeof(happy));
+	happy.names = "r.test";
+	happy.not_before = fake_now - 3600;
+	happy.not_after = fake_now + cert_life;
+	r.user = &happy;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.directory = DIR_URL;
 	cfg.transport = &r.tr;
@@ -432,7 +500,7 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 	store_close(st);
 	json_decref(m);
 	free(path);
-	free(r.saved);
+	free(happy.pubkey);
 	free(steps);
 }
 
@@ -482,109 +550,6 @@ test_fresh_certificate_already_due(void **state)
 	assert_int_equal(rs.last_success, fake_now);
 	/* An ARI check, but no second order (the script has none). */
 	assert_int_equal(answered, n);
-}
-
-/* ---- a downloaded certificate that fails the store's checks ---------- */
-
-/* What the replayed CA issues, and the CSR key it saw at finalize. */
-struct issue {
-	const char	*names;
-	time_t		 not_before, not_after;
-	char		*pubkey;	/* PEM, from the finalize request */
-};
-
-static uint8_t *
-b64url_dec(const char *in, size_t *outlen)
-{
-	size_t	 n = strlen(in), len = 0;
-	char	*b = calloc(1, n + 4);
-	uint8_t	*out;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = in[i] == '-' ? '+' : in[i] == '_' ? '/' : in[i];
-	while (n % 4 != 0)
-		b[n++] = '=';
-	out = malloc(n + 1);
-	if (!EVP_DecodeBase64(out, &len, n, (const uint8_t *)b, n)) {
-		free(out);
-		out = NULL;
-	}
-	free(b);
-	*outlen = len;
-	return out;
-}
-
-static const char *
-str(json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	return v != NULL ? v : "";
-}
-
-/*
- * Finalize: keep the CSR's public key, answer with a valid order. This runs
- * on the ACME thread, where cmocka cannot fail a test: a bad request leaves
- * is->pubkey NULL and an empty answer, and the test asserts afterwards.
- */
-static char *
-on_finalize(struct replay *r, const char *req)
-{
-	struct issue	*is = r->user;
-	json_t		*jws = json_loads(req, 0, NULL), *pay = NULL;
-	uint8_t		*p = NULL, *der = NULL;
-	size_t		 plen, dlen, pemlen;
-	const uint8_t	*dp, *pem;
-	X509_REQ	*csr = NULL;
-	EVP_PKEY	*pk = NULL;
-	BIO		*b;
-
-	if (jws != NULL && (p = b64url_dec(str(jws, "payload"), &plen)) != NULL &&
-	    (pay = json_loadb((const char *)p, plen, 0, NULL)) != NULL &&
-	    (der = b64url_dec(str(pay, "csr"), &dlen)) != NULL) {
-		dp = der;
-		if ((csr = d2i_X509_REQ(NULL, &dp, (long)dlen)) != NULL &&
-		    (pk = X509_REQ_get_pubkey(csr)) != NULL) {
-			b = BIO_new(BIO_s_mem());
-			PEM_write_bio_PUBKEY(b, pk);
-			BIO_mem_contents(b, &pem, &pemlen);
-			is->pubkey = strndup((const char *)pem, pemlen);
-			BIO_free(b);
-		}
-	}
-	EVP_PKEY_free(pk);
-	X509_REQ_free(csr);
-	free(der);
-	json_decref(pay);
-	free(p);
-	json_decref(jws);
-	if (is->pubkey == NULL)
-		return strdup("");
-	return strdup("{\"status\": \"valid\", \"certificate\": \"https://ca.test/cert/1\"}");
-}
-
-/* Download: a chain for that key, with the scenario's fault. */
-static char *
-on_download(struct replay *r, const char *req)
-{
-	struct issue		*is = r->user;
-	struct testcert_opts	 o;
-	char			*cert, *chain;
-
-	memset(&o, 0, sizeof(o));
-	o.names = is->names;
-	o.not_before = is->not_before;
-	o.not_after = is->not_after;
-	o.eku = "serverAuth";
-	o.issuer_cert = ca_cert;
-	o.issuer_key = ca_key;
-	o.pubkey = is->pubkey;
-	if (is->pubkey == NULL || testcert_issue(&o, &cert, NULL) == -1)
-		return strdup("");
-	if (asprintf(&chain, "%s%s", cert, ca_cert) < 0)
-		chain = strdup("");
-	free(cert);
-	return chain;
 }
 
 /* Order, finalize and download with is's certificate; the metadata. */

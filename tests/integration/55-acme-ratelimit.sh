@@ -5,13 +5,15 @@
 # in the store and are read back (issue 11; before, each reload and restart
 # ordered again at once).
 . "$(dirname "$0")/lib.sh"
-: "${TG_FAKECA:?}"
+need curl
+STUB="$(dirname "$TG_BACKEND")/tg_acmestub"
+[ -x "$STUB" ] || fail "no tg_acmestub next to $TG_BACKEND"
 
 CA=$(free_port)
-"$TG_FAKECA" --listen "127.0.0.1:$CA" >"$T/fakeca.log" 2>&1 &
+"$STUB" "$CA" >"$T/stub.log" 2>&1 &
 PIDS+=($!)
 wait_port "$CA"
-orders() { grep -c '^neworder' "$T/fakeca.log" || true; }
+orders() { curl -sS "http://127.0.0.1:$CA/count?/ratelimited"; }
 # no_new_order N SECONDS: the count stays N for that long (the bad event,
 # if it comes, comes within 50 ms of its cause).
 no_new_order() {
@@ -26,7 +28,7 @@ HTTPS=$(free_port); PE=$(free_port)
 backend ECHO echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$HTTPS"]},
- "acme": {"directory": "http://127.0.0.1:$CA/dir", "state_dir": "$T/state"},
+ "acme": {"directory": "http://127.0.0.1:$CA/dir-429", "state_dir": "$T/state"},
  "sites": [{"names": ["limited.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
 JSON
 export TLSGATE_ACME_ALLOW_HTTP=1

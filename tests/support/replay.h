@@ -36,7 +36,6 @@ struct replay {
 	int			  nonce;
 	struct acme_transport	  tr;
 	void			 *user;		/* for make() */
-	char			 *saved;	/* make()'s scratch, freed by the test */
 };
 
 /* A transport for acme_cfg.transport that plays steps[0..n). */

@@ -94,6 +94,29 @@ on_request(struct evhttp_request *req, void *arg)
 		    s->port);
 		evhttp_add_header(out, "Content-Type", "application/json");
 		reply(req, 200, "OK", buf);
+	} else if (strcmp(path, "/dir-429") == 0) {
+		/* A CA that rate-limits every order. */
+		snprintf(buf, sizeof(buf), "{\"newNonce\": \"http://127.0.0.1:%d/nonce\", "
+		    "\"newAccount\": \"http://127.0.0.1:%d/acct\", "
+		    "\"newOrder\": \"http://127.0.0.1:%d/ratelimited\"}", s->port, s->port,
+		    s->port);
+		evhttp_add_header(out, "Content-Type", "application/json");
+		reply(req, 200, "OK", buf);
+	} else if (strcmp(path, "/acct") == 0) {
+		snprintf(buf, sizeof(buf), "http://127.0.0.1:%d/acct/1", s->port);
+		evhttp_add_header(out, "Location", buf);
+		snprintf(buf, sizeof(buf), "stub-nonce-%u", ++s->nonce);
+		evhttp_add_header(out, "Replay-Nonce", buf);
+		evhttp_add_header(out, "Content-Type", "application/json");
+		reply(req, 201, "Created", "{\"status\": \"valid\"}");
+	} else if (strcmp(path, "/ratelimited") == 0) {
+		snprintf(buf, sizeof(buf), "stub-nonce-%u", ++s->nonce);
+		evhttp_add_header(out, "Replay-Nonce", buf);
+		evhttp_add_header(out, "Retry-After", "3600");
+		evhttp_add_header(out, "Content-Type", "application/problem+json");
+		reply(req, 429, "Too Many Requests", "{\"type\": "
+		    "\"urn:ietf:params:acme:error:rateLimited\", \"detail\": "
+		    "\"too many new orders recently\"}");
 	} else if (strcmp(path, "/nonce") == 0) {
 		snprintf(buf, sizeof(buf), "stub-nonce-%u", ++s->nonce);
 		evhttp_add_header(out, "Replay-Nonce", buf);
