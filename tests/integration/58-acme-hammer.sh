@@ -1,0 +1,33 @@
+#!/bin/bash
+# A CA that issues certificates already expired, or due at once (Pebble with
+# 1-second certificates: the same as a large clock skew) is not hammered.
+# Before, each such "success" reset the back-off and 10 seconds saw 76
+# order-finalize-install cycles (issue 17, finding 4). Now a certificate that
+# fails the checks is a failed attempt, one that is already due keeps the
+# back-off, and the orders in 12 s stay a handful.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pebble.sh"
+need openssl curl
+
+start_pebble ', "certificateValidityPeriod": 1'
+PE=$(free_port)
+backend ECHO echo "$PE"
+cat >"$T/tlsgate.json" <<JSON
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+ "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
+          "state_dir": "$T/state", "retry_base": 1},
+ "sites": [{"names": ["hammer.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
+JSON
+start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+wait_log "acme hammer.test: ordering" 30
+t0=$SECONDS
+# Wait for the first outcome, then watch for 12 s in all.
+wait_log "acme hammer.test: \(new ecdsa certificate\|attempt 1 failed\)" 30
+while [ $((SECONDS - t0)) -lt 12 ]; do sleep 0.5; done
+orders=$(grep -c "acme hammer.test: \(ordering\|renewing\)" "$T/tlsgate.log") || true
+cycles=$(grep -o "POST /order-plz" "$T/pebble.log" | wc -l)
+grep -q "already due for renewal\|the certificate expired at" "$T/tlsgate.log" ||
+    fail "neither an expired nor an already-due certificate was reported"
+[ "$orders" -le 4 ] && [ "$cycles" -le 4 ] ||
+    fail "$orders orders ($cycles newOrder at Pebble) in 12 s: the CA is hammered"
+ok "1-second certificates: $orders orders in 12 s ($cycles newOrder at Pebble), with back-off"
