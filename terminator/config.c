@@ -600,6 +600,9 @@ config_defaults(struct config *c)
 	c->limits.connect_timeout = 5;
 	c->limits.idle_timeout = 300;
 	c->limits.drain_timeout = 30;
+	c->limits.max_connections_per_client = LIMITS_AUTO;
+	c->limits.handshake_rate_per_client = 1000;
+	c->limits.handshake_burst_per_client = 2000;
 	c->ticket_rotation = 12 * 3600;
 	c->acme.directory = acme_directory("production");
 	c->acme.state_dir = xstrdup("/var/lib/tlsgate");
@@ -710,7 +713,9 @@ config_load_text(const char *path, const char *text, size_t len,
 	}
 	if ((o = json_object_get(root, "limits")) != NULL) {
 		static const char *const lk[] = { "max_connections", "handshake_timeout",
-		    "connect_timeout", "idle_timeout", "drain_timeout", NULL };
+		    "connect_timeout", "idle_timeout", "drain_timeout",
+		    "max_connections_per_client", "handshake_rate_per_client",
+		    "handshake_burst_per_client", NULL };
 		if (!json_is_object(o))
 			werr(&w, "/limits", "expected an object");
 		else {
@@ -732,6 +737,15 @@ config_load_text(const char *path, const char *text, size_t len,
 			TIMEOUT(idle_timeout)
 			TIMEOUT(drain_timeout)
 #undef TIMEOUT
+			if ((v = json_object_get(o, "max_connections_per_client")) != NULL)
+				c->limits.max_connections_per_client = (unsigned)num(&w,
+				    "/limits/max_connections_per_client", v, 0, 10000000);
+			if ((v = json_object_get(o, "handshake_rate_per_client")) != NULL)
+				c->limits.handshake_rate_per_client = num(&w,
+				    "/limits/handshake_rate_per_client", v, 0, 10000000);
+			if ((v = json_object_get(o, "handshake_burst_per_client")) != NULL)
+				c->limits.handshake_burst_per_client = num(&w,
+				    "/limits/handshake_burst_per_client", v, 1, 10000000);
 		}
 	}
 	if ((o = json_object_get(root, "tls")) != NULL) {
@@ -1092,6 +1106,10 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 				errs_add(errs, xasprintf("--max-connections: expected 1-10000000"));
 			else
 				c->limits.max_connections = (unsigned)m;
+		} else if (strcmp(flag, "--max-connections-per-client") == 0) {
+			c->limits.max_connections_per_client = (unsigned)strtoul(val, NULL, 10);
+		} else if (strcmp(flag, "--handshake-rate-per-client") == 0) {
+			c->limits.handshake_rate_per_client = atof(val);
 		} else if (strcmp(flag, "--log-level") == 0) {
 			if ((c->log_level = log_level_parse(val)) == -1)
 				errs_add(errs, xasprintf("--log-level: unknown level \"%s\"", val));

@@ -204,7 +204,7 @@ server_reload(struct server *s)
 		config_free(s->cfg);
 		s->cfg = nc;
 	}
-	atomic_store(&s->sh.max_conns, v->limits.max_connections);
+	worker_set_limits(&s->sh, &v->limits);
 	{
 		/* Backends this reload dropped drain for drain_timeout. */
 		struct view	*old = view_current();
@@ -472,11 +472,15 @@ server_run(struct config *cfg)
 		log_err("TLS: %s", eb.msg);
 		goto out;
 	}
+	if (worker_fds_init(&s.sh, cfg, &eb) == -1) {
+		log_err("%s", eb.msg);
+		goto out;
+	}
 	if ((v = view_build(cfg, &eb)) == NULL) {
 		log_err("%s", eb.msg);
 		goto out;
 	}
-	atomic_store(&s.sh.max_conns, v->limits.max_connections);
+	worker_set_limits(&s.sh, &v->limits);
 	s.health = health_start(s.base, v);
 	view_publish(v);
 
