@@ -1106,10 +1106,15 @@ config_from_args(int argc, char **argv, struct config_errors *errs)
 				errs_add(errs, xasprintf("--max-connections: expected 1-10000000"));
 			else
 				c->limits.max_connections = (unsigned)m;
-		} else if (strcmp(flag, "--max-connections-per-client") == 0) {
-			c->limits.max_connections_per_client = (unsigned)strtoul(val, NULL, 10);
-		} else if (strcmp(flag, "--handshake-rate-per-client") == 0) {
-			c->limits.handshake_rate_per_client = atof(val);
+		} else if (strcmp(flag, "--max-connections-per-client") == 0 ||
+		    strcmp(flag, "--handshake-rate-per-client") == 0) {
+			double d = strtod(val, NULL);
+			if (d < 0 || d > 10000000)
+				errs_add(errs, xasprintf("%s: expected 0-10000000", flag));
+			else if (flag[2] == 'm')
+				c->limits.max_connections_per_client = (unsigned)d;
+			else
+				c->limits.handshake_rate_per_client = d;
 		} else if (strcmp(flag, "--log-level") == 0) {
 			if ((c->log_level = log_level_parse(val)) == -1)
 				errs_add(errs, xasprintf("--log-level: unknown level \"%s\"", val));
