@@ -32,6 +32,7 @@
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
+#include "lpause.h"
 #include "pool.h"
 #include "sites.h"
 #include "stats.h"
@@ -44,6 +45,7 @@ extern char **environ;
 struct admin {
 	struct evhttp		*http;
 	struct evconnlistener	*unix_l;
+	struct lpause		*lp;		/* on the one listener */
 	char			*unix_path;
 	admin_acme_fn		*acme;
 	void			*arg;
@@ -380,6 +382,7 @@ admin_new(struct event_base *base, const char *addr, admin_acme_fn *acme, void *
 		chmod(sun.sun_path, 0600);
 		a->unix_path = xstrdup(sun.sun_path);
 		evhttp_bind_listener(a->http, a->unix_l);
+		a->lp = lpause_new(base, a->unix_l, "admin");
 		return a;
 	}
 	if (config_parse_addr(addr, 0, &ad, err, sizeof(err)) == -1) {
@@ -398,12 +401,14 @@ admin_new(struct event_base *base, const char *addr, admin_acme_fn *acme, void *
 		if (ad.ss.ss_family == AF_INET)
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ad.ss)->sin_addr, host,
 			    sizeof(host));
-		if (evhttp_bind_socket_with_handle(a->http, h,
-		    ntohs(((struct sockaddr_in *)&ad.ss)->sin_port)) == NULL) {
+		struct evhttp_bound_socket *bs;
+		if ((bs = evhttp_bind_socket_with_handle(a->http, h,
+		    ntohs(((struct sockaddr_in *)&ad.ss)->sin_port))) == NULL) {
 			errbuf_set(eb, "admin: cannot listen on %s: %s", addr, strerror(errno));
 			free(ad.str);
 			goto fail;
 		}
+		a->lp = lpause_new(base, evhttp_bound_socket_get_listener(bs), "admin");
 	}
 	free(ad.str);
 	return a;
@@ -417,6 +422,7 @@ admin_free(struct admin *a)
 {
 	if (a == NULL)
 		return;
+	lpause_free(a->lp);
 	if (a->http)
 		evhttp_free(a->http);
 	if (a->unix_path) {

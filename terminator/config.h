@@ -9,6 +9,7 @@
 #ifndef TLSGATE_CONFIG_H
 #define TLSGATE_CONFIG_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -64,7 +65,12 @@ struct acme_global {
 struct limits {
 	unsigned	max_connections;
 	double		handshake_timeout, connect_timeout, idle_timeout, drain_timeout;
+	/* Per client address (IPv6: per /64); 0 turns each off. */
+	unsigned	max_connections_per_client;	/* LIMITS_AUTO: see worker.c */
+	double		handshake_rate_per_client;	/* new connections per second */
+	double		handshake_burst_per_client;	/* token bucket size */
 };
+#define LIMITS_AUTO	UINT_MAX
 
 struct config {
 	char		*path;			/* NULL when built from flags */

@@ -284,6 +284,8 @@ cfg_walk_root(struct cfg_walk *w, json_t *root, struct config *c)
 	int		 plain = defaults_plain(cfg_site_keys);
 
 	cfg_defaults(w, cfg_keys, c);
+	/* No JSON literal says "work it out from the limits in force". */
+	c->limits.max_connections_per_client = LIMITS_AUTO;
 	if (!json_is_object(root)) {
 		cfg_err(w, "", "the configuration must be a JSON object");
 		return;

@@ -98,7 +98,8 @@ const struct cfg_key cfg_keys[] = {
 	  .flag_arg = "N", .type = CFG_INT, C(limits.max_connections), .min = 1,
 	  .max = 10000000, .def = "20000",
 	  .doc = "Client connections open at once, over all workers. Past it, new "
-	  "connections are accepted and closed at once; open ones are unaffected." },
+	  "connections are accepted and reset at once; open ones are unaffected. "
+	  "Lowered, with a warning, to what the descriptor limit holds." },
 	{ .key = "limits.handshake_timeout", .flag = "--handshake-timeout",
 	  .flag_arg = "S", .type = CFG_SECONDS, C(limits.handshake_timeout),
 	  .min = 0.01, .max = 86400, .def = "10",
@@ -117,6 +118,26 @@ const struct cfg_key cfg_keys[] = {
 	  .def = "30",
 	  .doc = "On SIGTERM/SIGINT, how long open connections may finish before "
 	  "they are closed." },
+	{ .key = "limits.max_connections_per_client",
+	  .flag = "--max-connections-per-client", .flag_arg = "N", .type = CFG_INT,
+	  C(limits.max_connections_per_client), .min = 0, .max = 10000000,
+	  .def_doc = "a twentieth of the connection limit in force, at least 10 "
+	  "(1,000 when the default `max_connections` fits the descriptor limit)",
+	  .doc = "Connections one client may have open at once. A client is an "
+	  "IPv4 address or an IPv6 /64. Past it, its new connections are reset at "
+	  "accept, before any TLS work, and counted in /metrics. 0 turns it off." },
+	{ .key = "limits.handshake_rate_per_client",
+	  .flag = "--handshake-rate-per-client", .flag_arg = "N",
+	  .type = CFG_SECONDS, C(limits.handshake_rate_per_client), .min = 0,
+	  .max = 10000000, .def = "1000", .type_doc = "number per second",
+	  .doc = "New connections (each one a handshake) per second one client "
+	  "may open, as a token bucket refilled at this rate. Past it, they are "
+	  "reset at accept and counted. 0 turns it off." },
+	{ .key = "limits.handshake_burst_per_client", .type = CFG_SECONDS,
+	  C(limits.handshake_burst_per_client), .min = 1, .max = 10000000,
+	  .def = "2000", .type_doc = "number",
+	  .doc = "The bucket's size: how many new connections a client may open "
+	  "at once after a quiet spell." },
 	{ .key = "tls.ticket_key_rotation", .flag = "--ticket-key-rotation",
 	  .flag_arg = "S", .type = CFG_SECONDS, C(ticket_rotation), .min = 1,
 	  .max = 7 * 86400, .def = "43200",

@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "climit.h"
 #include "log.h"
 #include "pool.h"
 #include "sites.h"
@@ -271,6 +272,7 @@ conn_close(struct conn *c, enum conn_reason why)
 		c->next->prev = c->prev;
 	w->nconns--;
 	atomic_fetch_sub(&w->sh->nconns, 1);
+	climit_release((struct sockaddr *)&c->peer);
 	c->magic = 0;
 	free(c);
 }
@@ -425,6 +427,8 @@ conn_connect_backend(struct conn *c)
 		fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
 			snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE)
+				worker_fd_shortage(c->w, errno);
 			return -1;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -1013,6 +1017,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 		close(fd);
 		free(c);
 		atomic_fetch_sub(&w->sh->nconns, 1);
+		climit_release(sa);
 		return;
 	}
 	SSL_set_accept_state(c->ssl);

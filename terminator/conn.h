@@ -12,7 +12,11 @@
 
 struct worker;
 
-/* Take an accepted, non-blocking client fd and start its TLS handshake. */
+/*
+ * Take an accepted, non-blocking client fd and start its TLS handshake. The
+ * caller has counted it in w->sh->nconns and climit_acquire(sa); the
+ * connection gives both back when it closes (or at once if it cannot start).
+ */
 void	conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	    socklen_t salen);
 /* Close the connections of w to backends removed more than drain seconds

@@ -22,12 +22,15 @@
 #include "config.h"
 #include "errbuf.h"
 #include "log.h"
+#include "lpause.h"
 #include "worker.h"
 #include "xalloc.h"
 
 struct http80 {
 	struct evhttp	*http;
 	int		 https_port;
+	struct lpause	**lp;		/* one per listener: see lpause.h */
+	size_t		 nlp;
 };
 
 /* Copy the host part of a Host header into out; 0 if it is not acceptable. */
@@ -136,11 +139,13 @@ http80_new(struct event_base *base, const struct addr *addrs, size_t n,
     const int *fds, int https_port, struct errbuf *eb)
 {
 	struct http80	*h = xcalloc(1, sizeof(*h));
+	struct evhttp_bound_socket *bs;
 	int		 fd;
 
 	h->https_port = https_port;
+	h->lp = xcalloc(n + 1, sizeof(*h->lp));
 	if ((h->http = evhttp_new(base)) == NULL) {
-		free(h);
+		http80_free(h);
 		return errbuf_set(eb, "evhttp_new failed"), NULL;
 	}
 	evhttp_set_timeout(h->http, 30);
@@ -156,7 +161,7 @@ http80_new(struct event_base *base, const struct addr *addrs, size_t n,
 		if (fd != -1)
 			evutil_make_socket_nonblocking(fd);
 		if (fd == -1 ||
-		    evhttp_accept_socket_with_handle(h->http, fd) == NULL) {
+		    (bs = evhttp_accept_socket_with_handle(h->http, fd)) == NULL) {
 			if (fd != -1) {
 				close(fd);
 				errbuf_set(eb, "%s: evhttp accept failed", addrs[i].str);
@@ -164,6 +169,8 @@ http80_new(struct event_base *base, const struct addr *addrs, size_t n,
 			http80_free(h);
 			return NULL;
 		}
+		h->lp[h->nlp++] = lpause_new(base, evhttp_bound_socket_get_listener(bs),
+		    "http");
 	}
 	return h;
 }
@@ -173,6 +180,10 @@ http80_free(struct http80 *h)
 {
 	if (h == NULL)
 		return;
-	evhttp_free(h->http);
+	for (size_t i = 0; i < h->nlp; i++)
+		lpause_free(h->lp[i]);
+	free(h->lp);
+	if (h->http != NULL)
+		evhttp_free(h->http);
 	free(h);
 }

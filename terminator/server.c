@@ -358,7 +358,7 @@ server_reload(struct server *s)
 		config_free(s->cfg);
 		s->cfg = nc;
 	}
-	atomic_store(&s->sh.max_conns, v->limits.max_connections);
+	worker_set_limits(&s->sh, &v->limits);
 	{
 		/* Backends this reload dropped drain for drain_timeout. */
 		struct view	*old = view_current();
@@ -626,6 +626,10 @@ server_run(struct config *cfg)
 		log_err("TLS: %s", eb.msg);
 		goto out;
 	}
+	if (worker_fds_init(&s.sh, cfg, &eb) == -1) {
+		log_err("%s", eb.msg);
+		goto out;
+	}
 	s.ev_store = event_new(s.base, -1, 0, server_on_store_cert, &s);
 	eb.msg[0] = '\0';
 	if ((st = server_store_for(&s, cfg, &eb)) == NULL && config_uses_acme(cfg)) {
@@ -637,7 +641,7 @@ server_run(struct config *cfg)
 		log_err("%s", eb.msg);
 		goto out;
 	}
-	atomic_store(&s.sh.max_conns, v->limits.max_connections);
+	worker_set_limits(&s.sh, &v->limits);
 	s.health = health_start(s.base, v);
 	view_publish(v);
 

@@ -11,6 +11,9 @@
 static pthread_mutex_t	 stats_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct site_stats *stats_sites;
 static atomic_ulong	 stats_hs[STATS_HS__MAX];
+static atomic_ulong	 stats_ref[STATS_REFUSED__MAX];
+static atomic_ulong	 stats_fd_errors, stats_nofile;
+static atomic_uint	 stats_max_conns;
 
 static const char *const stats_hs_names[STATS_HS__MAX] = {
 	"full", "resumed", "protocol", "no_site", "timeout", "client_eof",
@@ -68,10 +71,52 @@ stats_handshake(enum stats_hs h)
 	atomic_fetch_add_explicit(&stats_hs[h], 1, memory_order_relaxed);
 }
 
+static const char *const stats_ref_names[STATS_REFUSED__MAX] = {
+	"max_connections", "client_connections", "client_handshake_rate",
+	"descriptors",
+};
+
+void
+stats_refused(enum stats_refused r)
+{
+	atomic_fetch_add_explicit(&stats_ref[r], 1, memory_order_relaxed);
+}
+
+void
+stats_accept_fd_error(void)
+{
+	atomic_fetch_add_explicit(&stats_fd_errors, 1, memory_order_relaxed);
+}
+
+void
+stats_set_limits(unsigned max_conns, unsigned long nofile)
+{
+	atomic_store(&stats_max_conns, max_conns);
+	atomic_store(&stats_nofile, nofile);
+}
+
 void
 stats_write(FILE *out)
 {
 	struct site_stats *s;
+
+	fprintf(out, "# HELP tlsgate_connections_refused_total Connections closed at "
+	    "accept, by the limit that refused them.\n"
+	    "# TYPE tlsgate_connections_refused_total counter\n");
+	for (int i = 0; i < STATS_REFUSED__MAX; i++)
+		fprintf(out, "tlsgate_connections_refused_total{reason=\"%s\"} %lu\n",
+		    stats_ref_names[i], atomic_load(&stats_ref[i]));
+	fprintf(out, "# HELP tlsgate_accept_fd_exhausted_total accept() or backend socket() "
+	    "failures for want of file descriptors (EMFILE, ENFILE).\n"
+	    "# TYPE tlsgate_accept_fd_exhausted_total counter\n"
+	    "tlsgate_accept_fd_exhausted_total %lu\n", atomic_load(&stats_fd_errors));
+	fprintf(out, "# HELP tlsgate_connections_max Client connections allowed at once "
+	    "(max_connections, lowered to fit the descriptor limit).\n"
+	    "# TYPE tlsgate_connections_max gauge\n"
+	    "tlsgate_connections_max %u\n", atomic_load(&stats_max_conns));
+	fprintf(out, "# HELP tlsgate_open_files_limit RLIMIT_NOFILE in force.\n"
+	    "# TYPE tlsgate_open_files_limit gauge\n"
+	    "tlsgate_open_files_limit %lu\n", atomic_load(&stats_nofile));
 
 	fprintf(out, "# HELP tlsgate_handshakes_total Completed TLS handshakes.\n"
 	    "# TYPE tlsgate_handshakes_total counter\n");

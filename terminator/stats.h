@@ -21,6 +21,15 @@ enum stats_hs {
 	STATS_HS__MAX
 };
 
+/* Connections closed at accept, before any TLS (climit.h, max_connections). */
+enum stats_refused {
+	STATS_REFUSED_MAX_CONNS,	/* limits.max_connections (all clients) */
+	STATS_REFUSED_CLIENT_CONNS,	/* limits.max_connections_per_client */
+	STATS_REFUSED_CLIENT_RATE,	/* limits.handshake_rate_per_client */
+	STATS_REFUSED_FDS,		/* too few descriptors left (worker.h) */
+	STATS_REFUSED__MAX
+};
+
 struct site_stats {
 	struct site_stats	*next;
 	char			*name;
@@ -31,6 +40,12 @@ struct site_stats {
 
 struct site_stats	*stats_site(const char *name);	/* found or made */
 void			 stats_handshake(enum stats_hs);
+void			 stats_refused(enum stats_refused);
+/* accept() failed for want of descriptors (EMFILE or ENFILE). */
+void			 stats_accept_fd_error(void);
+/* The connection limit in force (max_connections, lowered to fit
+ * RLIMIT_NOFILE) and the descriptor limit; any thread. */
+void			 stats_set_limits(unsigned max_conns, unsigned long nofile);
 /* Write the connection, handshake and byte metrics (text format). */
 void			 stats_write(FILE *out);
 

@@ -15,11 +15,16 @@
 
 #include <openssl/base.h>
 
+#include "stats.h"
+
 struct addr;
 struct conn;
 struct errbuf;
 struct event;
 struct event_base;
+
+struct limits;
+struct config;
 
 /* State every worker shares, owned by the server. */
 struct shared {
@@ -27,6 +32,13 @@ struct shared {
 	atomic_uint	 nconns;		/* all workers */
 	atomic_ulong	 total_conns;
 	atomic_uint	 max_conns;		/* from the current view's limits */
+	unsigned long	 nofile;		/* RLIMIT_NOFILE; set before workers start */
+	unsigned	 fd_conns;		/* connections nofile holds */
+	/* After a descriptor shortage: the connection count it happened at,
+	 * less a margin, is a ceiling until fd_ceiling_until (CLOCK_MONOTONIC
+	 * seconds); 0 when none. */
+	atomic_uint	 fd_ceiling;
+	_Atomic double	 fd_ceiling_until;
 };
 
 struct worker {
@@ -44,6 +56,16 @@ struct worker {
 	int		 stopping;
 	unsigned	 ticks;
 	atomic_int	 drain_ms;		/* drain timeout for removed backends */
+	/* Out of descriptors: listeners off until resume_ev fires. */
+	struct event	*resume_ev;
+	int		 paused;
+	unsigned	 pause_ms;		/* back-off; 0 after a good accept */
+	int		 fd_errno;		/* EMFILE or ENFILE, for the log */
+	unsigned long	 fd_errs;		/* since the last log line */
+	double		 fd_logged;		/* monotonic seconds */
+	/* Connections refused at accept since the last summary line. */
+	unsigned long	 refused[STATS_REFUSED__MAX];
+	double		 refused_logged;
 };
 
 #define WORKER_CMD_STOP		1	/* stop accepting; exit when idle */
@@ -61,6 +83,28 @@ int		 worker_start(struct worker *w);
 void		 worker_command(struct worker *w, int cmd);
 void		 worker_join(struct worker *w);
 void		 worker_free(struct worker *w);
+
+/*
+ * At start, before any worker: raise the soft RLIMIT_NOFILE to the hard
+ * limit, log it, and work out how many connections it holds (sh->fd_conns),
+ * keeping a reserve for listeners, event loops, ACME, health checks and the
+ * admin endpoint. -1 with eb set if it holds almost none. Main thread.
+ */
+int		 worker_fds_init(struct shared *sh, const struct config *cfg,
+		    struct errbuf *eb);
+/*
+ * Apply a view's limits: max_connections, lowered (with a warning) to what
+ * the descriptors hold, and the per-client limits. Main thread, at start and
+ * on each reload.
+ */
+void		 worker_set_limits(struct shared *sh, const struct limits *lim);
+
+/*
+ * Out of descriptors (err is EMFILE or ENFILE) in w's thread: count it, log
+ * it at most once per interval, and turn new connections away until enough
+ * close. Worker thread only.
+ */
+void		 worker_fd_shortage(struct worker *w, int err);
 
 /* A listening socket for addr, optionally SO_REUSEPORT (IPv6 only for v6). -1 on error. */
 int		 worker_listen_socket(const struct addr *a, int reuseport,

@@ -14,7 +14,8 @@ backend H http "$PH"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
  "log": {"level": "warning"},
- "limits": {"max_connections": 10000},
+ "limits": {"max_connections": 10000,
+            "max_connections_per_client": 0, "handshake_rate_per_client": 0},
  "sites": [{"names": ["l.test"], "backends": ["127.0.0.1:$PE"], "default": true,
             "certificates": [{"cert": "s.pem", "key": "s.key"}]},
            {"names": ["slow.test"], "backends": ["127.0.0.1:$PH"],

@@ -10,13 +10,19 @@
  *  ka       keep-alive HTTP requests over T connections for S seconds.
  *  bulk     GET /bytes/N repeatedly over T keep-alive connections; MB/s.
  *  info     one handshake; prints version, ALPN, leaf SHA-256, resumption.
- *  hold     N connections, handshaken and then idle, held for S seconds.
+ *  hold     N connections, handshaken and then idle, held for S seconds. All
+ *           are opened at once and handshaken in parallel; those refused or
+ *           not handshaken within --deadline seconds count as failed (the
+ *           unanswered ones stay open too). Prints held=, then failed= and
+ *           pending= on their own lines, once the handshakes are settled.
+ *           With --plain 1, TCP only: connected and silent, no ClientHello.
  *  lat      full handshakes at a fixed rate (--rate per second, spread over
  *           --conns threads) for S seconds; prints the p50/p99/max time from
  *           connect() to the finished handshake, and checks none resumed.
  *
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
  *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
+ *               --bind ADDR (source address, e.g. 127.0.0.2) --deadline S
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,7 +51,9 @@ static int		 opt_conns = 1;
 static double		 opt_seconds = 5;
 static long		 opt_rate = 100000;
 static long long	 opt_bytes = 100000000;
-static const char	*opt_tls;
+static const char	*opt_tls, *opt_bind;
+static double		 opt_deadline = 10;
+static int		 opt_plain;
 static struct sockaddr_storage target;
 static socklen_t	 target_len;
 static SSL_CTX		*ctx;
@@ -110,6 +118,30 @@ setup(void)
 	}
 }
 
+/* Bind fd to --bind (any port), same family as the target. */
+static int
+bind_source(int fd)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+
+	memset(&ss, 0, sizeof(ss));
+	if (target.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		len = sizeof(*s6);
+		if (inet_pton(AF_INET6, opt_bind, &s6->sin6_addr) != 1)
+			die("--bind: not an IPv6 address");
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		len = sizeof(*s4);
+		if (inet_pton(AF_INET, opt_bind, &s4->sin_addr) != 1)
+			die("--bind: not an IPv4 address");
+	}
+	return bind(fd, (struct sockaddr *)&ss, len);
+}
+
 static int
 tcp_connect(int nonblock)
 {
@@ -118,6 +150,10 @@ tcp_connect(int nonblock)
 	if (fd == -1)
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (opt_bind != NULL && bind_source(fd) == -1) {
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, (struct sockaddr *)&target, target_len) == -1) {
 		close(fd);
 		return -1;
@@ -299,29 +335,70 @@ cmd_stream(void)
 static int
 cmd_hold(void)
 {
-	int	*fds = calloc((size_t)opt_conns, sizeof(int));
-	SSL	**ssl = calloc((size_t)opt_conns, sizeof(SSL *));
-	int	 ok = 0;
+	int		 n = opt_conns, ok = 0, failed = 0, pending = 0;
+	int		*fds = calloc((size_t)n, sizeof(int));
+	SSL		**ssl = calloc((size_t)n, sizeof(SSL *));
+	struct pollfd	*p = calloc((size_t)n, sizeof(*p));
+	double		 end;
 
-	for (int i = 0; i < opt_conns; i++) {
-		if ((fds[i] = tcp_connect(0)) == -1)
+	if (fds == NULL || ssl == NULL || p == NULL)
+		die("out of memory");
+	/* Connect all without waiting; each handshake starts once writable. */
+	for (int i = 0; i < n; i++) {
+		p[i].fd = -1;
+		if ((fds[i] = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1 ||
+		    (opt_bind != NULL && bind_source(fds[i]) == -1) ||
+		    (connect(fds[i], (struct sockaddr *)&target, target_len) == -1 &&
+		    errno != EINPROGRESS)) {
+			failed++;
 			continue;
+		}
 		ssl[i] = tls_new(fds[i]);
-		if (SSL_do_handshake(ssl[i]) == 1)
-			ok++;
-		ERR_clear_error();
+		p[i].fd = fds[i];
+		p[i].events = POLLOUT;
+		pending++;
 	}
-	printf("held=%d\n", ok);
+	end = now() + opt_deadline;
+	while (pending > 0 && now() < end) {
+		if (poll(p, (nfds_t)n, 100) <= 0)
+			continue;
+		for (int i = 0; i < n; i++) {
+			int r;
+			if (p[i].fd == -1 || p[i].revents == 0)
+				continue;
+			if (opt_plain) {
+				int e = 0;
+				socklen_t el = sizeof(e);
+				getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &e, &el);
+				if (e == 0)
+					ok++;
+				else
+					failed++;
+			} else if ((r = SSL_do_handshake(ssl[i])) == 1) {
+				ok++;
+			} else if ((r = SSL_get_error(ssl[i], r)) == SSL_ERROR_WANT_READ ||
+			    r == SSL_ERROR_WANT_WRITE) {
+				p[i].events = r == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+				continue;
+			} else
+				failed++;
+			ERR_clear_error();
+			p[i].fd = -1;
+			pending--;
+		}
+	}
+	printf("held=%d\nfailed=%d\npending=%d\n", ok, failed, pending);
 	fflush(stdout);
 	usleep((useconds_t)(opt_seconds * 1e6));
-	for (int i = 0; i < opt_conns; i++) {
+	for (int i = 0; i < n; i++) {
 		SSL_free(ssl[i]);
 		if (fds[i] > 0)
 			close(fds[i]);
 	}
 	free(fds);
 	free(ssl);
-	return ok == opt_conns ? 0 : 1;
+	free(p);
+	return ok == n ? 0 : 1;
 }
 
 /* ---- slowread -------------------------------------------------------- */
@@ -633,6 +710,9 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--rate")) opt_rate = atol(v);
 		else if (!strcmp(f, "--bytes")) opt_bytes = atoll(v);
 		else if (!strcmp(f, "--tls")) opt_tls = v;
+		else if (!strcmp(f, "--bind")) opt_bind = v;
+		else if (!strcmp(f, "--deadline")) opt_deadline = atof(v);
+		else if (!strcmp(f, "--plain")) opt_plain = atoi(v);
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);
