@@ -196,7 +196,8 @@ static void
 conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 {
 	struct timespec	 t;
-	char		 peer[INET6_ADDRSTRLEN + 8], alpn[64] = "-";
+	char		 peer[INET6_ADDRSTRLEN + 8], alpn[LOG_FIELD_CAP(255)] = "-";
+	char		 sni[LOG_FIELD_CAP(sizeof(c->ts.sni))] = "-";
 	const char	*ver = "-";
 	long		 ms;
 
@@ -208,9 +209,12 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 		ver = tls_version_name(c->ssl);
 		tls_alpn_name(c->ssl, alpn, sizeof(alpn));
 	}
+	/* The SNI is the client's bytes: escaped, it stays one field. */
+	if (c->ts.sni[0] != '\0')
+		log_field_escape(sni, sizeof(sni), c->ts.sni, strlen(c->ts.sni));
 	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
 	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
-	    c->ts.sni[0] ? c->ts.sni : "-", alpn, ver,
+	    sni, alpn, ver,
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
