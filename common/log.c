@@ -1,6 +1,13 @@
 /*
- * log.c - the logging module. The level is an atomic so that workers read it
- * without a lock; the sink is set once at start (or by tests) before threads run.
+ * log.c - the logging module. The level and the format are atomics, so that
+ * workers read them without a lock while a reload changes them; the sink is
+ * set once at start (or by tests) before threads run.
+ *
+ * Nothing a client sends can make one record look like two, or forge a field:
+ * control characters anywhere in a message become '?', fields that carry
+ * client bytes are escaped by log_field_escape(), and the JSON format writes
+ * valid UTF-8 only (a byte that is not part of a valid UTF-8 sequence is
+ * written as the text \xNN, as in the text format).
  */
 #include "log.h"
 
@@ -11,7 +18,7 @@
 #include <unistd.h>
 
 static atomic_int	 log_level = LOG_LVL_INFO;
-static int		 log_json;
+static atomic_int	 log_json;
 static log_sink_fn	*log_sink;
 static void		*log_sink_arg;
 
@@ -47,7 +54,7 @@ log_level_parse(const char *s)
 void
 log_set_json(int on)
 {
-	log_json = on;
+	atomic_store(&log_json, on != 0);
 }
 
 void
@@ -57,24 +64,95 @@ log_set_sink(log_sink_fn *fn, void *arg)
 	log_sink_arg = arg;
 }
 
-/* Append s to buf as the inside of a JSON string. */
+const char *
+log_field_escape(char *out, size_t cap, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t off = 0;
+
+	if (cap == 0)
+		return out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\' && ch != '=') {
+			if (off + 1 >= cap)
+				break;
+			out[off++] = (char)ch;
+		} else {
+			if (off + 4 >= cap)
+				break;
+			out[off++] = '\\';
+			out[off++] = 'x';
+			out[off++] = hex[ch >> 4];
+			out[off++] = hex[ch & 15];
+		}
+	}
+	out[off] = '\0';
+	return out;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if there is none. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Append s to buf as the inside of a JSON string: valid UTF-8 only. */
 static size_t
 json_escape(char *buf, size_t off, size_t cap, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
 
-	for (; *s != '\0' && off + 7 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
+	while (*p != '\0' && off + 7 < cap) {
+		unsigned char ch = *p;
 		if (ch == '"' || ch == '\\') {
 			buf[off++] = '\\';
 			buf[off++] = (char)ch;
-		} else if (ch < 0x20) {
+			p++;
+		} else if (ch < 0x20 || ch == 0x7f) {
 			memcpy(buf + off, "\\u00", 4);
 			buf[off + 4] = hex[ch >> 4];
 			buf[off + 5] = hex[ch & 15];
 			off += 6;
-		} else
-			buf[off++] = (char)ch;
+			p++;
+		} else if ((n = utf8_len(p)) == 0) {
+			/* Not UTF-8: the text \xNN, as the text format shows it. */
+			memcpy(buf + off, "\\\\x", 3);
+			buf[off + 3] = hex[ch >> 4];
+			buf[off + 4] = hex[ch & 15];
+			off += 5;
+			p++;
+		} else {
+			memcpy(buf + off, p, n);
+			off += n;
+			p += n;
+		}
 	}
 	return off;
 }
@@ -99,7 +177,7 @@ log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 		log_sink(lvl, msg, log_sink_arg);
 		return;
 	}
-	if (log_json) {
+	if (atomic_load_explicit(&log_json, memory_order_relaxed)) {
 		len = (size_t)snprintf(line, sizeof(line),
 		    "{\"level\":\"%s\",\"msg\":\"", log_names[lvl & 7]);
 		len = json_escape(line, len, sizeof(line) - 3, msg);

@@ -4,12 +4,17 @@
  * Each line starts with a "<N>" priority prefix (sd-daemon(3)) that journald
  * parses, or is a JSON object when log_set_json(1) was called. Lines are written
  * with one write(2) so threads never interleave within a line. Never pass key
- * material to these functions.
+ * material to these functions; pass values that come from clients through
+ * log_field_escape() first.
+ *
+ * Any thread may log and may change the level or the format at any time.
+ * log_set_sink() is for tests, before any other thread logs.
  */
 #ifndef TLSGATE_LOG_H
 #define TLSGATE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERR = 3,
@@ -28,6 +33,18 @@ void	log_set_json(int on);
 /* Tests capture lines with a sink; NULL restores stderr. */
 typedef void log_sink_fn(enum log_level, const char *line, void *arg);
 void	log_set_sink(log_sink_fn *fn, void *arg);
+
+/*
+ * Escape a client-supplied value (SNI, ALPN, an HTTP path or header) for a
+ * log field: every byte outside printable ASCII (0x21-0x7e), and '"', '\\'
+ * and '=', becomes the four characters \xNN. The result is one token of
+ * printable ASCII that cannot end its field, start another or split the line.
+ * in is len bytes (NULs allowed). Writes at most cap bytes to out, NUL
+ * included, cutting only between whole escapes; LOG_FIELD_CAP(len) never
+ * cuts. Returns out. Pure; any thread.
+ */
+#define LOG_FIELD_CAP(len)	(4 * (len) + 1)
+const char *log_field_escape(char *out, size_t cap, const char *in, size_t len);
 
 void	log_msg(enum log_level lvl, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));

@@ -36,6 +36,7 @@
 #include "climit.h"
 #include "log.h"
 #include "pool.h"
+#include "proxyhdr.h"
 #include "sites.h"
 #include "sockbio.h"
 #include "stats.h"
@@ -197,7 +198,8 @@ static void
 conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 {
 	struct timespec	 t;
-	char		 peer[INET6_ADDRSTRLEN + 8], alpn[64] = "-";
+	char		 peer[INET6_ADDRSTRLEN + 8], alpn[LOG_FIELD_CAP(255)] = "-";
+	char		 sni[LOG_FIELD_CAP(sizeof(c->ts.sni))] = "-";
 	const char	*ver = "-";
 	long		 ms;
 
@@ -209,9 +211,12 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 		ver = tls_version_name(c->ssl);
 		tls_alpn_name(c->ssl, alpn, sizeof(alpn));
 	}
+	/* The SNI is the client's bytes: escaped, it stays one field. */
+	if (c->ts.sni[0] != '\0')
+		log_field_escape(sni, sizeof(sni), c->ts.sni, strlen(c->ts.sni));
 	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
 	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
-	    c->ts.sni[0] ? c->ts.sni : "-", alpn, ver,
+	    sni, alpn, ver,
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
@@ -318,88 +323,27 @@ conn_update_events(struct conn *c)
 	}
 }
 
-/* The PROXY protocol header (v1 text or v2 binary with TLS, SNI and ALPN
- * TLVs) goes first into the client-to-backend buffer. */
+/* The PROXY protocol header (proxyhdr.h) goes first into the
+ * client-to-backend buffer. */
 static void
 conn_proxy_header(struct conn *c, int version)
 {
 	struct sockaddr_storage	 local;
 	socklen_t		 ll = sizeof(local);
-	char			 src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
-	int			 v4 = c->peer.ss_family == AF_INET, n = 0;
-	uint8_t			*b;
+	const uint8_t		*alpn = NULL;
+	unsigned		 alen = 0;
 
 	if (getsockname(c->cfd, (struct sockaddr *)&local, &ll) == -1 ||
 	    local.ss_family != c->peer.ss_family)
 		return;
 	if (c->c2b.data == NULL)
 		c->c2b.data = xmalloc(CONN_BUFSZ);
-	b = (uint8_t *)c->c2b.data;
-	if (version == 1) {
-		const void *sa = v4 ? (const void *)&((struct sockaddr_in *)&c->peer)->sin_addr :
-		    (const void *)&((struct sockaddr_in6 *)&c->peer)->sin6_addr;
-		const void *da = v4 ? (const void *)&((struct sockaddr_in *)&local)->sin_addr :
-		    (const void *)&((struct sockaddr_in6 *)&local)->sin6_addr;
-		inet_ntop(c->peer.ss_family, sa, src, sizeof(src));
-		inet_ntop(c->peer.ss_family, da, dst, sizeof(dst));
-		n = snprintf(c->c2b.data, 108, "PROXY %s %s %s %u %u\r\n",
-		    v4 ? "TCP4" : "TCP6", src, dst,
-		    ntohs(v4 ? ((struct sockaddr_in *)&c->peer)->sin_port :
-		    ((struct sockaddr_in6 *)&c->peer)->sin6_port),
-		    ntohs(v4 ? ((struct sockaddr_in *)&local)->sin_port :
-		    ((struct sockaddr_in6 *)&local)->sin6_port));
-	} else {
-		static const uint8_t sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
-		    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
-		const uint8_t	*alpn;
-		unsigned	 alen;
-		const char	*ver = SSL_get_version(c->ssl);
-		size_t		 sl = strlen(c->ts.sni), vl = strlen(ver), len;
-		uint8_t		*p;
-
-		memcpy(b, sig, 12);
-		b[12] = 0x21;				/* v2, PROXY */
-		b[13] = v4 ? 0x11 : 0x21;		/* TCP over IPv4 / IPv6 */
-		p = b + 16;
-		if (v4) {
-			memcpy(p, &((struct sockaddr_in *)&c->peer)->sin_addr, 4);
-			memcpy(p + 4, &((struct sockaddr_in *)&local)->sin_addr, 4);
-			memcpy(p + 8, &((struct sockaddr_in *)&c->peer)->sin_port, 2);
-			memcpy(p + 10, &((struct sockaddr_in *)&local)->sin_port, 2);
-			p += 12;
-		} else {
-			memcpy(p, &((struct sockaddr_in6 *)&c->peer)->sin6_addr, 16);
-			memcpy(p + 16, &((struct sockaddr_in6 *)&local)->sin6_addr, 16);
-			memcpy(p + 32, &((struct sockaddr_in6 *)&c->peer)->sin6_port, 2);
-			memcpy(p + 34, &((struct sockaddr_in6 *)&local)->sin6_port, 2);
-			p += 36;
-		}
+	if (version == 2)
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-		if (alen > 0) {				/* PP2_TYPE_ALPN */
-			*p++ = 0x01; *p++ = 0; *p++ = (uint8_t)alen;
-			memcpy(p, alpn, alen);
-			p += alen;
-		}
-		if (sl > 0) {				/* PP2_TYPE_AUTHORITY: the SNI */
-			*p++ = 0x02; *p++ = (uint8_t)(sl >> 8); *p++ = (uint8_t)sl;
-			memcpy(p, c->ts.sni, sl);
-			p += sl;
-		}
-		/* PP2_TYPE_SSL: client used TLS, verify 0, then the version. */
-		*p++ = 0x20; *p++ = 0; *p++ = (uint8_t)(1 + 4 + 3 + vl);
-		*p++ = 0x01;				/* PP2_CLIENT_SSL */
-		memset(p, 0, 4);
-		p += 4;
-		*p++ = 0x21; *p++ = 0; *p++ = (uint8_t)vl;	/* PP2_SUBTYPE_SSL_VERSION */
-		memcpy(p, ver, vl);
-		p += vl;
-		len = (size_t)(p - b);
-		b[14] = (uint8_t)((len - 16) >> 8);
-		b[15] = (uint8_t)(len - 16);
-		n = (int)len;
-	}
 	c->c2b.off = 0;
-	c->c2b.len = (uint32_t)n;
+	c->c2b.len = (uint32_t)proxyhdr_build((uint8_t *)c->c2b.data, version,
+	    (struct sockaddr *)&c->peer, (struct sockaddr *)&local, alpn, alen,
+	    c->ts.sni, SSL_get_version(c->ssl));
 }
 
 /*

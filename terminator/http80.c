@@ -64,6 +64,30 @@ host_part(const char *h, char *out, size_t cap)
 	return 1;
 }
 
+char *
+http80_redirect_url(const char *hosthdr, const char *uri, int https_port)
+{
+	struct evhttp_uri	*parsed = NULL;
+	char			 host[300], port[16] = "", *loc;
+	const char		*path = "/", *query = NULL;
+
+	if (!host_part(hosthdr, host, sizeof(host)))
+		return NULL;
+	if (uri != NULL && (parsed = evhttp_uri_parse(uri)) != NULL) {
+		if (evhttp_uri_get_path(parsed) && evhttp_uri_get_path(parsed)[0] == '/')
+			path = evhttp_uri_get_path(parsed);
+		query = evhttp_uri_get_query(parsed);
+	}
+	if (https_port != 443)
+		snprintf(port, sizeof(port), ":%d", https_port);
+	/* evhttp has already refused CR/LF in the request line. */
+	loc = xasprintf("https://%s%s%s%s%s", host, port, path, query ? "?" : "",
+	    query ? query : "");
+	if (parsed)
+		evhttp_uri_free(parsed);
+	return loc;
+}
+
 static void
 http80_on_request(struct evhttp_request *req, void *arg)
 {
@@ -71,9 +95,7 @@ http80_on_request(struct evhttp_request *req, void *arg)
 	const char		*uri = evhttp_request_get_uri(req);
 	const char		*hosthdr;
 	struct evkeyvalq	*out = evhttp_request_get_output_headers(req);
-	struct evhttp_uri	*parsed = NULL;
-	char			 host[300], port[16] = "", *loc;
-	const char		*path = "/", *query = NULL;
+	char			*loc;
 
 	/*
 	 * HTTP-01: only tokens in flight are served, on the exact path
@@ -105,22 +127,12 @@ http80_on_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	hosthdr = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
-	if (!host_part(hosthdr, host, sizeof(host))) {
+	if ((loc = http80_redirect_url(hosthdr, uri, h->https_port)) == NULL) {
 		evhttp_add_header(out, "Content-Type", "text/plain");
 		evhttp_add_header(out, "Connection", "close");
 		evhttp_send_error(req, 400, "Bad Request: missing or invalid Host");
 		return;
 	}
-	if (uri != NULL && (parsed = evhttp_uri_parse(uri)) != NULL) {
-		if (evhttp_uri_get_path(parsed) && evhttp_uri_get_path(parsed)[0] == '/')
-			path = evhttp_uri_get_path(parsed);
-		query = evhttp_uri_get_query(parsed);
-	}
-	if (h->https_port != 443)
-		snprintf(port, sizeof(port), ":%d", h->https_port);
-	/* evhttp has already refused CR/LF in the request line. */
-	loc = xasprintf("https://%s%s%s%s%s", host, port, path, query ? "?" : "",
-	    query ? query : "");
 	evhttp_add_header(out, "Location", loc);
 	evhttp_add_header(out, "Content-Type", "text/plain");
 	{
@@ -130,8 +142,6 @@ http80_on_request(struct evhttp_request *req, void *arg)
 		evbuffer_free(body);
 	}
 	free(loc);
-	if (parsed)
-		evhttp_uri_free(parsed);
 }
 
 struct http80 *

@@ -22,4 +22,14 @@ struct http80	*http80_new(struct event_base *base, const struct addr *addrs,
 		    size_t n, const int *fds, int https_port, struct errbuf *eb);
 void		 http80_free(struct http80 *);		/* NULL is a no-op */
 
+/*
+ * The redirect target for a request: "https://" + the Host header's host
+ * (checked: a DNS name or an IP literal, optional numeric port, dropped) +
+ * ":https_port" unless 443 + the path and query of uri. Returns a new string,
+ * or NULL if the Host header is missing or not acceptable (answer 400). Pure;
+ * any thread.
+ */
+char		*http80_redirect_url(const char *host_header, const char *uri,
+		    int https_port);
+
 #endif

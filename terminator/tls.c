@@ -18,6 +18,7 @@
 #include "certfile.h"
 #include "challenge.h"
 #include "errbuf.h"
+#include "log.h"
 #include "sites.h"
 #include "ticket.h"
 
@@ -261,12 +262,8 @@ tls_alpn_name(const SSL *ssl, char *buf, size_t cap)
 	unsigned	 n;
 
 	SSL_get0_alpn_selected(ssl, &p, &n);
-	if (n == 0 || n >= cap)
+	if (n == 0 || cap == 0)
 		return "-";
-	memcpy(buf, p, n);
-	buf[n] = '\0';
-	for (unsigned i = 0; i < n; i++)
-		if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] > 0x7e)
-			buf[i] = '?';
-	return buf;
+	/* The client's bytes when it is acme-tls/1's peer: a log field, escaped. */
+	return log_field_escape(buf, cap, (const char *)p, n);
 }

@@ -30,7 +30,8 @@ struct tls_state {
 SSL_CTX	*tls_server_ctx_new(struct errbuf *eb);
 /* Link ts to ssl (before the handshake starts). */
 void	 tls_attach(SSL *ssl, struct tls_state *ts);
-/* "TLSv1.3" etc.; the negotiated ALPN or "-". */
+/* "TLSv1.3" etc.; the negotiated ALPN escaped by log_field_escape() (so
+ * cap should be LOG_FIELD_CAP(255)), or "-". */
 const char *tls_version_name(const SSL *ssl);
 const char *tls_alpn_name(const SSL *ssl, char *buf, size_t cap);
 

@@ -122,6 +122,25 @@ test_log_levels_and_sanitising(void **state)
 	log_set_sink(NULL, NULL);
 }
 
+static void
+test_log_field_escape(void **state)
+{
+	char out[LOG_FIELD_CAP(32)], small[8];
+
+	assert_string_equal(log_field_escape(out, sizeof(out), "a.test", 6), "a.test");
+	/* Field separators, quotes, the escape character, DEL, high bytes. */
+	assert_string_equal(log_field_escape(out, sizeof(out), "a b=c\"d\\e\x7f\x80\xff", 12),
+	    "a\\x20b\\x3dc\\x22d\\x5ce\\x7f\\x80\\xff");
+	/* Control bytes and an embedded NUL: len counts, not the NUL. */
+	assert_string_equal(log_field_escape(out, sizeof(out), "\n\r\0x", 4),
+	    "\\x0a\\x0d\\x00x");
+	/* Cut only between whole escapes. */
+	assert_string_equal(log_field_escape(small, 6, "ab cd", 5), "ab");
+	assert_string_equal(log_field_escape(small, sizeof(small), "ab cd", 5), "ab\\x20c");
+	assert_string_equal(log_field_escape(small, sizeof(small), "abc", 3), "abc");
+	assert_string_equal(log_field_escape(small, 1, "abc", 3), "");
+}
+
 int
 main(void)
 {
@@ -131,6 +150,7 @@ main(void)
 		cmocka_unit_test(test_jsonpos_find_many_agrees),
 		cmocka_unit_test(test_errbuf),
 		cmocka_unit_test(test_log_levels_and_sanitising),
+		cmocka_unit_test(test_log_field_escape),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

@@ -21,8 +21,7 @@ conf ""
 start_tlsgate "$P" --config "$T/tlsgate.json"
 
 get_ticket() {
-	sleep 0.3 | openssl s_client -connect "127.0.0.1:$P" -servername k.test -tls1_3 \
-	    -sess_out "$1" >/dev/null 2>&1 || true
+	tls13_session "$P" "$1" -servername k.test
 	[ -s "$1" ] || fail "no ticket received"
 }
 resumed() { # session file -> 0 if resumed

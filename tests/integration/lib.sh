@@ -115,3 +115,22 @@ wait_log() {
 		sleep 0.2
 	done
 }
+
+# tls13_session PORT FILE ARGS...: a TLS 1.3 handshake held open until its
+# session ticket has come (s_client writes FILE when it does), at most 20 s,
+# rather than for a fixed time that a slow build (TSan) can outlast.
+tls13_session() {
+	local port=$1 file=$2 pid deadline
+	shift 2
+	rm -f "$file"
+	openssl s_client -connect "127.0.0.1:$port" -tls1_3 -ign_eof -sess_out "$file" \
+	    "$@" </dev/null >/dev/null 2>&1 &
+	pid=$!
+	deadline=$((SECONDS + 20))
+	until grep -q "END SSL SESSION PARAMETERS" "$file" 2>/dev/null ||
+	    [ $SECONDS -ge "$deadline" ]; do
+		sleep 0.05
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}

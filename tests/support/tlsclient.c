@@ -23,6 +23,8 @@
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
  *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
  *               --bind ADDR (source address, e.g. 127.0.0.2) --deadline S
+ *               --sni-hex HEX (the SNI as raw bytes, e.g. "612e74657374",
+ *               any byte but 00: for tests of how odd names are handled)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -691,6 +693,26 @@ cmd_info(void)
 	return 0;
 }
 
+/* "612e74" -> "a.t" (new string); dies on odd length, bad digits or 00. */
+static char *
+hex_decode(const char *h)
+{
+	size_t	 n = strlen(h) / 2;
+	char	*s = malloc(n + 1);
+
+	if (s == NULL || strlen(h) % 2 != 0)
+		die("--sni-hex: expected an even number of hex digits");
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(h + 2 * i, "%2x", &v) != 1 || v == 0 ||
+		    strspn(h + 2 * i, "0123456789abcdefABCDEF") < 2)
+			die("--sni-hex: bad hex digits, or a 00 byte");
+		s[i] = (char)v;
+	}
+	s[n] = '\0';
+	return s;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -703,6 +725,7 @@ main(int argc, char **argv)
 		const char *f = argv[i], *v = argv[i + 1];
 		if (!strcmp(f, "--connect")) opt_connect = v;
 		else if (!strcmp(f, "--sni")) opt_sni = v;
+		else if (!strcmp(f, "--sni-hex")) opt_sni = hex_decode(v);
 		else if (!strcmp(f, "--ca")) opt_ca = v;
 		else if (!strcmp(f, "--alpn")) opt_alpn = v;
 		else if (!strcmp(f, "--conns")) opt_conns = atoi(v);
