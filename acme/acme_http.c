@@ -248,10 +248,14 @@ check_done(struct acme_http *h)
 				/* No ACME resource redirects (RFC 8555 uses Location
 				 * with 201 only); following one is how a signed POST
 				 * leaves for another host. */
-				char err[300];
-				snprintf(err, sizeof(err), "HTTP %ld redirect to %.200s refused",
-				    x->resp.status, x->resp.location ? x->resp.location :
-				    "(no Location)");
+				char err[LOG_FIELD_CAP(200) + 64], loc[LOG_FIELD_CAP(200)];
+				const char *l = x->resp.location;
+
+				/* The CA's text goes into logs: escaped. */
+				log_field_escape(loc, sizeof(loc), l ? l : "(no Location)",
+				    l ? strnlen(l, 200) : 13);
+				snprintf(err, sizeof(err), "HTTP %ld redirect to %s refused",
+				    x->resp.status, loc);
 				x->done(NULL, err, x->arg);
 			} else
 				x->done(&x->resp, NULL, x->arg);

@@ -191,10 +191,14 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		return;
 	}
 	if (r->status >= 300 && r->status < 400) {
-		/* A CA never redirects a POST; following would leak it. */
+		/* A CA never redirects a POST; following would leak it. The
+		 * Location is the CA's text: escaped before it is logged. */
+		char loc[LOG_FIELD_CAP(200)];
+
+		log_field_escape(loc, sizeof(loc), r->location ? r->location : "",
+		    r->location ? strnlen(r->location, 200) : 0);
 		job_fail(j, ACME_FAIL_OTHER, "%s: HTTP %ld redirect%s%s refused",
-		    j->req_url, r->status, r->location ? " to " : "",
-		    r->location ? r->location : "");
+		    j->req_url, r->status, r->location ? " to " : "", loc);
 		return;
 	}
 	type = problem_type(r, &prob);
