@@ -3,7 +3,9 @@
  *
  * Per-site counters live in a registry keyed by the site's first name and
  * are never freed, so a connection can keep a pointer across reloads and
- * the totals survive them.
+ * the totals survive them. Threads: workers update counters from any
+ * thread; the registry is looked up under a mutex (main thread, on load);
+ * the admin endpoint reads on the main thread.
  */
 #ifndef TLSGATE_STATS_H
 #define TLSGATE_STATS_H
