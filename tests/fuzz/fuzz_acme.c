@@ -431,8 +431,8 @@ setup(void)
  * parse_order() leaves finalize_url NULL, step_finalize() passes it to
  * job_post(), and xstrdup(NULL) dereferences it (the whole process dies).
  * Reported to acme.c's owner; the reproducer is in the corpus
- * (crash-order-without-finalize). Until the fix lands, inputs with an order
- * ("authorizations" present) that lacks a "finalize" string are skipped.
+ * (crash-order-without-finalize, -2). Until the fix lands, inputs with an
+ * order that lacks a "finalize" string are skipped.
  */
 static int
 has_order_without_finalize(const uint8_t *data, size_t size)
@@ -448,8 +448,14 @@ has_order_without_finalize(const uint8_t *data, size_t size)
 			continue;
 		if ((o = json_loadb(b, (size_t)(nul - b), JSON_DISABLE_EOF_CHECK,
 		    NULL)) != NULL) {
-			bad = json_object_get(o, "authorizations") != NULL &&
-			    !json_is_string(json_object_get(o, "finalize"));
+			const char *st = json_string_value(json_object_get(o, "status"));
+			/* An order: "authorizations", or a pending or ready
+			 * status without an authorization's "identifier". */
+			bad = !json_is_string(json_object_get(o, "finalize")) &&
+			    (json_object_get(o, "authorizations") != NULL ||
+			    (st != NULL && (strcmp(st, "pending") == 0 ||
+			    strcmp(st, "ready") == 0) &&
+			    json_object_get(o, "identifier") == NULL));
 			json_decref(o);
 		}
 	}
