@@ -213,6 +213,10 @@ void
 step_download(struct job *j)
 {
 	j->state = JOB_DOWNLOAD;
+	if (j->cert_url == NULL) {
+		job_fail(j, ACME_FAIL_OTHER, "order: no certificate URL");
+		return;
+	}
 	job_post(j, j->cert_url, NULL, 0, on_certificate);
 }
 

@@ -109,6 +109,10 @@ step_finalize(struct job *j)
 	char		*csr, *p;
 
 	j->state = JOB_FINALIZE;
+	if (j->finalize_url == NULL) {
+		job_fail(j, ACME_FAIL_OTHER, "order: no finalize URL");
+		return;
+	}
 	if (j->key == NULL) {
 		if ((j->key = keygen(j->kt, &eb)) == NULL) {
 			job_fail(j, ACME_FAIL_OTHER, "%s", eb.msg);

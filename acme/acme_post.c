@@ -277,7 +277,14 @@ void
 job_post(struct job *j, const char *url, const char *payload, int use_jwk,
     job_resp_fn *fn)
 {
-	char *u = xstrdup(url);
+	char *u;
+
+	if (url == NULL) {	/* the CA left out a URL we need */
+		job_fail(j, ACME_FAIL_OTHER, "the CA's answer lacks a URL for the "
+		    "next step (%s)", job_state_names[j->state]);
+		return;
+	}
+	u = xstrdup(url);
 
 	free(j->req_url);
 	free(j->req_payload);

@@ -94,7 +94,7 @@ setup(void)
 			fprintf(stderr, "config: %s\n", errs.msgs[i]);
 		abort();
 	}
-	if ((view = view_build(c, &eb)) == NULL ||
+	if ((view = view_build(c, NULL, &eb)) == NULL ||
 	    (server_ctx = tls_server_ctx_new(&eb)) == NULL ||
 	    challenge_tlsalpn_set("alpn.test", "fuzz-key-authorization", &eb) == -1) {
 		fprintf(stderr, "setup: %s\n", eb.msg);
