@@ -123,7 +123,7 @@ path_human(const char *path, char *out, size_t cap)
 	}
 }
 
-static void
+static void __attribute__((format(printf, 4, 0)))
 pend_add(struct cfg_walk *w, const char *path, const char *ref, const char *fmt,
     va_list ap)
 {
