@@ -741,7 +741,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setup();
 	{
-		int rc;
+		int rc = 2;
 		if (!strcmp(cmd, "stream")) rc = cmd_stream();
 		else if (!strcmp(cmd, "slowread")) rc = cmd_slowread();
 		else if (!strcmp(cmd, "hs")) rc = cmd_load(0);
