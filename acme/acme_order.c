@@ -92,7 +92,6 @@ void
 step_order(struct job *j)
 {
 	json_t		*p = json_pack("{s:[]}", "identifiers"), *ids;
-	struct errbuf	 eb;
 	char		*s;
 
 	job_reset_order(j);
@@ -108,10 +107,7 @@ step_order(struct job *j)
 	/* The order is on record before it leaves: a crash or a restart
 	 * right after it still counts it against the floor. */
 	j->rs.last_order = acme_now(j->a);
-	j->rs.next_attempt = j->renew_at;
-	if (store_renewal_put(j->a->store, job_name(j), j->kt, &j->rs, j->current,
-	    &eb) == -1)
-		log_warnx("acme %s: saving the renewal state: %s", job_name(j), eb.msg);
+	job_save(j);
 	s = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
 	job_post(j, j->a->u_order, s, 0, on_order);

@@ -122,14 +122,11 @@ store_cert_put(struct store *s, const char *name, char *const *names, size_t nna
 	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
 	    strlen(key_pem), eb)) == NULL)
 		return NULL;
-	if (certcheck(cf, names, nnames, time(NULL), CERTCHECK_SKEW, eb) == -1) {
+	if (certcheck(cf, names, nnames, time(NULL), CERTCHECK_SKEW, eb) == -1 ||
+	    s->ops->cert_put(s, name, cf, chain_pem, key_pem, eb) == -1) {
 		certfile_unref(cf);
 		return NULL;
 	}
-	certfile_unref(cf);
-	if ((cf = s->ops->cert_put(s, name, names, nnames, chain_pem, key_pem,
-	    eb)) == NULL)
-		return NULL;
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = STORE_CHANGE_CERT;
 	ev.name = name;

@@ -82,11 +82,13 @@ typedef void store_watch_fn(const struct store_event *, void *arg);
 struct store_ops {
 	const char	*kind;
 	void		 (*close)(struct store *);
-	/* Certificates: get (NULL, eb empty when none), put (checked first). */
+	/* Certificates: get (NULL, eb empty when none), put. */
 	struct certfile	*(*cert_get)(struct store *, const char *name,
 			    enum certfile_keytype, struct errbuf *);
-	struct certfile	*(*cert_put)(struct store *, const char *name,
-			    char *const *names, size_t nnames, const char *chain_pem,
+	/* cert_put writes cf (parsed and checked by store_cert_put) from its
+	 * PEM texts: 0, or -1 with eb set and the old one untouched. */
+	int		 (*cert_put)(struct store *, const char *name,
+			    const struct certfile *cf, const char *chain_pem,
 			    const char *key_pem, struct errbuf *);
 	int		 (*list)(struct store *, store_list_fn *, void *);
 	/* The account of this namespace. */

@@ -221,17 +221,17 @@ cert_path(const char *dir, const char *name, enum certfile_keytype kt,
 
 /* ---- certificates -------------------------------------------------------- */
 
+/* The certificate of name in the CA folder dir, or NULL (eb says why). */
 static struct certfile *
-file_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
+cert_read(const char *dir, const char *name, enum certfile_keytype kt,
     struct errbuf *eb)
 {
-	struct store_file	*f = F(s);
-	struct certfile		*cf = NULL;
-	char			*path;
+	struct certfile	*cf = NULL;
+	char		*path;
 
-	if (f->dir == NULL || !name_ok(name))
+	if (dir == NULL || !name_ok(name))
 		return NULL;
-	path = cert_path(f->dir, name, kt, "pem");
+	path = cert_path(dir, name, kt, "pem");
 	if (access(path, F_OK) == 0)
 		cf = certfile_load(path, path, eb);
 	free(path);
@@ -239,37 +239,35 @@ file_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
 }
 
 static struct certfile *
-file_cert_put(struct store *s, const char *name, char *const *names, size_t nnames,
+file_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
+    struct errbuf *eb)
+{
+	return cert_read(F(s)->dir, name, kt, eb);
+}
+
+static int
+file_cert_put(struct store *s, const char *name, const struct certfile *cf,
     const char *chain_pem, const char *key_pem, struct errbuf *eb)
 {
 	struct store_file	*f = F(s);
-	struct certfile		*cf;
 	char			*dir, *path, *bundle;
+	int			 rc;
 
-	if (f->dir == NULL || !name_ok(name)) {
-		errbuf_set(eb, "store: bad certificate name \"%s\"", name);
-		return NULL;
-	}
-	if ((cf = certfile_load_mem(chain_pem, strlen(chain_pem), key_pem,
-	    strlen(key_pem), eb)) == NULL)
-		return NULL;
+	if (f->dir == NULL || !name_ok(name))
+		return errbuf_set(eb, "store: bad certificate name \"%s\"", name);
 	dir = xasprintf("%s/certs/%s", f->dir, name);
 	if (mkdirs(dir, eb) == -1) {
 		free(dir);
-		certfile_unref(cf);
-		return NULL;
+		return -1;
 	}
 	path = cert_path(f->dir, name, cf->keytype, "pem");
 	bundle = xasprintf("%s%s", key_pem, chain_pem);
-	if (atomicfile_write(path, bundle, strlen(bundle), 0600, eb) == -1) {
-		certfile_unref(cf);
-		cf = NULL;
-	}
+	rc = atomicfile_write(path, bundle, strlen(bundle), 0600, eb);
 	OPENSSL_cleanse(bundle, strlen(bundle));
 	free(bundle);
 	free(path);
 	free(dir);
-	return cf;
+	return rc;
 }
 
 /* ---- renewal state --------------------------------------------------------- */
@@ -286,17 +284,17 @@ jtime(json_t *o, const char *k)
 	return (time_t)json_integer_value(json_object_get(o, k));
 }
 
+/* The renewal state of name in the CA folder dir: 0, or -1 if none. */
 static int
-file_renewal_get(struct store *s, const char *name, enum certfile_keytype kt,
+renewal_read(const char *dir, const char *name, enum certfile_keytype kt,
     struct store_renewal *r)
 {
-	struct store_file	*f = F(s);
-	char			*path, *text;
-	json_t			*o;
+	char	*path, *text;
+	json_t	*o;
 
-	if (f->dir == NULL || !name_ok(name))
+	if (dir == NULL || !name_ok(name))
 		return -1;
-	path = cert_path(f->dir, name, kt, "json");
+	path = cert_path(dir, name, kt, "json");
 	text = slurp(path, NULL);
 	free(path);
 	if (text == NULL)
@@ -325,6 +323,13 @@ file_renewal_get(struct store *s, const char *name, enum certfile_keytype kt,
 	    json_string_value(json_object_get(o, "profile")));
 	json_decref(o);
 	return 0;
+}
+
+static int
+file_renewal_get(struct store *s, const char *name, enum certfile_keytype kt,
+    struct store_renewal *r)
+{
+	return renewal_read(F(s)->dir, name, kt, r);
 }
 
 static int
@@ -376,7 +381,7 @@ file_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
 /* ---- listing --------------------------------------------------------------- */
 
 static void
-list_ca(struct store_file *f, const char *ca, const char *cadir, store_list_fn *fn,
+list_ca(const char *ca, const char *cadir, store_list_fn *fn,
     void *arg, int *n)
 {
 	char		*certs = xasprintf("%s/certs", cadir);
@@ -393,7 +398,6 @@ list_ca(struct store_file *f, const char *ca, const char *cadir, store_list_fn *
 		for (int k = 0; k < CERTFILE__MAX; k++) {
 			struct store_entry	 en;
 			struct store_renewal	 r;
-			struct store_file	 tmp = *f;
 			struct errbuf		 eb;
 			char			*pem = cert_path(cadir, e->d_name, k, "pem");
 			int			 has_pem = access(pem, F_OK) == 0;
@@ -401,15 +405,13 @@ list_ca(struct store_file *f, const char *ca, const char *cadir, store_list_fn *
 			free(pem);
 			memset(&en, 0, sizeof(en));
 			eb.msg[0] = '\0';
-			tmp.dir = (char *)cadir;
 			en.ca = ca;
 			en.name = e->d_name;
 			en.kt = (enum certfile_keytype)k;
-			en.cf = has_pem ? file_cert_get(&tmp.base, e->d_name, k, &eb) : NULL;
+			en.cf = has_pem ? cert_read(cadir, e->d_name, k, &eb) : NULL;
 			en.err = has_pem && en.cf == NULL ? eb.msg : NULL;
 			memset(&r, 0, sizeof(r));
-			en.renewal = file_renewal_get(&tmp.base, e->d_name, k, &r) == 0 ?
-			    &r : NULL;
+			en.renewal = renewal_read(cadir, e->d_name, k, &r) == 0 ? &r : NULL;
 			if (has_pem || en.renewal != NULL) {
 				fn(&en, arg);
 				(*n)++;
@@ -431,7 +433,7 @@ file_list(struct store *s, store_list_fn *fn, void *arg)
 
 	if (f->dir != NULL) {
 		const char *slash = strrchr(f->dir, '/');
-		list_ca(f, slash ? slash + 1 : f->dir, f->dir, fn, arg, &n);
+		list_ca(slash ? slash + 1 : f->dir, f->dir, fn, arg, &n);
 		return n;
 	}
 	if ((d = opendir(f->root)) == NULL)
@@ -441,7 +443,7 @@ file_list(struct store *s, store_list_fn *fn, void *arg)
 		if (!name_ok(e->d_name) || strcmp(e->d_name, "renew-requests") == 0)
 			continue;
 		cadir = xasprintf("%s/%s", f->root, e->d_name);
-		list_ca(f, e->d_name, cadir, fn, arg, &n);
+		list_ca(e->d_name, cadir, fn, arg, &n);
 		free(cadir);
 	}
 	closedir(d);
