@@ -9,15 +9,7 @@ need openssl curl
 
 start_pebble ', "certificateValidityPeriod": 30'
 grep -q renewalInfo "$T/directory.json" && ARI=1 || ARI=0
-PE=$(free_port)
-backend ECHO echo "$PE"
-cat >"$T/tlsgate.json" <<JSON
-{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
- "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
-          "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["short.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
-JSON
-start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+start_one_acme_site short.test
 wait_log "acme short.test: new certificate in service" 60
 first=$("$TG_CLIENT" info --connect "127.0.0.1:$ACME_TLS_PORT" --sni short.test | sed 's/.*fp=\([0-9a-f]*\).*/\1/')
 

@@ -10,15 +10,7 @@
 need openssl
 
 start_pebble ', "certificateValidityPeriod": 20'
-PE=$(free_port)
-backend ECHO echo "$PE"
-cat >"$T/tlsgate.json" <<JSON
-{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
- "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
-          "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["race.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
-JSON
-start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+start_one_acme_site race.test
 wait_log "acme race.test: new certificate in service" 60
 served() { "$TG_CLIENT" info --connect "127.0.0.1:$ACME_TLS_PORT" --sni race.test |
     sed 's/.*fp=\([0-9a-f]*\).*/\1/'; }

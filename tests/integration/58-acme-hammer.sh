@@ -10,15 +10,7 @@
 need openssl curl
 
 start_pebble ', "certificateValidityPeriod": 1'
-PE=$(free_port)
-backend ECHO echo "$PE"
-cat >"$T/tlsgate.json" <<JSON
-{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
- "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
-          "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["hammer.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
-JSON
-start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+start_one_acme_site hammer.test
 wait_log "acme hammer.test: ordering" 30
 t0=$SECONDS
 # Wait for the first outcome, then watch for 12 s in all.

@@ -52,3 +52,18 @@ pebble_root() {
 	curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT/roots/0" >"$1"
 }
 
+
+# start_one_acme_site NAME: an echo backend and tlsgate with one ACME site
+# NAME against this Pebble (retry_base 1, for short-lived certificates);
+# waits for the HTTPS port. Sets PE (the backend's port) and TG_PID.
+start_one_acme_site() {
+	PE=$(free_port)
+	backend ECHO echo "$PE"
+	cat >"$T/tlsgate.json" <<JSON
+{"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+ "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
+          "state_dir": "$T/state", "retry_base": 1},
+ "sites": [{"names": ["$1"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
+JSON
+	start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
+}
