@@ -38,7 +38,10 @@ struct backend {
 	socklen_t		 len;
 	uint64_t		 hash;		/* of the address, for rendezvous */
 	atomic_int		 up;		/* 1 healthy, 0 down */
-	atomic_int		 active;	/* open connections */
+	atomic_int		 active;	/* open connections (HTTP: busy ones) */
+	/* HTTP mode's keep-alive connections (upstream.h), all workers. */
+	atomic_int		 conns_idle, conns_busy;
+	atomic_ulong		 reuses;	/* requests sent on a reused connection */
 	atomic_ulong		 total, failures;
 	atomic_int		 passive_fails;	/* consecutive connect failures */
 	atomic_long		 down_until;	/* pools without checks: retry after */

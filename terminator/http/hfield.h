@@ -1,0 +1,50 @@
+/*
+ * hfield.h - a list of HTTP header fields, in order, names lowercase.
+ *
+ * The one representation both the client side (HTTP/1.1 or HTTP/2) and the
+ * backend side use. Each field is one allocation holding name and value,
+ * NUL-terminated, so both can be passed to C string functions; the lengths
+ * are kept too. A list belongs to one stream and so to one worker thread.
+ */
+#ifndef TLSGATE_HFIELD_H
+#define TLSGATE_HFIELD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hfield {
+	char		*name;		/* lowercase */
+	char		*value;		/* points into the same allocation */
+	uint32_t	 nlen, vlen;
+};
+
+struct hfields {
+	struct hfield	*v;
+	uint32_t	 n, cap;
+	size_t		 bytes;		/* sum of name and value lengths */
+};
+
+/* Append a copy (the name is lowercased). */
+void		 hfields_add(struct hfields *, const char *name, size_t nlen,
+		    const char *value, size_t vlen);
+/* Append to the last field's value (an HTTP/1.1 parser delivers fields in
+ * pieces): which part grows is given by is_value. */
+void		 hfields_extend_last(struct hfields *, int is_value,
+		    const char *p, size_t n);
+/* The first field called lname (lowercase), or NULL. */
+const struct hfield *hfields_get(const struct hfields *, const char *lname);
+/* How many fields are called lname. */
+unsigned	 hfields_count(const struct hfields *, const char *lname);
+/* Remove every field called lname; returns how many. */
+unsigned	 hfields_del(struct hfields *, const char *lname);
+/*
+ * Remove the hop-by-hop fields (RFC 9110 7.6.1): Connection and every field
+ * it names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade,
+ * Proxy-Authenticate, Proxy-Authorization, Trailer. Content-Length stays.
+ */
+void		 hfields_strip_hop(struct hfields *);
+/* Whether the comma-separated value of a field holds token (case-insensitive). */
+int		 hfield_has_token(const char *value, const char *token);
+void		 hfields_free(struct hfields *);
+
+#endif
