@@ -15,4 +15,6 @@ add_library(llhttp STATIC ${LLHTTP_SRC_DIR}/api.c ${LLHTTP_SRC_DIR}/http.c
 target_include_directories(llhttp SYSTEM PUBLIC ${LLHTTP_INCLUDE_DIR})
 # Generated code: not held to the project's warning flags.
 target_compile_options(llhttp PRIVATE -w)
+# Strict mode: no leniency towards malformed messages (request smuggling).
+target_compile_definitions(llhttp PUBLIC LLHTTP_STRICT_MODE=1)
 set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)

@@ -11,6 +11,7 @@
  */
 #include "log.h"
 
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -190,6 +191,34 @@ log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	}
 	/* One write per line: concurrent workers never interleave. */
 	(void)!write(STDERR_FILENO, line, len);
+}
+
+int
+log_is_json(void)
+{
+	return atomic_load_explicit(&log_json, memory_order_relaxed);
+}
+
+void
+log_json_members(enum log_level lvl, const char *members)
+{
+	char	*line;
+	size_t	 len = strlen(members);
+	int	 n;
+
+	if ((int)lvl > atomic_load_explicit(&log_level, memory_order_relaxed))
+		return;
+	if (log_sink != NULL) {
+		log_sink(lvl, members, log_sink_arg);
+		return;
+	}
+	if ((line = malloc(len + 40)) == NULL)
+		return;
+	n = snprintf(line, len + 40, "{\"level\":\"%s\",%s}\n", log_names[lvl & 7],
+	    members);
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	free(line);
 }
 
 void

@@ -30,6 +30,11 @@ enum log_level log_get_level(void);
 /* Parse "error", "warning", "notice", "info" or "debug"; -1 if unknown. */
 int	log_level_parse(const char *s);
 void	log_set_json(int on);
+int	log_is_json(void);
+/* A line that is already one JSON object's members ("k":v,...), escaped by
+ * the caller: written as {"level":...,members} in JSON format. Text format
+ * callers use log_msg. */
+void	log_json_members(enum log_level lvl, const char *members);
 /* Tests capture lines with a sink; NULL restores stderr. */
 typedef void log_sink_fn(enum log_level, const char *line, void *arg);
 void	log_set_sink(log_sink_fn *fn, void *arg);

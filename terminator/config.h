@@ -23,6 +23,15 @@ struct cert_cfg {
 	char	*cert, *key;			/* paths, absolute after load */
 };
 
+#define SITE_MODE_HTTP	0
+#define SITE_MODE_TCP	1
+#define FWD_XFF		0
+#define FWD_FORWARDED	1
+#define FWD_BOTH	2
+#define FWD_NONE	3
+
+struct cidr;
+
 struct site_cfg {
 	char		**names;		/* lowercase; "*.x" allowed */
 	size_t		  nnames;
@@ -46,6 +55,14 @@ struct site_cfg {
 		char	*ca, *server_name, *cert, *key;
 		int	 verify;		/* default on */
 	} btls;
+	int		  mode;			/* SITE_MODE_* */
+	int		  forwarded;		/* FWD_* */
+	int		  h2;			/* offer h2 */
+	long long	  max_body_size;	/* 0: no limit */
+	int		  backend_max_idle;
+	double		  backend_idle_timeout, backend_timeout;
+	long		  hsts_max_age;
+	int		  hsts_subdomains, hsts_preload;
 	struct health_cfg {
 		int	 type;			/* 0 none, 1 tcp, 2 http */
 		char	*path;
@@ -69,6 +86,9 @@ struct limits {
 	unsigned	max_connections_per_client;	/* LIMITS_AUTO: see worker.c */
 	double		handshake_rate_per_client;	/* new connections per second */
 	double		handshake_burst_per_client;	/* token bucket size */
+	/* HTTP mode */
+	double		header_timeout, keepalive_timeout, body_timeout;
+	unsigned	max_header_size, max_headers, max_uri_length, h2_max_streams;
 };
 #define LIMITS_AUTO	UINT_MAX
 
@@ -90,6 +110,9 @@ struct config {
 	char		*alert_command;
 	double		 expiry_check;		/* seconds between checks */
 	int		 allow_root;		/* keep running as root */
+	struct cidr	*trusted_proxies;
+	size_t		 ntrusted_proxies;
+	int		 access_log;
 };
 
 /* Whether any site uses ACME. */

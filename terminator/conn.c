@@ -34,6 +34,8 @@
 #include <openssl/ssl.h>
 
 #include "climit.h"
+#include "conn_impl.h"
+#include "hsess.h"
 #include "log.h"
 #include "pool.h"
 #include "proxyhdr.h"
@@ -44,79 +46,11 @@
 #include "worker.h"
 #include "xalloc.h"
 
-#define CONN_MAGIC	0x636f6e6eu	/* "conn" */
-#define CONN_BUFSZ	16384
-#define CONN_TICKET_DELAY 0.1	/* seconds corked tickets may wait, at most */
-
-enum conn_state {
-	CONN_HANDSHAKE,		/* server TLS accept; site chosen by SNI */
-	CONN_CONNECTING,	/* backend connect in flight */
-	CONN_BACKEND_TLS,	/* re-encrypting: TLS handshake with the backend */
-	CONN_PROXYING,		/* both directions flowing */
-	CONN__MAX
-};
-
-enum conn_reason {
-	CR_DONE,		/* both sides finished normally */
-	CR_CLIENT_CLOSED,
-	CR_BACKEND_CLOSED,
-	CR_HANDSHAKE_FAILED,
-	CR_HANDSHAKE_TIMEOUT,
-	CR_NO_SITE,
-	CR_CONNECT_FAILED,
-	CR_CONNECT_TIMEOUT,
-	CR_IDLE_TIMEOUT,
-	CR_CLIENT_ERROR,
-	CR_BACKEND_ERROR,
-	CR_SHUTDOWN,
-	CR_ACME_CHALLENGE,
-	CR_NO_BACKEND,
-	CR__MAX
-};
-
-static const char *const conn_reason_names[CR__MAX] = {
+const char *const conn_reason_names[CR__MAX] = {
 	"done", "client-closed", "backend-closed", "handshake-failed",
 	"handshake-timeout", "no-site", "connect-failed", "connect-timeout",
 	"idle-timeout", "client-error", "backend-error", "shutdown", "acme-challenge",
-	"no-backend",
-};
-
-struct buf {
-	char		*data;
-	uint32_t	 off, len;
-};
-
-struct conn {
-	uint32_t		 magic;
-	uint32_t		 id;
-	struct worker		*w;
-	struct conn		*prev, *next;
-	enum conn_state		 state;
-	int			 cfd, bfd;
-	SSL			*ssl;
-	/* Read-ahead BIOs of the client and the backend TLS. brb.drained also
-	 * serves the plain backend's recv: the backend socket is known empty. */
-	struct sockbio_buf	 crb, brb;
-	struct tls_state	 ts;
-	struct event		 cev, bev, tev;
-	short			 cev_on, bev_on;	/* armed interests */
-	/* What each SSL operation waits for: 0, EV_READ or EV_WRITE. */
-	short			 hs_want, rd_want, wr_want;
-	SSL			*bssl;		/* backend TLS, when re-encrypting */
-	/* What backend reads/writes wait for (0: not blocked; EV_READ/EV_WRITE). */
-	short			 br_want, bw_want, bhs_want;
-	unsigned		 c_eof:1, b_eof:1, b_shut:1, closing:1;
-	unsigned		 probed:1;	/* connect checked without waiting */
-	struct buf		 c2b, b2c;
-	struct backend		*bk;		/* the backend connected to */
-	struct backend		*tried[17];
-	size_t			 ntried;
-	struct sockaddr_storage	 peer;
-	struct timespec		 t_start;
-	time_t			 last_io;
-	uint64_t		 bytes_in, bytes_out;
-	struct site_stats	*st;		/* set once the handshake is done */
-	char			 err[160];	/* detail for the close line */
+	"no-backend", "http-abort",
 };
 
 static uint32_t conn_next_id;
@@ -167,8 +101,7 @@ fmt_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 		snprintf(out, cap, "?");
 }
 
-/* Drain BoringSSL's error queue into c->err (first error wins). */
-static void
+void
 conn_ssl_err(struct conn *c, const char *what)
 {
 	uint32_t e = ERR_get_error();
@@ -185,8 +118,8 @@ conn_ssl_err(struct conn *c, const char *what)
 	ERR_clear_error();
 }
 
-static void
-buf_free(struct buf *b)
+void
+conn_buf_free(struct buf *b)
 {
 	free(b->data);
 	b->data = NULL;
@@ -227,7 +160,7 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
  * The one teardown path. It logs the connection line, sends close_notify if
  * the handshake finished, and frees everything. Callers return right after.
  */
-static void
+void
 conn_close(struct conn *c, enum conn_reason why)
 {
 	struct worker	*w = c->w;
@@ -246,6 +179,8 @@ conn_close(struct conn *c, enum conn_reason why)
 		atomic_fetch_sub_explicit(&c->bk->active, 1, memory_order_relaxed);
 	event_del(&c->cev);
 	event_del(&c->tev);
+	hsess_free(c->hs);
+	c->hs = NULL;
 	if (c->bfd != -1) {
 		if (c->bev_on)
 			event_del(&c->bev);
@@ -266,8 +201,8 @@ conn_close(struct conn *c, enum conn_reason why)
 	SSL_free(c->ssl);
 	sockbio_free(&c->crb);
 	close(c->cfd);
-	buf_free(&c->c2b);
-	buf_free(&c->b2c);
+	conn_buf_free(&c->c2b);
+	conn_buf_free(&c->b2c);
 	view_unref(c->ts.view);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -282,14 +217,15 @@ conn_close(struct conn *c, enum conn_reason why)
 	free(c);
 }
 
-/* Arm exactly the fd events the current waits need. */
-static void
+void
 conn_update_events(struct conn *c)
 {
 	short cw = 0, bw = 0;
 
 	if (c->state == CONN_HANDSHAKE)
 		cw = c->hs_want;
+	else if (c->state == CONN_HTTP)
+		cw = conn_http_events(c);
 	else
 		cw = c->rd_want | c->wr_want;
 	if (c->state == CONN_CONNECTING)
@@ -459,6 +395,8 @@ conn_handshake(struct conn *c)
 			c->crb.cork = 0;
 			ERR_clear_error();
 		}
+		if (c->ts.site->http.mode == SITE_MODE_HTTP)
+			return conn_http_start(c);
 		if (conn_connect_backend(c) == -1) {
 			conn_close(c, c->ntried == 0 ? CR_NO_BACKEND : CR_CONNECT_FAILED);
 			return -1;
@@ -549,7 +487,7 @@ conn_flow_c2b(struct conn *c)
 				shutdown(c->bfd, SHUT_WR);
 				c->b_shut = 1;
 			}
-			buf_free(&c->c2b);
+			conn_buf_free(&c->c2b);
 			return 0;
 		}
 		if (c->rd_want != 0)
@@ -567,7 +505,7 @@ conn_flow_c2b(struct conn *c)
 		switch (SSL_get_error(c->ssl, r)) {
 		case SSL_ERROR_WANT_READ:
 			c->rd_want = EV_READ;
-			buf_free(&c->c2b);	/* idle: hold no buffer */
+			conn_buf_free(&c->c2b);	/* idle: hold no buffer */
 			return 0;
 		case SSL_ERROR_WANT_WRITE:
 			c->rd_want = EV_WRITE;
@@ -644,7 +582,7 @@ conn_flow_b2c(struct conn *c)
 			switch (SSL_get_error(c->bssl, r)) {
 			case SSL_ERROR_WANT_READ:
 				c->br_want = EV_READ;
-				buf_free(&c->b2c);
+				conn_buf_free(&c->b2c);
 				return 0;
 			case SSL_ERROR_WANT_WRITE:
 				c->br_want = EV_WRITE;
@@ -668,7 +606,7 @@ conn_flow_b2c(struct conn *c)
 		 * than ask again only to hear EAGAIN. */
 		if (c->brb.drained) {
 			c->br_want = EV_READ;
-			buf_free(&c->b2c);
+			conn_buf_free(&c->b2c);
 			return 0;
 		}
 		n = recv(c->bfd, c->b2c.data, CONN_BUFSZ, 0);
@@ -686,7 +624,7 @@ conn_flow_b2c(struct conn *c)
 		}
 		if (errno == EAGAIN || errno == EINTR) {
 			c->br_want = EV_READ;
-			buf_free(&c->b2c);
+			conn_buf_free(&c->b2c);
 			return 0;
 		}
 		snprintf(c->err, sizeof(c->err), "backend recv: %s", strerror(errno));
@@ -705,6 +643,11 @@ conn_pump(struct conn *c)
 			conn_update_events(c);
 			return;
 		}
+	}
+	if (c->state == CONN_HTTP) {
+		if (conn_http_pump(c) == 0)
+			conn_update_events(c);
+		return;
 	}
 	if (c->state == CONN_CONNECTING && !c->probed) {
 		/* After the client's first bytes are read, so they can go
@@ -919,6 +862,13 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 			conn_close(c, CR_CONNECT_TIMEOUT);
 		else
 			conn_update_events(c);
+		return;
+	case CONN_HTTP:
+		/* Only the corked tickets: the session keeps its own time. */
+		if (sockbio_flush(&c->crb) == -1) {
+			snprintf(c->err, sizeof(c->err), "client send: %s", strerror(errno));
+			conn_close(c, CR_CLIENT_ERROR);
+		}
 		return;
 	default:
 		/* Session tickets still corked: the client spoke not, nor the

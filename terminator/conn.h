@@ -22,6 +22,9 @@ void	conn_accept(struct worker *w, int fd, const struct sockaddr *sa,
 /* Close the connections of w to backends removed more than drain seconds
  * ago. */
 void	conn_close_removed(struct worker *w, double drain);
+/* Graceful stop of w's HTTP-mode connections: finish the requests in
+ * flight, take no new ones. */
+void	conn_stop_http(struct worker *w);
 /* Close every connection of w now (drain timeout reached). */
 void	conn_close_all(struct worker *w);
 

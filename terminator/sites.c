@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "certcheck.h"
+#include "cidr.h"
 #include "certfile.h"
 #include "pool.h"
 #include "stats.h"
@@ -78,6 +79,7 @@ site_unref(struct site *s)
 		free(s->backends[i].str);
 	free(s->backends);
 	free(s->alpn);
+	free(s->http.hsts);
 	pool_unref(s->pool);
 	certfile_unref(s->ec);
 	certfile_unref(s->rsa);
@@ -86,7 +88,8 @@ site_unref(struct site *s)
 
 /* A view shell with a table sized for the names of sites[0..n). */
 static struct view *
-view_assemble(struct site **sites, size_t n, const struct limits *lim)
+view_assemble(struct site **sites, size_t n, const struct limits *lim,
+    const struct view_http *vh)
 {
 	struct view	*v = xcalloc(1, sizeof(*v));
 	size_t		 names = 0, cap = 16;
@@ -95,6 +98,11 @@ view_assemble(struct site **sites, size_t n, const struct limits *lim)
 	v->sites = sites;
 	v->nsites = n;
 	v->limits = *lim;
+	v->http = *vh;
+	if (vh->ntrusted > 0) {
+		v->http.trusted = xcalloc(vh->ntrusted, sizeof(*vh->trusted));
+		memcpy(v->http.trusted, vh->trusted, vh->ntrusted * sizeof(*vh->trusted));
+	}
 	for (size_t i = 0; i < n; i++)
 		names += sites[i]->nnames;
 	while (cap < names * 2)
@@ -140,9 +148,78 @@ site_add_cert(struct site *s, struct certfile *cf, struct errbuf *eb)
 	return 0;
 }
 
+static void
+site_http_from(struct site *s, const struct site_cfg *sc)
+{
+	struct site_http *h = &s->http;
+
+	h->mode = sc->mode;
+	h->forwarded = sc->forwarded;
+	h->max_body = sc->max_body_size;
+	h->backend_max_idle = sc->backend_max_idle;
+	h->backend_idle_timeout = sc->backend_idle_timeout;
+	h->backend_timeout = sc->backend_timeout;
+	if (sc->hsts_max_age > 0)
+		h->hsts = xasprintf("max-age=%ld%s%s", sc->hsts_max_age,
+		    sc->hsts_subdomains ? "; includeSubDomains" : "",
+		    sc->hsts_preload ? "; preload" : "");
+}
+
+static void
+view_http_from(struct view_http *vh, const struct config *c)
+{
+	vh->trusted = c->trusted_proxies;
+	vh->ntrusted = c->ntrusted_proxies;
+	vh->access_log = c->access_log;
+	vh->header_timeout = c->limits.header_timeout;
+	vh->keepalive_timeout = c->limits.keepalive_timeout;
+	vh->body_timeout = c->limits.body_timeout;
+	vh->max_header_size = c->limits.max_header_size;
+	vh->max_headers = c->limits.max_headers;
+	vh->max_uri = c->limits.max_uri_length;
+	vh->h2_max_streams = c->limits.h2_max_streams;
+}
+
+/* The ALPN list of an HTTP-mode site. */
+static void
+site_http_alpn(struct site *s, int h2)
+{
+	static const uint8_t both[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+
+	s->alpn_len = h2 ? sizeof(both) - 1 : sizeof(h1) - 1;
+	s->alpn = xmalloc(s->alpn_len);
+	memcpy(s->alpn, h2 ? both : h1, s->alpn_len);
+}
+
+int
+site_has_name(const struct site *site, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 1 && name[n - 1] == '.')
+		n--;
+	for (size_t i = 0; i < site->nnames; i++) {
+		const char *s = site->names[i], *dot;
+		if (strlen(s) == n && strncasecmp(s, name, n) == 0)
+			return 1;
+		if (s[0] == '*' && s[1] == '.' && (dot = memchr(name, '.', n)) != NULL &&
+		    dot != name && strlen(s + 1) == n - (size_t)(dot - name) &&
+		    strncasecmp(s + 1, dot, strlen(s + 1)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+view_trusted_proxy(const struct view *v, const struct sockaddr *sa)
+{
+	return v->http.ntrusted > 0 && cidr_match(v->http.trusted, v->http.ntrusted, sa);
+}
+
 struct view *
 view_build(const struct config *c, struct store *store, struct errbuf *eb)
 {
+	struct view_http vh;
 	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
 	struct view	 *v;
 	size_t		  i;
@@ -160,7 +237,10 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 		if ((s->pool = pool_new(sc->names[0], sc, eb)) == NULL)
 			goto fail;
 		site_copy_lists(s, sc->names, sc->nnames, sc->backends, sc->nbackends);
-		for (size_t j = 0; j < sc->nalpn; j++)
+		site_http_from(s, sc);
+		if (sc->mode == SITE_MODE_HTTP)
+			site_http_alpn(s, sc->h2);
+		for (size_t j = 0; j < sc->nalpn && sc->mode == SITE_MODE_TCP; j++)
 			wire += 1 + strlen(sc->alpn[j]);
 		if (wire > 0) {
 			s->alpn = xmalloc(wire);
@@ -217,7 +297,8 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 			goto fail;
 		}
 	}
-	v = view_assemble(sites, c->nsites, &c->limits);
+	view_http_from(&vh, c);
+	v = view_assemble(sites, c->nsites, &c->limits, &vh);
 	return v;
 fail:
 	for (size_t k = 0; k <= i && k < c->nsites; k++)
@@ -251,6 +332,9 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 		memcpy(ns->alpn, s->alpn, s->alpn_len);
 		ns->alpn_len = s->alpn_len;
 	}
+	ns->http = s->http;
+	if (s->http.hsts != NULL)
+		ns->http.hsts = xstrdup(s->http.hsts);
 	ns->ec = s->ec != NULL ? certfile_ref(s->ec) : NULL;
 	ns->rsa = s->rsa != NULL ? certfile_ref(s->rsa) : NULL;
 	site_add_cert(ns, cf, eb);
@@ -264,7 +348,7 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 			atomic_fetch_add((atomic_int *)&sites[i]->refs, 1);
 		}
 	}
-	v = view_assemble(sites, old->nsites, &old->limits);
+	v = view_assemble(sites, old->nsites, &old->limits, &old->http);
 	return v;
 }
 
@@ -310,6 +394,7 @@ view_unref(struct view *v)
 		site_unref(v->sites[i]);
 	free(v->sites);
 	free(v->tab);
+	free(v->http.trusted);
 	free(v);
 }
 

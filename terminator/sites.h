@@ -22,10 +22,30 @@
 #include "config.h"
 
 struct certfile;
+struct cidr;
 struct errbuf;
 struct site_stats;
 struct pool;
 struct store;
+
+/* A site's HTTP-mode settings (config.h's site_cfg, resolved). */
+struct site_http {
+	int		  mode;			/* SITE_MODE_HTTP or SITE_MODE_TCP */
+	int		  forwarded;		/* FWD_* */
+	int64_t		  max_body;		/* 0: no limit */
+	int		  backend_max_idle;
+	double		  backend_idle_timeout, backend_timeout;
+	char		 *hsts;			/* Strict-Transport-Security, or NULL */
+};
+
+/* The view-wide HTTP settings. */
+struct view_http {
+	struct cidr	 *trusted;		/* trusted proxies */
+	size_t		  ntrusted;
+	int		  access_log;
+	double		  header_timeout, keepalive_timeout, body_timeout;
+	unsigned	  max_header_size, max_headers, max_uri, h2_max_streams;
+};
 
 struct site {
 	int			 refs;		/* atomic */
@@ -40,6 +60,7 @@ struct site {
 	int			  acme;
 	struct site_stats	 *stats;	/* registry entry; never freed */
 	struct pool		 *pool;		/* the backends and their policy */
+	struct site_http	  http;
 };
 
 struct view_slot {
@@ -56,6 +77,7 @@ struct view {
 	size_t			  tabmask;
 	struct site		 *def;		/* default site or NULL */
 	struct limits		  limits;
+	struct view_http	  http;
 };
 
 /*
@@ -73,6 +95,10 @@ struct view	*view_with_cert(const struct view *old, const char *name,
 		    struct certfile *cf, struct errbuf *eb);
 /* Exact name, then one-label wildcard, then the default; sni may be NULL. */
 struct site	*view_lookup(const struct view *, const char *sni);
+/* Whether site has name (exactly, or by a one-label wildcard). */
+int		 site_has_name(const struct site *site, const char *name);
+/* Whether sa is one of the view's trusted proxies. */
+int		 view_trusted_proxy(const struct view *, const struct sockaddr *sa);
 struct view	*view_ref(struct view *);
 void		 view_unref(struct view *);		/* NULL is a no-op */
 

@@ -95,6 +95,56 @@ stats_set_limits(unsigned max_conns, unsigned long nofile)
 	atomic_store(&stats_nofile, nofile);
 }
 
+const double stats_http_buckets[STATS_HTTP_NBUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+};
+
+void
+stats_http_request(struct site_stats *st, int status, double seconds)
+{
+	int b, c = status >= 100 && status < 600 ? status / 100 : 0;
+
+	atomic_fetch_add_explicit(&st->http_req[c], 1, memory_order_relaxed);
+	for (b = 0; b < STATS_HTTP_NBUCKETS && seconds > stats_http_buckets[b]; b++)
+		;
+	atomic_fetch_add_explicit(&st->http_dur[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->http_dur_us,
+	    (unsigned long)(seconds * 1e6), memory_order_relaxed);
+}
+
+static void
+stats_write_http(FILE *out)
+{
+	static const char *const cls[6] = { "none", "1xx", "2xx", "3xx", "4xx", "5xx" };
+	struct site_stats *s;
+
+	fprintf(out, "# HELP tlsgate_http_requests_total HTTP requests by site and "
+	    "status class.\n# TYPE tlsgate_http_requests_total counter\n");
+	for (s = stats_sites; s; s = s->next)
+		for (int i = 0; i < 6; i++)
+			fprintf(out, "tlsgate_http_requests_total{site=\"%s\",code=\"%s\"} %lu\n",
+			    s->name, cls[i], atomic_load(&s->http_req[i]));
+	fprintf(out, "# HELP tlsgate_http_request_duration_seconds Time from a "
+	    "request's head to its last response byte queued.\n"
+	    "# TYPE tlsgate_http_request_duration_seconds histogram\n");
+	for (s = stats_sites; s; s = s->next) {
+		unsigned long cum = 0;
+		for (int b = 0; b <= STATS_HTTP_NBUCKETS; b++) {
+			cum += atomic_load(&s->http_dur[b]);
+			if (b < STATS_HTTP_NBUCKETS)
+				fprintf(out, "tlsgate_http_request_duration_seconds_bucket"
+				    "{site=\"%s\",le=\"%g\"} %lu\n", s->name,
+				    stats_http_buckets[b], cum);
+			else
+				fprintf(out, "tlsgate_http_request_duration_seconds_bucket"
+				    "{site=\"%s\",le=\"+Inf\"} %lu\n", s->name, cum);
+		}
+		fprintf(out, "tlsgate_http_request_duration_seconds_sum{site=\"%s\"} %.6f\n"
+		    "tlsgate_http_request_duration_seconds_count{site=\"%s\"} %lu\n",
+		    s->name, (double)atomic_load(&s->http_dur_us) / 1e6, s->name, cum);
+	}
+}
+
 void
 stats_write(FILE *out)
 {
@@ -147,5 +197,6 @@ stats_write(FILE *out)
 		fprintf(out, "tlsgate_bytes_total{site=\"%s\",direction=\"out\"} %lu\n",
 		    s->name, atomic_load(&s->bytes_out));
 	}
+	stats_write_http(out);
 	pthread_mutex_unlock(&stats_mtx);
 }

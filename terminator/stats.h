@@ -32,13 +32,26 @@ enum stats_refused {
 	STATS_REFUSED__MAX
 };
 
+#define STATS_HTTP_NBUCKETS	11
+
 struct site_stats {
 	struct site_stats	*next;
 	char			*name;
 	atomic_ulong		 conns_total;
 	atomic_long		 conns_current;
 	atomic_ulong		 bytes_in, bytes_out;
+	/* HTTP mode: requests by status class (1xx..5xx at 1..5; 0: none
+	 * sent), and their durations in STATS_HTTP_BUCKETS (+Inf last). */
+	atomic_ulong		 http_req[6];
+	atomic_ulong		 http_dur[STATS_HTTP_NBUCKETS + 1];
+	atomic_ulong		 http_dur_us;		/* sum, microseconds */
 };
+
+/* Upper bounds of the request duration histogram, seconds. */
+extern const double stats_http_buckets[STATS_HTTP_NBUCKETS];
+/* A finished HTTP request of site st: status 0 when none was sent. */
+void			 stats_http_request(struct site_stats *st, int status,
+			    double seconds);
 
 struct site_stats	*stats_site(const char *name);	/* found or made */
 void			 stats_handshake(enum stats_hs);

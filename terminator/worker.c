@@ -27,6 +27,7 @@
 #include <event2/thread.h>
 
 #include "climit.h"
+#include "upstream.h"
 #include "config.h"
 #include "conn.h"
 #include "errbuf.h"
@@ -349,6 +350,7 @@ worker_on_cmd(evutil_socket_t fd, short what, void *arg)
 	if (cmd & WORKER_CMD_STOP) {
 		w->stopping = 1;
 		worker_stop_listening(w);
+		conn_stop_http(w);
 	}
 	if (cmd & WORKER_CMD_CLOSE_ALL)
 		conn_close_all(w);
@@ -368,6 +370,7 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	if (++w->ticks % 10 == 0) {
 		double now = worker_now();
 		conn_close_removed(w, atomic_load(&w->drain_ms) / 1000.0);
+		upstream_pool_sweep(w->upool);
 		worker_log_fd_errors(w, now);
 		worker_log_refused(w, now);
 	}
@@ -426,6 +429,7 @@ worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
 		    worker_on_accept, w);
 		event_add(w->levs[i], NULL);
 	}
+	w->upool = upstream_pool_new(w->base);
 	w->resume_ev = evtimer_new(w->base, worker_on_resume, w);
 	w->cmd_ev = event_new(w->base, -1, 0, worker_on_cmd, w);
 	w->tick_ev = event_new(w->base, -1, EV_PERSIST, worker_on_tick, w);
@@ -468,6 +472,8 @@ worker_free(struct worker *w)
 		return;
 	conn_close_all(w);
 	worker_stop_listening(w);
+	if (w->upool != NULL)
+		upstream_pool_free(w->upool);
 	if (w->cmd_ev)
 		event_free(w->cmd_ev);
 	if (w->tick_ev)

@@ -25,6 +25,7 @@ struct event_base;
 
 struct limits;
 struct config;
+struct upstream_pool;
 
 /* State every worker shares, owned by the server. */
 struct shared {
@@ -52,6 +53,7 @@ struct worker {
 	struct event	*cmd_ev, *tick_ev;
 	atomic_int	 cmd;			/* WORKER_CMD_* bits */
 	struct conn	*conns;			/* doubly linked via conn->next */
+	struct upstream_pool *upool;		/* HTTP mode's idle backend connections */
 	unsigned	 nconns;
 	int		 stopping;
 	unsigned	 ticks;

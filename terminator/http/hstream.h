@@ -32,6 +32,7 @@
 struct backend;
 struct evbuffer;
 struct hsess;
+struct site;
 struct upconn;
 
 enum hmethod {
@@ -108,12 +109,16 @@ struct hstream {
 	struct backend		*tried[8];
 	unsigned		 ntried;
 	unsigned		 reused:1;	/* up came from the idle pool */
+	unsigned		 reuse_retries;	/* fresh attempts after reused ones failed */
 	enum hstream_err	 err;
 	char			 why[128];	/* detail for the log */
 	char			 rid[72];	/* X-Request-ID */
 	struct timespec		 t0;		/* head complete */
 	double			 ttfb;		/* seconds to response head, or -1 */
 	void			*fe;		/* the frontend's own per-stream data */
+	struct site		*site;		/* the site the request is for */
+	unsigned		 pend;		/* hooks to run (hsess_impl.h) */
+	uint64_t		 out_bytes;	/* response bytes sent to the client */
 };
 
 /*

@@ -1,0 +1,483 @@
+/*
+ * hproxy.c - the middle of HTTP mode (hstream.h): a parsed request is
+ * checked against the site, gets its forwarding fields and request id, and
+ * goes to a backend chosen by the site's pool; failures become 502, 503 or
+ * 504, and every exchange ends in one access-log line.
+ */
+#include "hsess_impl.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <openssl/rand.h>
+
+#include "hlog.h"
+#include "log.h"
+#include "pool.h"
+#include "sites.h"
+#include "stats.h"
+#include "upstream.h"
+#include "worker.h"
+#include "xalloc.h"
+
+/* Extra attempts on a fresh connection after reused ones failed. */
+#define HPROXY_REUSE_RETRIES	4
+
+const char *const hstream_err_names[HSE__MAX] = {
+	"-", "bad-request", "misdirected", "no-backend", "connect-failed",
+	"backend-error", "backend-timeout", "client-gone",
+};
+
+static const char *const hmethod_names[HM__MAX] = {
+	"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH",
+	"CONNECT", "OTHER",
+};
+
+const char *
+hmethod_name(enum hmethod m)
+{
+	return m < HM__MAX ? hmethod_names[m] : "OTHER";
+}
+
+enum hmethod
+hmethod_parse(const char *p, size_t n)
+{
+	for (int i = 0; i < HM_OTHER; i++)
+		if (strlen(hmethod_names[i]) == n && memcmp(hmethod_names[i], p, n) == 0)
+			return (enum hmethod)i;
+	return HM_OTHER;
+}
+
+struct hstream *
+hstream_new(struct hsess *s, int32_t id)
+{
+	struct hstream *st = xcalloc(1, sizeof(*st));
+
+	st->magic = HSTREAM_MAGIC;
+	st->s = s;
+	st->id = id;
+	st->state = HST_ROUTING;
+	st->req.clen = -1;
+	st->resp.clen = -1;
+	st->ttfb = -1;
+	st->req_body = evbuffer_new();
+	st->resp_body = evbuffer_new();
+	clock_gettime(CLOCK_MONOTONIC, &st->t0);
+	st->prev = s->streams_tail;
+	if (s->streams_tail != NULL)
+		s->streams_tail->next = st;
+	else
+		s->streams = st;
+	s->streams_tail = st;
+	s->nstreams++;
+	return st;
+}
+
+void
+hstream_free(struct hstream *st)
+{
+	struct hsess *s;
+
+	if (st == NULL)
+		return;
+	assert(st->magic == HSTREAM_MAGIC);
+	s = st->s;
+	if (st->up != NULL)
+		upstream_detach(st->up);
+	if (st->req.method != NULL)
+		hlog_request(st);
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		s->streams = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	else
+		s->streams_tail = st->prev;
+	s->nstreams--;
+	free(st->req.method);
+	free(st->req.target);
+	free(st->req.authority);
+	hfields_free(&st->req.h);
+	hfields_free(&st->resp.h);
+	evbuffer_free(st->req_body);
+	evbuffer_free(st->resp_body);
+	st->magic = 0;
+	free(st);
+}
+
+/* --- routing ------------------------------------------------------------ */
+
+/* The host part of an authority ("example.com:8443", "[::1]:443"), copied
+ * into out without the port. */
+static void
+authority_host(const char *a, char *out, size_t cap)
+{
+	size_t n;
+
+	if (a[0] == '[') {
+		const char *e = strchr(a, ']');
+		n = e != NULL ? (size_t)(e - a) + 1 : strlen(a);
+	} else {
+		const char *c = strrchr(a, ':');
+		n = c != NULL ? (size_t)(c - a) : strlen(a);
+	}
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(out, a, n);
+	out[n] = '\0';
+	/* A trailing dot names the same host. */
+	if (n > 1 && out[n - 1] == '.')
+		out[n - 1] = '\0';
+}
+
+/* --- forwarding fields -------------------------------------------------- */
+
+static void
+set_field(struct hfields *h, const char *name, const char *value)
+{
+	hfields_del(h, name);
+	hfields_add(h, name, strlen(name), value, strlen(value));
+}
+
+/* Join every copy of name into one comma-separated value (or NULL). */
+static char *
+joined(const struct hfields *h, const char *name)
+{
+	char	*out = NULL;
+	size_t	 len = 0;
+
+	for (uint32_t i = 0; i < h->n; i++) {
+		const struct hfield *f = &h->v[i];
+		if (strcmp(f->name, name) != 0)
+			continue;
+		out = xrealloc(out, len + f->vlen + 3);
+		if (len > 0) {
+			memcpy(out + len, ", ", 2);
+			len += 2;
+		}
+		memcpy(out + len, f->value, f->vlen);
+		len += f->vlen;
+		out[len] = '\0';
+	}
+	return out;
+}
+
+static void
+append_field(struct hfields *h, const char *name, const char *add, int keep)
+{
+	char *old = keep ? joined(h, name) : NULL;
+
+	if (old != NULL) {
+		char *v = xasprintf("%s, %s", old, add);
+		set_field(h, name, v);
+		free(v);
+		free(old);
+	} else
+		set_field(h, name, add);
+}
+
+/* RFC 7239 4: a node is an obfuscated token, IPv4, or "[IPv6]" quoted;
+ * host values with a port need quotes too. */
+static void
+forwarded_element(const struct hstream *st, char *out, size_t cap)
+{
+	const struct hsess	*s = st->s;
+	int			 v6 = strchr(s->peer_ip, ':') != NULL;
+	const char		*host = st->req.authority;
+	int			 qhost = strpbrk(host, ":[]") != NULL;
+
+	snprintf(out, cap, "for=%s%s%s%s;proto=https;host=%s%s%s",
+	    v6 ? "\"[" : "", s->peer_ip, v6 ? "]" : "", v6 ? "\"" : "",
+	    qhost ? "\"" : "", host, qhost ? "\"" : "");
+}
+
+static int
+request_id_valid(const char *v, size_t n)
+{
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+		    c == ':' || c == '+' || c == '/' || c == '='))
+			return 0;
+	}
+	return 1;
+}
+
+static void
+request_id(struct hstream *st)
+{
+	const struct hfield	*f = hfields_get(&st->req.h, "x-request-id");
+	uint8_t			 r[16];
+
+	if (f != NULL && hfields_count(&st->req.h, "x-request-id") == 1 &&
+	    request_id_valid(f->value, f->vlen)) {
+		memcpy(st->rid, f->value, f->vlen + 1);
+		return;
+	}
+	RAND_bytes(r, sizeof(r));
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(st->rid + 2 * i, 3, "%02x", r[i]);
+	set_field(&st->req.h, "x-request-id", st->rid);
+}
+
+static void
+forwarding_fields(struct hstream *st)
+{
+	struct hsess	*s = st->s;
+	struct hfields	*h = &st->req.h;
+	int		 style = st->site->http.forwarded;
+	int		 keep = s->trusted;
+	char		 el[INET6_ADDRSTRLEN + 600];
+
+	if (style == FWD_NONE)
+		return;
+	if (!keep) {
+		hfields_del(h, "x-forwarded-for");
+		hfields_del(h, "x-forwarded-proto");
+		hfields_del(h, "x-forwarded-host");
+		hfields_del(h, "forwarded");
+	}
+	if (style == FWD_XFF || style == FWD_BOTH) {
+		append_field(h, "x-forwarded-for", s->peer_ip, keep);
+		if (!keep || hfields_get(h, "x-forwarded-proto") == NULL)
+			set_field(h, "x-forwarded-proto", "https");
+		if (!keep || hfields_get(h, "x-forwarded-host") == NULL)
+			set_field(h, "x-forwarded-host", st->req.authority);
+	}
+	if (style == FWD_FORWARDED || style == FWD_BOTH) {
+		forwarded_element(st, el, sizeof(el));
+		append_field(h, "forwarded", el, keep);
+	}
+}
+
+/* --- the exchange ------------------------------------------------------- */
+
+static void
+hproxy_upstream_opts(const struct hstream *st, struct upstream_opts *o)
+{
+	const struct view *v = st->s->c.view;
+
+	o->connect_timeout = v->limits.connect_timeout;
+	o->response_timeout = st->site->http.backend_timeout;
+	o->body_timeout = v->http.body_timeout;
+	o->max_idle = st->site->http.backend_max_idle;
+	o->idle_timeout = st->site->http.backend_idle_timeout;
+}
+
+/* Send st to the next backend the pool offers; answers it when none is
+ * left. */
+static void
+hproxy_dispatch(struct hstream *st, int same_backend)
+{
+	struct pool		*p = st->site->pool;
+	struct upstream_opts	 o;
+	struct backend		*b;
+
+	hproxy_upstream_opts(st, &o);
+	for (;;) {
+		if (same_backend && st->bk != NULL)
+			b = st->bk;
+		else if (st->ntried > (unsigned)p->retries ||
+		    st->ntried >= sizeof(st->tried) / sizeof(st->tried[0]) ||
+		    (b = pool_pick(p, (const struct sockaddr *)st->s->c.peer,
+		    st->tried, st->ntried)) == NULL) {
+			if (st->ntried == 0)
+				hproxy_respond(st, 503, HSE_NO_BACKEND,
+				    "every backend is down");
+			else
+				hproxy_respond(st, 502, st->err ? st->err : HSE_CONNECT,
+				    st->why[0] ? st->why : "no backend answered");
+			return;
+		} else
+			st->tried[st->ntried++] = b;
+		same_backend = 0;
+		st->bk = b;
+		st->state = HST_BACKEND;
+		if (upstream_start(st->s->c.w->upool, st, p, b, &o) == 0)
+			return;
+		st->err = HSE_CONNECT;
+	}
+}
+
+void
+hproxy_request(struct hstream *st)
+{
+	struct hsess	*s = st->s;
+	char		 host[256];
+
+	st->state = HST_ROUTING;
+	/* The site: the one the SNI named, or by Host without SNI. */
+	if (st->req.authority != NULL)
+		authority_host(st->req.authority, host, sizeof(host));
+	else
+		host[0] = '\0';
+	if (s->c.sni_matched) {
+		st->site = s->c.site;
+		if (host[0] != '\0' && !site_has_name(st->site, host)) {
+			hproxy_respond(st, 421, HSE_MISDIRECTED,
+			    "Host names no name of the site the TLS server name chose");
+			return;
+		}
+	} else
+		st->site = host[0] != '\0' ? view_lookup(s->c.view, host) : s->c.site;
+	if (st->site == NULL || st->site->http.mode != SITE_MODE_HTTP) {
+		hproxy_respond(st, 421, HSE_MISDIRECTED, "no HTTP site for this Host");
+		return;
+	}
+	if (st->req.authority == NULL)
+		st->req.authority = xstrdup(st->site->names[0][0] == '*' ?
+		    st->site->names[0] + 2 : st->site->names[0]);
+	if (st->site->http.max_body > 0 && st->req.clen > st->site->http.max_body) {
+		hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
+		return;
+	}
+	request_id(st);
+	forwarding_fields(st);
+	hproxy_dispatch(st, 0);
+}
+
+void
+hproxy_body(struct hstream *st, const void *p, size_t n)
+{
+	st->req_body_bytes += n;
+	if (st->local || st->state == HST_DONE)
+		return;		/* answered already: the body goes nowhere */
+	evbuffer_add(st->req_body, p, n);
+	if (st->up != NULL)
+		upstream_body(st->up);
+}
+
+void
+hproxy_body_end(struct hstream *st)
+{
+	st->req_done = 1;
+	if (st->up != NULL && !st->local)
+		upstream_body(st->up);
+}
+
+int
+hproxy_body_room(const struct hstream *st)
+{
+	return st->local || evbuffer_get_length(st->req_body) < HSTREAM_BODY_HIGH;
+}
+
+void
+hproxy_respond(struct hstream *st, int status, enum hstream_err err, const char *why)
+{
+	struct hresp	*r = &st->resp;
+	char		 body[96];
+	int		 n;
+
+	if (st->head_sent || st->state == HST_RESPONDING) {
+		if (st->err == HSE_NONE)
+			st->err = err;
+		snprintf(st->why, sizeof(st->why), "%s", why);
+		hsess_defer(st->s, st, HPEND_ABORT);
+		return;
+	}
+	if (st->up != NULL)
+		upstream_detach(st->up);
+	st->local = 1;
+	st->err = err;
+	snprintf(st->why, sizeof(st->why), "%s", why);
+	hfields_free(&r->h);
+	r->status = status;
+	n = snprintf(body, sizeof(body), "%d %s\n", status, hlog_status_text(status));
+	hfields_add(&r->h, "content-type", 12, "text/plain; charset=utf-8", 25);
+	hfields_add(&r->h, "cache-control", 13, "no-store", 8);
+	if (st->rid[0] != '\0')
+		hfields_add(&r->h, "x-request-id", 12, st->rid, strlen(st->rid));
+	r->clen = n;
+	r->body = st->req.m != HM_HEAD;
+	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
+	if (r->body)
+		evbuffer_add(st->resp_body, body, (size_t)n);
+	st->resp_done = 1;
+	st->state = HST_RESPONDING;
+	hsess_defer(st->s, st, HPEND_HEAD);
+}
+
+void
+hproxy_resp_taken(struct hstream *st)
+{
+	if (st->up != NULL && evbuffer_get_length(st->resp_body) < HSTREAM_RESP_HIGH)
+		upstream_resume(st->up);
+}
+
+void
+hproxy_on_resp_head(struct hstream *st)
+{
+	struct timespec	 t;
+	const struct site *site = st->site;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	st->ttfb = (double)(t.tv_sec - st->t0.tv_sec) +
+	    (double)(t.tv_nsec - st->t0.tv_nsec) / 1e9;
+	st->state = HST_RESPONDING;
+	if (site->http.hsts != NULL && hfields_get(&st->resp.h,
+	    "strict-transport-security") == NULL)
+		hfields_add(&st->resp.h, "strict-transport-security", 25,
+		    site->http.hsts, strlen(site->http.hsts));
+	hsess_defer(st->s, st, HPEND_HEAD);
+}
+
+void
+hproxy_on_resp_data(struct hstream *st)
+{
+	hsess_defer(st->s, st, HPEND_DATA);
+}
+
+void
+hproxy_on_resp_end(struct hstream *st)
+{
+	st->resp_done = 1;
+	/* The backend connection is free once the request went out whole. */
+	hsess_defer(st->s, st, HPEND_DATA | (st->req_done ? HPEND_RELEASE : 0));
+}
+
+void
+hproxy_on_body_taken(struct hstream *st, size_t n)
+{
+	st->s->p->fe.on_body_taken(st, n);
+}
+
+void
+hproxy_on_error(struct hstream *st, enum hstream_err err, int retry, const char *why)
+{
+	st->err = err;
+	snprintf(st->why, sizeof(st->why), "%s", why);
+	if (st->head_sent || st->state == HST_RESPONDING) {
+		hsess_defer(st->s, st, HPEND_ABORT);
+		return;
+	}
+	if (retry && st->req_body_sent == 0) {
+		if (err == HSE_BACKEND && st->reuse_retries < HPROXY_REUSE_RETRIES) {
+			/* A reused connection had closed: the same backend, anew. */
+			st->reuse_retries++;
+			hproxy_dispatch(st, 1);
+			return;
+		}
+		if (err == HSE_CONNECT) {
+			hproxy_dispatch(st, 0);
+			return;
+		}
+	}
+	hproxy_respond(st, err == HSE_TIMEOUT ? 504 : 502, err, why);
+}
+
+void
+hproxy_release(struct hstream *st)
+{
+	if (st->up != NULL)
+		upstream_detach(st->up);
+}

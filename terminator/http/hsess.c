@@ -1,0 +1,205 @@
+/*
+ * hsess.c - the session of one HTTP-mode connection (hsess.h): the
+ * protocol's dispatch, the deferred frontend hooks and the timer.
+ */
+#include "hsess_impl.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "sites.h"
+#include "worker.h"
+#include "xalloc.h"
+
+static void
+hsess_on_defer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hsess	*s = arg;
+	struct hstream	*st, *next;
+
+	(void)fd;
+	(void)what;
+	assert(s->magic == HSESS_MAGIC);
+	s->in_defer = 1;
+	for (st = s->streams; st != NULL; st = next) {
+		unsigned pend = st->pend;
+		next = st->next;
+		if (pend == 0)
+			continue;
+		st->pend = 0;
+		if (pend & HPEND_RELEASE)
+			hproxy_release(st);
+		/* A hook may free st (the exchange is over) but no other. */
+		if (pend & HPEND_ABORT) {
+			s->p->fe.on_abort(st);
+			continue;
+		}
+		if (pend & HPEND_HEAD) {
+			s->p->fe.on_head(st);
+			if (st->pend & HPEND_ABORT)	/* the frontend gave up */
+				continue;
+		}
+		if (pend & (HPEND_HEAD | HPEND_DATA))
+			s->p->fe.on_data(st);
+	}
+	s->in_defer = 0;
+	s->c.kick(s->c.arg);	/* last: it may free s */
+}
+
+static void
+hsess_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct hsess *s = arg;
+
+	(void)fd;
+	(void)what;
+	assert(s->magic == HSESS_MAGIC);
+	s->p->on_timer(s);
+	s->c.kick(s->c.arg);
+}
+
+void
+hsess_defer(struct hsess *s, struct hstream *st, unsigned pend)
+{
+	st->pend |= pend;
+	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+}
+
+void
+hsess_kick_later(struct hsess *s)
+{
+	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+}
+
+void
+hsess_timer(struct hsess *s, double secs)
+{
+	struct timeval tv;
+
+	if (secs <= 0) {
+		evtimer_del(&s->timer);
+		return;
+	}
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(&s->timer, &tv);
+}
+
+double
+hsess_now(const struct hsess *s)
+{
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(s->base, &tv);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+struct hsess *
+hsess_new(enum hsess_proto proto, const struct hsess_conn *c)
+{
+	struct hsess	*s = xcalloc(1, sizeof(*s));
+	const struct sockaddr_storage *ss = c->peer;
+
+	s->magic = HSESS_MAGIC;
+	s->proto = proto;
+	s->p = proto == HSESS_H2 ? &h2_proto : &h1_proto;
+	s->c = *c;
+	s->base = c->w->base;
+	s->out = evbuffer_new();
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, s->peer_ip, sizeof(s->peer_ip));
+		snprintf(s->peer_port, sizeof(s->peer_port), "%u", ntohs(s4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, s->peer_ip, sizeof(s->peer_ip));
+		snprintf(s->peer_port, sizeof(s->peer_port), "%u", ntohs(s6->sin6_port));
+	} else
+		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
+	s->trusted = view_trusted_proxy(c->view, (const struct sockaddr *)ss);
+	event_assign(&s->defer_ev, s->base, -1, 0, hsess_on_defer, s);
+	evtimer_assign(&s->timer, s->base, hsess_on_timer, s);
+	if (s->p->init(s) == -1) {
+		hsess_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+hsess_free(struct hsess *s)
+{
+	if (s == NULL)
+		return;
+	assert(s->magic == HSESS_MAGIC);
+	event_del(&s->defer_ev);
+	evtimer_del(&s->timer);
+	/* The protocol frees its streams (each through hstream_free). */
+	s->p->free(s);
+	while (s->streams != NULL)
+		hstream_free(s->streams);
+	evbuffer_free(s->out);
+	s->magic = 0;
+	free(s);
+}
+
+ssize_t
+hsess_input(struct hsess *s, const uint8_t *p, size_t n)
+{
+	ssize_t r;
+
+	if (s->state != HSESS_OPEN)
+		return (ssize_t)n;	/* closing: the rest is not read */
+	if ((r = s->p->input(s, p, n)) == -1)
+		s->state = HSESS_ABORT;
+	return s->state == HSESS_ABORT ? -1 : r;
+}
+
+int
+hsess_wants_input(const struct hsess *s)
+{
+	return s->state == HSESS_OPEN && s->p->wants_input(s);
+}
+
+void
+hsess_eof(struct hsess *s)
+{
+	s->p->eof(s);
+}
+
+struct evbuffer *
+hsess_output(struct hsess *s)
+{
+	s->p->fill(s);
+	return s->out;
+}
+
+void
+hsess_drained(struct hsess *s)
+{
+	s->p->drained(s);
+}
+
+enum hsess_state
+hsess_state(const struct hsess *s)
+{
+	return s->state;
+}
+
+void
+hsess_shutdown(struct hsess *s)
+{
+	s->p->shutdown(s);
+}
+
+unsigned
+hsess_requests(const struct hsess *s)
+{
+	return s->nreq;
+}
