@@ -196,6 +196,27 @@ write_cert_metrics(FILE *f, struct admin *a)
 			fprintf(f, "tlsgate_backend_connections{site=\"%s\",backend=\"%s\"} %d\n",
 			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
 			    atomic_load(&v->sites[i]->pool->b[j]->active));
+	fprintf(f, "# HELP tlsgate_backend_pool_connections HTTP mode's keep-alive "
+	    "connections per backend, idle or active, over all workers.\n"
+	    "# TYPE tlsgate_backend_pool_connections gauge\n");
+	for (size_t i = 0; v && i < v->nsites; i++)
+		for (size_t j = 0; j < v->sites[i]->pool->n; j++) {
+			struct backend *b = v->sites[i]->pool->b[j];
+			fprintf(f, "tlsgate_backend_pool_connections{site=\"%s\",backend=\"%s\","
+			    "state=\"idle\"} %d\n", v->sites[i]->names[0], b->str,
+			    atomic_load(&b->conns_idle));
+			fprintf(f, "tlsgate_backend_pool_connections{site=\"%s\",backend=\"%s\","
+			    "state=\"active\"} %d\n", v->sites[i]->names[0], b->str,
+			    atomic_load(&b->conns_busy));
+		}
+	fprintf(f, "# HELP tlsgate_backend_pool_reuses_total Requests sent on a "
+	    "reused keep-alive connection.\n"
+	    "# TYPE tlsgate_backend_pool_reuses_total counter\n");
+	for (size_t i = 0; v && i < v->nsites; i++)
+		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
+			fprintf(f, "tlsgate_backend_pool_reuses_total{site=\"%s\",backend=\"%s\"} %lu\n",
+			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
+			    atomic_load(&v->sites[i]->pool->b[j]->reuses));
 	fprintf(f, "# HELP tlsgate_backend_connect_failures_total Failed connects.\n"
 	    "# TYPE tlsgate_backend_connect_failures_total counter\n");
 	for (size_t i = 0; v && i < v->nsites; i++)
