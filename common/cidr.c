@@ -41,7 +41,7 @@ cidr_parse_why(const char *s, struct cidr *out)
 	if (alen == 0)
 		return "expected an address";
 	if (alen >= sizeof(buf))
-		return "not an IPv4 or IPv6 address";
+		return "not an IP address";
 	memcpy(buf, s, alen);
 	buf[alen] = '\0';
 	if (memchr(buf, ':', alen) != NULL) {
@@ -50,8 +50,10 @@ cidr_parse_why(const char *s, struct cidr *out)
 		out->family = AF_INET6;
 		max = 128;
 	} else {
+		/* "10.1" is a bad IPv4 address; "localhost" is no address. */
 		if (inet_pton(AF_INET, buf, out->addr) != 1)
-			return "not an IPv4 address";
+			return strspn(buf, "0123456789.") == alen ?
+			    "not an IPv4 address" : "not an IP address";
 		out->family = AF_INET;
 		max = 32;
 	}

@@ -99,12 +99,13 @@ test_parse_refused(void **state)
 		{ "10.1", "not an IPv4 address" },
 		{ "010.0.0.1", "not an IPv4 address" },
 		{ "256.0.0.0", "not an IPv4 address" },
-		{ " 10.0.0.0", "not an IPv4 address" },
-		{ "localhost", "not an IPv4 address" },
+		{ " 10.0.0.0", "not an IP address" },
+		{ "localhost", "not an IP address" },
 		{ "fe80::1%eth0", "not an IPv6 address" },
 		{ "1:2:3:4:5:6:7:8:9", "not an IPv6 address" },
 		{ "[::1]", "not an IPv6 address" },
-		{ "0123456789012345678901234567890123456789012345678901", "not an IPv4 or IPv6 address" },
+		{ "0123456789012345678901234567890123456789012345678901",
+		    "not an IP address" },
 	};
 	struct cidr c;
 
