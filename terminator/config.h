@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "cidr.h"
+
 struct addr {
 	char			*str;		/* as written */
 	struct sockaddr_storage	 ss;
@@ -23,14 +25,14 @@ struct cert_cfg {
 	char	*cert, *key;			/* paths, absolute after load */
 };
 
+/* site_cfg.mode: HTTP terminates HTTP (the default); TCP relays the bytes. */
 #define SITE_MODE_HTTP	0
 #define SITE_MODE_TCP	1
-#define FWD_XFF		0
-#define FWD_FORWARDED	1
+/* site_cfg.forwarded: which client-address headers reach the backend. */
+#define FWD_XFF		0	/* X-Forwarded-For, -Proto, -Host */
+#define FWD_FORWARDED	1	/* RFC 7239 Forwarded */
 #define FWD_BOTH	2
 #define FWD_NONE	3
-
-struct cidr;
 
 struct site_cfg {
 	char		**names;		/* lowercase; "*.x" allowed */
@@ -55,20 +57,26 @@ struct site_cfg {
 		char	*ca, *server_name, *cert, *key;
 		int	 verify;		/* default on */
 	} btls;
-	int		  mode;			/* SITE_MODE_* */
-	int		  forwarded;		/* FWD_* */
-	int		  h2;			/* offer h2 */
-	long long	  max_body_size;	/* 0: no limit */
-	int		  backend_max_idle;
-	double		  backend_idle_timeout, backend_timeout;
-	long		  hsts_max_age;
-	int		  hsts_subdomains, hsts_preload;
 	struct health_cfg {
 		int	 type;			/* 0 none, 1 tcp, 2 http */
 		char	*path;
 		double	 interval, timeout;
 		int	 rise, fall;
 	} health;
+	int		  mode;			/* SITE_MODE_*; TCP if proxy_protocol
+						   is set and mode is not given */
+	/* HTTP mode only (config_http.c refuses them explicitly set on TCP). */
+	int		  forwarded;		/* FWD_*, default FWD_XFF */
+	int		  h2;			/* offer h2 in ALPN; default on */
+	long long	  max_body_size;	/* request body bytes; 0: no limit */
+	int		  backend_max_idle;	/* idle keep-alive connections kept per
+						   backend per worker; 0: no reuse */
+	double		  backend_idle_timeout;	/* seconds an idle pooled one is kept */
+	double		  backend_timeout;	/* seconds until the response starts;
+						   then 504 */
+	long		  hsts_max_age;		/* seconds; 0: no Strict-Transport-Security */
+	int		  hsts_subdomains;	/* includeSubDomains */
+	int		  hsts_preload;		/* preload (needs the two above) */
 };
 
 struct acme_global {
@@ -86,9 +94,15 @@ struct limits {
 	unsigned	max_connections_per_client;	/* LIMITS_AUTO: see worker.c */
 	double		handshake_rate_per_client;	/* new connections per second */
 	double		handshake_burst_per_client;	/* token bucket size */
-	/* HTTP mode */
-	double		header_timeout, keepalive_timeout, body_timeout;
-	unsigned	max_header_size, max_headers, max_uri_length, h2_max_streams;
+	/* HTTP mode, per client connection. */
+	double		header_timeout;		/* a started request head must be
+						   complete within this */
+	double		keepalive_timeout;	/* idle between requests */
+	double		body_timeout;		/* request body silent this long: 408 */
+	unsigned	max_header_size;	/* request head bytes; past it 431 */
+	unsigned	max_headers;		/* header fields; past it 431 */
+	unsigned	max_uri_length;		/* request-target bytes; past it 414 */
+	unsigned	h2_max_streams;		/* SETTINGS_MAX_CONCURRENT_STREAMS */
 };
 #define LIMITS_AUTO	UINT_MAX
 
@@ -110,9 +124,11 @@ struct config {
 	char		*alert_command;
 	double		 expiry_check;		/* seconds between checks */
 	int		 allow_root;		/* keep running as root */
+	/* Peers whose X-Forwarded-* and Forwarded are kept (appended to);
+	 * from anyone else they are removed. Match with cidr_match(). */
 	struct cidr	*trusted_proxies;
 	size_t		 ntrusted_proxies;
-	int		 access_log;
+	int		 access_log;		/* one info line per HTTP request */
 };
 
 /* Whether any site uses ACME. */

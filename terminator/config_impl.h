@@ -67,6 +67,14 @@ void	 cfg_free_strs(char **, size_t);
 /* Cross-field checks shared by both sources; linear in the config's size. */
 void	 cfg_validate(struct cfg_walk *, struct config *);
 
+/*
+ * The HTTP/TCP mode rules of one walked site (config_http.c): js is its
+ * object, path its JSON path ("/sites/3"). Sets s->mode to TCP when
+ * proxy_protocol implies it; reports conflicts to w.
+ */
+void	 cfg_site_http(struct cfg_walk *, const char *path, json_t *js,
+	    struct site_cfg *s);
+
 /* The walker (config_json.c): fill c from a parsed document. */
 void	 cfg_walk_root(struct cfg_walk *, json_t *root, struct config *c);
 /* Walk an object whose keys are rows of table under prefix ("" or "limits"). */

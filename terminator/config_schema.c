@@ -20,13 +20,14 @@
 
 #include <jansson.h>
 
+#include "cidr.h"
 #include "config_impl.h"
 #include "log.h"
 #include "xalloc.h"
 
 const char *const cfg_type_names[CFG__MAX] = {
 	"boolean", "integer", "seconds", "one of", "string", "path",
-	"array of addresses", "array of strings", "special",
+	"array of addresses", "array of strings", "array of IP ranges", "special",
 };
 
 static const char *const log_levels[] = { "error|err", "warning|warn", "notice",
@@ -37,6 +38,10 @@ static const char *const balances[] = { "round_robin", "least_conn",
 static const char *const challenges[] = { "tls-alpn-01", "http-01", "dns-01",
     NULL };
 static const char *const health_types[] = { "tcp", "http", NULL };
+/* In the order of SITE_MODE_* and FWD_* (config.h). */
+static const char *const site_modes[] = { "http", "tcp", NULL };
+static const char *const fwd_styles[] = { "x-forwarded", "forwarded", "both",
+    "none", NULL };
 
 static const char *
 check_alpn(const char *s)
@@ -51,6 +56,14 @@ check_http_path(const char *s)
 {
 	return s[0] != '/' || strpbrk(s, " \r\n") != NULL ?
 	    "expected a path starting with /" : NULL;
+}
+
+static const char *
+check_cidr(const char *s)
+{
+	struct cidr c;
+
+	return cidr_parse_why(s, &c);
 }
 
 /* The admin endpoint has no authentication: loopback or a unix socket. */
@@ -94,6 +107,10 @@ const struct cfg_key cfg_keys[] = {
 	  .type = CFG_ENUM, C(log_json), .values = log_formats, .def = "\"text\"",
 	  .doc = "`text` lines start with a `<N>` syslog priority that journald "
 	  "understands; `json` writes one object per line (`level`, `msg`)." },
+	{ .key = "log.access", .type = CFG_BOOL, C(access_log), .def = "true",
+	  .doc = "In mode `http`, one line per request at `info` level: method, "
+	  "host, path, status, bytes each way, backend, request id, time to the "
+	  "first response byte and total time." },
 	{ .key = "limits.max_connections", .flag = "--max-connections",
 	  .flag_arg = "N", .type = CFG_INT, C(limits.max_connections), .min = 1,
 	  .max = 10000000, .def = "20000",
@@ -138,6 +155,40 @@ const struct cfg_key cfg_keys[] = {
 	  .def = "2000", .type_doc = "number",
 	  .doc = "The bucket's size: how many new connections a client may open "
 	  "at once after a quiet spell." },
+	{ .key = "limits.header_timeout", .flag = "--header-timeout",
+	  .flag_arg = "S", .type = CFG_SECONDS, C(limits.header_timeout),
+	  .min = 0.01, .max = 86400, .def = "10",
+	  .doc = "Mode `http`: once a client has started a request, the time it "
+	  "has to send the whole request head (against slowloris); past it, "
+	  "the connection is closed." },
+	{ .key = "limits.keepalive_timeout", .flag = "--keepalive-timeout",
+	  .flag_arg = "S", .type = CFG_SECONDS, C(limits.keepalive_timeout),
+	  .min = 0.01, .max = 86400, .def = "60",
+	  .doc = "Mode `http`: a client connection idle between requests is "
+	  "closed after this." },
+	{ .key = "limits.body_timeout", .flag = "--body-timeout", .flag_arg = "S",
+	  .type = CFG_SECONDS, C(limits.body_timeout), .min = 0.01, .max = 86400,
+	  .def = "60",
+	  .doc = "Mode `http`: a request body that sends nothing for this long "
+	  "ends the request with `408`." },
+	{ .key = "limits.max_header_size", .flag = "--max-header-size",
+	  .flag_arg = "BYTES", .type = CFG_INT, C(limits.max_header_size),
+	  .min = 1024, .max = 1048576, .def = "65536",
+	  .doc = "Mode `http`: a request head (request line and header fields) "
+	  "larger than this gets `431`." },
+	{ .key = "limits.max_headers", .flag = "--max-headers", .flag_arg = "N",
+	  .type = CFG_INT, C(limits.max_headers), .min = 8, .max = 1000,
+	  .def = "100",
+	  .doc = "Mode `http`: a request with more header fields gets `431`." },
+	{ .key = "limits.max_uri_length", .flag = "--max-uri-length",
+	  .flag_arg = "BYTES", .type = CFG_INT, C(limits.max_uri_length),
+	  .min = 256, .max = 1048576, .def = "8192",
+	  .doc = "Mode `http`: a longer request target gets `414`." },
+	{ .key = "limits.h2_max_concurrent_streams", .flag = "--h2-max-concurrent-streams",
+	  .flag_arg = "N", .type = CFG_INT, C(limits.h2_max_streams), .min = 1,
+	  .max = 1000, .def = "100",
+	  .doc = "Mode `http`: HTTP/2 streams a client may have open at once "
+	  "(`SETTINGS_MAX_CONCURRENT_STREAMS`)." },
 	{ .key = "tls.ticket_key_rotation", .flag = "--ticket-key-rotation",
 	  .flag_arg = "S", .type = CFG_SECONDS, C(ticket_rotation), .min = 1,
 	  .max = 7 * 86400, .def = "43200",
@@ -214,6 +265,15 @@ const struct cfg_key cfg_keys[] = {
 	  .def_doc = "`60`",
 	  .doc = "First back-off step in seconds; failed attempts wait 1, 10, 100, "
 	  "then 1440 times this. A longer `Retry-After` from the CA wins." },
+	{ .key = "http.trusted_proxies", .flag = "--trusted-proxy",
+	  .flag_arg = "CIDR", .type = CFG_CIDRS, C(trusted_proxies),
+	  .count_off = offsetof(struct config, ntrusted_proxies),
+	  .check = check_cidr, .flags = CFG_F_REPEAT,
+	  .doc = "Mode `http`: clients in these ranges (`\"10.0.0.0/8\"`, "
+	  "`\"::1/128\"`, or one address) are proxies whose `X-Forwarded-*` and "
+	  "`Forwarded` headers are kept and appended to; from any other client "
+	  "they are removed. A range with bits set past its prefix is refused. "
+	  "An IPv4-mapped IPv6 peer matches IPv4 ranges." },
 	{ .key = "sites", .flag = "--site", .flag_arg = "NAMES=BACKENDS",
 	  .type = CFG_SPECIAL, .flags = CFG_F_REPEAT, .def_doc = "required",
 	  .type_doc = "array of sites",
@@ -233,6 +293,15 @@ const struct cfg_key cfg_site_keys[] = {
 	  .doc = "The site's pool. Host names are resolved at start and on reload. "
 	  "A backend removed by a reload gets no new connections; its open ones "
 	  "finish." },
+	{ .key = "mode", .flag = "--mode", .flag_arg = "NAME=MODE",
+	  .type = CFG_ENUM, S(mode), .values = site_modes, .flags = CFG_F_SITE,
+	  .def = "\"http\"",
+	  .def_doc = "`http`; `tcp` when `proxy_protocol` is set",
+	  .doc = "`http`: tlsgate speaks HTTP/2 and HTTP/1.1 to clients and "
+	  "HTTP/1.1 over pooled keep-alive connections to the backends, adding "
+	  "`X-Forwarded-For` and the like. `tcp`: the decrypted bytes are relayed "
+	  "as they are, one backend connection per client connection. See "
+	  "\"HTTP mode and TCP mode\" below." },
 	{ .key = "certificates", .flag = "--cert", .flag_arg = "NAME=CERT,KEY",
 	  .type = CFG_SPECIAL, .special = cfg_site_certs,
 	  .flags = CFG_F_SITE | CFG_F_REPEAT, .def_doc = "required unless `acme`",
@@ -246,8 +315,10 @@ const struct cfg_key cfg_site_keys[] = {
 	{ .key = "alpn", .flag = "--alpn", .flag_arg = "NAME=PROTO[,PROTO]",
 	  .type = CFG_STRINGS, S(alpn), .count_off = offsetof(struct site_cfg, nalpn),
 	  .check = check_alpn, .flags = CFG_F_SITE,
-	  .doc = "ALPN protocols offered, in server preference order, e.g. "
-	  "`[\"h2\", \"http/1.1\"]`. Without it, no protocol is acknowledged." },
+	  .doc = "Mode `tcp` only: ALPN protocols offered, in server preference "
+	  "order, e.g. `[\"h2\", \"http/1.1\"]`. Without it, no protocol is "
+	  "acknowledged. In mode `http`, tlsgate offers `h2` and `http/1.1` "
+	  "itself (see `http.h2`)." },
 	{ .key = "default", .flag = "--default", .flag_arg = "NAME",
 	  .type = CFG_BOOL, S(is_default), .flags = CFG_F_SITE, .def = "false",
 	  .doc = "The site for clients that send no SNI or an unknown name. At most "
@@ -283,7 +354,47 @@ const struct cfg_key cfg_site_keys[] = {
 	  .type = CFG_INT, S(proxy_protocol), .min = 0, .max = 2,
 	  .flags = CFG_F_SITE, .def = "0",
 	  .doc = "Send a PROXY protocol header to the backend: 0 off, version 1 "
-	  "(text) or 2 (binary, with the SNI, the ALPN and the TLS version)." },
+	  "(text) or 2 (binary, with the SNI, the ALPN and the TLS version). "
+	  "Mode `tcp` only; a site with it and no `mode` is `tcp`." },
+	{ .key = "http.forwarded", .flag = "--forwarded", .flag_arg = "NAME=STYLE",
+	  .type = CFG_ENUM, S(forwarded), .values = fwd_styles,
+	  .flags = CFG_F_SITE, .def = "\"x-forwarded\"",
+	  .doc = "Headers that tell the backend who the client is: "
+	  "`X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`; RFC "
+	  "7239 `Forwarded`; both; or none. Copies sent by a client outside "
+	  "`http.trusted_proxies` are removed either way." },
+	{ .key = "http.h2", .type = CFG_BOOL, S(h2), .def = "true",
+	  .doc = "Offer HTTP/2 (`h2`) in ALPN beside `http/1.1`." },
+	{ .key = "http.max_body_size", .flag = "--max-body-size",
+	  .flag_arg = "NAME=BYTES", .type = CFG_INT, S(max_body_size), .min = 0,
+	  .max = 1099511627776.0, .flags = CFG_F_SITE, .def = "0",
+	  .doc = "Largest request body in bytes (1 TiB at most); a larger one gets "
+	  "`413`. 0: no limit." },
+	{ .key = "http.backend_max_idle", .type = CFG_INT, S(backend_max_idle),
+	  .min = 0, .max = 10000, .def = "32",
+	  .doc = "Idle keep-alive connections kept per backend by each worker "
+	  "thread, for reuse by any client. 0: a new backend connection per "
+	  "request." },
+	{ .key = "http.backend_idle_timeout", .type = CFG_SECONDS,
+	  S(backend_idle_timeout), .min = 0.1, .max = 3600, .def = "60",
+	  .doc = "An idle pooled backend connection is closed after this." },
+	{ .key = "http.backend_timeout", .flag = "--backend-timeout",
+	  .flag_arg = "NAME=S", .type = CFG_SECONDS, S(backend_timeout),
+	  .min = 0.01, .max = 86400, .flags = CFG_F_SITE, .def = "60",
+	  .doc = "Time the backend has to start its response once the request "
+	  "is sent; past it, `504`." },
+	{ .key = "hsts.max_age", .flag = "--hsts", .flag_arg = "NAME=SECONDS",
+	  .type = CFG_INT, S(hsts_max_age), .min = 0, .max = 2147483647.0,
+	  .flags = CFG_F_SITE, .def = "0",
+	  .doc = "Send `Strict-Transport-Security: max-age=N` on every response. "
+	  "0: no header." },
+	{ .key = "hsts.include_subdomains", .type = CFG_BOOL,
+	  S(hsts_subdomains), .def = "false",
+	  .doc = "Add `includeSubDomains`." },
+	{ .key = "hsts.preload", .type = CFG_BOOL, S(hsts_preload),
+	  .def = "false",
+	  .doc = "Add `preload`. Needs `max_age` of at least 31536000 (a year) and "
+	  "`include_subdomains`, as hstspreload.org requires." },
 	{ .key = "health.type", .type = CFG_ENUM, S(health.type),
 	  .values = health_types, .base = 1,
 	  .def_doc = "required in `health`; no checks without `health`",
@@ -487,7 +598,11 @@ cfg_apply(struct cfg_walk *w, const struct cfg_key *k, const char *path, json_t 
 			    k->max, shown(v, buf, sizeof(buf)));
 			return;
 		}
-		if (k->size == sizeof(long))
+		/* int, unsigned, long or long long fields, by size. */
+		if (k->size == sizeof(long long)) {
+			long long ll = json_integer_value(v);
+			memcpy(field, &ll, sizeof(ll));
+		} else if (k->size == sizeof(long))
 			*(long *)field = (long)json_integer_value(v);
 		else
 			*(int *)field = (int)json_integer_value(v);
@@ -566,6 +681,24 @@ cfg_apply(struct cfg_walk *w, const struct cfg_key *k, const char *path, json_t 
 		*nout = n;
 		if (n == 0 && json_array_size(v) == 0 && (k->flags & CFG_F_NONEMPTY))
 			cfg_err(w, path, "at least one is needed");
+		return;
+	}
+	case CFG_CIDRS: {
+		struct cidr	**out = field;
+		size_t		 *nout = (size_t *)((char *)base + k->count_off);
+		char		**strs;
+		size_t		  n;
+
+		/* strings() has reported each bad item through k->check. */
+		if ((strs = strings(w, k, path, v, &n)) == NULL)
+			return;
+		free(*out);
+		*out = xcalloc(n + 1, sizeof(struct cidr));
+		*nout = 0;
+		for (size_t j = 0; j < n; j++)
+			if (cidr_parse(strs[j], &(*out)[*nout]) == 0)
+				(*nout)++;
+		cfg_free_strs(strs, n);
 		return;
 	}
 	case CFG_SPECIAL:
@@ -648,6 +781,7 @@ cfg_from_text(const struct cfg_key *k, const char *s, char *err, size_t errlen)
 	}
 	case CFG_ADDRS:
 	case CFG_STRINGS:
+	case CFG_CIDRS:
 		return cfg_list_from_text(s);
 	default:
 		return json_string(s);
@@ -668,6 +802,9 @@ cfg_free_fields(const struct cfg_key *t, void *base)
 		case CFG_STRINGS:
 			cfg_free_strs(*(char ***)field,
 			    *(size_t *)((char *)base + t->count_off));
+			break;
+		case CFG_CIDRS:
+			free(*(struct cidr **)field);
 			break;
 		case CFG_ADDRS: {
 			struct addr *a = *(struct addr **)field;

@@ -26,6 +26,7 @@ enum cfg_type {
 	CFG_PATH,	/* a file path, relative to the config file's folder */
 	CFG_ADDRS,	/* an array of "IP:port" listen addresses */
 	CFG_STRINGS,	/* an array of strings, each passing check() */
+	CFG_CIDRS,	/* an array of "ADDR" or "ADDR/PREFIX" (struct cidr) */
 	CFG_SPECIAL,	/* parsed by special() */
 	CFG__MAX
 };

@@ -79,14 +79,18 @@ setup(void)
 	    "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
 	    " \"acme\": {\"directory\": \"https://127.0.0.1:1/dir\", \"state_dir\": \"%s\"},"
 	    " \"sites\": ["
-	    "{\"names\": [\"a.test\", \"www.a.test\"], \"backends\": [\"127.0.0.1:1\"],"
+	    "{\"names\": [\"a.test\", \"www.a.test\"], \"mode\": \"tcp\","
+	    " \"backends\": [\"127.0.0.1:1\"],"
 	    "  \"alpn\": [\"h2\", \"http/1.1\"], \"certificates\": ["
 	    "  {\"cert\": \"%s\", \"key\": \"%s\"}, {\"cert\": \"%s\", \"key\": \"%s\"}]},"
-	    "{\"names\": [\"*.w.test\"], \"backends\": [\"127.0.0.1:1\"],"
+	    "{\"names\": [\"*.w.test\"], \"mode\": \"tcp\","
+	    " \"backends\": [\"127.0.0.1:1\"],"
 	    "  \"certificates\": [{\"cert\": \"%s\", \"key\": \"%s\"}]},"
-	    "{\"names\": [\"d.test\"], \"default\": true, \"backends\": [\"127.0.0.1:1\"],"
+	    "{\"names\": [\"d.test\"], \"mode\": \"tcp\","
+	    " \"default\": true, \"backends\": [\"127.0.0.1:1\"],"
 	    "  \"alpn\": [\"http/1.1\"], \"certificates\": [{\"cert\": \"%s\", \"key\": \"%s\"}]},"
-	    "{\"names\": [\"acme.test\"], \"acme\": true, \"backends\": [\"127.0.0.1:1\"]}]}",
+	    "{\"names\": [\"acme.test\"], \"mode\": \"tcp\","
+	    " \"acme\": true, \"backends\": [\"127.0.0.1:1\"]}]}",
 	    dir, c1, k1, c2, k2, c3, k3, c4, k4) < 0)
 		abort();
 	if ((c = config_load_text("/fuzz/tlsgate.json", text, strlen(text), &errs)) == NULL) {

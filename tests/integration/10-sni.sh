@@ -15,7 +15,7 @@ PA=$(free_port); PB=$(free_port); PW=$(free_port); PD=$(free_port); P=$(free_por
 backend A http "$PA"; backend B http "$PB"; backend W http "$PW"; backend D http "$PD"
 
 site() { # names-json backend-port certs-json [extra]
-	echo "{\"names\": $1, \"backends\": [\"127.0.0.1:$2\"], \"certificates\": $3 ${4:-}}"
+	echo "{\"mode\": \"tcp\", \"names\": $1, \"backends\": [\"127.0.0.1:$2\"], \"certificates\": $3 ${4:-}}"
 }
 ecrsa="[{\"cert\": \"a-ec.pem\", \"key\": \"a-ec.key\"}, {\"cert\": \"a-rsa.pem\", \"key\": \"a-rsa.key\"}]"
 write_conf() { # $1: 1 to include the default site

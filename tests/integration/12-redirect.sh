@@ -8,7 +8,7 @@ cert s ec h.test
 PB=$(free_port); P=$(free_port); PH=$(free_port)
 backend H http "$PB"
 start_tlsgate "$P" --https "127.0.0.1:$P" --http "127.0.0.1:$PH" \
-    --site "h.test=127.0.0.1:$PB" --cert "h.test=$T/s.pem,$T/s.key"
+    --site "h.test=127.0.0.1:$PB" --cert "h.test=$T/s.pem,$T/s.key" --mode h.test=tcp
 wait_port "$PH"
 
 hdrs=$(curl -sS -o /dev/null -D - -H "Host: h.test" "http://127.0.0.1:$PH/a/b?x=1&y=2")

@@ -12,7 +12,7 @@ PB=$(free_port); P=$(free_port)
 backend E echo "$PB"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "sites": [{"names": ["swap.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["swap.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "live.pem", "key": "live.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"

@@ -11,7 +11,7 @@ backend R http "$PB"
 good() {
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "sites": [{"names": ["r.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["r.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 }
@@ -30,7 +30,7 @@ ok "bad JSON: error logged with line:column, old config serves"
 # 2. Semantic errors: every one reported, with position and key.
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "sites": [{"names": ["r.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["r.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}],
             "alpn": "h2"}],
  "limits": {"idle_timout": 5}}

@@ -9,7 +9,7 @@ cert s ec t.test
 PB=$(free_port); P=$(free_port)
 backend B echo "$PB"
 start_tlsgate "$P" --https "127.0.0.1:$P" --workers 2 --site "t.test=127.0.0.1:$PB" \
-    --cert "t.test=$T/s.pem,$T/s.key"
+    --cert "t.test=$T/s.pem,$T/s.key" --mode t.test=tcp
 
 # TLS 1.2 tickets: one handshake, one ticket, reusable.
 s_client "$P" -servername t.test -tls1_2 -sess_out "$T/sess12" >/dev/null

@@ -13,7 +13,7 @@ conf() {
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P", "[::1]:$P"]}, "workers": 2,
  "tls": {"ticket_key_rotation": 3},
- "sites": [{"names": ["k.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["k.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]} $1]}
 JSON
 }
@@ -45,7 +45,7 @@ body=$(curl -sS -6 --cacert "$T/s.pem" --resolve "k.test:$P:[::1]" "https://k.te
 ok "IPv6 listener serves"
 
 # A site added by reload is served without a restart.
-conf ', {"names": ["new.test"], "backends": ["127.0.0.1:'"$PB"'"], "certificates": [{"cert": "n.pem", "key": "n.key"}]}'
+conf ', {"mode": "tcp", "names": ["new.test"], "backends": ["127.0.0.1:'"$PB"'"], "certificates": [{"cert": "n.pem", "key": "n.key"}]}'
 kill -HUP "$TG_PID"; sleep 0.5
 body=$(curl -sS --cacert "$T/n.pem" --resolve "new.test:$P:127.0.0.1" "https://new.test:$P/")
 [ "$body" = B ] || fail "added name not served: $body"

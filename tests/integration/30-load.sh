@@ -16,9 +16,9 @@ cat >"$T/tlsgate.json" <<JSON
  "log": {"level": "warning"},
  "limits": {"max_connections": 10000,
             "max_connections_per_client": 0, "handshake_rate_per_client": 0},
- "sites": [{"names": ["l.test"], "backends": ["127.0.0.1:$PE"], "default": true,
+ "sites": [{"mode": "tcp", "names": ["l.test"], "backends": ["127.0.0.1:$PE"], "default": true,
             "certificates": [{"cert": "s.pem", "key": "s.key"}]},
-           {"names": ["slow.test"], "backends": ["127.0.0.1:$PH"],
+           {"mode": "tcp", "names": ["slow.test"], "backends": ["127.0.0.1:$PH"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"

@@ -13,9 +13,9 @@ cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 1,
  "limits": {"max_connections": 5, "handshake_timeout": 1, "idle_timeout": 2,
             "connect_timeout": 1},
- "sites": [{"names": ["m.test"], "backends": ["127.0.0.1:$PE"],
+ "sites": [{"mode": "tcp", "names": ["m.test"], "backends": ["127.0.0.1:$PE"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]},
-           {"names": ["dead.test"], "backends": ["127.0.0.1:$DEAD"],
+           {"mode": "tcp", "names": ["dead.test"], "backends": ["127.0.0.1:$DEAD"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"

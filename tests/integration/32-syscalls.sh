@@ -14,7 +14,8 @@ cert s ec sc.test
 PH=$(free_port); P=$(free_port)
 backend H http "$PH"
 start_tlsgate "$P" --https "127.0.0.1:$P" --workers 1 --log-level warning \
-    --site "sc.test=127.0.0.1:$PH" --cert "sc.test=$T/s.pem,$T/s.key"
+    --site "sc.test=127.0.0.1:$PH" --cert "sc.test=$T/s.pem,$T/s.key" \
+    --mode sc.test=tcp
 
 strace -f -c -o "$T/strace.out" -p "$TG_PID" 2>"$T/strace.err" &
 ST=$!

@@ -38,7 +38,7 @@ config() {	# config EXTRA_LIMITS
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
  "admin": {"listen": "127.0.0.1:$PA"}, "limits": {"handshake_timeout": 60 $1},
- "sites": [{"names": ["fd.test"], "backends": ["127.0.0.1:$PE"], "default": true,
+ "sites": [{"mode": "tcp", "names": ["fd.test"], "backends": ["127.0.0.1:$PE"], "default": true,
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 }

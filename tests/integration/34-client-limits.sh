@@ -23,7 +23,7 @@ config() {	# config LIMITS
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
  "admin": {"listen": "127.0.0.1:$PA"}, "limits": {$1},
- "sites": [{"names": ["pc.test"], "backends": ["127.0.0.1:$PB"], "default": true,
+ "sites": [{"mode": "tcp", "names": ["pc.test"], "backends": ["127.0.0.1:$PB"], "default": true,
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 }

@@ -18,7 +18,7 @@ write_conf() { # format
 	cat >"$T/tlsgate.json" <<-JSON
 	{"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 2,
 	 "log": {"level": "info", "format": "$1"},
-	 "sites": [{"names": ["default.test"], "default": true,
+	 "sites": [{"mode": "tcp", "names": ["default.test"], "default": true,
 	   "backends": ["127.0.0.1:$PB"],
 	   "certificates": [{"cert": "d.pem", "key": "d.key"}]}]}
 	JSON

@@ -16,7 +16,7 @@ PB=$(free_port); P=$(free_port)
 backend B http "$PB"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "workers": 1,
- "sites": [{"names": ["ts.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["ts.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"

@@ -28,7 +28,7 @@ backend A http "$PB"
 conf() { # CERTNAME
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "sites": [{"names": ["acme.test", "www.acme.test"], "backends": ["127.0.0.1:$PB"],
+ "sites": [{"mode": "tcp", "names": ["acme.test", "www.acme.test"], "backends": ["127.0.0.1:$PB"],
             "certificates": [{"cert": "$1.pem", "key": "$1.key"}]}]}
 JSON
 }

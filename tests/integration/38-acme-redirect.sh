@@ -19,7 +19,7 @@ backend APP http "$PB"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "acme": {"directory": "http://127.0.0.1:$SP/dir", "state_dir": "$T/state", "retry_base": 60},
- "sites": [{"names": ["redir.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["redir.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 
 # 1. Without the switch: refused at config time, before any request.
@@ -60,7 +60,7 @@ FP=$(free_port); P2=$(free_port)
 before=$(count)
 cat >"$T/front.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$FP"]},
- "sites": [{"names": ["localhost"], "backends": ["127.0.0.1:$SP"],
+ "sites": [{"mode": "tcp", "names": ["localhost"], "backends": ["127.0.0.1:$SP"],
             "certificates": [{"cert": "front.pem", "key": "front.key"}]}]}
 JSON
 mv "$T/tlsgate.log" "$T/tlsgate-switch.log"
@@ -69,7 +69,7 @@ cat >"$T/client.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P2"]},
  "acme": {"directory": "https://localhost:$FP/dir", "ca_bundle": "$T/ca.pem",
           "state_dir": "$T/state2", "retry_base": 60},
- "sites": [{"names": ["plain.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["plain.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 "$TLSGATE" run --config "$T/client.json" >"$T/client.log" 2>&1 &
 PIDS+=($!)

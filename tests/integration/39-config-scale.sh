@@ -24,7 +24,7 @@ gen() {
 		printf "{\"allow_root\": true, \"listen\": {\"https\": [\"127.0.0.1:%d\"]},\n", port
 		printf " \"sites\": [\n"
 		for (i = 0; i < sites; i++) {
-			printf "  {\"names\": ["
+			printf "  {\"mode\": \"tcp\", \"names\": ["
 			for (j = 0; j < names; j++)
 				printf "%s\"n%d.s.test\"", (j ? "," : ""), (i * names + j) % distinct
 			for (j = 0; i == 0 && j < extra; j++)

@@ -8,7 +8,7 @@ cert s ec d.test
 PE=$(free_port); P=$(free_port)
 backend E echo "$PE"
 start_tlsgate "$P" --https "127.0.0.1:$P" --site "d.test=127.0.0.1:$PE" \
-    --cert "d.test=$T/s.pem,$T/s.key" --drain-timeout 3
+    --cert "d.test=$T/s.pem,$T/s.key" --mode d.test=tcp --drain-timeout 3
 
 # A stream of 2 s finishes inside the drain window.
 "$TG_CLIENT" stream --connect "127.0.0.1:$P" --sni d.test --conns 3 --seconds 2 \
@@ -29,7 +29,7 @@ ok "open connections finished, exit 0"
 
 # A connection that outlives the drain timeout is closed at the deadline.
 start_tlsgate "$P" --https "127.0.0.1:$P" --site "d.test=127.0.0.1:$PE" \
-    --cert "d.test=$T/s.pem,$T/s.key" --drain-timeout 1
+    --cert "d.test=$T/s.pem,$T/s.key" --mode d.test=tcp --drain-timeout 1
 "$TG_CLIENT" stream --connect "127.0.0.1:$P" --sni d.test --conns 1 --seconds 4 \
     >"$T/long.log" 2>&1 &
 SP=$!

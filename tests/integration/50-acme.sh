@@ -16,9 +16,9 @@ cat >"$T/tlsgate.json" <<JSON
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "email": "ops@example.test"},
  "sites": [
-   {"names": ["alpn.test", "www.alpn.test"], "backends": ["127.0.0.1:$PB"],
+   {"mode": "tcp", "names": ["alpn.test", "www.alpn.test"], "backends": ["127.0.0.1:$PB"],
     "acme": {"challenges": ["tls-alpn-01"], "rsa": true}},
-   {"names": ["http.test"], "backends": ["127.0.0.1:$PB"],
+   {"mode": "tcp", "names": ["http.test"], "backends": ["127.0.0.1:$PB"],
     "acme": {"challenges": ["http-01"]}}]}
 JSON
 "$TLSGATE" check --config "$T/tlsgate.json" || fail "check"

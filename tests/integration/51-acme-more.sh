@@ -33,9 +33,9 @@ cat >"$T/tlsgate.json" <<JSON
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "dns_hook": "$T/hook", "preferred_chain": "$ALT_CN"},
  "sites": [
-   {"names": ["*.wild.test"], "backends": ["127.0.0.1:$PB"]
+   {"mode": "tcp", "names": ["*.wild.test"], "backends": ["127.0.0.1:$PB"]
     , "acme": true},
-   {"names": ["fallback.test"], "backends": ["127.0.0.1:$PB"],
+   {"mode": "tcp", "names": ["fallback.test"], "backends": ["127.0.0.1:$PB"],
     "acme": {"challenges": ["http-01", "tls-alpn-01"]}}]}
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"

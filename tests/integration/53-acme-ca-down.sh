@@ -13,7 +13,7 @@ cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["down.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["down.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 wait_log "acme down.test: new certificate in service" 60

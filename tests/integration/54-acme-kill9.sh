@@ -14,8 +14,8 @@ cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["k1.test"], "backends": ["127.0.0.1:$PB"], "acme": {"rsa": true}},
-           {"names": ["k2.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["k1.test"], "backends": ["127.0.0.1:$PB"], "acme": {"rsa": true}},
+           {"mode": "tcp", "names": ["k2.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 wait_log "acme k2.test: new certificate in service" 60

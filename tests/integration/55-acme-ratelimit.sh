@@ -29,7 +29,7 @@ backend ECHO echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$HTTPS"]},
  "acme": {"directory": "http://127.0.0.1:$CA/dir-429", "state_dir": "$T/state"},
- "sites": [{"names": ["limited.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["limited.test"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
 JSON
 export TLSGATE_ACME_ALLOW_HTTP=1
 start_tlsgate "$HTTPS" --config "$T/tlsgate.json"

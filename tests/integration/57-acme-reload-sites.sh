@@ -25,8 +25,8 @@ conf() { # SITES...
 	local sites="" n
 	for n in "$@"; do
 		case $n in
-		keep.test) sites="$sites${sites:+,}{\"names\": [\"keep.test\"], \"backends\": [\"127.0.0.1:$PB\"], \"acme\": {\"challenges\": [\"dns-01\"]}}" ;;
-		*) sites="$sites${sites:+,}{\"names\": [\"$n\"], \"backends\": [\"127.0.0.1:$PB\"], \"acme\": true}" ;;
+		keep.test) sites="$sites${sites:+,}{\"mode\": \"tcp\", \"names\": [\"keep.test\"], \"backends\": [\"127.0.0.1:$PB\"], \"acme\": {\"challenges\": [\"dns-01\"]}}" ;;
+		*) sites="$sites${sites:+,}{\"mode\": \"tcp\", \"names\": [\"$n\"], \"backends\": [\"127.0.0.1:$PB\"], \"acme\": true}" ;;
 		esac
 	done
 	cat >"$T/tlsgate.json" <<JSON

@@ -27,7 +27,7 @@ backend B http "$PB"
 PIDS+=($!)
 until grep -q listening "$T/notify.log"; do sleep 0.05; done
 NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 start_tlsgate "$P" --https "127.0.0.1:$P" \
-    --site "n.test=127.0.0.1:$PB" --cert "n.test=$T/s.pem,$T/s.key"
+    --site "n.test=127.0.0.1:$PB" --cert "n.test=$T/s.pem,$T/s.key" --mode n.test=tcp
 sleep 0.3
 grep -q "^READY=1" "$T/notify.log" || fail "no READY=1"
 sleep 0.7
@@ -46,7 +46,8 @@ ok "notify: READY=1, WATCHDOG=1 pings, RELOADING=1 + READY=1 around SIGHUP, STOP
 PH=$(free_port)
 systemd-socket-activate -l "127.0.0.1:$P" -l "127.0.0.1:$PH" \
     "$TLSGATE" run --https "127.0.0.1:$P" --http "127.0.0.1:$PH" \
-    --site "n.test=127.0.0.1:$PB" --cert "n.test=$T/s.pem,$T/s.key" --allow-root \
+    --site "n.test=127.0.0.1:$PB" --cert "n.test=$T/s.pem,$T/s.key" --mode n.test=tcp \
+    --allow-root \
     >"$T/tlsgate.log" 2>&1 &
 SA=$!
 PIDS+=($SA)

@@ -21,7 +21,7 @@ trap 'rm -rf "$S"' RETURN
 cat >"$T/tlsgate.json" <<JSON
 {"user": "nobody", "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$S/ca.pem", "state_dir": "$S/state"},
- "sites": [{"names": ["priv.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["priv.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 wait_log "acme priv.test: new certificate in service" 60

@@ -22,7 +22,7 @@ cat >"$T/tlsgate.json" <<JSON
  "expiry": {"alert_command": "$T/alert", "check_interval": 1},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["adm.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["adm.test"], "backends": ["127.0.0.1:$PB"], "acme": true}]}
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 wait_log "acme adm.test: new certificate in service" 60
@@ -77,7 +77,8 @@ done
 ok "expiring certificate with the CA down: /healthz 503, gauge 1, error logged, alert run once"
 
 # The admin endpoint stays on loopback.
-if "$TLSGATE" run --https "127.0.0.1:$(free_port)" --site x.test=127.0.0.1:1 --acme x.test \
+if "$TLSGATE" run --https "127.0.0.1:$(free_port)" --site x.test=127.0.0.1:1 --mode x.test=tcp \
+    --acme x.test \
     --state-dir "$T/s2" --admin "0.0.0.0:$(free_port)" --allow-root >"$T/bad.log" 2>&1; then
 	fail "non-loopback admin accepted"
 fi

@@ -11,7 +11,7 @@ cert s ec pool.test '*.pool.test'
 PA=$(free_port); PB=$(free_port); PC=$(free_port); PD=$(free_port); P=$(free_port)
 backend A http "$PA"; backend B http "$PB"; backend C http "$PC"; backend D http "$PD"
 site() { # name backends-json extra
-	echo "{\"names\": [\"$1\"], \"backends\": $2, \"certificates\": [{\"cert\": \"s.pem\", \"key\": \"s.key\"}] ${3:-}}"
+	echo "{\"mode\": \"tcp\", \"names\": [\"$1\"], \"backends\": $2, \"certificates\": [{\"cert\": \"s.pem\", \"key\": \"s.key\"}] ${3:-}}"
 }
 conf() {
 	echo "{\"allow_root\": true, \"listen\": {\"https\": [\"127.0.0.1:$P\"]}, \"log\": {\"level\": \"notice\"}, \"sites\": [$1]}" >"$T/tlsgate.json"

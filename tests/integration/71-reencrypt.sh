@@ -30,7 +30,7 @@ openssl s_server -accept "$PM" -cert "$T/be.pem" -key "$T/be.key" -www -quiet \
 PIDS+=($!)
 wait_port "$PB"; wait_port "$PM"
 site() { # name port backend_tls
-	echo "{\"names\": [\"$1\"], \"backends\": [\"127.0.0.1:$2\"], \"retries\": 0,
+	echo "{\"mode\": \"tcp\", \"names\": [\"$1\"], \"backends\": [\"127.0.0.1:$2\"], \"retries\": 0,
 	  \"certificates\": [{\"cert\": \"front.pem\", \"key\": \"front.key\"}], \"backend_tls\": $3}"
 }
 cat >"$T/tlsgate.json" <<JSON

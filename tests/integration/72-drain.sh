@@ -10,7 +10,7 @@ backend A http "$PA"; backend B http "$PB"
 conf() {
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]}, "limits": {"drain_timeout": 2},
- "sites": [{"names": ["d.test"], "backends": $1,
+ "sites": [{"mode": "tcp", "names": ["d.test"], "backends": $1,
             "certificates": [{"cert": "s.pem", "key": "s.key"}]}]}
 JSON
 }

@@ -63,7 +63,7 @@ start_one_acme_site() {
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1},
- "sites": [{"names": ["$1"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
+ "sites": [{"mode": "tcp", "names": ["$1"], "backends": ["127.0.0.1:$PE"], "acme": true}]}
 JSON
 	start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 }

@@ -50,9 +50,10 @@ test_every_semantic_error_reported(void **state)
 	    "  \"sites\": [\n"
 	    "    {\"names\": [\"ok.test\", \"bad name\"],\n"
 	    "     \"backends\": [\"127.0.0.1:80\"],\n"
-	    "     \"certificates\": [{\"cert\": \"c.pem\", \"key\": \"k.pem\"}]},\n"
+	    "     \"certificates\": [{\"cert\": \"c.pem\", \"key\": \"k.pem\"}],"
+	    " \"mode\": \"tcp\"},\n"
 	    "    {\"names\": [\"ok.test\"], \"backends\": [],\n"
-	    "     \"certificates\": [{\"cert\": 5}]}\n"
+	    "     \"certificates\": [{\"cert\": 5}], \"mode\": \"tcp\"}\n"
 	    "  ]\n"
 	    "}\n";
 	struct config_errors e = { 0 };
@@ -79,7 +80,8 @@ test_valid_config_and_relative_paths(void **state)
 	    " \"limits\": {\"max_connections\": 5, \"handshake_timeout\": 2.5},"
 	    " \"sites\": [{\"names\": [\"A.Test\", \"*.b.test\"], \"default\": true,"
 	    " \"alpn\": [\"h2\", \"http/1.1\"], \"backends\": [\"localhost:9000\"],"
-	    " \"certificates\": [{\"cert\": \"c.pem\", \"key\": \"/abs/k.pem\"}]}]}";
+	    " \"certificates\": [{\"cert\": \"c.pem\", \"key\": \"/abs/k.pem\"}],"
+	    " \"mode\": \"tcp\"}]}";
 	struct config_errors	 e = { 0 };
 	struct config		*c = config_load_text("/etc/tlsgate/x.json", t,
 				    strlen(t), &e);
@@ -102,10 +104,12 @@ test_flags(void **state)
 {
 	char *argv[] = { "--https", "127.0.0.1:8443", "--site",
 	    "a.test,www.a.test=127.0.0.1:8080", "--cert", "a.test=c.pem,k.pem",
-	    "--http", "127.0.0.1:8081", "--default", "a.test" };
-	char *bad[] = { "--site", "a.test=127.0.0.1:8080", "--bogus", "1" };
+	    "--http", "127.0.0.1:8081", "--default", "a.test", "--mode",
+	    "a.test=tcp" };
+	char *bad[] = { "--site", "a.test=127.0.0.1:8080", "--mode", "a.test=tcp",
+	    "--bogus", "1" };
 	struct config_errors	 e = { 0 };
-	struct config		*c = config_from_args(10, argv, &e);
+	struct config		*c = config_from_args(12, argv, &e);
 
 	assert_non_null(c);
 	assert_int_equal(c->nsites, 1);
@@ -113,7 +117,7 @@ test_flags(void **state)
 	assert_string_equal(c->sites[0].certs[0].key, "k.pem");
 	assert_true(c->sites[0].is_default);
 	config_free(c);
-	assert_null(config_from_args(4, bad, &e));
+	assert_null(config_from_args(6, bad, &e));
 	assert_true(has_msg(&e, "--bogus: unknown flag"));
 	assert_true(has_msg(&e, "no --cert (or --acme) given"));
 	assert_true(has_msg(&e, "--https"));
@@ -145,12 +149,15 @@ three_sites(void)
 		free(cp); free(kp); free(cert); free(key);
 	}
 	asprintf(&t, "{\"listen\": {\"https\": [\"127.0.0.1:1\"]}, \"sites\": ["
-	    "{\"names\": [\"a.test\"], \"backends\": [\"127.0.0.1:1\"], \"certificates\":"
+	    "{\"names\": [\"a.test\"], \"mode\": \"tcp\", \"backends\": "
+	    "[\"127.0.0.1:1\"], \"certificates\":"
 	    " [{\"cert\": \"%s\", \"key\": \"%s\"}, {\"cert\": \"%s\", \"key\": \"%s\"}]},"
-	    "{\"names\": [\"*.w.test\"], \"backends\": [\"127.0.0.1:2\"], \"certificates\":"
+	    "{\"names\": [\"*.w.test\"], \"mode\": \"tcp\", \"backends\": "
+	    "[\"127.0.0.1:2\"], \"certificates\":"
 	    " [{\"cert\": \"%s\", \"key\": \"%s\"}]},"
-	    "{\"names\": [\"default.test\"], \"default\": true, \"backends\": "
-	    "[\"127.0.0.1:3\"], \"certificates\": [{\"cert\": \"%s\", \"key\": \"%s\"}]}]}",
+	    "{\"names\": [\"default.test\"], \"mode\": \"tcp\", \"default\": true,"
+	    " \"backends\": [\"127.0.0.1:3\"], \"certificates\": [{\"cert\": \"%s\","
+	    " \"key\": \"%s\"}]}]}",
 	    paths[0][0], paths[0][1], paths[1][0], paths[1][1], paths[2][0],
 	    paths[2][1], paths[3][0], paths[3][1]);
 	c = config_load_text("t.json", t, strlen(t), &e);
