@@ -148,7 +148,8 @@ up_update_events(struct upconn *u)
 
 	if (u->fd == -1 || w == u->ev_on)
 		return;
-	event_del(&u->ev);
+	if (u->ev_on)
+		event_del(&u->ev);
 	if (w) {
 		event_assign(&u->ev, u->pool->base, u->fd, w | EV_PERSIST, up_on_io, u);
 		event_add(&u->ev, NULL);
@@ -886,6 +887,7 @@ up_eof(struct upconn *u, int err)
 {
 	struct hstream	*st = u->st;
 	const char	*how = err ? strerror(err) : "closed";
+	llhttp_errno_t	 e;
 
 	if (u->rbytes == 0) {
 		/* Nothing of the response came: a reused connection the
@@ -895,7 +897,10 @@ up_eof(struct upconn *u, int err)
 		return up_fail(u, HSE_BACKEND, retry, "backend %s %s before responding%s",
 		    u->b->str, how, u->reused ? " (reused connection)" : "");
 	}
-	if (err == 0 && llhttp_finish(&u->parser) == HPE_OK && u->complete) {
+	/* A body that ends with the connection: llhttp_finish() completes
+	 * it (our on_message_complete pauses, hence HPE_PAUSED). */
+	if (err == 0 && (e = llhttp_finish(&u->parser), e == HPE_OK || e == HPE_PAUSED) &&
+	    u->complete) {
 		u->keep = 0;	/* the body ended with the connection */
 		return up_deliver(u);
 	}
