@@ -100,12 +100,28 @@ struct upconn {
 	unsigned		 paused:1;	/* st->resp_body is full */
 };
 
-/* upstream.c */
+enum hstream_err;
+
+/* upstream.c: the connection */
 void		 up_close(struct upconn *, int clean, const char *why);
+/* Detach st, close u, then hproxy_on_error(). Always -1: u is done with
+ * the stream. Only from inside our callbacks (u->depth > 0). */
+int		 up_fail(struct upconn *, enum hstream_err err, int retry,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void		 up_update_events(struct upconn *);
 void		 up_timer(struct upconn *, double secs);
+void		 up_progress(struct upconn *);
+void		 up_kick(struct upconn *);
 void		 up_unwind(struct upconn *);
+/* BoringSSL's first queued error (or errno) as text; clears the queue. */
+const char	*up_ssl_err(char *out, size_t cap);
 extern const char *const up_state_names[UP__MAX];
+
+/* upstream_req.c: write what can be written of the request. */
+int		 up_write(struct upconn *);
+/* upstream_resp.c: read and parse the response; the parser's settings. */
+int		 up_read(struct upconn *);
+extern const llhttp_settings_t up_settings;
 
 /* upstream_pool.c */
 /* Take an idle connection for (b, ctx), or NULL. */
