@@ -615,6 +615,18 @@ all_finished(struct fx *f, void *arg)
 }
 
 static int
+be_has_req(struct fx *f, void *arg)
+{
+	int n;
+
+	(void)arg;
+	pthread_mutex_lock(&f->be.mtx);
+	n = f->be.nreqs;
+	pthread_mutex_unlock(&f->be.mtx);
+	return n > 0;
+}
+
+static int
 idle_is(struct fx *f, void *arg)
 {
 	return atomic_load(&f->b.conns_idle) == *(int *)arg;
@@ -731,7 +743,7 @@ test_chunked_response(void **state)
 	char		*body;
 
 	fx_backend(f, be_canned, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
-	    "Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-End: 2\r\n\r\n"
+	    "Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-Empty:\r\nX-End: 2 \r\n\r\n"
 	    "5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n", NULL);
 	for (int i = 0; i < 2; i++) {
 		st = get(f, "/c", &r);
@@ -744,7 +756,9 @@ test_chunked_response(void **state)
 		assert_null(hfields_get(&st->resp.h, "transfer-encoding"));
 		assert_null(hfields_get(&st->resp.h, "connection"));
 		assert_null(hfields_get(&st->resp.h, "x-hop"));
-		assert_non_null(hfields_get(&st->resp.h, "x-end"));
+		assert_string_equal(hfields_get(&st->resp.h, "x-empty")->value, "");
+		assert_string_equal(hfields_get(&st->resp.h, "x-end")->value, "2");
+		assert_int_equal(st->resp.h.n, 2);
 		freestream(st);
 	}
 	assert_int_equal(be_accepts(&f->be), 1);
@@ -1145,6 +1159,120 @@ test_back_pressure(void **state)
 	freestream(st);
 }
 
+static void
+test_extra_bytes_not_reused(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	/* A second, unasked-for response after the first. */
+	fx_backend(f, be_canned, OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	    NULL);
+	st = get(f, "/x", &r);
+	assert_int_equal(r.end, 1);
+	assert_string_equal(body = got(&r), "hello");
+	free(body);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+}
+
+static void
+test_upgrade_refused(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_canned, "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n", NULL);
+	st = get(f, "/ws", &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_BACKEND);
+	assert_int_equal(r.retry, 0);
+	assert_int_equal(r.head, 0);
+	freestream(st);
+}
+
+static int
+be_half_body(struct be_conn *c, const struct be_req *r)
+{
+	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+
+	(void)r;
+	return be_write(c, s, strlen(s));
+}
+
+static void
+test_body_timeout(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_half_body, NULL, NULL);
+	f->o.body_timeout = 0.2;
+	st = get(f, "/stall", &r);
+	assert_int_equal(r.head, 1);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_TIMEOUT);
+	assert_int_equal(r.retry, 0);
+	assert_int_equal(evbuffer_get_length(r.got), 3);
+	assert_int_equal(f->up->nconns, 0);
+	freestream(st);
+}
+
+static void
+test_sweep_and_no_reuse(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	st = get(f, "/1", &r);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+	upstream_pool_sweep(f->up);		/* not removed: kept */
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+	atomic_store(&f->b.removed_at, 1);
+	upstream_pool_sweep(f->up);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+	atomic_store(&f->b.removed_at, 0);
+	/* max_idle 0: no connection is kept. */
+	f->o.max_idle = 0;
+	st = get(f, "/2", &r);
+	assert_int_equal(r.end, 1);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+	assert_int_equal(be_accepts(&f->be), 2);
+}
+
+/* The middle lets go of a stream mid-exchange (the client went away). */
+static void
+test_detach_mid_exchange(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_silent, NULL, NULL);
+	st = mkstream("GET", HM_GET, "/gone", &r);
+	start(f, st);
+	run_until(f, be_has_req, NULL);
+	upstream_detach(st->up);
+	assert_null(st->up);
+	assert_int_equal(f->up->nconns, 0);
+	assert_int_equal(atomic_load(&f->b.active), 0);
+	assert_int_equal(atomic_load(&f->b.conns_busy), 0);
+	assert_int_equal(r.err + r.end, 0);
+	freestream(st);
+}
+
 /* --- re-encryption --------------------------------------------------------- */
 
 static X509 *
@@ -1261,6 +1389,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extra_bytes_not_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_and_no_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_mid_exchange, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_backend_bad_name, setup, teardown),
 	};
