@@ -101,8 +101,22 @@ be_write(struct be_conn *c, const char *p, size_t n)
 static int
 be_canned(struct be_conn *c, const struct be_req *r)
 {
+	const char *resp;
+
 	(void)r;
-	return be_write(c, c->be->resp, strlen(c->be->resp));
+	pthread_mutex_lock(&c->be->mtx);
+	resp = c->be->resp;
+	pthread_mutex_unlock(&c->be->mtx);
+	return be_write(c, resp, strlen(resp));
+}
+
+/* Change the canned answer (the backend's threads read it). */
+static void
+be_set_resp(struct be *be, const char *resp)
+{
+	pthread_mutex_lock(&be->mtx);
+	be->resp = resp;
+	pthread_mutex_unlock(&be->mtx);
 }
 
 static int
@@ -809,7 +823,7 @@ test_head(void **state)
 	assert_int_equal(evbuffer_get_length(r.got), 0);
 	freestream(st);
 	/* Had the parser waited for 100 body bytes, this would not work. */
-	f->be.resp = OK_HELLO;
+	be_set_resp(&f->be, OK_HELLO);
 	st = get(f, "/after-head", &r);
 	assert_int_equal(r.end, 1);
 	assert_true(st->reused);
@@ -1087,7 +1101,7 @@ test_max_idle(void **state)
 static int
 be_big(struct be_conn *c, const struct be_req *r)
 {
-	static char	chunk[8192];
+	char		chunk[8192];
 	char		hdr[128];
 	size_t		total = 1 << 20;
 
