@@ -137,8 +137,10 @@ up_on_headers_complete(llhttp_t *ps)
 	}
 	st->resp.body = !(st->req.m == HM_HEAD || status == 204 || status == 304);
 	u->head_ready = 1;
-	/* A response to HEAD has no body whatever its fields say. */
-	return st->req.m == HM_HEAD ? 1 : 0;
+	/* A response to HEAD, a 204 and a 304 have no body whatever their
+	 * fields say (RFC 9112 6.3); llhttp would read a 304's Content-Length
+	 * (the representation's, RFC 9110 8.6) as a body. */
+	return st->resp.body ? 0 : 1;
 }
 
 static int

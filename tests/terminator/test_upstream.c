@@ -822,6 +822,15 @@ test_head(void **state)
 	assert_int_equal(st->resp.clen, 100);
 	assert_int_equal(evbuffer_get_length(r.got), 0);
 	freestream(st);
+	/* A 304 may carry the representation's Content-Length: no body either. */
+	be_set_resp(&f->be, "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n"
+	    "ETag: \"x\"\r\n\r\n");
+	st = get(f, "/cached", &r);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(st->resp.status, 304);
+	assert_false(st->resp.body);
+	assert_true(st->reused);
+	freestream(st);
 	/* Had the parser waited for 100 body bytes, this would not work. */
 	be_set_resp(&f->be, OK_HELLO);
 	st = get(f, "/after-head", &r);
