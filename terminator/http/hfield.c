@@ -1,9 +1,14 @@
 /*
- * hfield.c - header field lists (hfield.h).
+ * hfield.c - ordered lists of HTTP header fields (hfield.h).
+ *
+ * Each field is one allocation: the lowercase name, a NUL, the value, a NUL.
+ * The list is a plain growing array: requests carry tens of fields at most,
+ * so lookups are linear scans, which beat any hashing at that size. The
+ * callers bound the number and size of fields before adding them (header
+ * limits are the parsers' job).
  */
 #include "hfield.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,146 +16,186 @@
 #include "xalloc.h"
 
 static void
-field_set(struct hfield *f, const char *name, size_t nlen, const char *value,
+lower(char *dst, const char *src, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	}
+}
+
+void
+hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value,
     size_t vlen)
 {
-	f->name = xmalloc(nlen + vlen + 2);
-	for (size_t i = 0; i < nlen; i++)
-		f->name[i] = (char)tolower((unsigned char)name[i]);
-	f->name[nlen] = '\0';
-	f->value = f->name + nlen + 1;
-	memcpy(f->value, value, vlen);
-	f->value[vlen] = '\0';
+	struct hfield	*f;
+	char		*p;
+
+	if (hs->n == hs->cap) {
+		hs->cap = hs->cap ? hs->cap * 2 : 16;
+		hs->v = xrealloc(hs->v, hs->cap * sizeof(*hs->v));
+	}
+	p = xmalloc(nlen + vlen + 2);
+	lower(p, name, nlen);
+	p[nlen] = '\0';
+	if (vlen > 0)
+		memcpy(p + nlen + 1, value, vlen);
+	p[nlen + 1 + vlen] = '\0';
+	f = &hs->v[hs->n++];
+	f->name = p;
+	f->value = p + nlen + 1;
 	f->nlen = (uint32_t)nlen;
 	f->vlen = (uint32_t)vlen;
+	hs->bytes += nlen + vlen;
 }
 
 void
-hfields_add(struct hfields *h, const char *name, size_t nlen, const char *value,
-    size_t vlen)
+hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 {
-	if (h->n == h->cap) {
-		h->cap = h->cap ? h->cap * 2 : 16;
-		h->v = xrealloc(h->v, (size_t)h->cap * sizeof(*h->v));
-	}
-	field_set(&h->v[h->n++], name, nlen, value, vlen);
-	h->bytes += nlen + vlen;
-}
+	struct hfield	*f;
+	char		*p;
 
-void
-hfields_extend_last(struct hfields *h, int is_value, const char *p, size_t n)
-{
-	struct hfield	*f, old;
-
-	if (h->n == 0 || n == 0)
+	if (hs->n == 0 || n == 0)
 		return;
-	f = &h->v[h->n - 1];
-	old = *f;
+	f = &hs->v[hs->n - 1];
+	p = xrealloc(f->name, (size_t)f->nlen + f->vlen + n + 2);
 	if (is_value) {
-		char *v = xmalloc(old.vlen + n);
-		memcpy(v, old.value, old.vlen);
-		memcpy(v + old.vlen, p, n);
-		field_set(f, old.name, old.nlen, v, old.vlen + n);
-		free(v);
+		memcpy(p + f->nlen + 1 + f->vlen, s, n);
+		f->vlen += (uint32_t)n;
 	} else {
-		char *nm = xmalloc(old.nlen + n);
-		memcpy(nm, old.name, old.nlen);
-		memcpy(nm + old.nlen, p, n);
-		field_set(f, nm, old.nlen + n, old.value, old.vlen);
-		free(nm);
+		/* The value (and its NUL) moves up to make room for the name. */
+		memmove(p + f->nlen + n + 1, p + f->nlen + 1, (size_t)f->vlen + 1);
+		lower(p + f->nlen, s, n);
+		f->nlen += (uint32_t)n;
+		p[f->nlen] = '\0';
 	}
-	free(old.name);
-	h->bytes += n;
+	p[f->nlen + 1 + f->vlen] = '\0';
+	f->name = p;
+	f->value = p + f->nlen + 1;
+	hs->bytes += n;
 }
 
 const struct hfield *
-hfields_get(const struct hfields *h, const char *lname)
+hfields_get(const struct hfields *hs, const char *lname)
 {
-	for (uint32_t i = 0; i < h->n; i++)
-		if (strcmp(h->v[i].name, lname) == 0)
-			return &h->v[i];
+	for (uint32_t i = 0; i < hs->n; i++)
+		if (strcmp(hs->v[i].name, lname) == 0)
+			return &hs->v[i];
 	return NULL;
 }
 
 unsigned
-hfields_count(const struct hfields *h, const char *lname)
+hfields_count(const struct hfields *hs, const char *lname)
 {
 	unsigned c = 0;
 
-	for (uint32_t i = 0; i < h->n; i++)
-		if (strcmp(h->v[i].name, lname) == 0)
+	for (uint32_t i = 0; i < hs->n; i++)
+		if (strcmp(hs->v[i].name, lname) == 0)
 			c++;
 	return c;
 }
 
 unsigned
-hfields_del(struct hfields *h, const char *lname)
+hfields_del(struct hfields *hs, const char *lname)
 {
-	uint32_t	i, j;
-	unsigned	c = 0;
+	uint32_t	i, j = 0;
+	unsigned	gone = 0;
 
-	for (i = j = 0; i < h->n; i++) {
-		if (strcmp(h->v[i].name, lname) == 0) {
-			h->bytes -= h->v[i].nlen + h->v[i].vlen;
-			free(h->v[i].name);
-			c++;
-		} else
-			h->v[j++] = h->v[i];
+	for (i = 0; i < hs->n; i++) {
+		struct hfield *f = &hs->v[i];
+		if (strcmp(f->name, lname) == 0) {
+			hs->bytes -= (size_t)f->nlen + f->vlen;
+			free(f->name);
+			gone++;
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
 	}
-	h->n = j;
-	return c;
+	hs->n = j;
+	return gone;
+}
+
+/* RFC 9110 7.6.1, plus the obsolete Keep-Alive and Proxy-Connection. */
+static const char *const hop_names[] = {
+	"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
+	"upgrade", "proxy-authenticate", "proxy-authorization", "trailer",
+};
+
+static int
+is_hop(const struct hfields *hs, const struct hfield *f)
+{
+	for (size_t i = 0; i < sizeof(hop_names) / sizeof(hop_names[0]); i++)
+		if (strcmp(f->name, hop_names[i]) == 0)
+			return 1;
+	/* A field the sender named in Connection is hop-by-hop too. */
+	for (uint32_t i = 0; i < hs->n; i++)
+		if (strcmp(hs->v[i].name, "connection") == 0 &&
+		    hfield_has_token(hs->v[i].value, f->name))
+			return 1;
+	return 0;
+}
+
+void
+hfields_strip_hop(struct hfields *hs)
+{
+	uint32_t	 i, j = 0;
+	unsigned char	*drop;
+
+	if (hs->n == 0)
+		return;
+	/* Decide for every field first: Connection itself goes too, and its
+	 * value names the others. */
+	drop = xcalloc(hs->n, 1);
+	for (i = 0; i < hs->n; i++)
+		drop[i] = (unsigned char)is_hop(hs, &hs->v[i]);
+	for (i = 0; i < hs->n; i++) {
+		struct hfield *f = &hs->v[i];
+		if (drop[i]) {
+			hs->bytes -= (size_t)f->nlen + f->vlen;
+			free(f->name);
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
+	}
+	hs->n = j;
+	free(drop);
 }
 
 int
 hfield_has_token(const char *value, const char *token)
 {
-	size_t tl = strlen(token);
+	size_t		 tl = strlen(token);
+	const char	*p = value, *e;
 
-	for (const char *p = value; *p != '\0';) {
-		size_t n;
+	while (*p != '\0') {
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
-		n = strcspn(p, ",");
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == tl && strncasecmp(p, token, tl) == 0)
+		if (*p == '\0')
+			break;
+		for (e = p; *e != '\0' && *e != ','; e++)
+			;
+		/* Trim trailing whitespace of this element. */
+		const char *t = e;
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if ((size_t)(t - p) == tl && strncasecmp(p, token, tl) == 0)
 			return 1;
-		p += strcspn(p, ",");
+		p = e;
 	}
 	return 0;
 }
 
 void
-hfields_strip_hop(struct hfields *h)
+hfields_free(struct hfields *hs)
 {
-	static const char *const hop[] = { "connection", "keep-alive",
-	    "proxy-connection", "te", "transfer-encoding", "upgrade",
-	    "proxy-authenticate", "proxy-authorization", "trailer", NULL };
-	const struct hfield *f;
-
-	/* Fields named in Connection go first, while Connection is there. */
-	while ((f = hfields_get(h, "connection")) != NULL) {
-		char *v = xstrdup(f->value), *save = NULL, *tok;
-		hfields_del(h, "connection");
-		for (tok = strtok_r(v, ", \t", &save); tok != NULL;
-		    tok = strtok_r(NULL, ", \t", &save)) {
-			for (char *q = tok; *q; q++)
-				*q = (char)tolower((unsigned char)*q);
-			/* Connection cannot take away the message's framing. */
-			if (strcmp(tok, "content-length") != 0)
-				hfields_del(h, tok);
-		}
-		free(v);
-	}
-	for (size_t i = 0; hop[i] != NULL; i++)
-		hfields_del(h, hop[i]);
-}
-
-void
-hfields_free(struct hfields *h)
-{
-	for (uint32_t i = 0; i < h->n; i++)
-		free(h->v[i].name);
-	free(h->v);
-	memset(h, 0, sizeof(*h));
+	for (uint32_t i = 0; i < hs->n; i++)
+		free(hs->v[i].name);
+	free(hs->v);
+	hs->v = NULL;
+	hs->n = hs->cap = 0;
+	hs->bytes = 0;
 }

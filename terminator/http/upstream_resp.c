@@ -1,0 +1,333 @@
+/*
+ * upstream_resp.c - the response side of a backend exchange (upstream.c):
+ * reads from the backend, parses with llhttp in strict mode (no lenient
+ * flags) into st->resp and st->resp_body, skips 1xx interim responses, and
+ * tells the middle through hproxy_on_*() once llhttp_execute() returned.
+ * Reading stops while st->resp_body holds HSTREAM_RESP_HIGH bytes.
+ */
+#include "upstream.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+#include <openssl/err.h>
+
+#include "hstream.h"
+#include "log.h"
+#include "pool.h"
+#include "upstream_impl.h"
+#include "xalloc.h"
+
+#define UP_READSZ	16384		/* one TLS record's plaintext at most */
+#define UP_READS	4		/* reads per wake-up, for fairness */
+#define UP_HEAD_MAX	(64 * 1024)	/* response head from a backend */
+#define UP_FIELDS_MAX	256
+
+static int
+up_head_bytes(llhttp_t *ps, size_t n)
+{
+	struct upconn *u = ps->data;
+
+	if ((u->hbytes += n) > UP_HEAD_MAX) {
+		llhttp_set_error_reason(ps, "response head too large");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+up_on_message_begin(llhttp_t *ps)
+{
+	struct upconn *u = ps->data;
+
+	u->hdr_value = 0;
+	u->hbytes = 0;
+	return 0;
+}
+
+static int
+up_on_status(llhttp_t *ps, const char *at, size_t n)
+{
+	(void)at;
+	return up_head_bytes(ps, n);
+}
+
+static int
+up_on_header_field(llhttp_t *ps, const char *at, size_t n)
+{
+	struct upconn	*u = ps->data;
+	struct hfields	*h = &u->st->resp.h;
+
+	if (up_head_bytes(ps, n) == -1)
+		return -1;
+	if (h->n == 0 || u->hdr_value) {
+		if (h->n >= UP_FIELDS_MAX) {
+			llhttp_set_error_reason(ps, "too many response fields");
+			return -1;
+		}
+		hfields_add(h, at, n, "", 0);
+	} else
+		hfields_extend_last(h, 0, at, n);
+	u->hdr_value = 0;
+	return 0;
+}
+
+static int
+up_on_header_value(llhttp_t *ps, const char *at, size_t n)
+{
+	struct upconn *u = ps->data;
+
+	if (up_head_bytes(ps, n) == -1)
+		return -1;
+	hfields_extend_last(&u->st->resp.h, 1, at, n);
+	u->hdr_value = 1;
+	return 0;
+}
+
+/* llhttp leaves trailing whitespace in a value; RFC 9110 5.5 drops it. */
+static int
+up_on_header_value_complete(llhttp_t *ps)
+{
+	struct upconn	*u = ps->data;
+	struct hfields	*h = &u->st->resp.h;
+	struct hfield	*f;
+
+	if (h->n == 0)
+		return 0;
+	f = &h->v[h->n - 1];
+	while (f->vlen > 0 && (f->value[f->vlen - 1] == ' ' ||
+	    f->value[f->vlen - 1] == '\t')) {
+		f->value[--f->vlen] = '\0';
+		h->bytes--;
+	}
+	u->hdr_value = 1;
+	return 0;
+}
+
+static int
+up_on_headers_complete(llhttp_t *ps)
+{
+	struct upconn		*u = ps->data;
+	struct hstream		*st = u->st;
+	const struct hfield	*f;
+	int			 status = llhttp_get_status_code(ps);
+
+	if (status == 101) {
+		llhttp_set_error_reason(ps, "101 Switching Protocols: no upgrades yet");
+		return -1;
+	}
+	if (status >= 100 && status < 200) {
+		u->interim = 1;		/* 100 Continue, 103 Early Hints: skipped */
+		return 1;
+	}
+	st->resp.status = status;
+	hfields_strip_hop(&st->resp.h);
+	st->resp.clen = -1;
+	if ((f = hfields_get(&st->resp.h, "content-length")) != NULL) {
+		/* llhttp checked it: digits only, one value. */
+		st->resp.clen = (int64_t)strtoull(f->value, NULL, 10);
+		hfields_del(&st->resp.h, "content-length");
+	}
+	st->resp.body = !(st->req.m == HM_HEAD || status == 204 || status == 304);
+	u->head_ready = 1;
+	/* A response to HEAD, a 204 and a 304 have no body whatever their
+	 * fields say (RFC 9112 6.3); llhttp would read a 304's Content-Length
+	 * (the representation's, RFC 9110 8.6) as a body. */
+	return st->resp.body ? 0 : 1;
+}
+
+static int
+up_on_body(llhttp_t *ps, const char *at, size_t n)
+{
+	struct upconn	*u = ps->data;
+	struct hstream	*st = u->st;
+
+	evbuffer_add(st->resp_body, at, n);
+	st->resp_body_bytes += n;
+	u->nbody += n;
+	return 0;
+}
+
+static int
+up_on_message_complete(llhttp_t *ps)
+{
+	struct upconn *u = ps->data;
+
+	if (u->interim) {
+		/* The final response follows, maybe in the same read. */
+		hfields_free(&u->st->resp.h);
+		u->interim = 0;
+		return 0;
+	}
+	/* Read now: llhttp resets its flags once this returns. */
+	u->keep = llhttp_should_keep_alive(ps) != 0;
+	u->complete = 1;
+	return HPE_PAUSED;	/* nothing after it is ours to parse */
+}
+
+/* Const and shared by every worker: llhttp only reads it. */
+const llhttp_settings_t up_settings = {
+	.on_message_begin = up_on_message_begin,
+	.on_status = up_on_status,
+	.on_header_field = up_on_header_field,
+	.on_header_value = up_on_header_value,
+	.on_header_value_complete = up_on_header_value_complete,
+	.on_headers_complete = up_on_headers_complete,
+	.on_body = up_on_body,
+	.on_message_complete = up_on_message_complete,
+};
+
+/* Tell the middle what the last parse produced, in order. -1 if the
+ * stream was let go meanwhile. */
+static int
+up_deliver(struct upconn *u)
+{
+	struct hstream *st = u->st;
+
+	if (u->head_ready && !u->head_sent) {
+		u->head_sent = 1;
+		u->state = UP_READING;
+		up_timer(u, u->o.body_timeout);
+		hproxy_on_resp_head(st);
+		if (u->st != st)
+			return -1;
+	}
+	if (u->nbody > 0) {
+		u->nbody = 0;
+		hproxy_on_resp_data(st);
+		if (u->st != st)
+			return -1;
+	}
+	if (u->complete && !u->end_sent) {
+		u->end_sent = 1;
+		u->state = UP_DONE;
+		event_del(&u->tev);
+		st->resp_done = 1;
+		hproxy_on_resp_end(st);
+		if (u->st != st)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+up_parse(struct upconn *u, const char *buf, size_t n)
+{
+	llhttp_errno_t	 e;
+	const char	*pos;
+
+	u->rbytes += n;
+	up_progress(u);
+	e = llhttp_execute(&u->parser, buf, n);
+	if (e == HPE_PAUSED && u->complete) {
+		pos = llhttp_get_error_pos(&u->parser);
+		if (pos != NULL && pos < buf + n)
+			u->extra = 1;	/* more than one response: not reusable */
+	} else if (e != HPE_OK)
+		return up_fail(u, HSE_BACKEND, 0, "backend %s: bad response: %s (%s)",
+		    u->b->str, llhttp_errno_name(e), llhttp_get_error_reason(&u->parser));
+	return up_deliver(u);
+}
+
+/* The backend closed (err 0) or reset the connection. */
+static int
+up_eof(struct upconn *u, int err)
+{
+	struct hstream	*st = u->st;
+	const char	*how = err ? strerror(err) : "closed";
+	llhttp_errno_t	 e;
+
+	if (u->rbytes == 0) {
+		/* Nothing of the response came: a reused connection the
+		 * backend closed as we sent may be retried (RFC 9112 9.3.1). */
+		int retry = u->reused && HM_IDEMPOTENT(st->req.m) &&
+		    st->req_body_sent == 0;
+		return up_fail(u, HSE_BACKEND, retry, "backend %s %s before responding%s",
+		    u->b->str, how, u->reused ? " (reused connection)" : "");
+	}
+	/* A body that ends with the connection: llhttp_finish() completes
+	 * it (our on_message_complete pauses, hence HPE_PAUSED). */
+	if (err == 0 && (e = llhttp_finish(&u->parser), e == HPE_OK || e == HPE_PAUSED) &&
+	    u->complete) {
+		u->keep = 0;	/* the body ended with the connection */
+		return up_deliver(u);
+	}
+	return up_fail(u, HSE_BACKEND, 0, "backend %s %s mid-response", u->b->str, how);
+}
+
+/* Read and parse what the backend sent. -1 if the stream was let go. */
+int
+up_read(struct upconn *u)
+{
+	char	buf[UP_READSZ], e[96];
+	ssize_t	n;
+	int	r, i;
+
+	for (i = 0; i < UP_READS; i++) {
+		if (u->rd_want != 0 || u->state == UP_DONE)
+			return 0;
+		if (evbuffer_get_length(u->st->resp_body) >= HSTREAM_RESP_HIGH) {
+			/* The client is slower than the backend: wait for
+			 * upstream_resume(), with no body timer meanwhile. */
+			u->paused = 1;
+			event_del(&u->tev);
+			return 0;
+		}
+		if (u->ssl != NULL) {
+			ERR_clear_error();
+			if ((r = SSL_read(u->ssl, buf, sizeof(buf))) > 0) {
+				if (up_parse(u, buf, (size_t)r) == -1)
+					return -1;
+				continue;
+			}
+			switch (SSL_get_error(u->ssl, r)) {
+			case SSL_ERROR_WANT_READ:
+				u->rd_want = EV_READ;
+				return 0;
+			case SSL_ERROR_WANT_WRITE:
+				u->rd_want = EV_WRITE;
+				return 0;
+			case SSL_ERROR_ZERO_RETURN:
+				return up_eof(u, 0);
+			case SSL_ERROR_SYSCALL:
+				if (ERR_peek_error() == 0)
+					return up_eof(u, r == 0 ? 0 : errno);
+				/* FALLTHROUGH */
+			default:
+				return up_fail(u, HSE_BACKEND, 0, "backend %s TLS read: %s",
+				    u->b->str, up_ssl_err(e, sizeof(e)));
+			}
+		}
+		if ((n = recv(u->fd, buf, sizeof(buf), 0)) > 0) {
+			if (up_parse(u, buf, (size_t)n) == -1)
+				return -1;
+			/* A short read emptied the socket: wait for readiness
+			 * rather than hear EAGAIN. */
+			if (n < (ssize_t)sizeof(buf))
+				u->rd_want = EV_READ;
+			continue;
+		}
+		if (n == 0)
+			return up_eof(u, 0);
+		if (errno == EAGAIN || errno == EINTR) {
+			u->rd_want = EV_READ;
+			return 0;
+		}
+		if (errno == ECONNRESET)
+			return up_eof(u, errno);
+		return up_fail(u, HSE_BACKEND, 0, "backend %s recv: %s", u->b->str,
+		    strerror(errno));
+	}
+	/* Enough for one wake-up; bytes may wait in the TLS read-ahead, which
+	 * no fd event reports: come back through the loop. */
+	up_kick(u);
+	return 0;
+}
+

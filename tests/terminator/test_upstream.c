@@ -1,0 +1,1426 @@
+/*
+ * test_upstream.c - the backend side of HTTP mode (upstream.h) over real
+ * loopback sockets and a real libevent loop.
+ *
+ * The test plays the middle: it defines the hproxy_on_*() hooks that
+ * upstream.c calls and records what they saw. A small backend runs in
+ * threads of its own (blocking sockets, one thread per connection), parses
+ * requests with llhttp, records them and answers each with a canned
+ * response, or misbehaves as a test asks.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "http/hstream.h"
+#include "http/upstream.h"
+#include "http/upstream_impl.h"
+#include "log.h"
+#include "pool.h"
+#include "testcert.h"
+
+/* --- the backend -------------------------------------------------------- */
+
+#define BE_MAXREQ	64
+#define BE_MAXCONN	32
+
+struct be_req {
+	char		 method[16];
+	char		 url[256];
+	char		 head[4096];	/* "name: value\n" lines as received */
+	char		*body;
+	size_t		 blen;
+	int		 conn, reqno;	/* which accepted connection, which request on it */
+};
+
+struct be;
+struct be_conn;
+/* What the backend does with a complete request: 0 to go on reading,
+ * -1 to close the connection. */
+typedef int be_fn(struct be_conn *, const struct be_req *);
+
+struct be {
+	int		 lfd, port;
+	pthread_t	 thr;
+	SSL_CTX		*sctx;		/* a TLS backend, or NULL */
+	be_fn		*fn;
+	const char	*resp;		/* the canned answer of be_canned() */
+	pthread_mutex_t	 mtx;
+	int		 stop;
+	int		 accepts;
+	struct be_conn	*conns[BE_MAXCONN];
+	struct be_req	 reqs[BE_MAXREQ];
+	int		 nreqs;
+};
+
+struct be_conn {
+	struct be	*be;
+	int		 fd, idx;
+	SSL		*ssl;
+	pthread_t	 thr;
+	llhttp_t	 ps;
+	struct be_req	 cur;
+	int		 in_value, complete, reqno;
+};
+
+static int
+be_write(struct be_conn *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = c->ssl ? SSL_write(c->ssl, p, (int)n) :
+		    send(c->fd, p, n, MSG_NOSIGNAL);
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+be_canned(struct be_conn *c, const struct be_req *r)
+{
+	const char *resp;
+
+	(void)r;
+	pthread_mutex_lock(&c->be->mtx);
+	resp = c->be->resp;
+	pthread_mutex_unlock(&c->be->mtx);
+	return be_write(c, resp, strlen(resp));
+}
+
+/* Change the canned answer (the backend's threads read it). */
+static void
+be_set_resp(struct be *be, const char *resp)
+{
+	pthread_mutex_lock(&be->mtx);
+	be->resp = resp;
+	pthread_mutex_unlock(&be->mtx);
+}
+
+static int
+be_on_url(llhttp_t *ps, const char *at, size_t n)
+{
+	struct be_conn *c = ps->data;
+	size_t l = strlen(c->cur.url);
+
+	if (l + n < sizeof(c->cur.url))
+		memcpy(c->cur.url + l, at, n), c->cur.url[l + n] = '\0';
+	return 0;
+}
+
+static void
+be_head_add(struct be_conn *c, const char *s, size_t n)
+{
+	size_t l = strlen(c->cur.head);
+
+	if (l + n < sizeof(c->cur.head))
+		memcpy(c->cur.head + l, s, n), c->cur.head[l + n] = '\0';
+}
+
+static int
+be_on_field(llhttp_t *ps, const char *at, size_t n)
+{
+	struct be_conn *c = ps->data;
+
+	if (c->in_value)
+		be_head_add(c, "\n", 1);
+	c->in_value = 0;
+	be_head_add(c, at, n);
+	return 0;
+}
+
+static int
+be_on_value(llhttp_t *ps, const char *at, size_t n)
+{
+	struct be_conn *c = ps->data;
+
+	if (!c->in_value)
+		be_head_add(c, ": ", 2);
+	c->in_value = 1;
+	be_head_add(c, at, n);
+	return 0;
+}
+
+static int
+be_on_headers(llhttp_t *ps)
+{
+	struct be_conn *c = ps->data;
+
+	if (c->in_value)
+		be_head_add(c, "\n", 1);
+	snprintf(c->cur.method, sizeof(c->cur.method), "%s",
+	    llhttp_method_name((llhttp_method_t)ps->method));
+	return 0;
+}
+
+static int
+be_on_body(llhttp_t *ps, const char *at, size_t n)
+{
+	struct be_conn *c = ps->data;
+
+	c->cur.body = realloc(c->cur.body, c->cur.blen + n + 1);
+	memcpy(c->cur.body + c->cur.blen, at, n);
+	c->cur.blen += n;
+	c->cur.body[c->cur.blen] = '\0';
+	return 0;
+}
+
+static int
+be_on_complete(llhttp_t *ps)
+{
+	struct be_conn *c = ps->data;
+
+	c->complete = 1;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t be_settings = {
+	.on_url = be_on_url,
+	.on_header_field = be_on_field,
+	.on_header_value = be_on_value,
+	.on_headers_complete = be_on_headers,
+	.on_body = be_on_body,
+	.on_message_complete = be_on_complete,
+};
+
+static void *
+be_conn_main(void *arg)
+{
+	struct be_conn	*c = arg;
+	struct be	*be = c->be;
+	char		 buf[16384];
+	const char	*p;
+	ssize_t		 n;
+
+	if (c->ssl != NULL && SSL_accept(c->ssl) != 1)
+		goto out;
+	llhttp_init(&c->ps, HTTP_REQUEST, &be_settings);
+	c->ps.data = c;
+	for (;;) {
+		n = c->ssl ? SSL_read(c->ssl, buf, sizeof(buf)) : recv(c->fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		p = buf;
+		while (n > 0) {
+			llhttp_errno_t e = llhttp_execute(&c->ps, p, (size_t)n);
+			size_t used = (size_t)n;
+			if (e == HPE_PAUSED) {
+				used = (size_t)(llhttp_get_error_pos(&c->ps) - p);
+				llhttp_resume(&c->ps);
+			} else if (e != HPE_OK)
+				goto out;
+			p += used;
+			n -= (ssize_t)used;
+			if (!c->complete)
+				continue;
+			c->complete = 0;
+			c->cur.conn = c->idx;
+			c->cur.reqno = c->reqno++;
+			pthread_mutex_lock(&be->mtx);
+			if (be->nreqs < BE_MAXREQ)
+				be->reqs[be->nreqs++] = c->cur;
+			else
+				free(c->cur.body);
+			pthread_mutex_unlock(&be->mtx);
+			struct be_req r = c->cur;
+			memset(&c->cur, 0, sizeof(c->cur));
+			c->in_value = 0;
+			if (be->fn(c, &r) == -1)
+				goto out;
+		}
+	}
+out:
+	free(c->cur.body);
+	c->cur.body = NULL;
+	/* Not close(): the fd number must stay ours until the test joins. */
+	if (c->ssl != NULL)
+		(void)SSL_shutdown(c->ssl);
+	shutdown(c->fd, SHUT_RDWR);
+	ERR_clear_error();
+	return NULL;
+}
+
+static void *
+be_accept_main(void *arg)
+{
+	struct be *be = arg;
+
+	for (;;) {
+		int fd = accept(be->lfd, NULL, NULL);
+		if (fd == -1)
+			return NULL;
+		pthread_mutex_lock(&be->mtx);
+		if (be->stop || be->accepts >= BE_MAXCONN) {
+			pthread_mutex_unlock(&be->mtx);
+			close(fd);
+			return NULL;
+		}
+		struct be_conn *c = calloc(1, sizeof(*c));
+		c->be = be;
+		c->fd = fd;
+		c->idx = be->accepts;
+		if (be->sctx != NULL) {
+			c->ssl = SSL_new(be->sctx);
+			SSL_set_fd(c->ssl, fd);
+		}
+		be->conns[be->accepts++] = c;
+		pthread_create(&c->thr, NULL, be_conn_main, c);
+		pthread_mutex_unlock(&be->mtx);
+	}
+}
+
+static int
+listen_any(int *port)
+{
+	struct sockaddr_in	sin = { .sin_family = AF_INET };
+	socklen_t		len = sizeof(sin);
+	int			fd, one = 1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_not_equal(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+be_start(struct be *be, be_fn *fn, const char *resp, SSL_CTX *sctx)
+{
+	memset(be, 0, sizeof(*be));
+	pthread_mutex_init(&be->mtx, NULL);
+	be->fn = fn;
+	be->resp = resp;
+	be->sctx = sctx;
+	be->lfd = listen_any(&be->port);
+	assert_int_equal(pthread_create(&be->thr, NULL, be_accept_main, be), 0);
+}
+
+static void
+be_stop(struct be *be)
+{
+	pthread_mutex_lock(&be->mtx);
+	be->stop = 1;
+	pthread_mutex_unlock(&be->mtx);
+	shutdown(be->lfd, SHUT_RDWR);	/* wakes accept() */
+	pthread_join(be->thr, NULL);
+	close(be->lfd);
+	for (int i = 0; i < be->accepts; i++) {
+		struct be_conn *c = be->conns[i];
+		shutdown(c->fd, SHUT_RDWR);
+		pthread_join(c->thr, NULL);
+		SSL_free(c->ssl);
+		close(c->fd);
+		free(c->cur.body);
+		free(c);
+	}
+	for (int i = 0; i < be->nreqs; i++)
+		free(be->reqs[i].body);
+	pthread_mutex_destroy(&be->mtx);
+}
+
+static int
+be_accepts(struct be *be)
+{
+	int n;
+
+	pthread_mutex_lock(&be->mtx);
+	n = be->accepts;
+	pthread_mutex_unlock(&be->mtx);
+	return n;
+}
+
+/* A copy of request i, or a zeroed one if there is none yet. */
+static struct be_req
+be_req_get(struct be *be, int i)
+{
+	struct be_req r;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_lock(&be->mtx);
+	if (i < be->nreqs) {
+		r = be->reqs[i];
+		r.body = NULL;
+		if (be->reqs[i].body != NULL)
+			r.body = strdup(be->reqs[i].body);
+	}
+	pthread_mutex_unlock(&be->mtx);
+	return r;
+}
+
+/* --- the middle, as the test plays it ---------------------------------- */
+
+struct rec {
+	int		 head, data, end, err, retry, up_was_null;
+	enum hstream_err e;
+	char		 why[128];
+	size_t		 taken;
+	int		 no_drain;	/* leave the body in st->resp_body */
+	int		 keep_attached;	/* the test detaches, not on_resp_end */
+	struct evbuffer	*got;
+};
+
+static int	n_finished;	/* streams that ended (end or error) */
+
+void
+hproxy_on_resp_head(struct hstream *st)
+{
+	struct rec *r = st->fe;
+
+	r->head++;
+}
+
+static void
+take_body(struct hstream *st)
+{
+	struct rec *r = st->fe;
+
+	if (r->no_drain)
+		return;
+	evbuffer_remove_buffer(st->resp_body, r->got, evbuffer_get_length(st->resp_body));
+	if (st->up != NULL)
+		upstream_resume(st->up);
+}
+
+void
+hproxy_on_resp_data(struct hstream *st)
+{
+	struct rec *r = st->fe;
+
+	r->data++;
+	take_body(st);
+}
+
+void
+hproxy_on_resp_end(struct hstream *st)
+{
+	struct rec *r = st->fe;
+
+	r->end++;
+	take_body(st);
+	n_finished++;
+	/* As a middle may: let go from inside the hook. */
+	if (!r->keep_attached)
+		upstream_detach(st->up);
+}
+
+void
+hproxy_on_error(struct hstream *st, enum hstream_err err, int retry, const char *why)
+{
+	struct rec *r = st->fe;
+
+	r->err++;
+	r->e = err;
+	r->retry = retry;
+	r->up_was_null = st->up == NULL;
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	n_finished++;
+}
+
+void
+hproxy_on_body_taken(struct hstream *st, size_t n)
+{
+	struct rec *r = st->fe;
+
+	r->taken += n;
+}
+
+/* --- fixture ------------------------------------------------------------ */
+
+struct fx {
+	struct event_base	*base;
+	struct event		*tick;
+	struct upstream_pool	*up;
+	struct be		 be;
+	int			 be_on;
+	struct backend		 b;
+	struct pool		 p;
+	struct upstream_opts	 o;
+	int			 loglines;
+};
+
+static void
+log_sink(enum log_level lvl, const char *line, void *arg)
+{
+	struct fx *f = arg;
+
+	(void)lvl;
+	(void)line;
+	f->loglines++;
+	if (getenv("TEST_UPSTREAM_LOG") != NULL)
+		fprintf(stderr, "%s\n", line);
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static void
+backend_init(struct backend *b, int port)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&b->ss;
+
+	memset(b, 0, sizeof(*b));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	b->len = sizeof(*sin);
+	b->str = malloc(32);
+	snprintf(b->str, 32, "127.0.0.1:%d", port);
+	b->site = strdup("app.test");
+	atomic_store(&b->up, 1);
+	pthread_mutex_init(&b->sess_mtx, NULL);
+}
+
+static void
+backend_cleanup(struct backend *b)
+{
+	free(b->str);
+	free(b->site);
+	SSL_SESSION_free(b->session);
+	pthread_mutex_destroy(&b->sess_mtx);
+}
+
+static int
+setup(void **state)
+{
+	struct fx	*f = calloc(1, sizeof(*f));
+	struct timeval	 tv = { 0, 2000 };
+
+	f->base = event_base_new();
+	/* A steady tick so that waiting on a condition never blocks for long. */
+	f->tick = event_new(f->base, -1, EV_PERSIST, on_tick, NULL);
+	event_add(f->tick, &tv);
+	f->up = upstream_pool_new(f->base);
+	f->p.site = (char *)"app.test";
+	f->p.fall = 1000;
+	f->o.connect_timeout = 5;
+	f->o.response_timeout = 5;
+	f->o.body_timeout = 5;
+	f->o.max_idle = 4;
+	f->o.idle_timeout = 30;
+	log_set_sink(log_sink, f);
+	log_set_level(LOG_LVL_DEBUG);
+	n_finished = 0;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	upstream_pool_free(f->up);
+	if (f->be_on)
+		be_stop(&f->be);
+	backend_cleanup(&f->b);
+	event_free(f->tick);
+	event_base_free(f->base);
+	if (f->p.tls_ctx != NULL)
+		SSL_CTX_free(f->p.tls_ctx);
+	free(f->p.tls_name);
+	log_set_sink(NULL, NULL);
+	log_set_level(LOG_LVL_INFO);
+	free(f);
+	return 0;
+}
+
+static void
+fx_backend(struct fx *f, be_fn *fn, const char *resp, SSL_CTX *sctx)
+{
+	be_start(&f->be, fn, resp, sctx);
+	f->be_on = 1;
+	backend_init(&f->b, f->be.port);
+}
+
+static struct hstream *
+mkstream(const char *method, enum hmethod m, const char *target, struct rec *r)
+{
+	struct hstream *st = calloc(1, sizeof(*st));
+
+	memset(r, 0, sizeof(*r));
+	r->got = evbuffer_new();
+	st->req.method = strdup(method);
+	st->req.m = m;
+	st->req.target = strdup(target);
+	st->req.authority = strdup("app.test");
+	st->req.version = 11;
+	st->req.clen = -1;
+	st->resp.clen = -1;
+	st->req_body = evbuffer_new();
+	st->resp_body = evbuffer_new();
+	st->fe = r;
+	return st;
+}
+
+static void
+freestream(struct hstream *st)
+{
+	struct rec *r = st->fe;
+
+	if (st->up != NULL)
+		upstream_detach(st->up);
+	hfields_free(&st->req.h);
+	hfields_free(&st->resp.h);
+	free(st->req.method);
+	free(st->req.target);
+	free(st->req.authority);
+	evbuffer_free(st->req_body);
+	evbuffer_free(st->resp_body);
+	evbuffer_free(r->got);
+	free(st);
+}
+
+/* Run the loop until pred(arg) holds; fail after a generous hang guard. */
+static void
+run_until(struct fx *f, int (*pred)(struct fx *, void *), void *arg)
+{
+	time_t deadline = time(NULL) + 20;
+
+	while (!pred(f, arg)) {
+		assert_true(time(NULL) < deadline);
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+}
+
+static int
+rec_finished(struct fx *f, void *arg)
+{
+	struct rec *r = arg;
+
+	(void)f;
+	return r->end > 0 || r->err > 0;
+}
+
+static int
+all_finished(struct fx *f, void *arg)
+{
+	(void)f;
+	return n_finished >= *(int *)arg;
+}
+
+static int
+be_has_req(struct fx *f, void *arg)
+{
+	int n;
+
+	(void)arg;
+	pthread_mutex_lock(&f->be.mtx);
+	n = f->be.nreqs;
+	pthread_mutex_unlock(&f->be.mtx);
+	return n > 0;
+}
+
+static int
+idle_is(struct fx *f, void *arg)
+{
+	return atomic_load(&f->b.conns_idle) == *(int *)arg;
+}
+
+/* The body the middle collected, as a new string. */
+static char *
+got(struct rec *r)
+{
+	size_t	 n = evbuffer_get_length(r->got);
+	char	*s = malloc(n + 1);
+
+	evbuffer_copyout(r->got, s, n);
+	s[n] = '\0';
+	return s;
+}
+
+static void
+start(struct fx *f, struct hstream *st)
+{
+	assert_int_equal(upstream_start(f->up, st, &f->p, &f->b, &f->o), 0);
+	assert_non_null(st->up);
+}
+
+/* One GET through the pool; returns the stream (finished). */
+static struct hstream *
+get(struct fx *f, const char *target, struct rec *r)
+{
+	struct hstream *st = mkstream("GET", HM_GET, target, r);
+
+	start(f, st);
+	run_until(f, rec_finished, r);
+	return st;
+}
+
+#define OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-B: yes\r\n\r\nhello"
+
+/* --- tests --------------------------------------------------------------- */
+
+static void
+test_get(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	struct be_req	 q;
+	char		*body;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	st = mkstream("GET", HM_GET, "/hello?x=1", &r);
+	hfields_add(&st->req.h, "X-Test", 6, "one", 3);
+	start(f, st);
+	assert_int_equal(atomic_load(&f->b.active), 1);
+	assert_int_equal(atomic_load(&f->b.conns_busy), 1);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.head, 1);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(st->resp.status, 200);
+	assert_int_equal(st->resp.clen, 5);
+	assert_true(st->resp.body);
+	assert_true(st->resp_done);
+	assert_null(hfields_get(&st->resp.h, "content-length"));
+	assert_string_equal(hfields_get(&st->resp.h, "x-b")->value, "yes");
+	assert_string_equal(body = got(&r), "hello");
+	free(body);
+	assert_null(st->up);		/* detached in on_resp_end */
+	assert_false(st->reused);
+	q = be_req_get(&f->be, 0);
+	assert_string_equal(q.method, "GET");
+	assert_string_equal(q.url, "/hello?x=1");
+	assert_non_null(strstr(q.head, "host: app.test\n"));
+	assert_non_null(strstr(q.head, "x-test: one\n"));
+	assert_null(strstr(q.head, "content-length"));
+	assert_null(strstr(q.head, "transfer-encoding"));
+	free(q.body);
+	assert_int_equal(atomic_load(&f->b.active), 0);
+	assert_int_equal(atomic_load(&f->b.conns_busy), 0);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+	assert_int_equal(atomic_load(&f->b.total), 1);
+	assert_true(f->loglines > 0);	/* debug lines: opened, connected, idle */
+	freestream(st);
+}
+
+static void
+test_reuse_sequential(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	for (int i = 0; i < 10; i++) {
+		st = get(f, "/n", &r);
+		assert_int_equal(r.end, 1);
+		assert_int_equal(st->reused, i > 0);
+		assert_string_equal(body = got(&r), "hello");
+		free(body);
+		freestream(st);
+	}
+	assert_int_equal(be_accepts(&f->be), 1);
+	assert_int_equal(atomic_load(&f->b.reuses), 9);
+	assert_int_equal(atomic_load(&f->b.total), 10);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+}
+
+static void
+test_chunked_response(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	fx_backend(f, be_canned, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	    "Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-Empty:\r\nX-End: 2 \r\n\r\n"
+	    "5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n", NULL);
+	for (int i = 0; i < 2; i++) {
+		st = get(f, "/c", &r);
+		assert_int_equal(r.end, 1);
+		assert_int_equal(st->resp.clen, -1);
+		assert_true(st->resp.body);
+		assert_string_equal(body = got(&r), "hello world!");
+		free(body);
+		/* Hop-by-hop fields, and those Connection names, are gone. */
+		assert_null(hfields_get(&st->resp.h, "transfer-encoding"));
+		assert_null(hfields_get(&st->resp.h, "connection"));
+		assert_null(hfields_get(&st->resp.h, "x-hop"));
+		assert_string_equal(hfields_get(&st->resp.h, "x-empty")->value, "");
+		assert_string_equal(hfields_get(&st->resp.h, "x-end")->value, "2");
+		assert_int_equal(st->resp.h.n, 2);
+		freestream(st);
+	}
+	assert_int_equal(be_accepts(&f->be), 1);
+}
+
+static int
+be_then_close(struct be_conn *c, const struct be_req *r)
+{
+	be_canned(c, r);
+	return -1;
+}
+
+static void
+test_close_delimited(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	fx_backend(f, be_then_close, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+	    "until the end", NULL);
+	st = get(f, "/eof", &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(st->resp.clen, -1);
+	assert_string_equal(body = got(&r), "until the end");
+	free(body);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);	/* not pooled */
+	freestream(st);
+}
+
+static void
+test_head(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	fx_backend(f, be_canned, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", NULL);
+	st = mkstream("HEAD", HM_HEAD, "/h", &r);
+	start(f, st);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.end, 1);
+	assert_false(st->resp.body);
+	assert_int_equal(st->resp.clen, 100);
+	assert_int_equal(evbuffer_get_length(r.got), 0);
+	freestream(st);
+	/* A 304 may carry the representation's Content-Length: no body either. */
+	be_set_resp(&f->be, "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n"
+	    "ETag: \"x\"\r\n\r\n");
+	st = get(f, "/cached", &r);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(st->resp.status, 304);
+	assert_false(st->resp.body);
+	assert_true(st->reused);
+	freestream(st);
+	/* Had the parser waited for 100 body bytes, this would not work. */
+	be_set_resp(&f->be, OK_HELLO);
+	st = get(f, "/after-head", &r);
+	assert_int_equal(r.end, 1);
+	assert_true(st->reused);
+	assert_string_equal(body = got(&r), "hello");
+	free(body);
+	freestream(st);
+	assert_int_equal(be_accepts(&f->be), 1);
+}
+
+static void
+test_interim_100(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	fx_backend(f, be_canned, "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+	    "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", NULL);
+	st = mkstream("PUT", HM_PUT, "/u", &r);
+	hfields_add(&st->req.h, "expect", 6, "100-continue", 12);
+	st->req.clen = 3;
+	st->req.body = 1;
+	evbuffer_add(st->req_body, "abc", 3);
+	st->req_done = 1;
+	start(f, st);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.head, 1);
+	assert_int_equal(st->resp.status, 201);
+	assert_null(hfields_get(&st->resp.h, "link"));	/* the 103's field */
+	assert_string_equal(body = got(&r), "ok");
+	free(body);
+	freestream(st);
+}
+
+static void
+test_request_body_clen(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	struct be_req	 q;
+	size_t		 big = 300000;
+	char		*data = malloc(big);
+
+	for (size_t i = 0; i < big; i++)
+		data[i] = (char)('a' + i % 26);
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	st = mkstream("POST", HM_POST, "/up", &r);
+	st->req.clen = (int64_t)big;
+	st->req.body = 1;
+	evbuffer_add(st->req_body, data, 1000);	/* the first bytes with the head */
+	start(f, st);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	evbuffer_add(st->req_body, data + 1000, big - 1000);
+	st->req_done = 1;
+	upstream_body(st->up);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(r.taken, big);
+	assert_int_equal(st->req_body_sent, big);
+	assert_int_equal(evbuffer_get_length(st->req_body), 0);
+	q = be_req_get(&f->be, 0);
+	assert_string_equal(q.method, "POST");
+	assert_non_null(strstr(q.head, "content-length: 300000\n"));
+	assert_null(strstr(q.head, "transfer-encoding"));
+	assert_non_null(q.body);
+	assert_memory_equal(q.body, data, big);
+	free(q.body);
+	free(data);
+	freestream(st);
+}
+
+static void
+test_request_body_chunked(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	struct be_req	 q;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	st = mkstream("POST", HM_POST, "/chunks", &r);
+	st->req.body = 1;		/* length unknown: chunked */
+	evbuffer_add(st->req_body, "abc", 3);
+	start(f, st);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	evbuffer_add(st->req_body, "defgh", 5);
+	upstream_body(st->up);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	evbuffer_add(st->req_body, "ij", 2);
+	st->req_done = 1;
+	upstream_body(st->up);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.end, 1);
+	assert_int_equal(r.taken, 10);
+	q = be_req_get(&f->be, 0);
+	assert_non_null(strstr(q.head, "transfer-encoding: chunked\n"));
+	assert_null(strstr(q.head, "content-length"));
+	assert_string_equal(q.body, "abcdefghij");
+	free(q.body);
+	freestream(st);
+	/* The connection is reusable after a chunked request. */
+	st = get(f, "/next", &r);
+	assert_true(st->reused);
+	freestream(st);
+	/* POST without a body: content-length 0. */
+	st = mkstream("POST", HM_POST, "/empty", &r);
+	start(f, st);
+	run_until(f, rec_finished, &r);
+	q = be_req_get(&f->be, 2);
+	assert_non_null(strstr(q.head, "content-length: 0\n"));
+	free(q.body);
+	freestream(st);
+}
+
+static void
+test_idle_closed_by_backend(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_then_close, OK_HELLO, NULL);
+	st = get(f, "/1", &r);
+	assert_int_equal(r.end, 1);
+	freestream(st);
+	/* Pooled, then the backend closes it: the idle watch sees the EOF. */
+	run_until(f, idle_is, &(int){ 0 });
+	st = get(f, "/2", &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.end, 1);
+	assert_false(st->reused);
+	freestream(st);
+	assert_int_equal(be_accepts(&f->be), 2);
+	assert_int_equal(atomic_load(&f->b.reuses), 0);
+}
+
+/* Answers a connection's first request; closes at the second, unanswered. */
+static int
+be_drop_second(struct be_conn *c, const struct be_req *r)
+{
+	if (r->reqno >= 1)
+		return -1;
+	return be_canned(c, r);
+}
+
+static void
+reused_closed(struct fx *f, const char *method, enum hmethod m, int want_retry)
+{
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_drop_second, OK_HELLO, NULL);
+	st = get(f, "/first", &r);
+	assert_int_equal(r.end, 1);
+	freestream(st);
+	st = mkstream(method, m, "/second", &r);
+	start(f, st);
+	assert_true(st->reused);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_BACKEND);
+	assert_int_equal(r.retry, want_retry);
+	assert_true(r.up_was_null);
+	assert_non_null(strstr(r.why, "before responding"));
+	assert_null(st->up);
+	assert_int_equal(atomic_load(&f->b.active), 0);
+	assert_int_equal(atomic_load(&f->b.conns_busy), 0);
+	freestream(st);
+}
+
+static void
+test_reused_closed_get_retries(void **state)
+{
+	reused_closed(*state, "GET", HM_GET, 1);
+}
+
+static void
+test_reused_closed_post_does_not(void **state)
+{
+	reused_closed(*state, "POST", HM_POST, 0);
+}
+
+static void
+test_connect_refused(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	int		 port, fd = listen_any(&port);
+
+	close(fd);		/* nothing listens there now */
+	backend_init(&f->b, port);
+	st = mkstream("GET", HM_GET, "/", &r);
+	start(f, st);
+	run_until(f, rec_finished, &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_CONNECT);
+	assert_int_equal(r.retry, 1);
+	assert_true(r.up_was_null);
+	assert_int_equal(atomic_load(&f->b.failures), 1);
+	assert_int_equal(atomic_load(&f->b.passive_fails), 1);
+	assert_int_equal(atomic_load(&f->b.active), 0);
+	freestream(st);
+}
+
+static int
+be_silent(struct be_conn *c, const struct be_req *r)
+{
+	(void)c;
+	(void)r;
+	return 0;
+}
+
+static void
+test_response_timeout(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_silent, NULL, NULL);
+	f->o.response_timeout = 0.2;
+	st = get(f, "/slow", &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_TIMEOUT);
+	assert_int_equal(r.retry, 0);
+	assert_int_equal(r.head, 0);
+	freestream(st);
+}
+
+static void
+test_garbage(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_canned, "HELLO THERE\r\n\r\n", NULL);
+	st = get(f, "/g", &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_BACKEND);
+	assert_int_equal(r.retry, 0);
+	assert_non_null(strstr(r.why, "bad response"));
+	freestream(st);
+}
+
+static void
+test_max_idle(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r[4];
+	struct hstream	*st[4];
+	int		 four = 4;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	f->o.max_idle = 2;
+	for (int i = 0; i < 4; i++) {
+		st[i] = mkstream("GET", HM_GET, "/p", &r[i]);
+		start(f, st[i]);
+	}
+	run_until(f, all_finished, &four);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(r[i].end, 1);
+		freestream(st[i]);
+	}
+	assert_int_equal(be_accepts(&f->be), 4);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 2);
+	assert_int_equal(f->up->nconns, 2);
+}
+
+static int
+be_big(struct be_conn *c, const struct be_req *r)
+{
+	char		chunk[8192];
+	char		hdr[128];
+	size_t		total = 1 << 20;
+
+	(void)r;
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (char)('A' + i % 26);
+	snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", total);
+	if (be_write(c, hdr, strlen(hdr)) == -1)
+		return -1;
+	for (size_t sent = 0; sent < total; sent += sizeof(chunk))
+		if (be_write(c, chunk, sizeof(chunk)) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+paused(struct fx *f, void *arg)
+{
+	struct hstream *st = arg;
+
+	(void)f;
+	return st->up != NULL && st->up->paused;
+}
+
+static void
+test_back_pressure(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	size_t		 held, total = 0;
+	char		 buf[8192];
+
+	fx_backend(f, be_big, NULL, NULL);
+	st = mkstream("GET", HM_GET, "/big", &r);
+	start(f, st);
+	r.no_drain = 1;
+	run_until(f, paused, st);
+	held = evbuffer_get_length(st->resp_body);
+	assert_true(held >= HSTREAM_RESP_HIGH);
+	assert_true(held < HSTREAM_RESP_HIGH + 16384 + 1);
+	/* Paused: the backend's fd is not watched for reading. */
+	assert_int_equal(st->up->ev_on & EV_READ, 0);
+	for (int i = 0; i < 50; i++)
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(evbuffer_get_length(st->resp_body), held);
+	assert_int_equal(r.end, 0);
+	/* Drain it all, resuming each time, as a frontend would. */
+	while (r.end == 0) {
+		assert_int_equal(r.err, 0);
+		size_t n;
+		while ((n = (size_t)evbuffer_remove(st->resp_body, buf, sizeof(buf))) > 0) {
+			for (size_t i = 0; i < n; i++)
+				assert_int_equal(buf[i], 'A' + (total + i) % 8192 % 26);
+			total += n;
+		}
+		if (st->up != NULL)
+			upstream_resume(st->up);
+		event_base_loop(f->base, EVLOOP_ONCE);
+	}
+	while (evbuffer_get_length(st->resp_body) > 0) {
+		size_t n = (size_t)evbuffer_remove(st->resp_body, buf, sizeof(buf));
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(buf[i], 'A' + (total + i) % 8192 % 26);
+		total += n;
+	}
+	assert_int_equal(total, 1 << 20);
+	assert_int_equal(st->resp_body_bytes, 1 << 20);
+	freestream(st);
+}
+
+static void
+test_extra_bytes_not_reused(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	char		*body;
+
+	/* A second, unasked-for response after the first. */
+	fx_backend(f, be_canned, OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	    NULL);
+	st = get(f, "/x", &r);
+	assert_int_equal(r.end, 1);
+	assert_string_equal(body = got(&r), "hello");
+	free(body);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+}
+
+static void
+test_upgrade_refused(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_canned, "HTTP/1.1 101 Switching Protocols\r\n"
+	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n", NULL);
+	st = get(f, "/ws", &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_BACKEND);
+	assert_int_equal(r.retry, 0);
+	assert_int_equal(r.head, 0);
+	freestream(st);
+}
+
+static int
+be_half_body(struct be_conn *c, const struct be_req *r)
+{
+	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+
+	(void)r;
+	return be_write(c, s, strlen(s));
+}
+
+static void
+test_body_timeout(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_half_body, NULL, NULL);
+	f->o.body_timeout = 0.2;
+	st = get(f, "/stall", &r);
+	assert_int_equal(r.head, 1);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_TIMEOUT);
+	assert_int_equal(r.retry, 0);
+	assert_int_equal(evbuffer_get_length(r.got), 3);
+	assert_int_equal(f->up->nconns, 0);
+	freestream(st);
+}
+
+static void
+test_sweep_and_no_reuse(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_canned, OK_HELLO, NULL);
+	st = get(f, "/1", &r);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+	upstream_pool_sweep(f->up);		/* not removed: kept */
+	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
+	atomic_store(&f->b.removed_at, 1);
+	upstream_pool_sweep(f->up);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+	atomic_store(&f->b.removed_at, 0);
+	/* max_idle 0: no connection is kept. */
+	f->o.max_idle = 0;
+	st = get(f, "/2", &r);
+	assert_int_equal(r.end, 1);
+	freestream(st);
+	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
+	assert_int_equal(f->up->nconns, 0);
+	assert_int_equal(be_accepts(&f->be), 2);
+}
+
+/* The middle lets go of a stream mid-exchange (the client went away). */
+static void
+test_detach_mid_exchange(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+
+	fx_backend(f, be_silent, NULL, NULL);
+	st = mkstream("GET", HM_GET, "/gone", &r);
+	start(f, st);
+	run_until(f, be_has_req, NULL);
+	upstream_detach(st->up);
+	assert_null(st->up);
+	assert_int_equal(f->up->nconns, 0);
+	assert_int_equal(atomic_load(&f->b.active), 0);
+	assert_int_equal(atomic_load(&f->b.conns_busy), 0);
+	assert_int_equal(r.err + r.end, 0);
+	freestream(st);
+}
+
+/* --- re-encryption --------------------------------------------------------- */
+
+static X509 *
+pem_cert(const char *pem)
+{
+	BIO	*bio = BIO_new_mem_buf(pem, -1);
+	X509	*x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+
+	BIO_free(bio);
+	return x;
+}
+
+/* A backend TLS context for backend.test, and a client context that
+ * trusts its self-signed certificate. */
+static void
+tls_contexts(SSL_CTX **server, SSL_CTX **client)
+{
+	char		*cert, *key;
+	X509		*x;
+	EVP_PKEY	*pk;
+	BIO		*bio;
+
+	assert_int_equal(testcert_make("ec", "backend.test", 30, &cert, &key), 0);
+	assert_non_null(*server = SSL_CTX_new(TLS_method()));
+	assert_non_null(x = pem_cert(cert));
+	assert_int_equal(SSL_CTX_use_certificate(*server, x), 1);
+	bio = BIO_new_mem_buf(key, -1);
+	assert_non_null(pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL));
+	BIO_free(bio);
+	assert_int_equal(SSL_CTX_use_PrivateKey(*server, pk), 1);
+	EVP_PKEY_free(pk);
+	assert_non_null(*client = SSL_CTX_new(TLS_method()));
+	SSL_CTX_set_verify(*client, SSL_VERIFY_PEER, NULL);
+	assert_int_equal(X509_STORE_add_cert(SSL_CTX_get_cert_store(*client), x), 1);
+	X509_free(x);
+	free(cert);
+	free(key);
+}
+
+static void
+test_tls_backend(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	SSL_CTX		*sctx;
+	char		*body;
+
+	tls_contexts(&sctx, &f->p.tls_ctx);
+	f->p.tls_name = strdup("backend.test");
+	f->p.tls_verify = 1;
+	fx_backend(f, be_canned, OK_HELLO, sctx);
+	for (int i = 0; i < 3; i++) {
+		st = get(f, "/tls", &r);
+		assert_int_equal(r.err, 0);
+		assert_int_equal(r.end, 1);
+		assert_int_equal(st->reused, i > 0);
+		assert_string_equal(body = got(&r), "hello");
+		free(body);
+		freestream(st);
+	}
+	assert_int_equal(be_accepts(&f->be), 1);
+	/* Stop the backend before its context goes. */
+	upstream_pool_free(f->up);
+	f->up = upstream_pool_new(f->base);
+	be_stop(&f->be);
+	f->be_on = 0;
+	SSL_CTX_free(sctx);
+}
+
+static void
+test_tls_backend_bad_name(void **state)
+{
+	struct fx	*f = *state;
+	struct rec	 r;
+	struct hstream	*st;
+	SSL_CTX		*sctx;
+
+	tls_contexts(&sctx, &f->p.tls_ctx);
+	f->p.tls_name = strdup("other.test");
+	f->p.tls_verify = 1;
+	fx_backend(f, be_canned, OK_HELLO, sctx);
+	st = get(f, "/tls", &r);
+	assert_int_equal(r.err, 1);
+	assert_int_equal(r.e, HSE_CONNECT);
+	assert_int_equal(r.retry, 1);
+	assert_non_null(strstr(r.why, "certificate verify failed"));
+	assert_int_equal(atomic_load(&f->b.failures), 1);
+	assert_int_equal(r.head, 0);
+	freestream(st);
+	be_stop(&f->be);
+	f->be_on = 0;
+	SSL_CTX_free(sctx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_sequential, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunked_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_delimited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_head, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interim_100, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_body_clen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_body_chunked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_closed_by_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_closed_get_retries, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reused_closed_post_does_not, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_response_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_extra_bytes_not_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep_and_no_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_mid_exchange, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tls_backend_bad_name, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("upstream", tests, NULL, NULL);
+}
