@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -48,12 +49,14 @@
 
 #define HC_MAGIC	0x68656368u
 #define HC_QUEUE_MAX	262144		/* body bytes queued at once */
+#define HC_LINGER_MS	2000		/* longest wait for the peer's EOF */
 
 enum hc_state {
 	HC_READING,	/* parsing; no answer owed */
 	HC_DELAYING,	/* /delay: answer on the timer */
 	HC_STREAMING,	/* /bytes, /chunked: body being queued as it drains */
 	HC_CLOSING,	/* last answer queued: close once flushed */
+	HC_LINGERING,	/* answer sent, write side shut: read and drop until EOF */
 	HC__MAX
 };
 
@@ -472,8 +475,20 @@ hc_process(struct hconn *c)
 	}
 	if (c->state == HC_CLOSING &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-		hc_free(c);
-		return -1;
+		/*
+		 * Lingering close: a peer still sending (a refused request's
+		 * body, pipelined requests) would get a reset that can destroy
+		 * the answer in flight, so shut the write side and drain.
+		 */
+		struct timeval tv = { HC_LINGER_MS / 1000, 0 };
+		c->state = HC_LINGERING;
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+		evtimer_del(c->timer);
+		evtimer_add(c->timer, &tv);
+	}
+	if (c->state == HC_LINGERING) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return 0;
 	}
 	hc_arm_idle(c);
 	return 0;
@@ -524,8 +539,8 @@ hc_on_timer(evutil_socket_t fd, short what, void *arg)
 		c->state = HC_READING;
 		hc_echo(c, 0);
 		hc_process(c);
-	} else if (c->state == HC_READING)
-		hc_free(c);	/* idle too long */
+	} else if (c->state == HC_READING || c->state == HC_LINGERING)
+		hc_free(c);	/* idle too long, or the peer never closed */
 }
 
 void
