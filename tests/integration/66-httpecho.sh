@@ -71,6 +71,9 @@ ok "/status/NNN; HEAD and 204 without a body"
 # 6. /bytes and /chunked: sizes, and several chunks on the wire.
 [ "$(c "$U/bytes/1000000" | wc -c)" = 1000000 ] || fail "/bytes/1000000"
 [ "$(c "$U/chunked/100000" | wc -c)" = 100000 ] || fail "/chunked/100000 decoded size"
+[ "$(c -H "Connection: close" "$U/bytes/1000000" | wc -c)" = 1000000 ] ||
+    fail "/bytes/1000000 with Connection: close cut short"
+[ "$(c -0 "$U/chunked/300000" | wc -c)" = 300000 ] || fail "/chunked/300000 to HTTP/1.0"
 chunks=$(c --raw "$U/chunked/100000" | grep -c $'^[0-9a-f]*\r$' || true)
 [ "$chunks" -ge 5 ] || fail "/chunked/100000 came in $chunks chunk lines"
 out=$(c -sI "$U/chunked/10")

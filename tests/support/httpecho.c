@@ -71,12 +71,14 @@ struct hconn {
 	char			 peer[64];
 
 	/* The request being parsed. */
+	int			 in_msg;	/* between message begin and complete */
 	int			 done;		/* on_message_complete seen */
 	struct evbuffer		*url, *field, *value;
 	json_t			*headers;
 	SHA256_CTX		 sha;
 	unsigned long long	 body_len;
 	int			 head, keep_alive;
+	int			 close_after;	/* close once this answer is out */
 
 	/* The body being streamed. */
 	unsigned long long	 left;
@@ -164,6 +166,7 @@ on_message_begin(llhttp_t *p)
 	SHA256_Init(&c->sha);
 	c->body_len = 0;
 	c->done = 0;
+	c->in_msg = 1;
 	return 0;
 }
 
@@ -234,6 +237,7 @@ on_message_complete(llhttp_t *p)
 	struct hconn *c = hc_of(p);
 
 	c->done = 1;
+	c->in_msg = 0;
 	c->keep_alive = llhttp_should_keep_alive(p);
 	c->nreq++;
 	stat_requests++;
@@ -266,8 +270,9 @@ reason(int status)
 }
 
 /*
- * Queue a status line and headers. clen < 0 means chunked. Closes after the
- * answer when the request did not allow keep-alive or close is set.
+ * Queue a status line and headers. clen < 0 means chunked. The connection
+ * closes after this answer when the request did not allow keep-alive or
+ * close is set.
  */
 static void
 hc_head(struct hconn *c, int status, const char *ctype, long long clen, int close)
@@ -290,7 +295,14 @@ hc_head(struct hconn *c, int status, const char *ctype, long long clen, int clos
 		evbuffer_add_printf(out, "Connection: keep-alive\r\n");
 	evbuffer_add(out, "\r\n", 2);
 	if (close)
-		c->state = HC_CLOSING;
+		c->close_after = 1;
+}
+
+/* The answer is completely queued: read the next request, or close. */
+static void
+hc_done(struct hconn *c)
+{
+	c->state = c->close_after ? HC_CLOSING : HC_READING;
 }
 
 /* A complete answer with a body from memory (left out for HEAD). */
@@ -301,6 +313,7 @@ hc_answer(struct hconn *c, int status, const char *ctype, const char *body,
 	hc_head(c, status, ctype, (long long)n, close);
 	if (!c->head && status != 204 && status != 304)
 		evbuffer_add(bufferevent_get_output(c->bev), body, n);
+	hc_done(c);
 }
 
 static void
@@ -366,8 +379,7 @@ hc_fill(struct hconn *c)
 		if (c->chunked)
 			evbuffer_add(out, "0\r\n\r\n", 5);
 		c->chunked = 0;
-		if (c->state == HC_STREAMING)
-			c->state = HC_READING;
+		hc_done(c);
 	}
 }
 
@@ -407,10 +419,12 @@ hc_respond(struct hconn *c)
 		/* Chunked needs HTTP/1.1; a 1.0 client gets Content-Length. */
 		c->chunked = path[1] == 'c' && c->parser.http_minor == 1;
 		hc_head(c, 200, "application/octet-stream", c->chunked ? -1 : (long long)v, 0);
-		if (!c->head) {
+		if (c->head) {
+			c->chunked = 0;
+			hc_done(c);
+		} else {
 			c->left = v;
-			if (c->state == HC_READING)
-				c->state = HC_STREAMING;
+			c->state = HC_STREAMING;
 			/* At least four chunks, at most 16 KiB each. */
 			c->piece = v / 4 < 1 ? 1 : v / 4 < 16384 ? (size_t)(v / 4) : 16384;
 			hc_fill(c);
@@ -428,7 +442,7 @@ hc_arm_idle(struct hconn *c)
 {
 	struct timeval tv;
 
-	if (c->cfg->idle_close_ms == 0 || c->state != HC_READING ||
+	if (c->cfg->idle_close_ms == 0 || c->state != HC_READING || c->in_msg ||
 	    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		return;
 	tv.tv_sec = c->cfg->idle_close_ms / 1000;
@@ -536,7 +550,6 @@ hc_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->state == HC_DELAYING) {
-		c->state = HC_READING;
 		hc_echo(c, 0);
 		hc_process(c);
 	} else if (c->state == HC_READING || c->state == HC_LINGERING)
