@@ -87,6 +87,17 @@ backend() {
 	wait_port "$3"
 }
 
+# start_httpecho NAME PORT [ARGS...]: tg_backend --mode httpecho (an HTTP/1.1
+# server answering with what it received, as JSON; see tests/support/httpecho.c)
+# with extra ARGS such as --idle-close MS; log in $T/backend-NAME.log.
+start_httpecho() {
+	local name=$1 port=$2; shift 2
+	"$TG_BACKEND" --listen "127.0.0.1:$port" --mode httpecho --name "$name" "$@" \
+	    >"$T/backend-$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$port"
+}
+
 # start_tlsgate PORT ARGS...: run tlsgate with ARGS, wait for PORT. Sets TG_PID.
 start_tlsgate() {
 	local port=$1; shift

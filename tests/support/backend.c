@@ -1,9 +1,12 @@
 /*
  * backend.c - a test backend on libevent: "echo" returns every byte, "http"
  * answers keep-alive HTTP/1.1 requests with its name (or N bytes for
- * GET /bytes/N), so tests can tell which backend served them.
+ * GET /bytes/N), so tests can tell which backend served them; "proxy" is
+ * "http" after a PROXY protocol header; "httpecho" is a real HTTP/1.1 server
+ * that answers with what it received, as JSON (httpecho.c).
  *
- * usage: backend --listen HOST:PORT --mode echo|http [--name NAME]
+ * usage: backend --listen HOST:PORT --mode echo|http|proxy|httpecho
+ *            [--name NAME] [--idle-close MS (httpecho)]
  * Prints "ready" on stdout once it listens.
  */
 #include <arpa/inet.h>
@@ -21,8 +24,11 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "httpecho.h"
+
 static const char	*name = "backend";
-static int		 http_mode, proxy_mode;
+static int		 http_mode, proxy_mode, httpecho_mode;
+static struct httpecho_cfg httpecho_cfg;
 
 struct client {
 	struct bufferevent	*bev;
@@ -211,8 +217,13 @@ static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int len, void *arg)
 {
-	struct client *c = calloc(1, sizeof(*c));
+	struct client *c;
 
+	if (httpecho_mode) {
+		httpecho_accept(evconnlistener_get_base(l), &httpecho_cfg, fd, sa, len);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
 	c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
@@ -237,12 +248,17 @@ main(int argc, char **argv)
 			http_mode = strcmp(argv[i + 1], "http") == 0 ||
 			    strcmp(argv[i + 1], "proxy") == 0;
 			proxy_mode = strcmp(argv[i + 1], "proxy") == 0;
-		}
+			httpecho_mode = strcmp(argv[i + 1], "httpecho") == 0;
+		} else if (strcmp(argv[i], "--idle-close") == 0)
+			httpecho_cfg.idle_close_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		else
+			listen_at = NULL, i = argc;	/* unknown flag: usage */
 	}
+	httpecho_cfg.name = name;
 	if (listen_at == NULL ||
 	    evutil_parse_sockaddr_port(listen_at, (struct sockaddr *)&ss, &sslen) == -1) {
-		fprintf(stderr, "usage: backend --listen HOST:PORT --mode echo|http "
-		    "[--name NAME]\n");
+		fprintf(stderr, "usage: backend --listen HOST:PORT --mode "
+		    "echo|http|proxy|httpecho [--name NAME] [--idle-close MS]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
