@@ -13,10 +13,12 @@
 #include "hsess_impl.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 #include <llhttp.h>
@@ -40,6 +42,12 @@ struct h1 {
 	enum h1_state		 state;
 	struct hstream		*st;		/* the exchange in progress */
 	int			 last_value;	/* the parser's last piece was a value */
+	/* Where the last value piece ended, to tell a value split across
+	 * reads from obs-fold (llhttp delivers both as more value). */
+	int			 in_value;
+	const char		*vend, *buf_start, *buf_end;
+	unsigned		 gen, vgen;	/* input calls; the one of vend */
+	int			 vend_at_end;
 	size_t			 head_bytes;
 	size_t			 url_len;
 	char			*url;
@@ -104,6 +112,7 @@ h1_on_message_begin(llhttp_t *p)
 	h->head_bytes = 0;
 	h->url_len = 0;
 	h->last_value = 1;
+	h->in_value = 0;
 	h->st = hstream_new(h->s, (int32_t)(h->s->nreq + 1));
 	h1_arm(h);
 	return 0;
@@ -133,6 +142,7 @@ h1_on_header_field(llhttp_t *p, const char *at, size_t n)
 	h->head_bytes += n;
 	if (h->head_bytes > h1_vh(h)->max_header_size)
 		return h1_refuse(h, 431, "request header too large");
+	h->in_value = 0;
 	if (h->last_value) {
 		if (f->n >= h1_vh(h)->max_headers)
 			return h1_refuse(h, 431, "too many header fields");
@@ -151,6 +161,15 @@ h1_on_header_value(llhttp_t *p, const char *at, size_t n)
 	h->head_bytes += n;
 	if (h->head_bytes > h1_vh(h)->max_header_size)
 		return h1_refuse(h, 431, "request header too large");
+	/* A value that goes on after its line ended is obs-fold (RFC 9112
+	 * 5.2), which llhttp joins; a proxy must refuse it. */
+	if (h->in_value && !(h->vgen == h->gen ? at == h->vend :
+	    h->vend_at_end && at == h->buf_start))
+		return h1_refuse(h, 400, "obs-fold in a header field");
+	h->in_value = 1;
+	h->vend = at + n;
+	h->vgen = h->gen;
+	h->vend_at_end = at + n == h->buf_end;
 	/* llhttp lets no CR or LF into a value in strict mode; be sure. */
 	if (memchr(at, '\r', n) != NULL || memchr(at, '\n', n) != NULL)
 		return h1_refuse(h, 400, "line break in a header value");
@@ -174,13 +193,28 @@ h1_on_headers_complete(llhttp_t *p)
 	r->version = p->http_major == 1 && p->http_minor == 0 ? 10 : 11;
 	h->version = r->version;
 	r->target = h->url != NULL ? h->url : xstrdup("");
+	if (strlen(r->target) < 1)	/* memmove below needs room for "/" */
+		r->target = xrealloc(r->target, 2);
 	h->url = NULL;
 	h->url_len = 0;
 	if (p->http_major != 1)
 		return h1_refuse(h, 505, "HTTP version not supported");
 	if (hfields_count(&r->h, "host") > 1)
 		return h1_refuse(h, 400, "more than one Host field");
-	if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0) {
+	/* Absolute form (RFC 9112 3.2.2): its authority wins over Host. */
+	if (strncasecmp(r->target, "https://", 8) == 0 ||
+	    strncasecmp(r->target, "http://", 7) == 0) {
+		char *a = strstr(r->target, "://") + 3, *slash = strchr(a, '/');
+		size_t alen = slash != NULL ? (size_t)(slash - a) : strlen(a);
+		if (alen == 0 || memchr(a, '@', alen) != NULL)
+			return h1_refuse(h, 400, "bad authority in the request target");
+		r->authority = xmalloc(alen + 1);
+		for (size_t i = 0; i < alen; i++)
+			r->authority[i] = (char)tolower((unsigned char)a[i]);
+		r->authority[alen] = '\0';
+		memmove(r->target, slash != NULL ? slash : "/",
+		    strlen(slash != NULL ? slash : "/") + 1);
+	} else if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0) {
 		r->authority = xstrdup(f->value);
 		for (char *c = r->authority; *c; c++)
 			if (*c >= 'A' && *c <= 'Z')
@@ -198,7 +232,7 @@ h1_on_headers_complete(llhttp_t *p)
 		r->clen = (int64_t)p->content_length;
 		r->body = r->clen > 0;
 	} else
-		r->clen = 0, r->body = 0;
+		r->clen = -1, r->body = 0;	/* no body */
 	hfields_del(&r->h, "content-length");
 	/* Keep-alive as the client asked (llhttp knows the 1.0 rules). */
 	if (!llhttp_should_keep_alive(p) || h->shutdown)
@@ -237,10 +271,10 @@ h1_on_body(llhttp_t *p, const char *at, size_t n)
 	}
 	hproxy_body(st, at, n);
 	h1_arm(h);
-	if (!hproxy_body_room(st)) {
+	/* Past the mark, input stops after this chunk (h1_wants_input): at
+	 * most one read's worth more is buffered. */
+	if (!hproxy_body_room(st))
 		h->body_wait = 1;
-		llhttp_pause(p);
-	}
 	return 0;
 }
 
@@ -462,6 +496,9 @@ h1_input(struct hsess *s, const uint8_t *p, size_t n)
 		llhttp_resume(&h->parser);
 		h->paused = 0;
 	}
+	h->gen++;
+	h->buf_start = (const char *)p;
+	h->buf_end = (const char *)p + n;
 	e = llhttp_execute(&h->parser, (const char *)p, n);
 	if (e == HPE_OK)
 		return (ssize_t)n;
