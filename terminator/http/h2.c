@@ -627,7 +627,7 @@ h2_init(struct hsess *s)
 	const struct view_http	*vh = &s->c.view->http;
 	struct h2		*h = xcalloc(1, sizeof(*h));
 	nghttp2_option		*opt;
-	nghttp2_settings_entry	 set[4];
+	nghttp2_settings_entry	 set[5];
 	int			 rv;
 
 	h->s = s;
@@ -666,7 +666,9 @@ h2_init(struct hsess *s)
 	set[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
 	    h->max_header_size };
 	set[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
-	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, set, 4) != 0 ||
+	/* RFC 9218: no RFC 7540 priority tree to keep (or to be attacked). */
+	set[4] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 };
+	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, set, 5) != 0 ||
 	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
 	    H2_CONN_WINDOW) != 0)
 		return -1;
