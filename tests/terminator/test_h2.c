@@ -731,6 +731,90 @@ test_idle_goaway(void **state)
 }
 
 static void
+test_header_timeout(void **state)
+{
+	struct fx		*fx = *state;
+	nghttp2_hd_deflater	*d;
+	struct evbuffer		*b = evbuffer_new();
+	uint8_t			 hb[256];
+	struct seen		 sn = { 0 };
+	size_t			 n;
+
+	fx->view->http.header_timeout = 0.05;
+	start_session(fx);
+	nghttp2_hd_deflate_new(&d, 4096);
+	preface(b, 1);
+	n = block(d, hb, sizeof(hb), 0, 0);
+	/* A header block that never ends (slowloris). */
+	frame(b, NGHTTP2_HEADERS, 0, 1, hb, n);
+	assert_true(hsess_input(fx->s, evbuffer_pullup(b, -1), evbuffer_get_length(b)) > 0);
+	for (int i = 0; i < 100 && hsess_state(fx->s) == HSESS_OPEN; i++)
+		event_base_loop(fx->base, EVLOOP_ONCE);
+	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
+	parse_out(fx, &sn);
+	assert_int_equal(sn.goaway, NGHTTP2_NO_ERROR + 1);
+	nghttp2_hd_deflate_del(d);
+	evbuffer_free(b);
+}
+
+static ssize_t
+cl_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+    nghttp2_data_source *src, void *arg)
+{
+	size_t *left = src->ptr;
+
+	(void)ng;
+	(void)id;
+	(void)arg;
+	if (len > *left)
+		len = *left;
+	memset(buf, 'b', len);
+	*left -= len;
+	if (*left == 0)
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	return (ssize_t)len;
+}
+
+/* Request bodies answered locally still get their window back: three
+ * 300 KB uploads (past the stream and near the connection window) end, and
+ * a client reset mid-body frees its stream. */
+static void
+test_body_window_and_reset(void **state)
+{
+	struct fx		*fx = *state;
+	nghttp2_data_provider	 dp = { .read_callback = cl_read_body };
+	nghttp2_nv		 nv[4];
+	size_t			 left[4] = { 300000, 300000, 300000, 300000 };
+	int32_t			 id[4];
+
+	start_session(fx);
+	client_new(fx);
+	assert_int_equal(pump(fx), 0);
+	nv[0] = NV(":method", "POST");
+	nv[1] = NV(":scheme", "https");
+	nv[2] = NV(":path", "/up");
+	nv[3] = NV(":authority", "a.test");
+	for (int i = 0; i < 4; i++) {
+		dp.source.ptr = &left[i];
+		id[i] = nghttp2_submit_request(fx->cl, NULL, nv, 4, &dp, NULL);
+	}
+	/* The last one is reset after its first bytes. */
+	assert_int_equal(nghttp2_session_send(fx->cl), 0);
+	nghttp2_submit_rst_stream(fx->cl, NGHTTP2_FLAG_NONE, id[3], NGHTTP2_CANCEL);
+	assert_int_equal(pump(fx), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(fx->status[id[i]], 503);
+		assert_true(fx->closed[id[i]]);
+	}
+	assert_int_equal(fx->s->nstreams, 0);
+	/* The connection still takes requests. */
+	id[0] = get(fx, "a.test", NULL, "/after");
+	assert_int_equal(pump(fx), 0);
+	assert_int_equal(fx->status[id[0]], 503);
+	assert_int_equal(hsess_state(fx->s), HSESS_OPEN);
+}
+
+static void
 test_shutdown_finishes_streams(void **state)
 {
 	struct fx	*fx = *state;
@@ -791,6 +875,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_continuation_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ping_and_settings_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_goaway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_header_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_window_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_eof, setup, teardown),
 	};
