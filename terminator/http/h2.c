@@ -130,8 +130,12 @@ h2_terminate(struct h2 *h, uint32_t code, const char *why)
 {
 	if (h->state == H2_DONE)
 		return;
-	log_debug("c%08x: HTTP/2 GOAWAY(%s): %s", h->s->c.conn_id,
-	    nghttp2_http2_strerror(code), why);
+	/* A misbehaving peer is worth an info line; a timeout is not. */
+	if (code != NGHTTP2_NO_ERROR)
+		log_info("c%08x: HTTP/2 GOAWAY(%s): %s", h->s->c.conn_id,
+		    nghttp2_http2_strerror(code), why);
+	else
+		log_debug("c%08x: HTTP/2 GOAWAY: %s", h->s->c.conn_id, why);
 	nghttp2_session_terminate_session(h->ng, code);
 	h->state = H2_DONE;
 	h->s->state = HSESS_CLOSING;
@@ -688,7 +692,9 @@ h2_input(struct hsess *s, const uint8_t *p, size_t n)
 		return (ssize_t)n;
 	r = nghttp2_session_mem_recv(h->ng, p, n);
 	if (r < 0) {
-		log_debug("c%08x: HTTP/2: %s", s->c.conn_id, nghttp2_strerror((int)r));
+		/* Floods end here too (NGHTTP2_ERR_FLOODED, too many
+		 * CONTINUATIONs): the peer's fault, an info line. */
+		log_info("c%08x: HTTP/2 closed: %s", s->c.conn_id, nghttp2_strerror((int)r));
 		h->state = H2_DONE;
 		return -1;
 	}
