@@ -1,0 +1,829 @@
+/*
+ * h2.c - the client side of HTTP/2: an nghttp2 server session turns each
+ * request stream into an hstream, and answers go out as HEADERS and DATA.
+ *
+ * nghttp2 does the framing, HPACK, stream states and most validation (field
+ * names and values, pseudo-headers, connection-specific fields,
+ * Content-Length against the DATA received); this file adds what is ours:
+ * the size limits (431, 414, 413), the routing through the middle, flow
+ * control tied to the backend (NO_AUTO_WINDOW_UPDATE: a window opens again
+ * only when upstream.c took the bytes, so a slow backend slows the client
+ * and a stream buffers at most its window), and the protections the issue
+ * asks for:
+ *   - rapid reset (CVE-2023-44487): client RST_STREAMs are counted per
+ *     10-second window and per connection; past either limit the
+ *     connection ends with GOAWAY(ENHANCE_YOUR_CALM);
+ *   - CONTINUATION floods: nghttp2's max_continuations bounds a header
+ *     block's frames, and the decoded fields are counted here (an HPACK
+ *     bomb stops being stored at max_header_size and kills the connection
+ *     at H2_HDR_KILL times that);
+ *   - SETTINGS and PING floods: nghttp2 closes the session when more than
+ *     max_outbound_ack acknowledgements wait (the client does not read),
+ *     and refuses SETTINGS frames with more than max_settings entries;
+ *   - SETTINGS_MAX_CONCURRENT_STREAMS, enforced by nghttp2 (REFUSED_STREAM
+ *     before the client acknowledged it, a connection error after).
+ * Output is produced on demand: fill() runs nghttp2_session_mem_send until
+ * s->out holds HSESS_OUT_HIGH bytes; the rest comes at the next fill.
+ */
+#include "hsess_impl.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <nghttp2/nghttp2.h>
+
+#include "log.h"
+#include "sites.h"
+#include "xalloc.h"
+
+/* Fallbacks for a view whose limits were left at 0. */
+#define H2_DEF_STREAMS		100
+#define H2_DEF_HEADER_SIZE	65536
+#define H2_DEF_HEADERS		100
+#define H2_DEF_URI		8192
+#define H2_DEF_KEEPALIVE	60.0
+#define H2_DEF_HEADER_TIMEOUT	10.0
+
+/* A stream's receive window: about what it buffers for a slow backend. */
+#define H2_STREAM_WINDOW	HSTREAM_BODY_HIGH
+/* The connection's receive window (all streams together). */
+#define H2_CONN_WINDOW		(1024 * 1024)
+/* Rapid reset: client resets per window, and per connection (then only
+ * when resets are more than half the requests). */
+#define H2_RST_WINDOW_SECS	10.0
+#define H2_RST_WINDOW_MIN	100
+#define H2_RST_CONN_MAX		1000
+/* Decoded header bytes, as a multiple of max_header_size, past which a
+ * header block ends the connection (HPACK bomb). */
+#define H2_HDR_KILL		4
+/* SETTINGS and PING acknowledgements queued before the session is closed. */
+#define H2_MAX_OUTBOUND_ACK	100
+
+enum h2_state {
+	H2_OPEN,		/* taking new streams */
+	H2_DRAINING,		/* GOAWAY sent: finish the streams, then close */
+	H2_DONE,		/* closing */
+	H2__MAX
+};
+
+struct h2 {
+	nghttp2_session		*ng;
+	struct hsess		*s;
+	enum h2_state		 state;
+	unsigned		 eof:1;		/* the client closed its side */
+	/* The header block in progress (nothing else may interleave). */
+	int32_t			 hdr_stream;
+	double			 hdr_t0;
+	double			 idle_since;	/* when the last stream ended */
+	/* Rapid reset accounting. */
+	double			 rst_t0;
+	unsigned		 rst_window, rst_total;
+	/* Effective limits. */
+	unsigned		 max_streams, max_header_size, max_headers, max_uri;
+	double			 keepalive, header_timeout;
+};
+
+/* A stream's frontend data (st->fe). */
+struct h2st {
+	size_t			 hdr_bytes;	/* decoded name and value bytes */
+	size_t			 unconsumed;	/* DATA bytes not yet given back */
+	int			 refuse;	/* status to answer with, or 0 */
+	const char		*refuse_why;
+	unsigned		 eof_sent:1;
+};
+
+static nghttp2_session_callbacks *h2_cbs;
+static pthread_once_t h2_cbs_once = PTHREAD_ONCE_INIT;
+
+static struct hstream *
+h2_stream(struct h2 *h, int32_t id)
+{
+	struct hstream *st = nghttp2_session_get_stream_user_data(h->ng, id);
+
+	assert(st == NULL || st->magic == HSTREAM_MAGIC);
+	return st;
+}
+
+/* Give n bytes of stream st's window back to the client. */
+static void
+h2_consume(struct h2 *h, struct hstream *st, size_t n)
+{
+	struct h2st *hs = st->fe;
+
+	if (n > hs->unconsumed)
+		n = hs->unconsumed;
+	if (n == 0)
+		return;
+	hs->unconsumed -= n;
+	nghttp2_session_consume(h->ng, st->id, n);
+}
+
+/* End the connection with GOAWAY(code): nothing more is read, what is
+ * queued (the GOAWAY last) is sent, then the connection closes. */
+static void
+h2_terminate(struct h2 *h, uint32_t code, const char *why)
+{
+	if (h->state == H2_DONE)
+		return;
+	/* A misbehaving peer is worth an info line; a timeout is not. */
+	if (code != NGHTTP2_NO_ERROR)
+		log_info("c%08x: HTTP/2 GOAWAY(%s): %s", h->s->c.conn_id,
+		    nghttp2_http2_strerror(code), why);
+	else
+		log_debug("c%08x: HTTP/2 GOAWAY: %s", h->s->c.conn_id, why);
+	nghttp2_session_terminate_session(h->ng, code);
+	h->state = H2_DONE;
+	h->s->state = HSESS_CLOSING;
+}
+
+/* Arm the session timer: the header block in progress, or idleness. */
+static void
+h2_arm(struct h2 *h)
+{
+	struct hsess	*s = h->s;
+	double		 now, left;
+
+	if (h->state == H2_DONE || s->state != HSESS_OPEN) {
+		hsess_timer(s, 0);
+		return;
+	}
+	now = hsess_now(s);
+	if (h->hdr_stream != 0)
+		left = h->hdr_t0 + h->header_timeout - now;
+	else if (s->nstreams == 0)
+		left = h->idle_since + h->keepalive - now;
+	else {
+		hsess_timer(s, 0);
+		return;
+	}
+	hsess_timer(s, left > 0.001 ? left : 0.001);
+}
+
+/* Whether the session should close: nghttp2 is done, or the streams
+ * finished after a GOAWAY or the client's EOF. */
+static void
+h2_check(struct h2 *h)
+{
+	struct hsess *s = h->s;
+
+	if (s->state != HSESS_OPEN)
+		return;
+	if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))
+		s->state = HSESS_CLOSING;
+	else if ((h->eof || h->state == H2_DRAINING) && s->nstreams == 0)
+		s->state = HSESS_CLOSING;
+	if (s->state != HSESS_OPEN)
+		h->state = H2_DONE;
+}
+
+/* --- requests --------------------------------------------------------- */
+
+static void
+h2_refuse(struct hstream *st, int status, const char *why)
+{
+	struct h2st *hs = st->fe;
+
+	if (hs->refuse == 0) {
+		hs->refuse = status;
+		hs->refuse_why = why;
+	}
+}
+
+static int
+h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2	*h = arg;
+	struct hstream	*st;
+
+	if (frame->hd.type != NGHTTP2_HEADERS)
+		return 0;
+	h->hdr_stream = frame->hd.stream_id;
+	h->hdr_t0 = hsess_now(h->s);
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;	/* trailers: read, not forwarded */
+	st = hstream_new(h->s, frame->hd.stream_id);
+	st->fe = xcalloc(1, sizeof(struct h2st));
+	st->req.version = 20;
+	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
+	return 0;
+}
+
+static char *
+h2_strndup(const uint8_t *p, size_t n)
+{
+	char *r = xmalloc(n + 1);
+
+	memcpy(r, p, n);
+	r[n] = '\0';
+	return r;
+}
+
+static int
+h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
+    size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+{
+	struct h2	*h = arg;
+	struct hstream	*st;
+	struct h2st	*hs;
+	struct hreq	*r;
+
+	(void)ng;
+	(void)flags;
+	if (frame->hd.type != NGHTTP2_HEADERS ||
+	    (st = h2_stream(h, frame->hd.stream_id)) == NULL)
+		return 0;
+	hs = st->fe;
+	r = &st->req;
+	hs->hdr_bytes += nlen + vlen;
+	if (hs->hdr_bytes > (size_t)h->max_header_size * H2_HDR_KILL) {
+		/* Far past the limit: an HPACK bomb, not a big request. */
+		h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM, "header block flood");
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	}
+	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;	/* trailers: counted, not forwarded */
+	if (hs->refuse != 0)
+		return 0;	/* answered already: stop storing */
+	if (hs->hdr_bytes > h->max_header_size) {
+		h2_refuse(st, 431, "request header too large");
+		return 0;
+	}
+	if (nlen > 0 && name[0] == ':') {
+		/* nghttp2 has checked the set, their order and their values. */
+		if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
+			free(r->method);
+			r->method = h2_strndup(value, vlen);
+			r->m = hmethod_parse((const char *)value, vlen);
+		} else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+			if (vlen > h->max_uri) {
+				h2_refuse(st, 414, "request target too long");
+				return 0;
+			}
+			free(r->target);
+			r->target = h2_strndup(value, vlen);
+		} else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
+			free(r->authority);
+			r->authority = h2_strndup(value, vlen);
+			for (char *c = r->authority; *c; c++)
+				if (*c >= 'A' && *c <= 'Z')
+					*c = (char)(*c - 'A' + 'a');
+		}
+		return 0;	/* :scheme, :protocol */
+	}
+	if (nlen == 14 && memcmp(name, "content-length", 14) == 0) {
+		/* nghttp2 has checked it is digits and will check the DATA. */
+		int64_t v = 0;
+		for (size_t i = 0; i < vlen && v < INT64_MAX / 10 - 10; i++)
+			v = v * 10 + (value[i] - '0');
+		r->clen = v;
+		return 0;
+	}
+	if (r->h.n >= h->max_headers) {
+		h2_refuse(st, 431, "too many header fields");
+		return 0;
+	}
+	hfields_add(&r->h, (const char *)name, nlen, (const char *)value, vlen);
+	return 0;
+}
+
+/* RFC 9113 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1. */
+static void
+h2_join_cookies(struct hfields *f)
+{
+	char	*v = NULL;
+	size_t	 len = 0;
+
+	if (hfields_count(f, "cookie") < 2)
+		return;
+	for (uint32_t i = 0; i < f->n; i++) {
+		if (strcmp(f->v[i].name, "cookie") != 0)
+			continue;
+		v = xrealloc(v, len + f->v[i].vlen + 3);
+		if (len > 0) {
+			memcpy(v + len, "; ", 2);
+			len += 2;
+		}
+		memcpy(v + len, f->v[i].value, f->v[i].vlen);
+		len += f->v[i].vlen;
+	}
+	hfields_del(f, "cookie");
+	hfields_add(f, "cookie", 6, v, len);
+	free(v);
+}
+
+/* A request head is complete: route it, or answer it. */
+static void
+h2_request(struct h2 *h, struct hstream *st, int end_stream)
+{
+	struct h2st	*hs = st->fe;
+	struct hreq	*r = &st->req;
+	const struct hfield *f;
+
+	h->s->nreq++;
+	if (r->method == NULL) {
+		r->method = xstrdup("-");
+		r->m = HM_OTHER;
+	}
+	if (r->target == NULL)
+		r->target = xstrdup(r->m == HM_CONNECT ? "-" : "/");
+	if (r->authority == NULL && (f = hfields_get(&r->h, "host")) != NULL &&
+	    f->vlen > 0) {
+		r->authority = xstrdup(f->value);
+		for (char *c = r->authority; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+	}
+	hfields_del(&r->h, "host");
+	h2_join_cookies(&r->h);
+	/* nghttp2 refused connection-specific fields; TE: trailers remains. */
+	hfields_strip_hop(&r->h);
+	r->body = !end_stream;
+	if (end_stream && r->clen < 0)
+		r->clen = 0;
+	if (hs->refuse == 0 && r->m == HM_CONNECT)
+		h2_refuse(st, 405, "CONNECT is not supported");
+	if (hs->refuse != 0)
+		hproxy_respond(st, hs->refuse, HSE_BAD_REQUEST, hs->refuse_why);
+	else
+		hproxy_request(st);
+	if (end_stream) {
+		st->req_done = 1;
+		hproxy_body_end(st);
+	}
+}
+
+/* Client resets allowed per window. */
+static unsigned
+h2_rst_limit(const struct h2 *h)
+{
+	return 2 * h->max_streams > H2_RST_WINDOW_MIN ? 2 * h->max_streams :
+	    H2_RST_WINDOW_MIN;
+}
+
+static int
+h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
+{
+	struct h2	*h = arg;
+	struct hsess	*s = h->s;
+	struct hstream	*st;
+	int		 end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+	double		 now;
+
+	(void)ng;
+	switch (frame->hd.type) {
+	case NGHTTP2_HEADERS:
+		h->hdr_stream = 0;
+		if ((st = h2_stream(h, frame->hd.stream_id)) == NULL)
+			break;
+		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+			h2_request(h, st, end);
+		else if (end && !st->req_done) {
+			st->req_done = 1;	/* trailers end the body */
+			hproxy_body_end(st);
+		}
+		break;
+	case NGHTTP2_DATA:
+		if (end && (st = h2_stream(h, frame->hd.stream_id)) != NULL &&
+		    !st->req_done) {
+			st->req_done = 1;
+			hproxy_body_end(st);
+		}
+		break;
+	case NGHTTP2_RST_STREAM:
+		/* CVE-2023-44487: a client that opens and resets streams makes
+		 * work for the backend side at no cost of its own. */
+		now = hsess_now(s);
+		if (now - h->rst_t0 >= H2_RST_WINDOW_SECS) {
+			h->rst_t0 = now;
+			h->rst_window = 0;
+		}
+		h->rst_window++;
+		h->rst_total++;
+		if (h->rst_window > h2_rst_limit(h))
+			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM, "rapid reset");
+		else if (h->rst_total > H2_RST_CONN_MAX && h->rst_total * 2 > s->nreq)
+			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
+			    "too many resets on one connection");
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int
+h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *p,
+    size_t n, void *arg)
+{
+	struct h2	*h = arg;
+	struct hstream	*st = h2_stream(h, id);
+	struct h2st	*hs;
+	int64_t		 max;
+
+	(void)flags;
+	if (st == NULL) {
+		nghttp2_session_consume(ng, id, n);
+		return 0;
+	}
+	hs = st->fe;
+	hs->unconsumed += n;
+	max = st->site != NULL ? st->site->http.max_body : 0;
+	if (!st->local && max > 0 && st->req_body_bytes + n > (uint64_t)max) {
+		st->req_body_bytes += n;
+		if (!st->head_sent && st->state != HST_RESPONDING)
+			hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
+		else {
+			st->err = HSE_BAD_REQUEST;
+			snprintf(st->why, sizeof(st->why), "request body too large");
+			nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+		}
+		h2_consume(h, st, hs->unconsumed);
+		return 0;
+	}
+	hproxy_body(st, p, n);
+	/* Nobody will take these bytes: the window opens at once. */
+	if (st->local || st->state == HST_DONE || st->up == NULL)
+		h2_consume(h, st, hs->unconsumed);
+	return 0;
+}
+
+static int
+h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct h2	*h = arg;
+	struct hsess	*s = h->s;
+	struct hstream	*st = h2_stream(h, id);
+	struct h2st	*hs;
+
+	if (id == h->hdr_stream)
+		h->hdr_stream = 0;
+	if (st == NULL)
+		return 0;
+	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	hs = st->fe;
+	/* Window the stream held but nobody gave back: the connection's. */
+	if (hs->unconsumed > 0)
+		nghttp2_session_consume_connection(ng, hs->unconsumed);
+	if (!hs->eof_sent && st->err == HSE_NONE) {
+		st->err = HSE_CLIENT;
+		snprintf(st->why, sizeof(st->why), "stream reset (%s)",
+		    nghttp2_http2_strerror(code));
+	}
+	free(hs);
+	st->fe = NULL;
+	hstream_free(st);
+	if (s->nstreams == 0)
+		h->idle_since = hsess_now(s);
+	return 0;
+}
+
+/* --- responses -------------------------------------------------------- */
+
+static ssize_t
+h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	struct hstream	*st = src->ptr;
+	struct h2st	*hs = st->fe;
+	int		 n;
+
+	(void)ng;
+	(void)id;
+	(void)arg;
+	assert(st->magic == HSTREAM_MAGIC);
+	n = evbuffer_remove(st->resp_body, buf, len);
+	if (n < 0)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	if (n > 0) {
+		st->out_bytes += (uint64_t)n;
+		hproxy_resp_taken(st);
+	}
+	if (st->resp_done && evbuffer_get_length(st->resp_body) == 0) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		hs->eof_sent = 1;
+		st->state = HST_DONE;
+		return n;
+	}
+	return n > 0 ? n : NGHTTP2_ERR_DEFERRED;
+}
+
+/* Fields no HTTP/2 message may carry (RFC 9113 8.2.2), and the length we
+ * send ourselves. */
+static int
+h2_skip_field(const struct hfield *f)
+{
+	static const char *const skip[] = { "connection", "keep-alive",
+	    "proxy-connection", "transfer-encoding", "upgrade", "te",
+	    "content-length", NULL };
+
+	for (size_t i = 0; skip[i] != NULL; i++)
+		if (strcmp(f->name, skip[i]) == 0)
+			return 1;
+	return f->nlen == 0 || f->name[0] == ':';
+}
+
+static void
+h2_on_head(struct hstream *st)
+{
+	struct hsess		*s = st->s;
+	struct h2		*h = s->ps;
+	struct h2st		*hs = st->fe;
+	struct hresp		*r = &st->resp;
+	nghttp2_nv		*nv;
+	nghttp2_data_provider	 dp;
+	char			 status[8], clen[24];
+	size_t			 n = 0;
+	int			 body = r->body && st->req.m != HM_HEAD;
+
+	if (st->head_sent)
+		return;
+	st->head_sent = 1;
+	/* A local answer: the request body goes nowhere, its window opens. */
+	if (st->local)
+		h2_consume(h, st, hs->unconsumed);
+	nv = xcalloc((size_t)r->h.n + 2, sizeof(*nv));
+	snprintf(status, sizeof(status), "%d", r->status);
+	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
+	    strlen(status), NGHTTP2_NV_FLAG_NONE };
+	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
+		snprintf(clen, sizeof(clen), "%" PRId64, r->clen);
+		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen,
+		    14, strlen(clen), NGHTTP2_NV_FLAG_NONE };
+	}
+	for (uint32_t i = 0; i < r->h.n; i++) {
+		const struct hfield *f = &r->h.v[i];
+		if (h2_skip_field(f))
+			continue;
+		nv[n++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value,
+		    f->nlen, f->vlen, NGHTTP2_NV_FLAG_NONE };
+	}
+	dp.source.ptr = st;
+	dp.read_callback = h2_read_body;
+	if (!body) {
+		hs->eof_sent = 1;
+		st->state = HST_DONE;
+	}
+	if (nghttp2_submit_response(h->ng, st->id, nv, n, body ? &dp : NULL) != 0) {
+		st->err = HSE_CLIENT;
+		snprintf(st->why, sizeof(st->why), "response could not be sent");
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id,
+		    NGHTTP2_INTERNAL_ERROR);
+	}
+	free(nv);
+}
+
+static void
+h2_on_data(struct hstream *st)
+{
+	struct h2 *h = st->s->ps;
+
+	if (st->head_sent)
+		nghttp2_session_resume_data(h->ng, st->id);
+}
+
+static void
+h2_on_abort(struct hstream *st)
+{
+	struct h2 *h = st->s->ps;
+
+	nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+static void
+h2_on_body_taken(struct hstream *st, size_t n)
+{
+	h2_consume(st->s->ps, st, n);
+	/* The WINDOW_UPDATE goes out at the next fill. */
+	hsess_kick_later(st->s);
+}
+
+/* --- the protocol ----------------------------------------------------- */
+
+static void
+h2_callbacks_init(void)
+{
+	nghttp2_session_callbacks *cb;
+
+	if (nghttp2_session_callbacks_new(&cb) != 0)
+		abort();
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data_chunk);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
+	h2_cbs = cb;	/* kept for the process's life */
+}
+
+static unsigned
+h2_or(unsigned v, unsigned def)
+{
+	return v != 0 ? v : def;
+}
+
+static int
+h2_init(struct hsess *s)
+{
+	const struct view_http	*vh = &s->c.view->http;
+	struct h2		*h = xcalloc(1, sizeof(*h));
+	nghttp2_option		*opt;
+	nghttp2_settings_entry	 set[5];
+	int			 rv;
+
+	h->s = s;
+	s->ps = h;
+	h->max_streams = h2_or(vh->h2_max_streams, H2_DEF_STREAMS);
+	h->max_header_size = h2_or(vh->max_header_size, H2_DEF_HEADER_SIZE);
+	h->max_headers = h2_or(vh->max_headers, H2_DEF_HEADERS);
+	h->max_uri = h2_or(vh->max_uri, H2_DEF_URI);
+	h->keepalive = vh->keepalive_timeout > 0 ? vh->keepalive_timeout : H2_DEF_KEEPALIVE;
+	h->header_timeout = vh->header_timeout > 0 ? vh->header_timeout :
+	    H2_DEF_HEADER_TIMEOUT;
+	/* Workers start sessions concurrently. */
+	pthread_once(&h2_cbs_once, h2_callbacks_init);
+	if (nghttp2_option_new(&opt) != 0)
+		return -1;
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+	nghttp2_option_set_max_settings(opt, 32);
+	/* A header block of more frames than max_header_size needs at the
+	 * default frame size is a flood. */
+	nghttp2_option_set_max_continuations(opt, 8 + h->max_header_size / 16384);
+	/* Our own rapid-reset limit answers first (ENHANCE_YOUR_CALM);
+	 * nghttp2's stays behind it. */
+	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * (uint64_t)h2_rst_limit(h), 33);
+	nghttp2_option_set_no_closed_streams(opt, 1);
+	rv = nghttp2_session_server_new2(&h->ng, h2_cbs, h, opt);
+	nghttp2_option_del(opt);
+	if (rv != 0) {
+		h->ng = NULL;
+		return -1;
+	}
+	set[0] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+	    h->max_streams };
+	set[1] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+	    H2_STREAM_WINDOW };
+	set[2] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
+	    h->max_header_size };
+	set[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
+	/* RFC 9218: no RFC 7540 priority tree to keep (or to be attacked). */
+	set[4] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 };
+	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, set, 5) != 0 ||
+	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
+	    H2_CONN_WINDOW) != 0)
+		return -1;
+	h->idle_since = hsess_now(s);
+	h->rst_t0 = h->idle_since;
+	h2_arm(h);
+	return 0;
+}
+
+static ssize_t
+h2_input(struct hsess *s, const uint8_t *p, size_t n)
+{
+	struct h2	*h = s->ps;
+	ssize_t		 r;
+
+	if (h->state == H2_DONE)
+		return (ssize_t)n;
+	r = nghttp2_session_mem_recv(h->ng, p, n);
+	if (r < 0) {
+		/* Floods end here too (NGHTTP2_ERR_FLOODED, too many
+		 * CONTINUATIONs): the peer's fault, an info line. */
+		log_info("c%08x: HTTP/2 closed: %s", s->c.conn_id, nghttp2_strerror((int)r));
+		h->state = H2_DONE;
+		return -1;
+	}
+	h2_check(h);
+	h2_arm(h);
+	return (ssize_t)n;
+}
+
+static int
+h2_wants_input(const struct hsess *s)
+{
+	const struct h2 *h = s->ps;
+
+	return h->state != H2_DONE && !h->eof && nghttp2_session_want_read(h->ng);
+}
+
+static void
+h2_eof(struct hsess *s)
+{
+	struct h2 *h = s->ps;
+
+	h->eof = 1;
+	h2_check(h);
+}
+
+static void
+h2_fill(struct hsess *s)
+{
+	struct h2	*h = s->ps;
+	const uint8_t	*data;
+	ssize_t		 n;
+
+	if (s->state == HSESS_ABORT)
+		return;
+	while (evbuffer_get_length(s->out) < HSESS_OUT_HIGH) {
+		if ((n = nghttp2_session_mem_send(h->ng, &data)) < 0) {
+			log_debug("c%08x: HTTP/2: %s", s->c.conn_id,
+			    nghttp2_strerror((int)n));
+			s->state = HSESS_ABORT;
+			return;
+		}
+		if (n == 0)
+			break;
+		evbuffer_add(s->out, data, (size_t)n);
+	}
+	h2_check(h);
+	h2_arm(h);
+}
+
+static void
+h2_drained(struct hsess *s)
+{
+	(void)s;	/* the next hsess_output() fills again */
+}
+
+static void
+h2_shutdown(struct hsess *s)
+{
+	struct h2 *h = s->ps;
+
+	if (h->state != H2_OPEN)
+		return;
+	/* RFC 9113 6.8: the notice first, then the real GOAWAY naming the
+	 * last stream we take; the streams in flight finish. */
+	nghttp2_submit_shutdown_notice(h->ng);
+	nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+	    nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR, NULL, 0);
+	h->state = H2_DRAINING;
+	h2_check(h);
+}
+
+static void
+h2_on_timer(struct hsess *s)
+{
+	struct h2	*h = s->ps;
+	double		 now = hsess_now(s);
+
+	if (h->state == H2_DONE || s->state != HSESS_OPEN)
+		return;
+	if (h->hdr_stream != 0 && now >= h->hdr_t0 + h->header_timeout)
+		h2_terminate(h, NGHTTP2_NO_ERROR, "request head timed out");
+	else if (h->hdr_stream == 0 && s->nstreams == 0 &&
+	    now >= h->idle_since + h->keepalive)
+		h2_terminate(h, NGHTTP2_NO_ERROR, "idle");
+	else
+		h2_arm(h);
+}
+
+static void
+h2_free(struct hsess *s)
+{
+	struct h2 *h = s->ps;
+
+	if (h == NULL)
+		return;
+	/* nghttp2_session_del calls no callback: free the streams first. */
+	while (s->streams != NULL) {
+		struct hstream *st = s->streams;
+		struct h2st *hs = st->fe;
+		if (st->err == HSE_NONE && (hs == NULL || !hs->eof_sent)) {
+			st->err = HSE_CLIENT;
+			snprintf(st->why, sizeof(st->why), "connection closed");
+		}
+		if (h->ng != NULL)
+			nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+		free(hs);
+		st->fe = NULL;
+		hstream_free(st);
+	}
+	nghttp2_session_del(h->ng);
+	free(h);
+	s->ps = NULL;
+}
+
+const struct hproto h2_proto = {
+	.name = "h2",
+	.init = h2_init,
+	.input = h2_input,
+	.wants_input = h2_wants_input,
+	.eof = h2_eof,
+	.fill = h2_fill,
+	.drained = h2_drained,
+	.shutdown = h2_shutdown,
+	.on_timer = h2_on_timer,
+	.free = h2_free,
+	.fe = {
+		.on_head = h2_on_head,
+		.on_data = h2_on_data,
+		.on_abort = h2_on_abort,
+		.on_body_taken = h2_on_body_taken,
+	},
+};
