@@ -15,7 +15,7 @@ cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "http": {"trusted_proxies": ["127.0.0.2/32"]},
  "sites": [
-  {"names": ["h.test"], "backends": ["127.0.0.1:$PB"],
+  {"names": ["h.test"], "backends": ["127.0.0.1:$PB"], "default": true,
    "certificates": [{"cert": "s.pem", "key": "s.key"}],
    "hsts": {"max_age": 31536000, "include_subdomains": true}},
   {"names": ["f.test"], "backends": ["127.0.0.1:$PB"],
@@ -32,8 +32,8 @@ start_tlsgate "$P" --config "$T/tlsgate.json"
 # req HOST PATH [CURL ARGS...]: an HTTPS request to HOST through tlsgate.
 req() {
 	local host=$1 path=$2; shift 2
-	curl -sS --cacert "$T/s.pem" --resolve "$host:$P:127.0.0.1" \
-	    --resolve "$host:$P:127.0.0.2" "$@" "https://$host:$P$path"
+	curl -sS --cacert "$T/s.pem" --resolve "$host:$P:127.0.0.1" "$@" \
+	    "https://$host:$P$path"
 }
 # field JSON NAME: the value of the echoed request field NAME (lowercase).
 field() { jq -r --arg n "$2" '[.headers[] | select((.[0] | ascii_downcase) == $n) | .[1]] | join("|")' <<<"$1"; }
@@ -111,9 +111,11 @@ done
 grep -q 'status=421 .*err=misdirected' "$T/tlsgate.log" || fail "421 not logged"
 ok "421 on a Host/SNI mismatch"
 
-# No SNI: routed by Host.
+# No SNI (the default site's certificate): routed by Host. f.test's
+# Forwarded style shows which site answered.
 out=$(curl -sS -k --http1.1 -H 'Host: f.test' "https://127.0.0.1:$P/nosni")
 [ "$(jq -r .path <<<"$out")" = /nosni ] || fail "no SNI: not routed by Host: $out"
+[ -n "$(field "$out" forwarded)" ] || fail "no SNI: not f.test's settings: $out"
 ok "without SNI, the Host chooses the site"
 
 # 502 (nothing listens), 503 (every backend down), 504 (no answer in time).
