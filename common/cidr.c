@@ -12,7 +12,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
-static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+    0xff };
 
 /* Whether a (len bytes) has any bit set past its first bits. */
 static int

@@ -184,9 +184,9 @@ const struct cfg_key cfg_keys[] = {
 	  .flag_arg = "BYTES", .type = CFG_INT, C(limits.max_uri_length),
 	  .min = 256, .max = 1048576, .def = "8192",
 	  .doc = "Mode `http`: a longer request target gets `414`." },
-	{ .key = "limits.h2_max_concurrent_streams", .flag = "--h2-max-concurrent-streams",
-	  .flag_arg = "N", .type = CFG_INT, C(limits.h2_max_streams), .min = 1,
-	  .max = 1000, .def = "100",
+	{ .key = "limits.h2_max_concurrent_streams",
+	  .flag = "--h2-max-concurrent-streams", .flag_arg = "N", .type = CFG_INT,
+	  C(limits.h2_max_streams), .min = 1, .max = 1000, .def = "100",
 	  .doc = "Mode `http`: HTTP/2 streams a client may have open at once "
 	  "(`SETTINGS_MAX_CONCURRENT_STREAMS`)." },
 	{ .key = "tls.ticket_key_rotation", .flag = "--ticket-key-rotation",

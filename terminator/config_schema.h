@@ -52,7 +52,8 @@ struct cfg_key {
 	const char	*def_doc;	/* shown in docs instead of def, or NULL */
 	const char	*type_doc;	/* shown in docs instead of the type, or NULL */
 	unsigned	 flags;		/* CFG_F_* */
-	/* CFG_STRINGS items, CFG_STRING: extra check; NULL or a message. */
+	/* CFG_STRINGS and CFG_CIDRS items, CFG_STRING: extra check; NULL or
+	 * a message. */
 	const char	*(*check)(const char *);
 	/* CFG_STRING: the stored value from the given one (new string). */
 	char		*(*conv)(const char *);
