@@ -1357,6 +1357,31 @@ test_tls_backend(void **state)
 		free(body);
 		freestream(st);
 	}
+	/* A body larger than many TLS records, chunked, on the same connection. */
+	{
+		size_t		 big = 200000;
+		char		*data = malloc(big);
+		struct be_req	 q;
+
+		for (size_t i = 0; i < big; i++)
+			data[i] = (char)('a' + i % 23);
+		st = mkstream("PUT", HM_PUT, "/tls-up", &r);
+		st->req.body = 1;
+		evbuffer_add(st->req_body, data, big);
+		st->req_done = 1;
+		start(f, st);
+		run_until(f, rec_finished, &r);
+		assert_int_equal(r.end, 1);
+		assert_true(st->reused);
+		assert_int_equal(r.taken, big);
+		q = be_req_get(&f->be, 3);
+		assert_non_null(strstr(q.head, "transfer-encoding: chunked\n"));
+		assert_non_null(q.body);
+		assert_memory_equal(q.body, data, big);
+		free(q.body);
+		free(data);
+		freestream(st);
+	}
 	assert_int_equal(be_accepts(&f->be), 1);
 	/* Stop the backend before its context goes. */
 	upstream_pool_free(f->up);
