@@ -12,6 +12,13 @@ finish() {
 	local rc=$?
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# A sanitizer report from any process (a leak shows only at its exit)
+	# fails the test.
+	if [ "$rc" -eq 0 ] && grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' \
+	    "$T"/*.log >/dev/null 2>&1; then
+		echo "FAIL: sanitizer report in $(grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log | tr '\n' ' ')"
+		rc=1
+	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		echo "---- FAILED (rc=$rc); logs from $T:"
 		for f in "$T"/*.log; do
