@@ -331,8 +331,8 @@ h1_on_head(struct hstream *st)
 	if (st->head_sent)
 		return;
 	st->head_sent = 1;
-	if (h->state == H1_BODY || h->state == H1_HEAD || h->eof)
-		h->close = 1;	/* the rest of the request is not read */
+	if (h->state == H1_BODY || h->state == H1_HEAD || h->eof || h->shutdown)
+		h->close = 1;	/* the rest of the request is not read, or we stop */
 	h->chunked = 0;
 	if (r->body && r->clen < 0) {
 		if (h->version >= 11)
