@@ -129,7 +129,10 @@ is_hop(const struct hfields *hs, const struct hfield *f)
 	for (size_t i = 0; i < sizeof(hop_names) / sizeof(hop_names[0]); i++)
 		if (strcmp(f->name, hop_names[i]) == 0)
 			return 1;
-	/* A field the sender named in Connection is hop-by-hop too. */
+	/* A field the sender named in Connection is hop-by-hop too, but
+	 * Connection cannot take away the message's framing. */
+	if (strcmp(f->name, "content-length") == 0)
+		return 0;
 	for (uint32_t i = 0; i < hs->n; i++)
 		if (strcmp(hs->v[i].name, "connection") == 0 &&
 		    hfield_has_token(hs->v[i].value, f->name))

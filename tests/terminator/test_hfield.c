@@ -1,0 +1,110 @@
+/*
+ * test_hfield.c - header field lists: names are lowercased, values kept
+ * byte for byte, pieces joined, and the hop-by-hop fields (with every field
+ * Connection names, but never Content-Length) removed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "hfield.h"
+
+static void
+add(struct hfields *h, const char *n, const char *v)
+{
+	hfields_add(h, n, strlen(n), v, strlen(v));
+}
+
+static void
+test_add_get_del(void **state)
+{
+	struct hfields h = { 0 };
+
+	(void)state;
+	add(&h, "Content-Type", "text/HTML");
+	add(&h, "X-A", "1");
+	add(&h, "x-a", "2");
+	assert_string_equal(hfields_get(&h, "content-type")->value, "text/HTML");
+	assert_int_equal(hfields_get(&h, "content-type")->nlen, 12);
+	assert_null(hfields_get(&h, "Content-Type"));	/* lookups are lowercase */
+	assert_int_equal(hfields_count(&h, "x-a"), 2);
+	assert_string_equal(hfields_get(&h, "x-a")->value, "1");
+	assert_int_equal(hfields_del(&h, "x-a"), 2);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.bytes, strlen("content-type") + strlen("text/HTML"));
+	hfields_free(&h);
+	assert_int_equal(h.n, 0);
+}
+
+static void
+test_extend(void **state)
+{
+	struct hfields h = { 0 };
+
+	(void)state;
+	hfields_add(&h, "X-Lo", 4, "", 0);
+	hfields_extend_last(&h, 0, "ng-Name", 7);
+	hfields_extend_last(&h, 1, "ab", 2);
+	hfields_extend_last(&h, 1, " c", 2);
+	assert_int_equal(h.n, 1);
+	assert_string_equal(h.v[0].name, "x-long-name");
+	assert_string_equal(h.v[0].value, "ab c");
+	assert_int_equal(h.v[0].vlen, 4);
+	hfields_free(&h);
+}
+
+static void
+test_tokens(void **state)
+{
+	(void)state;
+	assert_true(hfield_has_token("close", "close"));
+	assert_true(hfield_has_token("keep-alive, Close", "close"));
+	assert_true(hfield_has_token(" a ,\tUpgrade ", "upgrade"));
+	assert_false(hfield_has_token("closed", "close"));
+	assert_false(hfield_has_token("", "close"));
+	assert_false(hfield_has_token("x-close", "close"));
+}
+
+static void
+test_strip_hop(void **state)
+{
+	struct hfields h = { 0 };
+
+	(void)state;
+	add(&h, "Connection", "keep-alive, X-Secret, Content-Length");
+	add(&h, "Connection", "x-other");
+	add(&h, "X-Secret", "s");
+	add(&h, "X-Other", "o");
+	add(&h, "Keep-Alive", "timeout=5");
+	add(&h, "Proxy-Connection", "keep-alive");
+	add(&h, "TE", "trailers");
+	add(&h, "Transfer-Encoding", "chunked");
+	add(&h, "Upgrade", "websocket");
+	add(&h, "Proxy-Authorization", "Basic eA==");
+	add(&h, "Proxy-Authenticate", "Basic");
+	add(&h, "Trailer", "X-T");
+	add(&h, "Content-Length", "5");
+	add(&h, "X-Kept", "yes");
+	hfields_strip_hop(&h);
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.v[0].name, "content-length");
+	assert_string_equal(h.v[1].name, "x-kept");
+	hfields_free(&h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_get_del),
+		cmocka_unit_test(test_extend),
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_strip_hop),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
