@@ -711,12 +711,46 @@ h2_wants_input(const struct hsess *s)
 	return h->state != H2_DONE && !h->eof && nghttp2_session_want_read(h->ng);
 }
 
+/* Let go of st before nghttp2 closes its stream (that close then finds
+ * no hstream); why (or NULL: no error) goes to the log. */
+static void
+h2_drop(struct h2 *h, struct hstream *st, const char *why)
+{
+	struct h2st *hs = st->fe;
+
+	if (why != NULL && st->err == HSE_NONE) {
+		st->err = HSE_CLIENT;
+		snprintf(st->why, sizeof(st->why), "%s", why);
+	}
+	if (h->ng != NULL) {
+		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+		if (hs != NULL && hs->unconsumed > 0)
+			nghttp2_session_consume_connection(h->ng, hs->unconsumed);
+	}
+	free(hs);
+	st->fe = NULL;
+	hstream_free(st);
+}
+
 static void
 h2_eof(struct hsess *s)
 {
-	struct h2 *h = s->ps;
+	struct h2	*h = s->ps;
+	struct hstream	*st, *next;
 
 	h->eof = 1;
+	/* Requests whose body was still coming can never complete: end them
+	 * now rather than hold their backend connections until a timeout.
+	 * The others are answered (the client may still read). */
+	for (st = s->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->req_done)
+			continue;
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+		h2_drop(h, st, "client closed mid-request");
+	}
+	if (s->nstreams == 0)
+		h->idle_since = hsess_now(s);
 	h2_check(h);
 }
 
@@ -786,23 +820,16 @@ h2_on_timer(struct hsess *s)
 static void
 h2_free(struct hsess *s)
 {
-	struct h2 *h = s->ps;
+	struct h2	*h = s->ps;
+	struct hstream	*st;
 
 	if (h == NULL)
 		return;
 	/* nghttp2_session_del calls no callback: free the streams first. */
-	while (s->streams != NULL) {
-		struct hstream *st = s->streams;
-		struct h2st *hs = st->fe;
-		if (st->err == HSE_NONE && (hs == NULL || !hs->eof_sent)) {
-			st->err = HSE_CLIENT;
-			snprintf(st->why, sizeof(st->why), "connection closed");
-		}
-		if (h->ng != NULL)
-			nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
-		free(hs);
-		st->fe = NULL;
-		hstream_free(st);
+	while ((st = s->streams) != NULL) {
+		const struct h2st *hs = st->fe;
+		/* A stream answered in full is no error. */
+		h2_drop(h, st, hs != NULL && hs->eof_sent ? NULL : "connection closed");
 	}
 	nghttp2_session_del(h->ng);
 	free(h);
