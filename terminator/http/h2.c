@@ -24,6 +24,9 @@
  *     before the client acknowledged it, a connection error after).
  * Output is produced on demand: fill() runs nghttp2_session_mem_send until
  * s->out holds HSESS_OUT_HIGH bytes; the rest comes at the next fill.
+ *
+ * This file has the session, the responses and the timers; h2_recv.c has
+ * the receive callbacks (requests, bodies, resets), h2_impl.h what both use.
  */
 #include "hsess_impl.h"
 
@@ -37,6 +40,7 @@
 #include <event2/buffer.h>
 #include <nghttp2/nghttp2.h>
 
+#include "h2_impl.h"
 #include "log.h"
 #include "sites.h"
 #include "xalloc.h"
@@ -53,79 +57,15 @@
 #define H2_STREAM_WINDOW	HSTREAM_BODY_HIGH
 /* The connection's receive window (all streams together). */
 #define H2_CONN_WINDOW		(1024 * 1024)
-/* Rapid reset: client resets per window, and per connection (then only
- * when resets are more than half the requests). */
-#define H2_RST_WINDOW_SECS	10.0
-#define H2_RST_WINDOW_MIN	100
-#define H2_RST_CONN_MAX		1000
-/* Decoded header bytes, as a multiple of max_header_size, past which a
- * header block ends the connection (HPACK bomb). */
-#define H2_HDR_KILL		4
 /* SETTINGS and PING acknowledgements queued before the session is closed. */
 #define H2_MAX_OUTBOUND_ACK	100
-
-enum h2_state {
-	H2_OPEN,		/* taking new streams */
-	H2_DRAINING,		/* GOAWAY sent: finish the streams, then close */
-	H2_DONE,		/* closing */
-	H2__MAX
-};
-
-struct h2 {
-	nghttp2_session		*ng;
-	struct hsess		*s;
-	enum h2_state		 state;
-	unsigned		 eof:1;		/* the client closed its side */
-	/* The header block in progress (nothing else may interleave). */
-	int32_t			 hdr_stream;
-	double			 hdr_t0;
-	double			 idle_since;	/* when the last stream ended */
-	/* Rapid reset accounting. */
-	double			 rst_t0;
-	unsigned		 rst_window, rst_total;
-	/* Effective limits. */
-	unsigned		 max_streams, max_header_size, max_headers, max_uri;
-	double			 keepalive, header_timeout;
-};
-
-/* A stream's frontend data (st->fe). */
-struct h2st {
-	size_t			 hdr_bytes;	/* decoded name and value bytes */
-	size_t			 unconsumed;	/* DATA bytes not yet given back */
-	int			 refuse;	/* status to answer with, or 0 */
-	const char		*refuse_why;
-	unsigned		 eof_sent:1;
-};
 
 static nghttp2_session_callbacks *h2_cbs;
 static pthread_once_t h2_cbs_once = PTHREAD_ONCE_INIT;
 
-static struct hstream *
-h2_stream(struct h2 *h, int32_t id)
-{
-	struct hstream *st = nghttp2_session_get_stream_user_data(h->ng, id);
-
-	assert(st == NULL || st->magic == HSTREAM_MAGIC);
-	return st;
-}
-
-/* Give n bytes of stream st's window back to the client. */
-static void
-h2_consume(struct h2 *h, struct hstream *st, size_t n)
-{
-	struct h2st *hs = st->fe;
-
-	if (n > hs->unconsumed)
-		n = hs->unconsumed;
-	if (n == 0)
-		return;
-	hs->unconsumed -= n;
-	nghttp2_session_consume(h->ng, st->id, n);
-}
-
 /* End the connection with GOAWAY(code): nothing more is read, what is
  * queued (the GOAWAY last) is sent, then the connection closes. */
-static void
+void
 h2_terminate(struct h2 *h, uint32_t code, const char *why)
 {
 	if (h->state == H2_DONE)
@@ -179,307 +119,6 @@ h2_check(struct h2 *h)
 		s->state = HSESS_CLOSING;
 	if (s->state != HSESS_OPEN)
 		h->state = H2_DONE;
-}
-
-/* --- requests --------------------------------------------------------- */
-
-static void
-h2_refuse(struct hstream *st, int status, const char *why)
-{
-	struct h2st *hs = st->fe;
-
-	if (hs->refuse == 0) {
-		hs->refuse = status;
-		hs->refuse_why = why;
-	}
-}
-
-static int
-h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
-{
-	struct h2	*h = arg;
-	struct hstream	*st;
-
-	if (frame->hd.type != NGHTTP2_HEADERS)
-		return 0;
-	h->hdr_stream = frame->hd.stream_id;
-	h->hdr_t0 = hsess_now(h->s);
-	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-		return 0;	/* trailers: read, not forwarded */
-	st = hstream_new(h->s, frame->hd.stream_id);
-	st->fe = xcalloc(1, sizeof(struct h2st));
-	st->req.version = 20;
-	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
-	return 0;
-}
-
-static char *
-h2_strndup(const uint8_t *p, size_t n)
-{
-	char *r = xmalloc(n + 1);
-
-	memcpy(r, p, n);
-	r[n] = '\0';
-	return r;
-}
-
-static int
-h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
-    size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
-{
-	struct h2	*h = arg;
-	struct hstream	*st;
-	struct h2st	*hs;
-	struct hreq	*r;
-
-	(void)ng;
-	(void)flags;
-	if (frame->hd.type != NGHTTP2_HEADERS ||
-	    (st = h2_stream(h, frame->hd.stream_id)) == NULL)
-		return 0;
-	hs = st->fe;
-	r = &st->req;
-	hs->hdr_bytes += nlen + vlen;
-	if (hs->hdr_bytes > (size_t)h->max_header_size * H2_HDR_KILL) {
-		/* Far past the limit: an HPACK bomb, not a big request. */
-		h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM, "header block flood");
-		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	}
-	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-		return 0;	/* trailers: counted, not forwarded */
-	if (hs->refuse != 0)
-		return 0;	/* answered already: stop storing */
-	if (hs->hdr_bytes > h->max_header_size) {
-		h2_refuse(st, 431, "request header too large");
-		return 0;
-	}
-	if (nlen > 0 && name[0] == ':') {
-		/* nghttp2 has checked the set, their order and their values. */
-		if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
-			free(r->method);
-			r->method = h2_strndup(value, vlen);
-			r->m = hmethod_parse((const char *)value, vlen);
-		} else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
-			if (vlen > h->max_uri) {
-				h2_refuse(st, 414, "request target too long");
-				return 0;
-			}
-			free(r->target);
-			r->target = h2_strndup(value, vlen);
-		} else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
-			free(r->authority);
-			r->authority = h2_strndup(value, vlen);
-			for (char *c = r->authority; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
-		}
-		return 0;	/* :scheme, :protocol */
-	}
-	if (nlen == 14 && memcmp(name, "content-length", 14) == 0) {
-		/* nghttp2 has checked it is digits and will check the DATA. */
-		int64_t v = 0;
-		for (size_t i = 0; i < vlen && v < INT64_MAX / 10 - 10; i++)
-			v = v * 10 + (value[i] - '0');
-		r->clen = v;
-		return 0;
-	}
-	if (r->h.n >= h->max_headers) {
-		h2_refuse(st, 431, "too many header fields");
-		return 0;
-	}
-	hfields_add(&r->h, (const char *)name, nlen, (const char *)value, vlen);
-	return 0;
-}
-
-/* RFC 9113 8.2.3: cookie crumbs are joined with "; " for HTTP/1.1. */
-static void
-h2_join_cookies(struct hfields *f)
-{
-	char	*v = NULL;
-	size_t	 len = 0;
-
-	if (hfields_count(f, "cookie") < 2)
-		return;
-	for (uint32_t i = 0; i < f->n; i++) {
-		if (strcmp(f->v[i].name, "cookie") != 0)
-			continue;
-		v = xrealloc(v, len + f->v[i].vlen + 3);
-		if (len > 0) {
-			memcpy(v + len, "; ", 2);
-			len += 2;
-		}
-		memcpy(v + len, f->v[i].value, f->v[i].vlen);
-		len += f->v[i].vlen;
-	}
-	hfields_del(f, "cookie");
-	hfields_add(f, "cookie", 6, v, len);
-	free(v);
-}
-
-/* A request head is complete: route it, or answer it. */
-static void
-h2_request(struct h2 *h, struct hstream *st, int end_stream)
-{
-	struct h2st	*hs = st->fe;
-	struct hreq	*r = &st->req;
-	const struct hfield *f;
-
-	h->s->nreq++;
-	if (r->method == NULL) {
-		r->method = xstrdup("-");
-		r->m = HM_OTHER;
-	}
-	if (r->target == NULL)
-		r->target = xstrdup(r->m == HM_CONNECT ? "-" : "/");
-	if (r->authority == NULL && (f = hfields_get(&r->h, "host")) != NULL &&
-	    f->vlen > 0) {
-		r->authority = xstrdup(f->value);
-		for (char *c = r->authority; *c; c++)
-			if (*c >= 'A' && *c <= 'Z')
-				*c = (char)(*c - 'A' + 'a');
-	}
-	hfields_del(&r->h, "host");
-	h2_join_cookies(&r->h);
-	/* nghttp2 refused connection-specific fields; TE: trailers remains. */
-	hfields_strip_hop(&r->h);
-	r->body = !end_stream;
-	if (end_stream && r->clen < 0)
-		r->clen = 0;
-	if (hs->refuse == 0 && r->m == HM_CONNECT)
-		h2_refuse(st, 405, "CONNECT is not supported");
-	if (hs->refuse != 0)
-		hproxy_respond(st, hs->refuse, HSE_BAD_REQUEST, hs->refuse_why);
-	else
-		hproxy_request(st);
-	if (end_stream) {
-		st->req_done = 1;
-		hproxy_body_end(st);
-	}
-}
-
-/* Client resets allowed per window. */
-static unsigned
-h2_rst_limit(const struct h2 *h)
-{
-	return 2 * h->max_streams > H2_RST_WINDOW_MIN ? 2 * h->max_streams :
-	    H2_RST_WINDOW_MIN;
-}
-
-static int
-h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
-{
-	struct h2	*h = arg;
-	struct hsess	*s = h->s;
-	struct hstream	*st;
-	int		 end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
-	double		 now;
-
-	(void)ng;
-	switch (frame->hd.type) {
-	case NGHTTP2_HEADERS:
-		h->hdr_stream = 0;
-		if ((st = h2_stream(h, frame->hd.stream_id)) == NULL)
-			break;
-		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
-			h2_request(h, st, end);
-		else if (end && !st->req_done) {
-			st->req_done = 1;	/* trailers end the body */
-			hproxy_body_end(st);
-		}
-		break;
-	case NGHTTP2_DATA:
-		if (end && (st = h2_stream(h, frame->hd.stream_id)) != NULL &&
-		    !st->req_done) {
-			st->req_done = 1;
-			hproxy_body_end(st);
-		}
-		break;
-	case NGHTTP2_RST_STREAM:
-		/* CVE-2023-44487: a client that opens and resets streams makes
-		 * work for the backend side at no cost of its own. */
-		now = hsess_now(s);
-		if (now - h->rst_t0 >= H2_RST_WINDOW_SECS) {
-			h->rst_t0 = now;
-			h->rst_window = 0;
-		}
-		h->rst_window++;
-		h->rst_total++;
-		if (h->rst_window > h2_rst_limit(h))
-			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM, "rapid reset");
-		else if (h->rst_total > H2_RST_CONN_MAX && h->rst_total * 2 > s->nreq)
-			h2_terminate(h, NGHTTP2_ENHANCE_YOUR_CALM,
-			    "too many resets on one connection");
-		break;
-	default:
-		break;
-	}
-	return 0;
-}
-
-static int
-h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *p,
-    size_t n, void *arg)
-{
-	struct h2	*h = arg;
-	struct hstream	*st = h2_stream(h, id);
-	struct h2st	*hs;
-	int64_t		 max;
-
-	(void)flags;
-	if (st == NULL) {
-		nghttp2_session_consume(ng, id, n);
-		return 0;
-	}
-	hs = st->fe;
-	hs->unconsumed += n;
-	max = st->site != NULL ? st->site->http.max_body : 0;
-	if (!st->local && max > 0 && st->req_body_bytes + n > (uint64_t)max) {
-		st->req_body_bytes += n;
-		if (!st->head_sent && st->state != HST_RESPONDING)
-			hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
-		else {
-			st->err = HSE_BAD_REQUEST;
-			snprintf(st->why, sizeof(st->why), "request body too large");
-			nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-		}
-		h2_consume(h, st, hs->unconsumed);
-		return 0;
-	}
-	hproxy_body(st, p, n);
-	/* Nobody will take these bytes: the window opens at once. */
-	if (st->local || st->state == HST_DONE || st->up == NULL)
-		h2_consume(h, st, hs->unconsumed);
-	return 0;
-}
-
-static int
-h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
-{
-	struct h2	*h = arg;
-	struct hsess	*s = h->s;
-	struct hstream	*st = h2_stream(h, id);
-	struct h2st	*hs;
-
-	if (id == h->hdr_stream)
-		h->hdr_stream = 0;
-	if (st == NULL)
-		return 0;
-	nghttp2_session_set_stream_user_data(ng, id, NULL);
-	hs = st->fe;
-	/* Window the stream held but nobody gave back: the connection's. */
-	if (hs->unconsumed > 0)
-		nghttp2_session_consume_connection(ng, hs->unconsumed);
-	if (!hs->eof_sent && st->err == HSE_NONE) {
-		st->err = HSE_CLIENT;
-		snprintf(st->why, sizeof(st->why), "stream reset (%s)",
-		    nghttp2_http2_strerror(code));
-	}
-	free(hs);
-	st->fe = NULL;
-	hstream_free(st);
-	if (s->nstreams == 0)
-		h->idle_since = hsess_now(s);
-	return 0;
 }
 
 /* --- responses -------------------------------------------------------- */
@@ -611,11 +250,7 @@ h2_callbacks_init(void)
 
 	if (nghttp2_session_callbacks_new(&cb) != 0)
 		abort();
-	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_on_begin_headers);
-	nghttp2_session_callbacks_set_on_header_callback(cb, h2_on_header);
-	nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_on_frame_recv);
-	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_on_data_chunk);
-	nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_on_stream_close);
+	h2_recv_callbacks(cb);
 	h2_cbs = cb;	/* kept for the process's life */
 }
 
@@ -711,12 +346,46 @@ h2_wants_input(const struct hsess *s)
 	return h->state != H2_DONE && !h->eof && nghttp2_session_want_read(h->ng);
 }
 
+/* Let go of st before nghttp2 closes its stream (that close then finds
+ * no hstream); why (or NULL: no error) goes to the log. */
+static void
+h2_drop(struct h2 *h, struct hstream *st, const char *why)
+{
+	struct h2st *hs = st->fe;
+
+	if (why != NULL && st->err == HSE_NONE) {
+		st->err = HSE_CLIENT;
+		snprintf(st->why, sizeof(st->why), "%s", why);
+	}
+	if (h->ng != NULL) {
+		nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
+		if (hs != NULL && hs->unconsumed > 0)
+			nghttp2_session_consume_connection(h->ng, hs->unconsumed);
+	}
+	free(hs);
+	st->fe = NULL;
+	hstream_free(st);
+}
+
 static void
 h2_eof(struct hsess *s)
 {
-	struct h2 *h = s->ps;
+	struct h2	*h = s->ps;
+	struct hstream	*st, *next;
 
 	h->eof = 1;
+	/* Requests whose body was still coming can never complete: end them
+	 * now rather than hold their backend connections until a timeout.
+	 * The others are answered (the client may still read). */
+	for (st = s->streams; st != NULL; st = next) {
+		next = st->next;
+		if (st->req_done)
+			continue;
+		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+		h2_drop(h, st, "client closed mid-request");
+	}
+	if (s->nstreams == 0)
+		h->idle_since = hsess_now(s);
 	h2_check(h);
 }
 
@@ -786,23 +455,16 @@ h2_on_timer(struct hsess *s)
 static void
 h2_free(struct hsess *s)
 {
-	struct h2 *h = s->ps;
+	struct h2	*h = s->ps;
+	struct hstream	*st;
 
 	if (h == NULL)
 		return;
 	/* nghttp2_session_del calls no callback: free the streams first. */
-	while (s->streams != NULL) {
-		struct hstream *st = s->streams;
-		struct h2st *hs = st->fe;
-		if (st->err == HSE_NONE && (hs == NULL || !hs->eof_sent)) {
-			st->err = HSE_CLIENT;
-			snprintf(st->why, sizeof(st->why), "connection closed");
-		}
-		if (h->ng != NULL)
-			nghttp2_session_set_stream_user_data(h->ng, st->id, NULL);
-		free(hs);
-		st->fe = NULL;
-		hstream_free(st);
+	while ((st = s->streams) != NULL) {
+		const struct h2st *hs = st->fe;
+		/* A stream answered in full is no error. */
+		h2_drop(h, st, hs != NULL && hs->eof_sent ? NULL : "connection closed");
 	}
 	nghttp2_session_del(h->ng);
 	free(h);

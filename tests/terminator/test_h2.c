@@ -847,6 +847,33 @@ test_client_eof(void **state)
 	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
 }
 
+/* The client closes with a request body half sent: that stream can never
+ * complete and goes at once, and the session closes. */
+static void
+test_client_eof_mid_body(void **state)
+{
+	struct fx		*fx = *state;
+	nghttp2_hd_deflater	*d;
+	struct evbuffer		*b = evbuffer_new();
+	uint8_t			 hb[256], data[100] = { 0 };
+	size_t			 n;
+
+	start_session(fx);
+	nghttp2_hd_deflate_new(&d, 4096);
+	preface(b, 1);
+	n = block(d, hb, sizeof(hb), 0, 0);
+	frame(b, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, hb, n);
+	frame(b, NGHTTP2_DATA, 0, 1, data, sizeof(data));
+	assert_true(hsess_input(fx->s, evbuffer_pullup(b, -1), evbuffer_get_length(b)) > 0);
+	assert_int_equal(fx->s->nstreams, 1);
+	hsess_eof(fx->s);
+	assert_int_equal(fx->s->nstreams, 0);
+	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
+	event_base_loop(fx->base, EVLOOP_NONBLOCK);	/* deferred hooks: none left */
+	nghttp2_hd_deflate_del(d);
+	evbuffer_free(b);
+}
+
 static int
 group_setup(void **state)
 {
@@ -879,6 +906,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_body_window_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_eof_mid_body, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("h2", tests, group_setup, group_teardown);

@@ -1,0 +1,71 @@
+/*
+ * h2_impl.h - what the two halves of the HTTP/2 client side share: h2.c
+ * (the session, responses, timers) and h2_recv.c (the request side: the
+ * nghttp2 callbacks that turn frames into streams, and the rapid-reset
+ * count). Only these two files include it.
+ */
+#ifndef TLSGATE_H2_IMPL_H
+#define TLSGATE_H2_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nghttp2/nghttp2.h>
+
+struct hsess;
+struct hstream;
+
+/* Rapid reset: client resets per window, and per connection (then only
+ * when resets are more than half the requests). */
+#define H2_RST_WINDOW_SECS	10.0
+#define H2_RST_WINDOW_MIN	100
+#define H2_RST_CONN_MAX		1000
+/* Decoded header bytes, as a multiple of max_header_size, past which a
+ * header block ends the connection (HPACK bomb). */
+#define H2_HDR_KILL		4
+
+enum h2_state {
+	H2_OPEN,		/* taking new streams */
+	H2_DRAINING,		/* GOAWAY sent: finish the streams, then close */
+	H2_DONE,		/* closing */
+	H2__MAX
+};
+
+struct h2 {
+	nghttp2_session		*ng;
+	struct hsess		*s;
+	enum h2_state		 state;
+	unsigned		 eof:1;		/* the client closed its side */
+	/* The header block in progress (nothing else may interleave). */
+	int32_t			 hdr_stream;
+	double			 hdr_t0;
+	double			 idle_since;	/* when the last stream ended */
+	/* Rapid reset accounting. */
+	double			 rst_t0;
+	unsigned		 rst_window, rst_total;
+	/* Effective limits. */
+	unsigned		 max_streams, max_header_size, max_headers, max_uri;
+	double			 keepalive, header_timeout;
+};
+
+/* A stream's frontend data (st->fe). */
+struct h2st {
+	size_t			 hdr_bytes;	/* decoded name and value bytes */
+	size_t			 unconsumed;	/* DATA bytes not yet given back */
+	int			 refuse;	/* status to answer with, or 0 */
+	const char		*refuse_why;
+	unsigned		 eof_sent:1;
+};
+
+/* The hstream of stream id, or NULL. */
+struct hstream	*h2_stream(struct h2 *h, int32_t id);
+/* Give n bytes of stream st's window back to the client. */
+void		 h2_consume(struct h2 *h, struct hstream *st, size_t n);
+/* GOAWAY(code), then close once it is sent; why goes to the log. */
+void		 h2_terminate(struct h2 *h, uint32_t code, const char *why);
+/* Client resets allowed per H2_RST_WINDOW_SECS. */
+unsigned	 h2_rst_limit(const struct h2 *h);
+/* Set the request side's callbacks (h2_recv.c) into cb. */
+void		 h2_recv_callbacks(nghttp2_session_callbacks *cb);
+
+#endif
