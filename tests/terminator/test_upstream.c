@@ -38,339 +38,8 @@
 #include "http/upstream_impl.h"
 #include "log.h"
 #include "pool.h"
+#include "httpbe.h"
 #include "testcert.h"
-
-/* --- the backend -------------------------------------------------------- */
-
-#define BE_MAXREQ	64
-#define BE_MAXCONN	32
-
-struct be_req {
-	char		 method[16];
-	char		 url[256];
-	char		 head[4096];	/* "name: value\n" lines as received */
-	char		*body;
-	size_t		 blen;
-	int		 conn, reqno;	/* which accepted connection, which request on it */
-};
-
-struct be;
-struct be_conn;
-/* What the backend does with a complete request: 0 to go on reading,
- * -1 to close the connection. */
-typedef int be_fn(struct be_conn *, const struct be_req *);
-
-struct be {
-	int		 lfd, port;
-	pthread_t	 thr;
-	SSL_CTX		*sctx;		/* a TLS backend, or NULL */
-	be_fn		*fn;
-	const char	*resp;		/* the canned answer of be_canned() */
-	pthread_mutex_t	 mtx;
-	int		 stop;
-	int		 accepts;
-	struct be_conn	*conns[BE_MAXCONN];
-	struct be_req	 reqs[BE_MAXREQ];
-	int		 nreqs;
-};
-
-struct be_conn {
-	struct be	*be;
-	int		 fd, idx;
-	SSL		*ssl;
-	pthread_t	 thr;
-	llhttp_t	 ps;
-	struct be_req	 cur;
-	int		 in_value, complete, reqno;
-};
-
-static int
-be_write(struct be_conn *c, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = c->ssl ? SSL_write(c->ssl, p, (int)n) :
-		    send(c->fd, p, n, MSG_NOSIGNAL);
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-be_canned(struct be_conn *c, const struct be_req *r)
-{
-	const char *resp;
-
-	(void)r;
-	pthread_mutex_lock(&c->be->mtx);
-	resp = c->be->resp;
-	pthread_mutex_unlock(&c->be->mtx);
-	return be_write(c, resp, strlen(resp));
-}
-
-/* Change the canned answer (the backend's threads read it). */
-static void
-be_set_resp(struct be *be, const char *resp)
-{
-	pthread_mutex_lock(&be->mtx);
-	be->resp = resp;
-	pthread_mutex_unlock(&be->mtx);
-}
-
-static int
-be_on_url(llhttp_t *ps, const char *at, size_t n)
-{
-	struct be_conn *c = ps->data;
-	size_t l = strlen(c->cur.url);
-
-	if (l + n < sizeof(c->cur.url))
-		memcpy(c->cur.url + l, at, n), c->cur.url[l + n] = '\0';
-	return 0;
-}
-
-static void
-be_head_add(struct be_conn *c, const char *s, size_t n)
-{
-	size_t l = strlen(c->cur.head);
-
-	if (l + n < sizeof(c->cur.head))
-		memcpy(c->cur.head + l, s, n), c->cur.head[l + n] = '\0';
-}
-
-static int
-be_on_field(llhttp_t *ps, const char *at, size_t n)
-{
-	struct be_conn *c = ps->data;
-
-	if (c->in_value)
-		be_head_add(c, "\n", 1);
-	c->in_value = 0;
-	be_head_add(c, at, n);
-	return 0;
-}
-
-static int
-be_on_value(llhttp_t *ps, const char *at, size_t n)
-{
-	struct be_conn *c = ps->data;
-
-	if (!c->in_value)
-		be_head_add(c, ": ", 2);
-	c->in_value = 1;
-	be_head_add(c, at, n);
-	return 0;
-}
-
-static int
-be_on_headers(llhttp_t *ps)
-{
-	struct be_conn *c = ps->data;
-
-	if (c->in_value)
-		be_head_add(c, "\n", 1);
-	snprintf(c->cur.method, sizeof(c->cur.method), "%s",
-	    llhttp_method_name((llhttp_method_t)ps->method));
-	return 0;
-}
-
-static int
-be_on_body(llhttp_t *ps, const char *at, size_t n)
-{
-	struct be_conn *c = ps->data;
-
-	c->cur.body = realloc(c->cur.body, c->cur.blen + n + 1);
-	memcpy(c->cur.body + c->cur.blen, at, n);
-	c->cur.blen += n;
-	c->cur.body[c->cur.blen] = '\0';
-	return 0;
-}
-
-static int
-be_on_complete(llhttp_t *ps)
-{
-	struct be_conn *c = ps->data;
-
-	c->complete = 1;
-	return HPE_PAUSED;
-}
-
-static const llhttp_settings_t be_settings = {
-	.on_url = be_on_url,
-	.on_header_field = be_on_field,
-	.on_header_value = be_on_value,
-	.on_headers_complete = be_on_headers,
-	.on_body = be_on_body,
-	.on_message_complete = be_on_complete,
-};
-
-static void *
-be_conn_main(void *arg)
-{
-	struct be_conn	*c = arg;
-	struct be	*be = c->be;
-	char		 buf[16384];
-	const char	*p;
-	ssize_t		 n;
-
-	if (c->ssl != NULL && SSL_accept(c->ssl) != 1)
-		goto out;
-	llhttp_init(&c->ps, HTTP_REQUEST, &be_settings);
-	c->ps.data = c;
-	for (;;) {
-		n = c->ssl ? SSL_read(c->ssl, buf, sizeof(buf)) : recv(c->fd, buf, sizeof(buf), 0);
-		if (n <= 0)
-			break;
-		p = buf;
-		while (n > 0) {
-			llhttp_errno_t e = llhttp_execute(&c->ps, p, (size_t)n);
-			size_t used = (size_t)n;
-			if (e == HPE_PAUSED) {
-				used = (size_t)(llhttp_get_error_pos(&c->ps) - p);
-				llhttp_resume(&c->ps);
-			} else if (e != HPE_OK)
-				goto out;
-			p += used;
-			n -= (ssize_t)used;
-			if (!c->complete)
-				continue;
-			c->complete = 0;
-			c->cur.conn = c->idx;
-			c->cur.reqno = c->reqno++;
-			pthread_mutex_lock(&be->mtx);
-			if (be->nreqs < BE_MAXREQ)
-				be->reqs[be->nreqs++] = c->cur;
-			else
-				free(c->cur.body);
-			pthread_mutex_unlock(&be->mtx);
-			struct be_req r = c->cur;
-			memset(&c->cur, 0, sizeof(c->cur));
-			c->in_value = 0;
-			if (be->fn(c, &r) == -1)
-				goto out;
-		}
-	}
-out:
-	free(c->cur.body);
-	c->cur.body = NULL;
-	/* Not close(): the fd number must stay ours until the test joins. */
-	if (c->ssl != NULL)
-		(void)SSL_shutdown(c->ssl);
-	shutdown(c->fd, SHUT_RDWR);
-	ERR_clear_error();
-	return NULL;
-}
-
-static void *
-be_accept_main(void *arg)
-{
-	struct be *be = arg;
-
-	for (;;) {
-		int fd = accept(be->lfd, NULL, NULL);
-		if (fd == -1)
-			return NULL;
-		pthread_mutex_lock(&be->mtx);
-		if (be->stop || be->accepts >= BE_MAXCONN) {
-			pthread_mutex_unlock(&be->mtx);
-			close(fd);
-			return NULL;
-		}
-		struct be_conn *c = calloc(1, sizeof(*c));
-		c->be = be;
-		c->fd = fd;
-		c->idx = be->accepts;
-		if (be->sctx != NULL) {
-			c->ssl = SSL_new(be->sctx);
-			SSL_set_fd(c->ssl, fd);
-		}
-		be->conns[be->accepts++] = c;
-		pthread_create(&c->thr, NULL, be_conn_main, c);
-		pthread_mutex_unlock(&be->mtx);
-	}
-}
-
-static int
-listen_any(int *port)
-{
-	struct sockaddr_in	sin = { .sin_family = AF_INET };
-	socklen_t		len = sizeof(sin);
-	int			fd, one = 1;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_not_equal(fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), -1);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(fd, 64), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
-static void
-be_start(struct be *be, be_fn *fn, const char *resp, SSL_CTX *sctx)
-{
-	memset(be, 0, sizeof(*be));
-	pthread_mutex_init(&be->mtx, NULL);
-	be->fn = fn;
-	be->resp = resp;
-	be->sctx = sctx;
-	be->lfd = listen_any(&be->port);
-	assert_int_equal(pthread_create(&be->thr, NULL, be_accept_main, be), 0);
-}
-
-static void
-be_stop(struct be *be)
-{
-	pthread_mutex_lock(&be->mtx);
-	be->stop = 1;
-	pthread_mutex_unlock(&be->mtx);
-	shutdown(be->lfd, SHUT_RDWR);	/* wakes accept() */
-	pthread_join(be->thr, NULL);
-	close(be->lfd);
-	for (int i = 0; i < be->accepts; i++) {
-		struct be_conn *c = be->conns[i];
-		shutdown(c->fd, SHUT_RDWR);
-		pthread_join(c->thr, NULL);
-		SSL_free(c->ssl);
-		close(c->fd);
-		free(c->cur.body);
-		free(c);
-	}
-	for (int i = 0; i < be->nreqs; i++)
-		free(be->reqs[i].body);
-	pthread_mutex_destroy(&be->mtx);
-}
-
-static int
-be_accepts(struct be *be)
-{
-	int n;
-
-	pthread_mutex_lock(&be->mtx);
-	n = be->accepts;
-	pthread_mutex_unlock(&be->mtx);
-	return n;
-}
-
-/* A copy of request i, or a zeroed one if there is none yet. */
-static struct be_req
-be_req_get(struct be *be, int i)
-{
-	struct be_req r;
-
-	memset(&r, 0, sizeof(r));
-	pthread_mutex_lock(&be->mtx);
-	if (i < be->nreqs) {
-		r = be->reqs[i];
-		r.body = NULL;
-		if (be->reqs[i].body != NULL)
-			r.body = strdup(be->reqs[i].body);
-	}
-	pthread_mutex_unlock(&be->mtx);
-	return r;
-}
 
 /* --- the middle, as the test plays it ---------------------------------- */
 
@@ -455,7 +124,7 @@ struct fx {
 	struct event_base	*base;
 	struct event		*tick;
 	struct upstream_pool	*up;
-	struct be		 be;
+	struct httpbe		 be;
 	int			 be_on;
 	struct backend		 b;
 	struct pool		 p;
@@ -541,7 +210,7 @@ teardown(void **state)
 
 	upstream_pool_free(f->up);
 	if (f->be_on)
-		be_stop(&f->be);
+		httpbe_stop(&f->be);
 	backend_cleanup(&f->b);
 	event_free(f->tick);
 	event_base_free(f->base);
@@ -555,9 +224,9 @@ teardown(void **state)
 }
 
 static void
-fx_backend(struct fx *f, be_fn *fn, const char *resp, SSL_CTX *sctx)
+fx_backend(struct fx *f, httpbe_fn *fn, const char *resp, SSL_CTX *sctx)
 {
-	be_start(&f->be, fn, resp, sctx);
+	httpbe_start(&f->be, fn, resp, sctx);
 	f->be_on = 1;
 	backend_init(&f->b, f->be.port);
 }
@@ -686,10 +355,10 @@ test_get(void **state)
 	struct fx	*f = *state;
 	struct rec	 r;
 	struct hstream	*st;
-	struct be_req	 q;
+	struct httpbe_req	 q;
 	char		*body;
 
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	st = mkstream("GET", HM_GET, "/hello?x=1", &r);
 	hfields_add(&st->req.h, "X-Test", 6, "one", 3);
 	start(f, st);
@@ -709,7 +378,7 @@ test_get(void **state)
 	free(body);
 	assert_null(st->up);		/* detached in on_resp_end */
 	assert_false(st->reused);
-	q = be_req_get(&f->be, 0);
+	q = httpbe_req_get(&f->be, 0);
 	assert_string_equal(q.method, "GET");
 	assert_string_equal(q.url, "/hello?x=1");
 	assert_non_null(strstr(q.head, "host: app.test\n"));
@@ -733,7 +402,7 @@ test_reuse_sequential(void **state)
 	struct hstream	*st;
 	char		*body;
 
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	for (int i = 0; i < 10; i++) {
 		st = get(f, "/n", &r);
 		assert_int_equal(r.end, 1);
@@ -742,7 +411,7 @@ test_reuse_sequential(void **state)
 		free(body);
 		freestream(st);
 	}
-	assert_int_equal(be_accepts(&f->be), 1);
+	assert_int_equal(httpbe_accepts(&f->be), 1);
 	assert_int_equal(atomic_load(&f->b.reuses), 9);
 	assert_int_equal(atomic_load(&f->b.total), 10);
 	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
@@ -756,7 +425,7 @@ test_chunked_response(void **state)
 	struct hstream	*st;
 	char		*body;
 
-	fx_backend(f, be_canned, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	fx_backend(f, httpbe_canned, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
 	    "Connection: keep-alive, x-hop\r\nX-Hop: 1\r\nX-Empty:\r\nX-End: 2 \r\n\r\n"
 	    "5\r\nhello\r\n1;ext=1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n", NULL);
 	for (int i = 0; i < 2; i++) {
@@ -775,13 +444,13 @@ test_chunked_response(void **state)
 		assert_int_equal(st->resp.h.n, 2);
 		freestream(st);
 	}
-	assert_int_equal(be_accepts(&f->be), 1);
+	assert_int_equal(httpbe_accepts(&f->be), 1);
 }
 
 static int
-be_then_close(struct be_conn *c, const struct be_req *r)
+be_then_close(struct httpbe_conn *c, const struct httpbe_req *r)
 {
-	be_canned(c, r);
+	httpbe_canned(c, r);
 	return -1;
 }
 
@@ -813,7 +482,7 @@ test_head(void **state)
 	struct hstream	*st;
 	char		*body;
 
-	fx_backend(f, be_canned, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", NULL);
+	fx_backend(f, httpbe_canned, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", NULL);
 	st = mkstream("HEAD", HM_HEAD, "/h", &r);
 	start(f, st);
 	run_until(f, rec_finished, &r);
@@ -823,7 +492,7 @@ test_head(void **state)
 	assert_int_equal(evbuffer_get_length(r.got), 0);
 	freestream(st);
 	/* A 304 may carry the representation's Content-Length: no body either. */
-	be_set_resp(&f->be, "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n"
+	httpbe_set_resp(&f->be, "HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n"
 	    "ETag: \"x\"\r\n\r\n");
 	st = get(f, "/cached", &r);
 	assert_int_equal(r.end, 1);
@@ -832,14 +501,14 @@ test_head(void **state)
 	assert_true(st->reused);
 	freestream(st);
 	/* Had the parser waited for 100 body bytes, this would not work. */
-	be_set_resp(&f->be, OK_HELLO);
+	httpbe_set_resp(&f->be, OK_HELLO);
 	st = get(f, "/after-head", &r);
 	assert_int_equal(r.end, 1);
 	assert_true(st->reused);
 	assert_string_equal(body = got(&r), "hello");
 	free(body);
 	freestream(st);
-	assert_int_equal(be_accepts(&f->be), 1);
+	assert_int_equal(httpbe_accepts(&f->be), 1);
 }
 
 static void
@@ -850,7 +519,7 @@ test_interim_100(void **state)
 	struct hstream	*st;
 	char		*body;
 
-	fx_backend(f, be_canned, "HTTP/1.1 100 Continue\r\n\r\n"
+	fx_backend(f, httpbe_canned, "HTTP/1.1 100 Continue\r\n\r\n"
 	    "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
 	    "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", NULL);
 	st = mkstream("PUT", HM_PUT, "/u", &r);
@@ -876,13 +545,13 @@ test_request_body_clen(void **state)
 	struct fx	*f = *state;
 	struct rec	 r;
 	struct hstream	*st;
-	struct be_req	 q;
+	struct httpbe_req	 q;
 	size_t		 big = 300000;
 	char		*data = malloc(big);
 
 	for (size_t i = 0; i < big; i++)
 		data[i] = (char)('a' + i % 26);
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	st = mkstream("POST", HM_POST, "/up", &r);
 	st->req.clen = (int64_t)big;
 	st->req.body = 1;
@@ -897,7 +566,7 @@ test_request_body_clen(void **state)
 	assert_int_equal(r.taken, big);
 	assert_int_equal(st->req_body_sent, big);
 	assert_int_equal(evbuffer_get_length(st->req_body), 0);
-	q = be_req_get(&f->be, 0);
+	q = httpbe_req_get(&f->be, 0);
 	assert_string_equal(q.method, "POST");
 	assert_non_null(strstr(q.head, "content-length: 300000\n"));
 	assert_null(strstr(q.head, "transfer-encoding"));
@@ -914,9 +583,9 @@ test_request_body_chunked(void **state)
 	struct fx	*f = *state;
 	struct rec	 r;
 	struct hstream	*st;
-	struct be_req	 q;
+	struct httpbe_req	 q;
 
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	st = mkstream("POST", HM_POST, "/chunks", &r);
 	st->req.body = 1;		/* length unknown: chunked */
 	evbuffer_add(st->req_body, "abc", 3);
@@ -931,7 +600,7 @@ test_request_body_chunked(void **state)
 	run_until(f, rec_finished, &r);
 	assert_int_equal(r.end, 1);
 	assert_int_equal(r.taken, 10);
-	q = be_req_get(&f->be, 0);
+	q = httpbe_req_get(&f->be, 0);
 	assert_non_null(strstr(q.head, "transfer-encoding: chunked\n"));
 	assert_null(strstr(q.head, "content-length"));
 	assert_string_equal(q.body, "abcdefghij");
@@ -945,7 +614,7 @@ test_request_body_chunked(void **state)
 	st = mkstream("POST", HM_POST, "/empty", &r);
 	start(f, st);
 	run_until(f, rec_finished, &r);
-	q = be_req_get(&f->be, 2);
+	q = httpbe_req_get(&f->be, 2);
 	assert_non_null(strstr(q.head, "content-length: 0\n"));
 	free(q.body);
 	freestream(st);
@@ -969,17 +638,17 @@ test_idle_closed_by_backend(void **state)
 	assert_int_equal(r.end, 1);
 	assert_false(st->reused);
 	freestream(st);
-	assert_int_equal(be_accepts(&f->be), 2);
+	assert_int_equal(httpbe_accepts(&f->be), 2);
 	assert_int_equal(atomic_load(&f->b.reuses), 0);
 }
 
 /* Answers a connection's first request; closes at the second, unanswered. */
 static int
-be_drop_second(struct be_conn *c, const struct be_req *r)
+be_drop_second(struct httpbe_conn *c, const struct httpbe_req *r)
 {
 	if (r->reqno >= 1)
 		return -1;
-	return be_canned(c, r);
+	return httpbe_canned(c, r);
 }
 
 static void
@@ -1025,7 +694,7 @@ test_connect_refused(void **state)
 	struct fx	*f = *state;
 	struct rec	 r;
 	struct hstream	*st;
-	int		 port, fd = listen_any(&port);
+	int		 port, fd = httpbe_listen_any(&port);
 
 	close(fd);		/* nothing listens there now */
 	backend_init(&f->b, port);
@@ -1043,7 +712,7 @@ test_connect_refused(void **state)
 }
 
 static int
-be_silent(struct be_conn *c, const struct be_req *r)
+be_silent(struct httpbe_conn *c, const struct httpbe_req *r)
 {
 	(void)c;
 	(void)r;
@@ -1074,7 +743,7 @@ test_garbage(void **state)
 	struct rec	 r;
 	struct hstream	*st;
 
-	fx_backend(f, be_canned, "HELLO THERE\r\n\r\n", NULL);
+	fx_backend(f, httpbe_canned, "HELLO THERE\r\n\r\n", NULL);
 	st = get(f, "/g", &r);
 	assert_int_equal(r.err, 1);
 	assert_int_equal(r.e, HSE_BACKEND);
@@ -1091,7 +760,7 @@ test_max_idle(void **state)
 	struct hstream	*st[4];
 	int		 four = 4;
 
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	f->o.max_idle = 2;
 	for (int i = 0; i < 4; i++) {
 		st[i] = mkstream("GET", HM_GET, "/p", &r[i]);
@@ -1102,13 +771,13 @@ test_max_idle(void **state)
 		assert_int_equal(r[i].end, 1);
 		freestream(st[i]);
 	}
-	assert_int_equal(be_accepts(&f->be), 4);
+	assert_int_equal(httpbe_accepts(&f->be), 4);
 	assert_int_equal(atomic_load(&f->b.conns_idle), 2);
 	assert_int_equal(f->up->nconns, 2);
 }
 
 static int
-be_big(struct be_conn *c, const struct be_req *r)
+be_big(struct httpbe_conn *c, const struct httpbe_req *r)
 {
 	char		chunk[8192];
 	char		hdr[128];
@@ -1118,10 +787,10 @@ be_big(struct be_conn *c, const struct be_req *r)
 	for (size_t i = 0; i < sizeof(chunk); i++)
 		chunk[i] = (char)('A' + i % 26);
 	snprintf(hdr, sizeof(hdr), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", total);
-	if (be_write(c, hdr, strlen(hdr)) == -1)
+	if (httpbe_write(c, hdr, strlen(hdr)) == -1)
 		return -1;
 	for (size_t sent = 0; sent < total; sent += sizeof(chunk))
-		if (be_write(c, chunk, sizeof(chunk)) == -1)
+		if (httpbe_write(c, chunk, sizeof(chunk)) == -1)
 			return -1;
 	return 0;
 }
@@ -1191,7 +860,7 @@ test_extra_bytes_not_reused(void **state)
 	char		*body;
 
 	/* A second, unasked-for response after the first. */
-	fx_backend(f, be_canned, OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	fx_backend(f, httpbe_canned, OK_HELLO "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	    NULL);
 	st = get(f, "/x", &r);
 	assert_int_equal(r.end, 1);
@@ -1209,7 +878,7 @@ test_upgrade_refused(void **state)
 	struct rec	 r;
 	struct hstream	*st;
 
-	fx_backend(f, be_canned, "HTTP/1.1 101 Switching Protocols\r\n"
+	fx_backend(f, httpbe_canned, "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n", NULL);
 	st = get(f, "/ws", &r);
 	assert_int_equal(r.err, 1);
@@ -1220,12 +889,12 @@ test_upgrade_refused(void **state)
 }
 
 static int
-be_half_body(struct be_conn *c, const struct be_req *r)
+be_half_body(struct httpbe_conn *c, const struct httpbe_req *r)
 {
 	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
 
 	(void)r;
-	return be_write(c, s, strlen(s));
+	return httpbe_write(c, s, strlen(s));
 }
 
 static void
@@ -1254,7 +923,7 @@ test_sweep_and_no_reuse(void **state)
 	struct rec	 r;
 	struct hstream	*st;
 
-	fx_backend(f, be_canned, OK_HELLO, NULL);
+	fx_backend(f, httpbe_canned, OK_HELLO, NULL);
 	st = get(f, "/1", &r);
 	freestream(st);
 	assert_int_equal(atomic_load(&f->b.conns_idle), 1);
@@ -1272,7 +941,7 @@ test_sweep_and_no_reuse(void **state)
 	freestream(st);
 	assert_int_equal(atomic_load(&f->b.conns_idle), 0);
 	assert_int_equal(f->up->nconns, 0);
-	assert_int_equal(be_accepts(&f->be), 2);
+	assert_int_equal(httpbe_accepts(&f->be), 2);
 }
 
 /* The middle lets go of a stream mid-exchange (the client went away). */
@@ -1347,7 +1016,7 @@ test_tls_backend(void **state)
 	tls_contexts(&sctx, &f->p.tls_ctx);
 	f->p.tls_name = strdup("backend.test");
 	f->p.tls_verify = 1;
-	fx_backend(f, be_canned, OK_HELLO, sctx);
+	fx_backend(f, httpbe_canned, OK_HELLO, sctx);
 	for (int i = 0; i < 3; i++) {
 		st = get(f, "/tls", &r);
 		assert_int_equal(r.err, 0);
@@ -1361,7 +1030,7 @@ test_tls_backend(void **state)
 	{
 		size_t		 big = 200000;
 		char		*data = malloc(big);
-		struct be_req	 q;
+		struct httpbe_req	 q;
 
 		for (size_t i = 0; i < big; i++)
 			data[i] = (char)('a' + i % 23);
@@ -1374,7 +1043,7 @@ test_tls_backend(void **state)
 		assert_int_equal(r.end, 1);
 		assert_true(st->reused);
 		assert_int_equal(r.taken, big);
-		q = be_req_get(&f->be, 3);
+		q = httpbe_req_get(&f->be, 3);
 		assert_non_null(strstr(q.head, "transfer-encoding: chunked\n"));
 		assert_non_null(q.body);
 		assert_memory_equal(q.body, data, big);
@@ -1382,11 +1051,11 @@ test_tls_backend(void **state)
 		free(data);
 		freestream(st);
 	}
-	assert_int_equal(be_accepts(&f->be), 1);
+	assert_int_equal(httpbe_accepts(&f->be), 1);
 	/* Stop the backend before its context goes. */
 	upstream_pool_free(f->up);
 	f->up = upstream_pool_new(f->base);
-	be_stop(&f->be);
+	httpbe_stop(&f->be);
 	f->be_on = 0;
 	SSL_CTX_free(sctx);
 }
@@ -1402,7 +1071,7 @@ test_tls_backend_bad_name(void **state)
 	tls_contexts(&sctx, &f->p.tls_ctx);
 	f->p.tls_name = strdup("other.test");
 	f->p.tls_verify = 1;
-	fx_backend(f, be_canned, OK_HELLO, sctx);
+	fx_backend(f, httpbe_canned, OK_HELLO, sctx);
 	st = get(f, "/tls", &r);
 	assert_int_equal(r.err, 1);
 	assert_int_equal(r.e, HSE_CONNECT);
@@ -1411,7 +1080,7 @@ test_tls_backend_bad_name(void **state)
 	assert_int_equal(atomic_load(&f->b.failures), 1);
 	assert_int_equal(r.head, 0);
 	freestream(st);
-	be_stop(&f->be);
+	httpbe_stop(&f->be);
 	f->be_on = 0;
 	SSL_CTX_free(sctx);
 }
