@@ -373,8 +373,10 @@ const struct cfg_key cfg_site_keys[] = {
 	{ .key = "http.backend_max_idle", .type = CFG_INT, S(backend_max_idle),
 	  .min = 0, .max = 10000, .def = "32",
 	  .doc = "Idle keep-alive connections kept per backend by each worker "
-	  "thread, for reuse by any client. 0: a new backend connection per "
-	  "request." },
+	  "thread, for reuse by any client. After a burst, up to 16 times as "
+	  "many stay idle for a second, so a steady load with more requests in "
+	  "flight is not a new connection per request. 0: a new backend "
+	  "connection per request." },
 	{ .key = "http.backend_idle_timeout", .type = CFG_SECONDS,
 	  S(backend_idle_timeout), .min = 0.1, .max = 3600, .def = "60",
 	  .doc = "An idle pooled backend connection is closed after this." },

@@ -102,6 +102,9 @@ upool_take(struct upstream_pool *up, struct backend *b, SSL_CTX *ctx)
 	return u;
 }
 
+#define UPOOL_SURPLUS_SECS	1.0
+#define UPOOL_SURPLUS_FACTOR	16
+
 void
 upool_put(struct upconn *u)
 {
@@ -117,7 +120,13 @@ upool_put(struct upconn *u)
 		return;
 	}
 	k = upool_key(u->pool, u->b, u->ctx, 1);
-	if (k->nidle >= u->o.max_idle) {
+	/*
+	 * Past max_idle a connection may stay idle for UPOOL_SURPLUS_SECS,
+	 * up to UPOOL_SURPLUS_FACTOR times as many: a steady load with more
+	 * requests in flight than max_idle reuses them instead of opening and
+	 * closing a connection for most requests.
+	 */
+	if (k->nidle >= u->o.max_idle * UPOOL_SURPLUS_FACTOR) {
 		up_close(u, 1, "pool full (max_idle)");
 		if (k->nidle == 0)
 			upool_key_drop(u->pool, k);
@@ -135,7 +144,8 @@ upool_put(struct upconn *u)
 	u->paused = 0;
 	log_debug("u%08x backend %s: idle in the pool (%d of %d)", u->id, u->b->str,
 	    k->nidle, u->o.max_idle);
-	up_timer(u, u->o.idle_timeout);
+	up_timer(u, k->nidle > u->o.max_idle && u->o.idle_timeout > UPOOL_SURPLUS_SECS ?
+	    UPOOL_SURPLUS_SECS : u->o.idle_timeout);
 	up_update_events(u);
 }
 

@@ -752,6 +752,12 @@ test_garbage(void **state)
 	freestream(st);
 }
 
+static int
+idle_at_most(struct fx *f, void *arg)
+{
+	return atomic_load(&f->b.conns_idle) <= *(int *)arg;
+}
+
 static void
 test_max_idle(void **state)
 {
@@ -772,6 +778,10 @@ test_max_idle(void **state)
 		freestream(st[i]);
 	}
 	assert_int_equal(httpbe_accepts(&f->be), 4);
+	/* Right after the burst all four wait idle; the two past max_idle
+	 * close a second later. */
+	assert_int_equal(atomic_load(&f->b.conns_idle), 4);
+	run_until(f, idle_at_most, &(int){ 2 });
 	assert_int_equal(atomic_load(&f->b.conns_idle), 2);
 	assert_int_equal(f->up->nconns, 2);
 }
