@@ -142,6 +142,14 @@ up_update_events(struct upconn *u)
 
 	if (u->fd == -1 || w == u->ev_on)
 		return;
+	/*
+	 * DONE is brief: the connection goes back to the pool (reading, as
+	 * now) or is closed within this pass of the loop. Leaving the event
+	 * as it is spares the epoll_ctl that libevent would make for the
+	 * delete and the add that follows.
+	 */
+	if (w == 0 && u->state == UP_DONE)
+		return;
 	if (u->ev_on)
 		event_del(&u->ev);
 	if (w) {
@@ -435,7 +443,11 @@ up_on_io(evutil_socket_t fd, short what, void *arg)
 		u->rb.drained = 0;
 	if (u->state == UP_IDLE)
 		upool_on_idle_read(u);
-	else if (u->state == UP_CONNECTING) {
+	else if (u->state == UP_DONE) {
+		/* Still armed from the exchange (up_update_events): stop. */
+		event_del(&u->ev);
+		u->ev_on = 0;
+	} else if (u->state == UP_CONNECTING) {
 		if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (up_connected(u, err) == 0)
