@@ -17,7 +17,7 @@ PB=$(free_port); P=$(free_port)
 start_httpecho E "$PB"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "sites": [{"names": ["page.test"], "backends": ["127.0.0.1:$PB"], "alpn": ["http/1.1"],
+ "sites": [{"names": ["page.test"], "backends": ["127.0.0.1:$PB"], "mode": "tcp", "alpn": ["http/1.1"],
             "certificates": [{"cert": "page.pem", "key": "page.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"
