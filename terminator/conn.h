@@ -25,6 +25,11 @@ void	conn_close_removed(struct worker *w, double drain);
 /* Graceful stop of w's HTTP-mode connections: finish the requests in
  * flight, take no new ones. */
 void	conn_stop_http(struct worker *w);
+/* After a reload: HTTP-mode connections still on an older configuration
+ * (view config_gen other than gen) finish their requests in flight and
+ * close (HTTP/2 GOAWAY, HTTP/1.1 Connection: close), so that clients come
+ * back to the new one. Worker thread. */
+void	conn_http_retire(struct worker *w, unsigned gen);
 /* Close every connection of w now (drain timeout reached). */
 void	conn_close_all(struct worker *w);
 

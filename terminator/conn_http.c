@@ -244,3 +244,19 @@ conn_stop_http(struct worker *w)
 		conn_http_kick(c);
 	}
 }
+
+void
+conn_http_retire(struct worker *w, unsigned gen)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->state != CONN_HTTP || c->http_retired || gen == 0 ||
+		    c->ts.view->config_gen == gen)
+			continue;
+		c->http_retired = 1;
+		hsess_shutdown(c->hs);
+		conn_http_kick(c);
+	}
+}

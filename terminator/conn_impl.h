@@ -92,6 +92,7 @@ struct conn {
 	struct site_stats	*st;		/* set once the handshake is done */
 	char			 err[160];	/* detail for the close line */
 	struct hsess		*hs;		/* HTTP mode */
+	unsigned		 http_retired:1;	/* told to finish (reload) */
 };
 
 

@@ -26,6 +26,7 @@
 
 static pthread_mutex_t	 view_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct view	*view_cur;
+static atomic_uint view_config_counter;
 static unsigned		 view_gen;
 
 static uint32_t
@@ -299,6 +300,7 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 	}
 	view_http_from(&vh, c);
 	v = view_assemble(sites, c->nsites, &c->limits, &vh);
+	v->config_gen = atomic_fetch_add(&view_config_counter, 1) + 1;
 	return v;
 fail:
 	for (size_t k = 0; k <= i && k < c->nsites; k++)
@@ -349,6 +351,7 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 		}
 	}
 	v = view_assemble(sites, old->nsites, &old->limits, &old->http);
+	v->config_gen = old->config_gen;
 	return v;
 }
 
@@ -396,6 +399,17 @@ view_unref(struct view *v)
 	free(v->tab);
 	free(v->http.trusted);
 	free(v);
+}
+
+unsigned
+view_config_gen(void)
+{
+	unsigned g;
+
+	pthread_mutex_lock(&view_mtx);
+	g = view_cur != NULL ? view_cur->config_gen : 0;
+	pthread_mutex_unlock(&view_mtx);
+	return g;
 }
 
 void

@@ -71,6 +71,7 @@ struct view_slot {
 struct view {
 	int			 refs;		/* atomic */
 	unsigned		 generation;
+	unsigned		 config_gen;	/* new per config load, kept by cert swaps */
 	struct site		**sites;
 	size_t			  nsites;
 	struct view_slot	 *tab;		/* open addressing, power of two */
@@ -111,6 +112,8 @@ void		 view_publish(struct view *v);
  */
 int		 view_apply_cert(const char *name, struct certfile *cf,
 		    struct errbuf *eb);
+/* The current view's config_gen (0 before the first publish); any thread. */
+unsigned	 view_config_gen(void);
 /* Drop the current view (at exit). */
 void		 view_publish_none(void);
 /* A new reference to the current view, or NULL before the first publish. */

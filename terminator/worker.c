@@ -27,6 +27,7 @@
 #include <event2/thread.h>
 
 #include "climit.h"
+#include "sites.h"
 #include "upstream.h"
 #include "config.h"
 #include "conn.h"
@@ -371,6 +372,7 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 		double now = worker_now();
 		conn_close_removed(w, atomic_load(&w->drain_ms) / 1000.0);
 		upstream_pool_sweep(w->upool);
+		conn_http_retire(w, view_config_gen());
 		worker_log_fd_errors(w, now);
 		worker_log_refused(w, now);
 	}

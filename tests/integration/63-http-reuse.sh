@@ -69,6 +69,31 @@ for i in $(seq 1 20); do
 done
 ok "after the backend dropped its pooled connections, 20 requests all succeed"
 
+# A reload that moves the site to another backend: a keep-alive client still
+# on the old configuration is closed once idle (it would otherwise go on
+# using the old backends for as long as it stays), and new requests reach
+# the new backend.
+( printf 'GET /old HTTP/1.1\r\nHost: h.test\r\n\r\n'; sleep 60 ) |
+    openssl s_client -quiet -connect "127.0.0.1:$P" -servername h.test -alpn http/1.1 \
+    >"$T/old.out" 2>/dev/null &
+OLD=$!
+PIDS+=($OLD)
+wait_log 'path=/old'
+PB2=$(free_port)
+"$TG_BACKEND" --listen "127.0.0.1:$PB2" --mode httpecho --name NEW >"$T/backend-NEW.log" 2>&1 &
+PIDS+=($!)
+wait_port "$PB2"
+sed -i "s/127.0.0.1:$PB\"/127.0.0.1:$PB2\"/" "$T/tlsgate.json"
+kill -HUP "$TG_PID"
+wait_log 'reload: done'
+for _ in $(seq 1 200); do kill -0 "$OLD" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$OLD" 2>/dev/null && fail "a keep-alive client on the old configuration was not closed"
+grep -q '^HTTP/1.1 200' "$T/old.out" || fail "the old client's request was not answered"
+name=$(curl -sS --http2 --cacert "$T/s.pem" --resolve "h.test:$P:127.0.0.1" \
+    "https://h.test:$P/new" | jq -r .name)
+[ "$name" = NEW ] || fail "after the reload, answered by $name"
+ok "reload: keep-alive clients of the old configuration closed, new requests on the new backend"
+
 # SIGTERM with idle keep-alive clients: they are closed, not waited for.
 # (drain_timeout is 120 s: an exit within 60 s was not waiting for them.)
 ( printf 'GET /keep HTTP/1.1\r\nHost: h.test\r\n\r\n'; sleep 100 ) |
