@@ -319,6 +319,78 @@ h1_reason(int status)
 	return r != NULL ? r : "Unknown";
 }
 
+/* Decimal digits of v into the end of buf; returns where they start. */
+static char *
+h1_u64(char *end, uint64_t v)
+{
+	do
+		*--end = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return end;
+}
+
+/*
+ * The response head, laid out in one go into space reserved in o: one
+ * buffer operation instead of four per field.
+ */
+static void
+h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
+    int clen, int chunked, const char *conn)
+{
+	struct evbuffer_iovec	 v;
+	char			 num[24], *n = NULL, *p;
+	size_t			 len, rl = strlen(reason), cl = strlen(conn), nl = 0;
+
+	len = 13 + rl + 2 + cl + 2;	/* "HTTP/1.1 NNN " reason CRLF conn CRLF */
+	for (uint32_t i = 0; i < r->h.n; i++)
+		len += (size_t)r->h.v[i].nlen + 2 + r->h.v[i].vlen + 2;
+	if (clen) {
+		n = h1_u64(num + sizeof(num), (uint64_t)r->clen);
+		nl = (size_t)(num + sizeof(num) - n);
+		len += 16 + nl + 2;
+	} else if (chunked)
+		len += 28;
+	if (evbuffer_reserve_space(o, (ev_ssize_t)len, &v, 1) < 1)
+		return;
+	p = v.iov_base;
+	memcpy(p, "HTTP/1.1 ", 9);
+	p[9] = (char)('0' + r->status / 100 % 10);
+	p[10] = (char)('0' + r->status / 10 % 10);
+	p[11] = (char)('0' + r->status % 10);
+	p[12] = ' ';
+	p += 13;
+	memcpy(p, reason, rl);
+	p += rl;
+	*p++ = '\r';
+	*p++ = '\n';
+	for (uint32_t i = 0; i < r->h.n; i++) {
+		memcpy(p, r->h.v[i].name, r->h.v[i].nlen);
+		p += r->h.v[i].nlen;
+		*p++ = ':';
+		*p++ = ' ';
+		memcpy(p, r->h.v[i].value, r->h.v[i].vlen);
+		p += r->h.v[i].vlen;
+		*p++ = '\r';
+		*p++ = '\n';
+	}
+	if (clen) {
+		memcpy(p, "content-length: ", 16);
+		memcpy(p + 16, n, nl);
+		p += 16 + nl;
+		*p++ = '\r';
+		*p++ = '\n';
+	} else if (chunked) {
+		memcpy(p, "transfer-encoding: chunked\r\n", 28);
+		p += 28;
+	}
+	memcpy(p, conn, cl);
+	p += cl;
+	*p++ = '\r';
+	*p++ = '\n';
+	v.iov_len = (size_t)(p - (char *)v.iov_base);
+	evbuffer_commit_space(o, &v, 1);
+}
+
 static void
 h1_on_head(struct hstream *st)
 {
@@ -341,23 +413,9 @@ h1_on_head(struct hstream *st)
 			h->close = 1;	/* the end of the body is the close */
 	}
 	reason = h1_reason(r->status);
-	evbuffer_add_printf(o, "HTTP/1.1 %d %s\r\n", r->status, reason);
-	for (uint32_t i = 0; i < r->h.n; i++) {
-		evbuffer_add(o, r->h.v[i].name, r->h.v[i].nlen);
-		evbuffer_add(o, ": ", 2);
-		evbuffer_add(o, r->h.v[i].value, r->h.v[i].vlen);
-		evbuffer_add(o, "\r\n", 2);
-	}
-	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD))
-		evbuffer_add_printf(o, "content-length: %" PRId64 "\r\n", r->clen);
-	else if (h->chunked)
-		evbuffer_add(o, "transfer-encoding: chunked\r\n", 28);
-	if (h->close)
-		evbuffer_add(o, "connection: close\r\n\r\n", 21);
-	else if (h->version == 10)
-		evbuffer_add(o, "connection: keep-alive\r\n\r\n", 26);
-	else
-		evbuffer_add(o, "\r\n", 2);
+	h1_write_head(o, r, reason, r->clen >= 0 && (r->body || st->req.m == HM_HEAD),
+	    h->chunked, h->close ? "connection: close\r\n" :
+	    h->version == 10 ? "connection: keep-alive\r\n" : "");
 }
 
 /* The exchange is over on both sides: next request, or close. */

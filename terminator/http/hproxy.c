@@ -216,6 +216,7 @@ request_id_valid(const char *v, size_t n)
 static void
 request_id(struct hstream *st)
 {
+	static const char	 hex[] = "0123456789abcdef";
 	const struct hfield	*f = hfields_get(&st->req.h, "x-request-id");
 	uint8_t			 r[16];
 
@@ -225,8 +226,11 @@ request_id(struct hstream *st)
 		return;
 	}
 	RAND_bytes(r, sizeof(r));
-	for (size_t i = 0; i < sizeof(r); i++)
-		snprintf(st->rid + 2 * i, 3, "%02x", r[i]);
+	for (size_t i = 0; i < sizeof(r); i++) {
+		st->rid[2 * i] = hex[r[i] >> 4];
+		st->rid[2 * i + 1] = hex[r[i] & 15];
+	}
+	st->rid[2 * sizeof(r)] = '\0';
 	set_field(&st->req.h, "x-request-id", st->rid);
 }
 
