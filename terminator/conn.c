@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "bufcache.h"
 #include "climit.h"
 #include "conn_impl.h"
 #include "hsess.h"
@@ -118,10 +119,22 @@ conn_ssl_err(struct conn *c, const char *what)
 	ERR_clear_error();
 }
 
+char *
+conn_buf_get(void)
+{
+	char *p = bufcache_get();
+
+	if (p == NULL) {
+		log_err("out of memory");
+		abort();
+	}
+	return p;
+}
+
 void
 conn_buf_free(struct buf *b)
 {
-	free(b->data);
+	bufcache_put(b->data);
 	b->data = NULL;
 	b->off = b->len = 0;
 }
@@ -273,7 +286,7 @@ conn_proxy_header(struct conn *c, int version)
 	    local.ss_family != c->peer.ss_family)
 		return;
 	if (c->c2b.data == NULL)
-		c->c2b.data = xmalloc(CONN_BUFSZ);
+		c->c2b.data = conn_buf_get();
 	if (version == 2)
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 	c->c2b.off = 0;
@@ -493,7 +506,7 @@ conn_flow_c2b(struct conn *c)
 		if (c->rd_want != 0)
 			return 0;
 		if (c->c2b.data == NULL)
-			c->c2b.data = xmalloc(CONN_BUFSZ);
+			c->c2b.data = conn_buf_get();
 		c->c2b.off = 0;
 		ERR_clear_error();
 		if ((r = SSL_read(c->ssl, c->c2b.data, CONN_BUFSZ)) > 0) {
@@ -569,7 +582,7 @@ conn_flow_b2c(struct conn *c)
 		if (c->br_want)
 			return 0;
 		if (c->b2c.data == NULL)
-			c->b2c.data = xmalloc(CONN_BUFSZ);
+			c->b2c.data = conn_buf_get();
 		c->b2c.off = 0;
 		if (c->bssl != NULL) {
 			ERR_clear_error();

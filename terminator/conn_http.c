@@ -103,7 +103,7 @@ conn_http_read(struct conn *c)
 	int r;
 
 	if (c->c2b.data == NULL)
-		c->c2b.data = xmalloc(CONN_HTTP_BUFSZ);
+		c->c2b.data = conn_buf_get();
 	c->c2b.off = 0;
 	ERR_clear_error();
 	if ((r = SSL_read(c->ssl, c->c2b.data, CONN_HTTP_BUFSZ)) > 0) {

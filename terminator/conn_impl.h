@@ -102,6 +102,9 @@ void	conn_close(struct conn *c, enum conn_reason why);
 void	conn_update_events(struct conn *c);
 /* Drain BoringSSL's error queue into c->err (first error wins). */
 void	conn_ssl_err(struct conn *c, const char *what);
+/* A CONN_BUFSZ buffer (from the thread's bufcache); conn_buf_free gives it
+ * back. */
+char	*conn_buf_get(void);
 void	conn_buf_free(struct buf *b);
 
 /* HTTP mode (conn_http.c): after the handshake, and each pump. -1 if the

@@ -38,7 +38,7 @@ sockbio_read(BIO *bio, char *out, int outl)
 				rb->drained = 1;
 			goto result;
 		}
-		if (rb->data == NULL && (rb->data = malloc(SOCKBIO_AHEAD)) == NULL) {
+		if (rb->data == NULL && (rb->data = bufcache_get()) == NULL) {
 			errno = ENOMEM;
 			return -1;
 		}
@@ -187,7 +187,7 @@ sockbio_attach(SSL *ssl, int fd, struct sockbio_buf *rb)
 void
 sockbio_release(struct sockbio_buf *rb)
 {
-	free(rb->data);
+	bufcache_put(rb->data);
 	rb->data = NULL;
 	rb->off = rb->len = 0;
 }

@@ -31,7 +31,9 @@
 
 #include <openssl/ssl.h>
 
-#define SOCKBIO_AHEAD	(16384 + 512)
+#include "bufcache.h"
+
+#define SOCKBIO_AHEAD	BUFCACHE_SIZE	/* 16.5 KiB, from bufcache.h */
 
 struct sockbio_buf {
 	char		*data;

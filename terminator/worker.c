@@ -26,6 +26,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "bufcache.h"
 #include "climit.h"
 #include "sites.h"
 #include "upstream.h"
@@ -445,6 +446,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	event_base_dispatch(w->base);
+	bufcache_flush();
 	return NULL;
 }
 
