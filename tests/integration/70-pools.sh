@@ -20,6 +20,19 @@ get() { # host [curl args]: one request on a new connection, prints the backend
 	local h=$1; shift
 	curl -sS --max-time 5 --cacert "$T/s.pem" --resolve "$h:$P:127.0.0.1" "$@" "https://$h:$P/" | cut -d' ' -f1
 }
+# getn N host: N requests, each on a new connection (a curl each, a few at
+# a time); prints the backend of each, one per line.
+getn() {
+	seq 1 "$1" | xargs -P 6 -I{} curl -sS --max-time 30 --cacert "$T/s.pem" \
+	    --resolve "$2:$P:127.0.0.1" -w '\n' "https://$2:$P/" | cut -d' ' -f1 | grep -v '^$'
+}
+# getsrc FIRST LAST host: one request from each of 127.0.0.FIRST..LAST (a
+# few at a time), "ADDRESS BACKEND" per line, sorted by address.
+getsrc() {
+	seq "$1" "$2" | xargs -P 6 -I{} sh -c 'echo "127.0.0.{} $(curl -sS --max-time 30 \
+	    --cacert "$0" --resolve "$1:$2:127.0.0.1" --interface 127.0.0.{} "https://$1:$2/" |
+	    cut -d" " -f1)"' "$T/s.pem" "$3" "$P" | sort -t. -k4 -n
+}
 count() { sort | uniq -c | awk '{print $2"="$1}' | sort | tr '\n' ' '; }
 
 conf "$(site rr.pool.test "[\"127.0.0.1:$PA\", \"127.0.0.1:$PB\", \"127.0.0.1:$PC\"]"),
@@ -31,13 +44,13 @@ conf "$(site rr.pool.test "[\"127.0.0.1:$PA\", \"127.0.0.1:$PB\", \"127.0.0.1:$P
 start_tlsgate "$P" --config "$T/tlsgate.json"
 
 # Round robin: 300 requests over 3 equal backends.
-for i in $(seq 1 300); do get rr.pool.test; done >"$T/rr"
+getn 300 rr.pool.test >"$T/rr"
 c=$(count <"$T/rr"); echo "round robin: $c"
 for b in A B C; do
 	n=$(grep -c "^$b$" "$T/rr"); [ "$n" -ge 99 ] && [ "$n" -le 101 ] || fail "round robin gave $b $n of 300"
 done
 ok "round robin: 300 requests -> $c"
-for i in $(seq 1 400); do get w.pool.test; done >"$T/w"
+getn 400 w.pool.test >"$T/w"
 a=$(grep -c "^A$" "$T/w"); b=$(grep -c "^B$" "$T/w")
 [ "$a" -ge 299 ] && [ "$a" -le 301 ] && [ "$b" -ge 99 ] && [ "$b" -le 101 ] || fail "weights 3:1 gave A=$a B=$b"
 ok "weighted 3:1: A=$a B=$b"
@@ -66,8 +79,8 @@ for i in $(seq 1 5); do get lc.pool.test; done >"$T/lc"
 ok "least connections: with A and B holding long connections, 5 new requests all go to C"
 
 # Source hashing: 150 client addresses, each pinned; remove D: only D's move.
-for i in $(seq 2 151); do echo "127.0.0.$i $(get sh.pool.test --interface 127.0.0.$i)"; done >"$T/sh1"
-for i in $(seq 2 151); do echo "127.0.0.$i $(get sh.pool.test --interface 127.0.0.$i)"; done >"$T/sh2"
+getsrc 2 151 sh.pool.test >"$T/sh1"
+getsrc 2 151 sh.pool.test >"$T/sh2"
 cmp -s "$T/sh1" "$T/sh2" || fail "source hash not stable for the same client"
 echo "source hash, 4 backends: $(awk '{print $2}' "$T/sh1" | count)"
 for b in A B C D; do
@@ -75,8 +88,9 @@ for b in A B C D; do
 done
 sed -i "s|, \"127.0.0.1:$PD\"\\], \"certificates\"|], \"certificates\"|" "$T/tlsgate.json"
 grep -q "\"127.0.0.1:$PD\"" "$T/tlsgate.json" && fail "test bug: D still configured"
-kill -HUP "$TG_PID"; sleep 0.5
-for i in $(seq 2 151); do echo "127.0.0.$i $(get sh.pool.test --interface 127.0.0.$i)"; done >"$T/sh3"
+kill -HUP "$TG_PID"
+wait_log 'reload: done' 
+getsrc 2 151 sh.pool.test >"$T/sh3"
 moved=$(paste "$T/sh1" "$T/sh3" | awk '$2 != $4' | wc -l)
 wrong=$(paste "$T/sh1" "$T/sh3" | awk '$2 != $4 && $2 != "D"' | wc -l)
 onD=$(grep -c " D$" "$T/sh1")
@@ -86,7 +100,7 @@ onD=$(grep -c " D$" "$T/sh1")
 ok "source hash: stable per client; removing 1 of 4 moved only D's $moved of 150 clients"
 
 # Power of two choices serves from both.
-for i in $(seq 1 40); do get p2c.pool.test; done | sort -u | tr '\n' ' ' | grep -q "A B" ||
+getn 40 p2c.pool.test | sort -u | tr '\n' ' ' | grep -q "A B" ||
     fail "p2c did not use both backends"
 ok "power of two choices spreads over both backends"
 
