@@ -36,7 +36,8 @@ static void
 sink(enum log_level lvl, const char *line, void *arg)
 {
 	(void)lvl;
-	(void)arg;
+	if (arg != NULL)
+		fprintf(stderr, "%s\n", line);
 	/* Whatever the client sent, a log line stays one line. */
 	if (strpbrk(line, "\r\n") != NULL) {
 		fprintf(stderr, "log line with CR or LF: %s\n", line);
@@ -69,7 +70,8 @@ setup(void)
 	struct errbuf		 eb;
 
 	log_set_level(LOG_LVL_INFO);
-	log_set_sink(sink, NULL);
+	/* HSESS_FUZZ_LOG=1 prints the lines, to see what a replayed input does. */
+	log_set_sink(sink, getenv("HSESS_FUZZ_LOG"));
 	if (mkdtemp(dir) == NULL)
 		abort();
 	c1 = cert_files(dir, "a", "a.test,www.a.test", &k1);

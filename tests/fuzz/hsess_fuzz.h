@@ -16,7 +16,7 @@
  * a system call; b.test's backend is 127.0.0.1:1, where nothing listens:
  * 502 after a refused connect (it is marked up again before every input).
  * The access log is formatted (level info) into a sink that checks each line
- * is one line.
+ * is one line (and printed with HSESS_FUZZ_LOG=1 in the environment).
  *
  * Threads: libFuzzer's one thread.
  */
