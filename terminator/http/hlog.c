@@ -39,7 +39,8 @@ hlog_json(const struct hstream *st, const char *proto, int status, double secs)
 	    "msg", "http", "conn", "", "client", client,
 	    "method", st->req.method,
 	    "host", st->req.authority,
-	    "path", st->req.target, "proto", proto, "status", status,
+	    "path", st->req.target != NULL ? st->req.target : "-",
+	    "proto", proto, "status", status,
 	    "bytes_in", (json_int_t)st->req_body_bytes,
 	    "bytes_out", (json_int_t)st->out_bytes,
 	    "backend", st->bk != NULL ? st->bk->str : "-",
@@ -89,7 +90,11 @@ hlog_request(const struct hstream *st)
 		return;
 	}
 	log_field_escape(method, sizeof(method), st->req.method, strlen(st->req.method));
-	log_field_escape(path, sizeof(path), st->req.target, strlen(st->req.target));
+	/* An HTTP/2 stream that ended inside its header block has no :path yet. */
+	if (st->req.target != NULL)
+		log_field_escape(path, sizeof(path), st->req.target, strlen(st->req.target));
+	else
+		snprintf(path, sizeof(path), "-");
 	if (st->req.authority != NULL)
 		log_field_escape(host, sizeof(host), st->req.authority,
 		    strlen(st->req.authority));
