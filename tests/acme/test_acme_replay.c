@@ -525,9 +525,13 @@ test_happy_path_installs(void **state)
 	assert_int_equal(rs.failures, 0);
 	assert_string_equal(rs.last_error, "");
 	assert_int_equal(rs.ari_next, fake_now + 6 * 3600);
-	/* Renewal with about a third of the 90 days left, less up to 5% jitter. */
-	assert_true(rs.next_attempt >= fake_now - 3600 + 60 * 86400 - 5 * 86400);
-	assert_true(rs.next_attempt <= fake_now - 3600 + 60 * 86400);
+	/* Renewal with a third of the life (90 days and the hour before
+	 * fake_now) left, less up to 5% of it as jitter. */
+	{
+		time_t life = cert_life + 3600, due = fake_now + cert_life - life / 3;
+		assert_true(rs.next_attempt <= due);
+		assert_true(rs.next_attempt >= due - life / 20 - 1);
+	}
 }
 
 /*
