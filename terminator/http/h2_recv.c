@@ -201,9 +201,10 @@ h2_request(struct h2 *h, struct hstream *st, int end_stream)
 	h2_join_cookies(&r->h);
 	/* nghttp2 refused connection-specific fields; TE: trailers remains. */
 	hfields_strip_hop(&r->h);
+	/* No body and no content-length: none is sent on (a GET gets no
+	 * "content-length: 0" it never had; upstream_req.c adds one for POST,
+	 * PUT and PATCH). */
 	r->body = !end_stream;
-	if (end_stream && r->clen < 0)
-		r->clen = 0;
 	if (hs->refuse == 0 && r->m == HM_CONNECT)
 		h2_refuse(st, 405, "CONNECT is not supported");
 	if (hs->refuse != 0)

@@ -49,6 +49,7 @@ for v in --http1.1 --http2; do
 	[ "$(field "$out" x-forwarded-host)" = "h.test:$P" ] || fail "$v: XFH: $out"
 	[ "$(field "$out" forwarded)" = "" ] || fail "$v: spoofed Forwarded kept: $out"
 	[ "$(field "$out" x-request-id)" = abc-123_x ] || fail "$v: request id: $out"
+	[ "$(field "$out" content-length)" = "" ] || fail "$v: a GET got a content-length: $out"
 	grep -qi '^strict-transport-security: max-age=31536000; includeSubDomains' "$T/h.txt" ||
 	    fail "$v: no HSTS: $(cat "$T/h.txt")"
 	grep -q 'rid=abc-123_x' "$T/tlsgate.log" || fail "$v: request id not logged"
