@@ -15,6 +15,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,11 +295,12 @@ h1_on_message_complete(llhttp_t *p)
 	return HPE_PAUSED;
 }
 
+static pthread_once_t h1_settings_once = PTHREAD_ONCE_INIT;
+
+/* Once per process, whichever worker's first connection comes first. */
 static void
-h1_settings_init(void)
+h1_settings_make(void)
 {
-	if (h1_settings.on_message_begin != NULL)
-		return;
 	llhttp_settings_init(&h1_settings);
 	h1_settings.on_message_begin = h1_on_message_begin;
 	h1_settings.on_url = h1_on_url;
@@ -496,7 +498,7 @@ h1_init(struct hsess *s)
 {
 	struct h1 *h = xcalloc(1, sizeof(*h));
 
-	h1_settings_init();
+	pthread_once(&h1_settings_once, h1_settings_make);
 	llhttp_init(&h->parser, HTTP_REQUEST, &h1_settings);
 	h->parser.data = h;
 	h->s = s;
