@@ -13,7 +13,6 @@
 #include "hsess_impl.h"
 
 #include <assert.h>
-#include <ctype.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -209,18 +208,12 @@ h1_on_headers_complete(llhttp_t *p)
 		size_t alen = slash != NULL ? (size_t)(slash - a) : strlen(a);
 		if (alen == 0 || memchr(a, '@', alen) != NULL)
 			return h1_refuse(h, 400, "bad authority in the request target");
-		r->authority = xmalloc(alen + 1);
-		for (size_t i = 0; i < alen; i++)
-			r->authority[i] = (char)tolower((unsigned char)a[i]);
-		r->authority[alen] = '\0';
+		hreq_set_authority(r, a, alen);
 		memmove(r->target, slash != NULL ? slash : "/",
 		    strlen(slash != NULL ? slash : "/") + 1);
-	} else if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0) {
-		r->authority = xstrdup(f->value);
-		for (char *c = r->authority; *c; c++)
-			if (*c >= 'A' && *c <= 'Z')
-				*c = (char)(*c - 'A' + 'a');
-	} else if (r->version == 11)
+	} else if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0)
+		hreq_set_authority(r, f->value, f->vlen);
+	else if (r->version == 11)
 		return h1_refuse(h, 400, "no Host field");
 	hfields_del(&r->h, "host");
 	if (r->m == HM_CONNECT)

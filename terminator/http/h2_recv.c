@@ -126,11 +126,7 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 			free(r->target);
 			r->target = h2_strndup(value, vlen);
 		} else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
-			free(r->authority);
-			r->authority = h2_strndup(value, vlen);
-			for (char *c = r->authority; *c; c++)
-				if (*c >= 'A' && *c <= 'Z')
-					*c = (char)(*c - 'A' + 'a');
+			hreq_set_authority(r, (const char *)value, vlen);
 		}
 		return 0;	/* :scheme, :protocol */
 	}
@@ -191,12 +187,8 @@ h2_request(struct h2 *h, struct hstream *st, int end_stream)
 	if (r->target == NULL)
 		r->target = xstrdup(r->m == HM_CONNECT ? "-" : "/");
 	if (r->authority == NULL && (f = hfields_get(&r->h, "host")) != NULL &&
-	    f->vlen > 0) {
-		r->authority = xstrdup(f->value);
-		for (char *c = r->authority; *c; c++)
-			if (*c >= 'A' && *c <= 'Z')
-				*c = (char)(*c - 'A' + 'a');
-	}
+	    f->vlen > 0)
+		hreq_set_authority(r, f->value, f->vlen);
 	hfields_del(&r->h, "host");
 	h2_join_cookies(&r->h);
 	/* nghttp2 refused connection-specific fields; TE: trailers remains. */

@@ -45,6 +45,16 @@ hmethod_name(enum hmethod m)
 	return m < HM__MAX ? hmethod_names[m] : "OTHER";
 }
 
+void
+hreq_set_authority(struct hreq *r, const char *p, size_t n)
+{
+	free(r->authority);
+	r->authority = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)	/* ASCII only, whatever the locale */
+		r->authority[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
+	r->authority[n] = '\0';
+}
+
 enum hmethod
 hmethod_parse(const char *p, size_t n)
 {
