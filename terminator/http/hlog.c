@@ -31,12 +31,13 @@ hlog_json(const struct hstream *st, const char *proto, int status, double secs)
 {
 	const struct hsess	*s = st->s;
 	json_t			*o;
-	char			*txt, client[INET6_ADDRSTRLEN + 10];
+	char			*txt, client[INET6_ADDRSTRLEN + 10], id[16];
 
+	snprintf(id, sizeof(id), "c%08x", s->c.conn_id);
 	snprintf(client, sizeof(client), "%s%s%s:%s", strchr(s->peer_ip, ':') ? "[" : "",
 	    s->peer_ip, strchr(s->peer_ip, ':') ? "]" : "", s->peer_port);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:i, s:I, s:I, s:s, s:f, s:f, s:s, s:s}",
-	    "msg", "http", "conn", "", "client", client,
+	    "msg", "http", "conn", id, "client", client,
 	    "method", st->req.method,
 	    "host", st->req.authority,
 	    "path", st->req.target != NULL ? st->req.target : "-",
@@ -48,11 +49,6 @@ hlog_json(const struct hstream *st, const char *proto, int status, double secs)
 	    "request_id", st->rid, "error", hstream_err_names[st->err]);
 	if (o == NULL)
 		return;
-	{
-		char id[16];
-		snprintf(id, sizeof(id), "c%08x", s->c.conn_id);
-		json_object_set_new(o, "conn", json_string(id));
-	}
 	if (st->why[0] != '\0')
 		json_object_set_new(o, "why", json_string(st->why));
 	/* Members only: log.c adds the level. */
