@@ -233,7 +233,10 @@ next_response(struct fz *f, struct pending *p)
 	end = memchr(rec, '\0', f->size - f->off);
 	len = end ? (size_t)(end - rec) : f->size - f->off;
 	f->off += len + 1;
-	p->resp.status = strtol(rec, NULL, 10);		/* stops at the newline */
+	/* The input is not NUL-terminated: parse the status within the record. */
+	p->resp.status = 0;
+	for (size_t i = 0; i < len && i < 4 && rec[i] >= '0' && rec[i] <= '9'; i++)
+		p->resp.status = p->resp.status * 10 + (rec[i] - '0');
 	line = memchr(rec, '\n', len);
 	body = rec + len;
 	while (line != NULL && line < rec + len) {
