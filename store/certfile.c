@@ -33,8 +33,8 @@
 #include "log.h"
 #include "xalloc.h"
 
-#ifndef OPENSSL_IS_BORINGSSL
-#error "tlsgate is built against BoringSSL only"
+#if !defined(OPENSSL_IS_BORINGSSL) && !defined(OPENSSL_IS_AWSLC)
+#error "tlsgate is built against AWS-LC or BoringSSL only"
 #endif
 
 #define CERTFILE_MAX_BYTES	(1024 * 1024)

@@ -115,6 +115,7 @@ struct config {
 	int		 log_json;
 	struct limits	 limits;
 	unsigned	 ticket_rotation;	/* seconds */
+	char		*tls_groups;		/* NULL: tlsnego_default_groups() */
 	struct site_cfg	*sites;
 	size_t		 nsites;
 	struct acme_global acme;

@@ -23,6 +23,7 @@
 #include "cidr.h"
 #include "config_impl.h"
 #include "log.h"
+#include "tlsnego.h"
 #include "xalloc.h"
 
 const char *const cfg_type_names[CFG__MAX] = {
@@ -64,6 +65,14 @@ check_cidr(const char *s)
 	struct cidr c;
 
 	return cidr_parse_why(s, &c);
+}
+
+static const char *
+check_groups(const char *s)
+{
+	struct tlsnego_groups g;
+
+	return tlsnego_groups_parse(s, &g);
 }
 
 /* The admin endpoint has no authentication: loopback or a unix socket. */
@@ -195,6 +204,17 @@ const struct cfg_key cfg_keys[] = {
 	  .doc = "Session-ticket key lifetime (12 h by default; values under an "
 	  "hour are for tests). All workers share the keys; after a rotation the "
 	  "previous key still decrypts, so clients resume across one rotation." },
+	{ .key = "tls.groups", .flag = "--tls-groups", .flag_arg = "LIST",
+	  .type = CFG_STRING, C(tls_groups), .check = check_groups,
+	  .def_doc = "X25519MLKEM768:X25519:P-256",
+	  .doc = "Key-exchange groups, colon-separated, the server's preferred "
+	  "first (`X25519MLKEM768`, `SecP256r1MLKEM768`, `X25519`, `P-256`, "
+	  "`P-384`, `P-521`). A group the client sent a key share for is taken "
+	  "before one it did not, so no client pays a HelloRetryRequest round trip "
+	  "that a key share it sent could have saved. The post-quantum hybrids "
+	  "need the AWS-LC build (BoringSSL builds default to `X25519:P-256`) and "
+	  "TLS 1.3; keep a classic group in the list for TLS 1.2 clients. Read at "
+	  "start only: a reload keeps the running list." },
 	{ .key = "admin.listen", .flag = "--admin", .flag_arg = "ADDR",
 	  .type = CFG_STRING, C(admin), .check = check_admin, .def_doc = "off",
 	  .doc = "`127.0.0.1:PORT`, `[::1]:PORT` or `unix:/path` (made mode 0600). "

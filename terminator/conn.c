@@ -44,6 +44,7 @@
 #include "sockbio.h"
 #include "stats.h"
 #include "tls.h"
+#include "tlsnego.h"
 #include "worker.h"
 #include "xalloc.h"
 
@@ -160,9 +161,10 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 	/* The SNI is the client's bytes: escaped, it stays one field. */
 	if (c->ts.sni[0] != '\0')
 		log_field_escape(sni, sizeof(sni), c->ts.sni, strlen(c->ts.sni));
-	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s resumed=%d backend=%s "
-	    "in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
-	    sni, alpn, ver,
+	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s group=%s resumed=%d "
+	    "backend=%s in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
+	    sni, alpn, ver, c->state != CONN_HANDSHAKE ?
+	    tlsnego_group_name(SSL_get_curve_id(c->ssl)) : "-",
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
@@ -391,6 +393,7 @@ conn_handshake(struct conn *c)
 			return -1;
 		}
 		stats_handshake(SSL_session_reused(c->ssl) ? STATS_HS_RESUMED : STATS_HS_FULL);
+		stats_handshake_group(SSL_get_curve_id(c->ssl));
 		c->st = c->ts.site->stats;
 		atomic_fetch_add_explicit(&c->st->conns_total, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->st->conns_current, 1, memory_order_relaxed);

@@ -354,6 +354,10 @@ server_reload(struct server *s)
 		    nc->workers != s->cfg->workers)
 			log_warnx("reload: listen addresses and workers change only on "
 			    "restart; the running ones are kept");
+		if ((nc->tls_groups == NULL) != (s->cfg->tls_groups == NULL) ||
+		    (nc->tls_groups != NULL && strcmp(nc->tls_groups, s->cfg->tls_groups) != 0))
+			log_warnx("reload: tls.groups changes only on restart; the "
+			    "running list is kept");
 		apply_log(nc);
 		config_free(s->cfg);
 		s->cfg = nc;
@@ -622,7 +626,7 @@ server_run(struct config *cfg)
 	}
 	if ((s.base = event_base_new()) == NULL)
 		goto out;
-	if ((s.sh.ctx = tls_server_ctx_new(&eb)) == NULL) {
+	if ((s.sh.ctx = tls_server_ctx_new(cfg->tls_groups, &eb)) == NULL) {
 		log_err("TLS: %s", eb.msg);
 		goto out;
 	}

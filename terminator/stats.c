@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tlsnego.h"
 #include "xalloc.h"
 
 static pthread_mutex_t	 stats_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -69,6 +70,24 @@ void
 stats_handshake(enum stats_hs h)
 {
 	atomic_fetch_add_explicit(&stats_hs[h], 1, memory_order_relaxed);
+}
+
+/* Handshakes by group: the groups tlsgate knows, then "other". */
+#define STATS_NGROUPS	8
+static const uint16_t	 stats_group_id[STATS_NGROUPS] = {
+	0x11ec, 0x11eb, 29, 23, 24, 25,		/* tlsnego.c's table */
+};
+static atomic_ulong	 stats_group[STATS_NGROUPS + 1];
+
+void
+stats_handshake_group(uint16_t group)
+{
+	size_t i;
+
+	for (i = 0; i < STATS_NGROUPS; i++)
+		if (stats_group_id[i] == group && group != 0)
+			break;
+	atomic_fetch_add_explicit(&stats_group[i], 1, memory_order_relaxed);
 }
 
 static const char *const stats_ref_names[STATS_REFUSED__MAX] = {
@@ -173,6 +192,15 @@ stats_write(FILE *out)
 	for (int i = 0; i <= STATS_HS_RESUMED; i++)
 		fprintf(out, "tlsgate_handshakes_total{kind=\"%s\"} %lu\n",
 		    stats_hs_names[i], atomic_load(&stats_hs[i]));
+	fprintf(out, "# HELP tlsgate_handshake_groups_total Completed TLS handshakes "
+	    "by key-exchange group.\n# TYPE tlsgate_handshake_groups_total counter\n");
+	for (int i = 0; i <= STATS_NGROUPS; i++) {
+		if (i < STATS_NGROUPS && stats_group_id[i] == 0)
+			continue;
+		fprintf(out, "tlsgate_handshake_groups_total{group=\"%s\"} %lu\n",
+		    i < STATS_NGROUPS ? tlsnego_group_name(stats_group_id[i]) : "other",
+		    atomic_load(&stats_group[i]));
+	}
 	fprintf(out, "# HELP tlsgate_handshake_failures_total Failed TLS handshakes "
 	    "by reason.\n# TYPE tlsgate_handshake_failures_total counter\n");
 	for (int i = STATS_HS_FAIL_PROTOCOL; i < STATS_HS__MAX; i++)

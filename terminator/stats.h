@@ -10,6 +10,7 @@
 #ifndef TLSGATE_STATS_H
 #define TLSGATE_STATS_H
 
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -55,6 +56,8 @@ void			 stats_http_request(struct site_stats *st, int status,
 
 struct site_stats	*stats_site(const char *name);	/* found or made */
 void			 stats_handshake(enum stats_hs);
+/* A completed handshake's key-exchange group (a TLS group id; 0: none). */
+void			 stats_handshake_group(uint16_t group);
 void			 stats_refused(enum stats_refused);
 /* accept() failed for want of descriptors (EMFILE or ENFILE). */
 void			 stats_accept_fd_error(void);

@@ -21,12 +21,15 @@
 #include "log.h"
 #include "sites.h"
 #include "ticket.h"
+#include "tlsnego.h"
 
-#ifndef OPENSSL_IS_BORINGSSL
-#error "tlsgate is built against BoringSSL only"
+#if !defined(OPENSSL_IS_BORINGSSL) && !defined(OPENSSL_IS_AWSLC)
+#error "tlsgate is built against AWS-LC or BoringSSL only"
 #endif
 
 static int tls_ex_idx = -1;
+/* Set by tls_server_ctx_new() on the main thread at start; read-only after. */
+static struct tlsnego_groups tls_groups;
 
 /* Copy the host_name from the server_name extension; 0 if absent or bad. */
 static int
@@ -134,6 +137,8 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 
 	if (ts == NULL || ts->view == NULL)
 		return ssl_select_cert_error;
+	if (tlsnego_hello(ch, &tls_groups) == -1)
+		return ssl_select_cert_error;
 	if (!hello_sni(ch, ts->sni, sizeof(ts->sni)))
 		ts->sni[0] = '\0';
 	/*
@@ -209,10 +214,18 @@ tls_alpn_select(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *i
 }
 
 SSL_CTX *
-tls_server_ctx_new(struct errbuf *eb)
+tls_server_ctx_new(const char *groups, struct errbuf *eb)
 {
 	static const uint8_t	 sid_ctx[] = "tlsgate";
 	SSL_CTX			*ctx;
+	const char		*why;
+
+	if (groups == NULL)
+		groups = tlsnego_default_groups();
+	if ((why = tlsnego_groups_parse(groups, &tls_groups)) != NULL) {
+		errbuf_set(eb, "tls.groups \"%s\": %s", groups, why);
+		return NULL;
+	}
 
 	if (tls_ex_idx == -1)
 		tls_ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
@@ -225,7 +238,7 @@ tls_server_ctx_new(struct errbuf *eb)
 	    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
 	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
 	    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") ||
-	    !SSL_CTX_set1_curves_list(ctx, "X25519:P-256") ||
+	    tlsnego_ctx_groups(ctx, &tls_groups) == -1 ||
 	    !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) ||
 	    ticket_init(ctx) == -1) {
 		errbuf_ssl(eb, "server TLS settings");

@@ -2,7 +2,8 @@
  * tls.h - the server SSL_CTX and per-handshake certificate selection.
  *
  * One SSL_CTX serves every site on every worker. The certificate is chosen in
- * BoringSSL's select-certificate callback from the connection's view: exact
+ * the TLS library's select-certificate callback (which also makes the
+ * server's group and suite choices: tlsnego.h) from the connection's view: exact
  * SNI, then a one-label wildcard, then the default site. Clients that offer
  * ECDSA get a site's ECDSA certificate; others get its RSA one.
  * The context is made on the main thread at start and shared read-only; the
@@ -26,8 +27,9 @@ struct tls_state {
 	char		 sni[256];	/* empty if the client sent none */
 };
 
-/* The shared server context (TLS 1.2-1.3, modern suites, X25519/P-256). */
-SSL_CTX	*tls_server_ctx_new(struct errbuf *eb);
+/* The shared server context (TLS 1.2-1.3, modern suites, key-exchange
+ * groups from tls.groups, or tlsnego_default_groups() when NULL). */
+SSL_CTX	*tls_server_ctx_new(const char *groups, struct errbuf *eb);
 /* Link ts to ssl (before the handshake starts). */
 void	 tls_attach(SSL *ssl, struct tls_state *ts);
 /* "TLSv1.3" etc.; the negotiated ALPN escaped by log_field_escape() (so

@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 
 void
 version_print(FILE *out)
@@ -12,8 +11,7 @@ version_print(FILE *out)
 	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 
 	fprintf(out, "tlsgate %s\n", TLSGATE_VERSION);
-	fprintf(out, "boringssl %s (static, %s)\n", BORINGSSL_REVISION,
-	    OpenSSL_version(OPENSSL_VERSION));
+	fprintf(out, "%s (static)\n", TLS_LIB_DESC);
 	fprintf(out, "libevent %s\n", event_get_version());
 	fprintf(out, "libcurl %s (%s)\n", cv->version, cv->ssl_version ?
 	    cv->ssl_version : "no TLS");

@@ -99,7 +99,7 @@ setup(void)
 		abort();
 	}
 	if ((view = view_build(c, NULL, &eb)) == NULL ||
-	    (server_ctx = tls_server_ctx_new(&eb)) == NULL ||
+	    (server_ctx = tls_server_ctx_new(NULL, &eb)) == NULL ||
 	    challenge_tlsalpn_set("alpn.test", "fuzz-key-authorization", &eb) == -1) {
 		fprintf(stderr, "setup: %s\n", eb.msg);
 		abort();

@@ -33,3 +33,14 @@ after=$(curl -sS --max-time 10 "http://127.0.0.1:$PB/__stats" | jq .requests)
 [ "$after" -ge $((before + 2)) ] ||
     fail "the HTTP/1.1 backend saw $((after - before - 1)) requests from the browser"
 ok "Chromium loaded /page over $proto through HTTP mode to an HTTP/1.1 backend ($((after - before - 1)) backend requests)"
+
+# Issue 18: Chromium offers X25519MLKEM768 (on by default since Chrome 131)
+# and an AWS-LC build takes it; the log line of the browser's connection
+# names the group.
+if "$TLSGATE" version | grep -q '^AWS-LC '; then
+	wait_log 'sni=page.test .*tls=TLSv1.3 group='
+	grep -o 'sni=page.test .*tls=TLSv1.3 group=[^ ]*' "$T/tlsgate.log" | head -3 >&2 || true
+	grep -q 'sni=page.test alpn=h2 tls=TLSv1.3 group=X25519MLKEM768 ' "$T/tlsgate.log" ||
+	    fail "Chromium's connection did not use X25519MLKEM768: $(grep -o 'sni=page.test.*group=[^ ]*' "$T/tlsgate.log" | head -1)"
+	ok "Chromium negotiated X25519MLKEM768 with tlsgate"
+fi

@@ -25,6 +25,10 @@
  *               --bind ADDR (source address, e.g. 127.0.0.2) --deadline S
  *               --sni-hex HEX (the SNI as raw bytes, e.g. "612e74657374",
  *               any byte but 00: for tests of how odd names are handled)
+ *               --groups LIST (key-exchange groups, colon-separated, the
+ *               first one gets a key share) --suites LIST (TLS 1.3 suites
+ *               offered, in order; AWS-LC builds only)
+ * info also prints the group, the suite and whether a HelloRetryRequest came.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -56,6 +60,7 @@ static long long	 opt_bytes = 100000000;
 static const char	*opt_tls, *opt_bind;
 static double		 opt_deadline = 10;
 static int		 opt_plain;
+static const char	*opt_groups, *opt_suites;
 static struct sockaddr_storage target;
 static socklen_t	 target_len;
 static SSL_CTX		*ctx;
@@ -110,6 +115,16 @@ setup(void)
 		if (!SSL_CTX_load_verify_locations(ctx, opt_ca, NULL))
 			die("cannot load --ca");
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	}
+	if (opt_groups != NULL && !SSL_CTX_set1_groups_list(ctx, opt_groups))
+		die("bad --groups");
+	if (opt_suites != NULL) {
+#ifdef OPENSSL_IS_AWSLC
+		if (!SSL_CTX_set_ciphersuites(ctx, opt_suites))
+			die("bad --suites");
+#else
+		die("--suites needs an AWS-LC build");
+#endif
 	}
 	if (opt_alpn != NULL) {
 		uint8_t w[256];
@@ -686,8 +701,11 @@ cmd_info(void)
 	SSL_get0_alpn_selected(ssl, &a, &al);
 	if (al > 0 && al < sizeof(alpn))
 		snprintf(alpn, sizeof(alpn), "%.*s", (int)al, a);
-	printf("version=%s alpn=%s fp=%s resumed=%d\n", SSL_get_version(ssl), alpn,
-	    fp, SSL_session_reused(ssl));
+	printf("version=%s alpn=%s fp=%s resumed=%d group=%s suite=%s hrr=%d\n",
+	    SSL_get_version(ssl), alpn, fp, SSL_session_reused(ssl),
+	    SSL_get_curve_name(SSL_get_curve_id(ssl)) ? SSL_get_curve_name(SSL_get_curve_id(ssl)) : "-",
+	    SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)),
+	    SSL_used_hello_retry_request(ssl));
 	SSL_free(ssl);
 	close(fd);
 	return 0;
@@ -736,6 +754,8 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--bind")) opt_bind = v;
 		else if (!strcmp(f, "--deadline")) opt_deadline = atof(v);
 		else if (!strcmp(f, "--plain")) opt_plain = atoi(v);
+		else if (!strcmp(f, "--groups")) opt_groups = v;
+		else if (!strcmp(f, "--suites")) opt_suites = v;
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);
