@@ -113,7 +113,7 @@ tlsnego_groups_parse(const char *list, struct tlsnego_groups *out)
 	groups_string(out, 0, buf, sizeof(buf));
 	if (probe == NULL && (probe = SSL_CTX_new(TLS_method())) == NULL)
 		return "out of memory";
-	if (!SSL_CTX_set1_groups_list(probe, buf))
+	if (!SSL_CTX_set1_curves_list(probe, buf))
 		return "a group is not supported by this build's TLS library "
 		    "(post-quantum groups need AWS-LC)";
 	return NULL;
@@ -125,7 +125,7 @@ tlsnego_ctx_groups(SSL_CTX *ctx, const struct tlsnego_groups *g)
 	char	 buf[256];
 
 	groups_string(g, 0, buf, sizeof(buf));
-	return SSL_CTX_set1_groups_list(ctx, buf) ? 0 : -1;
+	return SSL_CTX_set1_curves_list(ctx, buf) ? 0 : -1;
 }
 
 static int
@@ -188,7 +188,7 @@ choose_group(const SSL_CLIENT_HELLO *ch, const struct tlsnego_groups *g)
 	if (best == first || best == g->n)
 		return 0;
 	groups_string(g, best, buf, sizeof(buf));
-	return SSL_set1_groups_list(ch->ssl, buf) ? 0 : -1;
+	return SSL_set1_curves_list(ch->ssl, buf) ? 0 : -1;
 }
 
 static int

@@ -116,7 +116,7 @@ setup(void)
 			die("cannot load --ca");
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	}
-	if (opt_groups != NULL && !SSL_CTX_set1_groups_list(ctx, opt_groups))
+	if (opt_groups != NULL && !SSL_CTX_set1_curves_list(ctx, opt_groups))
 		die("bad --groups");
 	if (opt_suites != NULL) {
 #ifdef OPENSSL_IS_AWSLC
