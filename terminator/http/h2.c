@@ -266,6 +266,7 @@ h2_init(struct hsess *s)
 	const struct view_http	*vh = &s->c.view->http;
 	struct h2		*h = xcalloc(1, sizeof(*h));
 	nghttp2_option		*opt;
+	nghttp2_mem		 mem;
 	nghttp2_settings_entry	 set[5];
 	int			 rv;
 
@@ -292,7 +293,9 @@ h2_init(struct hsess *s)
 	 * nghttp2's stays behind it. */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * (uint64_t)h2_rst_limit(h), 33);
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	rv = nghttp2_session_server_new2(&h->ng, h2_cbs, h, opt);
+	/* Its big buffers in pages that stay untouched until used. */
+	h2mem_init(&h->mem, &mem);
+	rv = nghttp2_session_server_new3(&h->ng, h2_cbs, h, opt, &mem);
 	nghttp2_option_del(opt);
 	if (rv != 0) {
 		h->ng = NULL;
@@ -395,6 +398,7 @@ h2_fill(struct hsess *s)
 	struct h2	*h = s->ps;
 	const uint8_t	*data;
 	ssize_t		 n;
+	int		 sent = 0;
 
 	if (s->state == HSESS_ABORT)
 		return;
@@ -405,8 +409,14 @@ h2_fill(struct hsess *s)
 			s->state = HSESS_ABORT;
 			return;
 		}
-		if (n == 0)
+		if (n == 0) {
+			/* All packed frames were taken: an idle session's
+			 * frame buffer holds nothing until the next one. */
+			if (sent && s->nstreams == 0)
+				h2mem_idle(&h->mem);
 			break;
+		}
+		sent = 1;
 		evbuffer_add(s->out, data, (size_t)n);
 	}
 	h2_check(h);

@@ -12,6 +12,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "h2mem.h"
+
 struct hsess;
 struct hstream;
 
@@ -33,6 +35,7 @@ enum h2_state {
 
 struct h2 {
 	nghttp2_session		*ng;
+	struct h2mem		 mem;		/* ng's allocator */
 	struct hsess		*s;
 	enum h2_state		 state;
 	unsigned		 eof:1;		/* the client closed its side */
