@@ -39,6 +39,8 @@ struct h2 {
 	struct hsess		*s;
 	enum h2_state		 state;
 	unsigned		 eof:1;		/* the client closed its side */
+	unsigned		 sent_all:1;	/* the last mem_send returned 0 */
+	unsigned		 trimmed:1;	/* h2mem_trim since the last I/O */
 	/* The header block in progress (nothing else may interleave). */
 	int32_t			 hdr_stream;
 	double			 hdr_t0;

@@ -191,6 +191,11 @@ h2mem_alloc(struct h2mem *m, size_t n, int zeroed)
 		if (n == H2MEM_FRAMEBUF)
 			m->framebuf = p;
 	}
+	/* Likewise its stream map (which h2mem_trim() only checks). */
+	if (i == H2MEM_K4 && zeroed && !m->page_seen) {
+		m->page_seen = 1;
+		m->map = p;
+	}
 	return p;
 }
 
@@ -207,6 +212,8 @@ h2mem_release(struct h2mem *m, void *p)
 	}
 	if (p == m->framebuf)
 		m->framebuf = NULL;
+	if (p == m->map)
+		m->map = NULL;
 	h2mem_slot_put(m->a, i, p);
 }
 
@@ -273,10 +280,23 @@ h2mem_init(struct h2mem *m, nghttp2_mem *mem)
 	};
 }
 
-void
-h2mem_idle(struct h2mem *m)
+static int
+h2mem_is_zero(const char *p, size_t n)
 {
-	if (m->framebuf != NULL)
+	static const char zero[256];
+
+	for (size_t i = 0; i < n; i += sizeof(zero))
+		if (memcmp(p + i, zero, sizeof(zero)) != 0)
+			return 0;
+	return 1;
+}
+
+void
+h2mem_trim(struct h2mem *m, int sent_all)
+{
+	if (m->map != NULL && h2mem_is_zero(m->map, h2mem_kinds[H2MEM_K4].slot))
+		(void)madvise(m->map, h2mem_kinds[H2MEM_K4].slot, MADV_DONTNEED);
+	if (sent_all && m->framebuf != NULL)
 		(void)madvise(m->framebuf, h2mem_kinds[H2MEM_K20].slot, MADV_DONTNEED);
 }
 

@@ -11,9 +11,11 @@
  * given back to the kernel (MADV_DONTNEED). Every other size, and any size
  * once a region is full, comes from malloc.
  *
- * h2mem_idle() gives back the pages of the session's frame buffer: nghttp2
- * (1.52) packs each outgoing frame into it and reads nothing of it once
- * nghttp2_session_mem_send() returned 0, so it holds nothing between frames.
+ * h2mem_trim() gives back, on an idle session, the pages of what holds
+ * nothing: the stream map when it is empty (all zero: giving back a page
+ * of zeros changes nothing, whatever the map's layout), and the frame
+ * buffer, into which nghttp2 (1.52) packs each outgoing frame and of which
+ * it reads nothing once nghttp2_session_mem_send() returned 0.
  *
  * Threads: the slots of a session come from the arena of the thread that
  * called h2mem_init(); that thread (the connection's worker) makes every
@@ -34,7 +36,9 @@ struct h2mem_arena;
 struct h2mem {
 	struct h2mem_arena	*a;		/* NULL: malloc only */
 	void			*framebuf;	/* the session's frame buffer */
+	void			*map;		/* its stream map */
 	unsigned		 big_seen:1;	/* the session had a 20 KiB slot */
+	unsigned		 page_seen:1;	/* ... and a calloc'd 4 KiB one */
 };
 
 /* nghttp2's frame buffer: NGHTTP2_FRAMEBUF_CHUNKLEN in nghttp2_frame.h
@@ -45,10 +49,11 @@ struct h2mem {
  * for nghttp2_session_server_new3() (nghttp2 copies it; m must stay put
  * until nghttp2_session_del() returned). */
 void	h2mem_init(struct h2mem *m, nghttp2_mem *mem);
-/* nghttp2_session_mem_send() returned 0 (everything it packed was taken)
- * and the session holds no stream: give back the pages of its frame buffer
- * (one madvise; the next frame faults its first page in again). */
-void	h2mem_idle(struct h2mem *m);
+/* The session has been idle for a while: give back the stream map's page
+ * if the map is empty, and the frame buffer's pages if sent_all (the last
+ * nghttp2_session_mem_send() returned 0). At most two madvise calls; the
+ * next frame faults the pages it touches in again. */
+void	h2mem_trim(struct h2mem *m, int sent_all);
 
 /* For tests: bytes in slots handed out and not freed, on this thread's
  * arena (0 without one). */

@@ -2,8 +2,9 @@
  * test_h2mem.c - nghttp2's allocator (terminator/http/h2mem.c): which sizes
  * go to slots, that calloc'd and reused slots are zero, that realloc keeps
  * the bytes across classes, and, with real nghttp2 sessions talking in
- * memory, that an idle session's frame buffer leaves memory (mincore) and
- * the session keeps working after it did.
+ * memory, that an idle session's frame buffer and empty stream map leave
+ * memory (mincore), that a map holding a stream stays, and that the session
+ * keeps working after each trim.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,14 +301,33 @@ request(struct peer *srv, struct peer *cl)
 	assert_true(cl->closed);
 }
 
+/* Client bytes to the server, without the server answering. */
+static void
+client_to_server(struct peer *srv, struct peer *cl)
+{
+	const uint8_t	*d;
+	ssize_t		 n;
+
+	while ((n = nghttp2_session_mem_send(cl->ng, &d)) > 0)
+		assert_int_equal(nghttp2_session_mem_recv(srv->ng, d, (size_t)n), n);
+	assert_int_equal(n, 0);
+}
+
 static void
 test_session_idle(void **state)
 {
 	struct h2mem			 m;
 	nghttp2_mem			 mem;
 	nghttp2_session_callbacks	*scb, *ccb;
+	nghttp2_option			*opt;
 	nghttp2_settings_entry		 set[] = { { NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 100 },
 	    { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65536 } };
+	nghttp2_nv			 nv[] = {
+		{ (uint8_t *)":method", (uint8_t *)"GET", 7, 3, 0 },
+		{ (uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0 },
+		{ (uint8_t *)":authority", (uint8_t *)"a.test", 10, 6, 0 },
+		{ (uint8_t *)":path", (uint8_t *)"/", 5, 1, 0 },
+	};
 	struct peer			 srv = { 0 }, cl = { 0 };
 	size_t				 base;
 
@@ -318,15 +338,20 @@ test_session_idle(void **state)
 	nghttp2_session_callbacks_set_on_header_callback(ccb, cl_on_header);
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(ccb, cl_on_data);
 	nghttp2_session_callbacks_set_on_stream_close_callback(ccb, cl_on_close);
+	/* As h2.c has it: a closed stream leaves the map at once. */
+	assert_int_equal(nghttp2_option_new(&opt), 0);
+	nghttp2_option_set_no_closed_streams(opt, 1);
 
 	base = h2mem_slot_bytes();
 	h2mem_init(&m, &mem);
-	assert_int_equal(nghttp2_session_server_new3(&srv.ng, scb, &srv, NULL, &mem), 0);
+	assert_int_equal(nghttp2_session_server_new3(&srv.ng, scb, &srv, opt, &mem), 0);
 	/* The frame buffer, the stream map and the HPACK rings are in
-	 * slots, and no page of them was touched yet. */
+	 * slots, and no page of the first two was touched yet. */
 	assert_non_null(m.framebuf);
+	assert_non_null(m.map);
 	assert_true(h2mem_slot_bytes() >= base + 20480 + 4096 + 2 * 1024);
 	assert_int_equal(resident(m.framebuf, H2MEM_FRAMEBUF), 0);
+	assert_int_equal(resident(m.map, 4096), 0);
 	assert_int_equal(nghttp2_session_client_new(&cl.ng, ccb, &cl), 0);
 	assert_int_equal(nghttp2_submit_settings(srv.ng, NGHTTP2_FLAG_NONE, set, 2), 0);
 	assert_int_equal(nghttp2_submit_settings(cl.ng, NGHTTP2_FLAG_NONE, NULL, 0), 0);
@@ -334,25 +359,45 @@ test_session_idle(void **state)
 	/* SETTINGS both ways: the server's went through its frame buffer. */
 	assert_true(pump(&srv, &cl));
 	assert_true(resident(m.framebuf, H2MEM_FRAMEBUF) >= 1);
-	h2mem_idle(&m);
+	/* Not everything sent: the frame buffer stays. */
+	h2mem_trim(&m, 0);
+	assert_true(resident(m.framebuf, H2MEM_FRAMEBUF) >= 1);
+	h2mem_trim(&m, 1);
 	assert_int_equal(resident(m.framebuf, H2MEM_FRAMEBUF), 0);
+	assert_int_equal(resident(m.map, 4096), 0);
 
 	/* The session works on: frames are packed into a buffer whose pages
-	 * were given back (a 40000-byte body is three DATA frames). */
+	 * were given back (a 40000-byte body is three DATA frames), streams
+	 * go into a map whose page was. */
 	for (int i = 0; i < 3; i++) {
 		request(&srv, &cl);
 		assert_true(resident(m.framebuf, H2MEM_FRAMEBUF) >= 1);
-		h2mem_idle(&m);
+		h2mem_trim(&m, 1);
 		assert_int_equal(resident(m.framebuf, H2MEM_FRAMEBUF), 0);
+		assert_int_equal(resident(m.map, 4096), 0);
 	}
-	/* Idle twice in a row is harmless. */
-	h2mem_idle(&m);
+	/* A map holding a stream keeps its page: the request is in, its
+	 * answer not yet sent. */
+	cl.got = 0;
+	cl.closed = 0;
+	assert_true(nghttp2_submit_request(cl.ng, NULL, nv, 4, NULL, NULL) > 0);
+	client_to_server(&srv, &cl);
+	h2mem_trim(&m, 1);
+	assert_int_equal(resident(m.map, 4096), 1);
+	assert_true(pump(&srv, &cl));
+	assert_int_equal(cl.got, BODY_LEN);
+	assert_true(cl.closed);
+	/* Trimming twice in a row is harmless. */
+	h2mem_trim(&m, 1);
+	h2mem_trim(&m, 1);
 	request(&srv, &cl);
 
 	nghttp2_session_del(cl.ng);
 	nghttp2_session_del(srv.ng);
 	assert_null(m.framebuf);
+	assert_null(m.map);
 	assert_int_equal(h2mem_slot_bytes(), base);
+	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(scb);
 	nghttp2_session_callbacks_del(ccb);
 }
