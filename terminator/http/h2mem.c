@@ -3,9 +3,9 @@
  * space reserved per thread, malloc for the rest (see h2mem.h).
  *
  * An arena reserves, per size class, one PROT_NONE range and makes it
- * writable in steps as slots are first handed out: three mappings per
- * class at most (written, reserved) whatever the number of sessions, far
- * from vm.max_map_count. Free slots are kept on a stack of pointers held
+ * writable in steps as slots are first handed out: two mappings per
+ * class (the writable part, the reserved rest) whatever the number of
+ * sessions, far from vm.max_map_count. Free slots are kept on a stack of pointers held
  * outside the slots, so that a free slot stays untouched: a free page-sized
  * slot is given back with MADV_DONTNEED and is zero when taken again.
  * A pointer belongs to a class when it lies in the class's range; anything
@@ -50,9 +50,11 @@ static const struct {
 	size_t	step;		/* slots made writable at a time */
 	size_t	span;		/* address space reserved */
 } h2mem_kinds[H2MEM_K__MAX] = {
-	/* Enough for about 13,000 sessions per worker; past that, malloc. */
-	[H2MEM_K1] =	{ 513, 1024, 1024, (size_t)32 << 20 },
-	[H2MEM_K4] =	{ 3073, 4096, 256, (size_t)64 << 20 },
+	/* Enough for about 13,000 sessions per worker; past that, malloc.
+	 * A slot wastes at most an eighth of itself (header values of
+	 * other sizes go to malloc). */
+	[H2MEM_K1] =	{ 897, 1024, 1024, (size_t)32 << 20 },
+	[H2MEM_K4] =	{ 3585, 4096, 256, (size_t)64 << 20 },
 	[H2MEM_K20] =	{ 16385, 20480, 64, (size_t)256 << 20 },
 };
 

@@ -15,7 +15,10 @@
  * nothing: the stream map when it is empty (all zero: giving back a page
  * of zeros changes nothing, whatever the map's layout), and the frame
  * buffer, into which nghttp2 (1.52) packs each outgoing frame and of which
- * it reads nothing once nghttp2_session_mem_send() returned 0.
+ * it reads nothing once nghttp2_session_mem_send() returned 0. (nghttp2
+ * reads the whole map when SETTINGS change a window size; where the kernel
+ * backs a read fault with a real page rather than the shared zero page, as
+ * on the bench machine, that alone made the map resident.)
  *
  * Threads: the slots of a session come from the arena of the thread that
  * called h2mem_init(); that thread (the connection's worker) makes every
