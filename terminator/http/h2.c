@@ -57,6 +57,10 @@
 #define H2_STREAM_WINDOW	HSTREAM_BODY_HIGH
 /* The connection's receive window (all streams together). */
 #define H2_CONN_WINDOW		(1024 * 1024)
+/* Idle seconds after which the session's empty buffers go back to the
+ * kernel (h2mem_trim): past a page load's pauses, so that a busy
+ * connection pays no page faults for it. */
+#define H2_TRIM_AFTER		0.5
 /* SETTINGS and PING acknowledgements queued before the session is closed. */
 #define H2_MAX_OUTBOUND_ACK	100
 
@@ -95,9 +99,11 @@ h2_arm(struct h2 *h)
 	now = hsess_now(s);
 	if (h->hdr_stream != 0)
 		left = h->hdr_t0 + h->header_timeout - now;
-	else if (s->nstreams == 0)
+	else if (s->nstreams == 0) {
 		left = h->idle_since + h->keepalive - now;
-	else {
+		if (!h->trimmed && h->idle_since + H2_TRIM_AFTER - now < left)
+			left = h->idle_since + H2_TRIM_AFTER - now;
+	} else {
 		hsess_timer(s, 0);
 		return;
 	}
@@ -266,6 +272,7 @@ h2_init(struct hsess *s)
 	const struct view_http	*vh = &s->c.view->http;
 	struct h2		*h = xcalloc(1, sizeof(*h));
 	nghttp2_option		*opt;
+	nghttp2_mem		 mem;
 	nghttp2_settings_entry	 set[5];
 	int			 rv;
 
@@ -292,7 +299,9 @@ h2_init(struct hsess *s)
 	 * nghttp2's stays behind it. */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * (uint64_t)h2_rst_limit(h), 33);
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	rv = nghttp2_session_server_new2(&h->ng, h2_cbs, h, opt);
+	/* Its big buffers in pages that stay untouched until used. */
+	h2mem_init(&h->mem, &mem);
+	rv = nghttp2_session_server_new3(&h->ng, h2_cbs, h, opt, &mem);
 	nghttp2_option_del(opt);
 	if (rv != 0) {
 		h->ng = NULL;
@@ -326,6 +335,7 @@ h2_input(struct hsess *s, const uint8_t *p, size_t n)
 	if (h->state == H2_DONE)
 		return (ssize_t)n;
 	r = nghttp2_session_mem_recv(h->ng, p, n);
+	h->trimmed = 0;
 	if (r < 0) {
 		/* Floods end here too (NGHTTP2_ERR_FLOODED, too many
 		 * CONTINUATIONs): the peer's fault, an info line. */
@@ -405,8 +415,10 @@ h2_fill(struct hsess *s)
 			s->state = HSESS_ABORT;
 			return;
 		}
+		h->sent_all = n == 0;
 		if (n == 0)
 			break;
+		h->trimmed = 0;
 		evbuffer_add(s->out, data, (size_t)n);
 	}
 	h2_check(h);
@@ -448,8 +460,14 @@ h2_on_timer(struct hsess *s)
 	else if (h->hdr_stream == 0 && s->nstreams == 0 &&
 	    now >= h->idle_since + h->keepalive)
 		h2_terminate(h, NGHTTP2_NO_ERROR, "idle");
-	else
+	else {
+		if (h->hdr_stream == 0 && s->nstreams == 0 && !h->trimmed &&
+		    now >= h->idle_since + H2_TRIM_AFTER) {
+			h2mem_trim(&h->mem, h->sent_all);
+			h->trimmed = 1;
+		}
 		h2_arm(h);
+	}
 }
 
 static void

@@ -12,6 +12,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "h2mem.h"
+
 struct hsess;
 struct hstream;
 
@@ -33,9 +35,12 @@ enum h2_state {
 
 struct h2 {
 	nghttp2_session		*ng;
+	struct h2mem		 mem;		/* ng's allocator */
 	struct hsess		*s;
 	enum h2_state		 state;
 	unsigned		 eof:1;		/* the client closed its side */
+	unsigned		 sent_all:1;	/* the last mem_send returned 0 */
+	unsigned		 trimmed:1;	/* h2mem_trim since the last I/O */
 	/* The header block in progress (nothing else may interleave). */
 	int32_t			 hdr_stream;
 	double			 hdr_t0;
