@@ -2,9 +2,12 @@
  * hfield.h - a list of HTTP header fields, in order, names lowercase.
  *
  * The one representation both the client side (HTTP/1.1 or HTTP/2) and the
- * backend side use. Each field is one allocation holding name and value,
- * NUL-terminated, so both can be passed to C string functions; the lengths
- * are kept too. A list belongs to one stream and so to one worker thread.
+ * backend side use. Names and values live in the list's own arena (a few
+ * chunks, freed together by hfields_free()), NUL-terminated, so both can be
+ * passed to C string functions; the lengths are kept too. A field's name
+ * and value pointers stay valid until the field is removed or the list is
+ * freed (hfields_extend_last() may move the last field). A list belongs to
+ * one stream and so to one worker thread. A zeroed struct is an empty list.
  */
 #ifndef TLSGATE_HFIELD_H
 #define TLSGATE_HFIELD_H
@@ -18,10 +21,13 @@ struct hfield {
 	uint32_t	 nlen, vlen;
 };
 
+struct hfield_chunk;
+
 struct hfields {
 	struct hfield	*v;
 	uint32_t	 n, cap;
 	size_t		 bytes;		/* sum of name and value lengths */
+	struct hfield_chunk *arena;	/* newest chunk first */
 };
 
 /* Append a copy (the name is lowercased). */
