@@ -79,20 +79,33 @@ tv_set(struct timeval *tv, double secs)
 	tv->tv_usec = (suseconds_t)((secs - (double)tv->tv_sec) * 1e6);
 }
 
-/* Arm the state's timer: secs from now, pushed back by up_progress(). A
- * limit of 0 or less means none. */
+/*
+ * Arm the state's timer: secs from now, pushed back by up_progress(). A
+ * limit of 0 or less means none. Lazy: tev is (re)scheduled only when it
+ * would fire later than the new limit; firing early, up_on_timer() re-arms
+ * for what is left. A kept-alive exchange moves from one limit to the next
+ * (idle, response, body, idle) with no timer-heap operation most of the time.
+ */
 void
 up_timer(struct upconn *u, double secs)
 {
 	struct timeval tv;
 
-	event_del(&u->tev);
 	u->t_limit = secs;
 	u->t_mark = up_now(u);
 	if (secs <= 0)
 		return;
+	if (u->t_armed != 0 && u->t_armed <= u->t_mark + secs)
+		return;
 	tv_set(&tv, secs);
 	evtimer_add(&u->tev, &tv);
+	u->t_armed = u->t_mark + secs;
+}
+
+void
+up_timer_off(struct upconn *u)
+{
+	u->t_limit = 0;
 }
 
 /* Progress on the exchange: the timer counts from now (no heap operation:
@@ -215,6 +228,7 @@ up_close(struct upconn *u, int clean, const char *why)
 		event_del(&u->ev);
 	u->ev_on = 0;
 	event_del(&u->tev);
+	u->t_armed = 0;
 	event_del(&u->kev);
 	if (u->ssl != NULL) {
 		ERR_clear_error();
@@ -485,11 +499,15 @@ up_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
 	u->depth++;
+	u->t_armed = 0;
 	left = u->t_limit - (up_now(u) - u->t_mark);
-	if (left > 0.001) {
-		/* There was progress since it was armed. */
+	if (u->t_limit <= 0)
+		;	/* disarmed since it was scheduled (up_timer_off()) */
+	else if (left > 0.001) {
+		/* There was progress since it was armed, or a later limit. */
 		tv_set(&tv, left);
 		evtimer_add(&u->tev, &tv);
+		u->t_armed = up_now(u) + left;
 	} else switch (u->state) {
 	case UP_CONNECTING:
 	case UP_TLS:

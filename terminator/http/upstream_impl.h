@@ -70,6 +70,7 @@ struct upconn {
 	unsigned		 depth;		/* our callbacks on the stack */
 	int			 cerr;		/* connect error seen at once */
 	double			 t_limit, t_mark;	/* timer: limit, last progress */
+	double			 t_armed;	/* when tev fires; 0: not pending */
 
 	/* The exchange: valid while attached (st != NULL). */
 	struct hstream		*st;
@@ -110,6 +111,8 @@ int		 up_fail(struct upconn *, enum hstream_err err, int retry,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void		 up_update_events(struct upconn *);
 void		 up_timer(struct upconn *, double secs);
+/* No timer for the state (lazily: tev may still fire, and finds none). */
+void		 up_timer_off(struct upconn *);
 void		 up_progress(struct upconn *);
 void		 up_kick(struct upconn *);
 void		 up_unwind(struct upconn *);
