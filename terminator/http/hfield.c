@@ -303,3 +303,20 @@ hfields_free(struct hfields *hs)
 	hs->n = hs->cap = 0;
 	hs->bytes = 0;
 }
+
+void
+hfields_reset(struct hfields *hs)
+{
+	struct hfield_chunk *c, *next;
+
+	/* Chunks are newest first: keep the last, the first one made. */
+	for (c = hs->arena; c != NULL && c->next != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	hs->arena = c;
+	if (c != NULL)
+		c->used = 0;
+	hs->n = 0;
+	hs->bytes = 0;
+}

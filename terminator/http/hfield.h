@@ -52,5 +52,7 @@ void		 hfields_strip_hop(struct hfields *);
 /* Whether the comma-separated value of a field holds token (case-insensitive). */
 int		 hfield_has_token(const char *value, const char *token);
 void		 hfields_free(struct hfields *);
+/* Empty the list but keep its array and first chunk for the next use. */
+void		 hfields_reset(struct hfields *);
 
 #endif
