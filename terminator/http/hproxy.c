@@ -70,9 +70,10 @@ hmethod_parse(const char *p, size_t n)
  * field lists (array and first chunk) kept: a keep-alive connection or an
  * HTTP/2 session makes and frees one stream per request, and these were
  * seven allocations and frees each time. Bounded (HSTREAM_CACHE per
- * thread); a thread's cache is freed when the thread exits.
+ * thread, about 4 KiB each: HTTP/2 sessions free streams in bursts as
+ * large as their concurrency); a thread's cache is freed when it exits.
  */
-#define HSTREAM_CACHE	64
+#define HSTREAM_CACHE	256
 
 struct hstream_cache {
 	unsigned	 n;
