@@ -139,15 +139,13 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 static inline int
 name_is(const struct hfield *f, const char *lname, size_t len)
 {
-	return f->nlen == len && f->name[0] == lname[0] &&
-	    memcmp(f->name, lname, len) == 0;
+	return f->nlen == len && (len == 0 || (f->name[0] == lname[0] &&
+	    memcmp(f->name, lname, len) == 0));
 }
 
 const struct hfield *
-hfields_get(const struct hfields *hs, const char *lname)
+hfields_getn(const struct hfields *hs, const char *lname, size_t len)
 {
-	size_t len = strlen(lname);
-
 	for (uint32_t i = 0; i < hs->n; i++)
 		if (name_is(&hs->v[i], lname, len))
 			return &hs->v[i];
@@ -155,9 +153,8 @@ hfields_get(const struct hfields *hs, const char *lname)
 }
 
 unsigned
-hfields_count(const struct hfields *hs, const char *lname)
+hfields_countn(const struct hfields *hs, const char *lname, size_t len)
 {
-	size_t		len = strlen(lname);
 	unsigned	c = 0;
 
 	for (uint32_t i = 0; i < hs->n; i++)
@@ -167,15 +164,40 @@ hfields_count(const struct hfields *hs, const char *lname)
 }
 
 unsigned
-hfields_del(struct hfields *hs, const char *lname)
+hfields_deln(struct hfields *hs, const char *lname, size_t len)
 {
-	size_t		len = strlen(lname);
 	uint32_t	i, j = 0;
 	unsigned	gone = 0;
 
 	for (i = 0; i < hs->n; i++) {
 		struct hfield *f = &hs->v[i];
 		if (name_is(f, lname, len)) {
+			hs->bytes -= (size_t)f->nlen + f->vlen;
+			gone++;
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
+	}
+	hs->n = j;
+	return gone;
+}
+
+unsigned
+hfields_del_any(struct hfields *hs, const char *const *names)
+{
+	uint32_t	i, j = 0;
+	unsigned	gone = 0;
+
+	for (i = 0; i < hs->n; i++) {
+		struct hfield	*f = &hs->v[i];
+		size_t		 k;
+
+		for (k = 0; names[k] != NULL; k++)
+			if (name_is(f, names[k], strlen(names[k])))
+				break;
+		if (names[k] != NULL) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
 			gone++;
 			continue;

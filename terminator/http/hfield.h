@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct hfield {
 	char		*name;		/* lowercase */
@@ -37,12 +38,32 @@ void		 hfields_add(struct hfields *, const char *name, size_t nlen,
  * pieces): which part grows is given by is_value. */
 void		 hfields_extend_last(struct hfields *, int is_value,
 		    const char *p, size_t n);
-/* The first field called lname (lowercase), or NULL. */
-const struct hfield *hfields_get(const struct hfields *, const char *lname);
+/* The first field called lname (lowercase, len bytes), or NULL. */
+const struct hfield *hfields_getn(const struct hfields *, const char *lname,
+		    size_t len);
 /* How many fields are called lname. */
-unsigned	 hfields_count(const struct hfields *, const char *lname);
+unsigned	 hfields_countn(const struct hfields *, const char *lname, size_t len);
 /* Remove every field called lname; returns how many. */
-unsigned	 hfields_del(struct hfields *, const char *lname);
+unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
+/* Remove every field whose name is one of names (lowercase, NULL-ended)
+ * in one pass; returns how many. */
+unsigned	 hfields_del_any(struct hfields *, const char *const *names);
+/* The same with a NUL-terminated name (a literal's length is folded). */
+static inline const struct hfield *
+hfields_get(const struct hfields *hs, const char *lname)
+{
+	return hfields_getn(hs, lname, strlen(lname));
+}
+static inline unsigned
+hfields_count(const struct hfields *hs, const char *lname)
+{
+	return hfields_countn(hs, lname, strlen(lname));
+}
+static inline unsigned
+hfields_del(struct hfields *hs, const char *lname)
+{
+	return hfields_deln(hs, lname, strlen(lname));
+}
 /*
  * Remove the hop-by-hop fields (RFC 9110 7.6.1): Connection and every field
  * it names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade,

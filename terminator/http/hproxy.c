@@ -347,12 +347,16 @@ request_id(struct hstream *st)
 		st->rid[2 * i + 1] = hex[r[i] & 15];
 	}
 	st->rid[32] = '\0';
-	set_field(&st->req.h, "x-request-id", st->rid);
+	if (f != NULL)
+		hfields_del(&st->req.h, "x-request-id");
+	hfields_add(&st->req.h, "x-request-id", 12, st->rid, 32);
 }
 
 static void
 forwarding_fields(struct hstream *st)
 {
+	static const char *const fwd_names[] = { "x-forwarded-for",
+	    "x-forwarded-proto", "x-forwarded-host", "forwarded", NULL };
 	struct hsess	*s = st->s;
 	struct hfields	*h = &st->req.h;
 	int		 style = st->site->http.forwarded;
@@ -362,16 +366,27 @@ forwarding_fields(struct hstream *st)
 	if (style == FWD_NONE)
 		return;
 	if (!keep) {
-		hfields_del(h, "x-forwarded-for");
-		hfields_del(h, "x-forwarded-proto");
-		hfields_del(h, "x-forwarded-host");
-		hfields_del(h, "forwarded");
+		/* Every incoming copy goes, in one pass; what is added
+		 * below is then the only one of its name. */
+		hfields_del_any(h, fwd_names);
+		if (style == FWD_XFF || style == FWD_BOTH) {
+			hfields_add(h, "x-forwarded-for", 15, s->peer_ip,
+			    strlen(s->peer_ip));
+			hfields_add(h, "x-forwarded-proto", 17, "https", 5);
+			hfields_add(h, "x-forwarded-host", 16, st->req.authority,
+			    strlen(st->req.authority));
+		}
+		if (style == FWD_FORWARDED || style == FWD_BOTH) {
+			forwarded_element(st, el, sizeof(el));
+			hfields_add(h, "forwarded", 9, el, strlen(el));
+		}
+		return;
 	}
 	if (style == FWD_XFF || style == FWD_BOTH) {
 		append_field(h, "x-forwarded-for", s->peer_ip, keep);
-		if (!keep || hfields_get(h, "x-forwarded-proto") == NULL)
+		if (hfields_get(h, "x-forwarded-proto") == NULL)
 			set_field(h, "x-forwarded-proto", "https");
-		if (!keep || hfields_get(h, "x-forwarded-host") == NULL)
+		if (hfields_get(h, "x-forwarded-host") == NULL)
 			set_field(h, "x-forwarded-host", st->req.authority);
 	}
 	if (style == FWD_FORWARDED || style == FWD_BOTH) {
