@@ -56,6 +56,7 @@ struct hsess {
 	unsigned		 nreq;		/* requests seen */
 	int			 trusted;	/* the peer is a trusted proxy */
 	int			 in_defer;	/* running deferred hooks */
+	int			 defer_on;	/* defer_ev is active, not yet run */
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	char			 peer_port[8];
 	struct event		 defer_ev;	/* runs pending hooks, then kicks */

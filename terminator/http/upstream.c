@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,13 +62,16 @@ static void	up_on_kick(evutil_socket_t, short, void *);
 
 /* --- time and events --------------------------------------------------- */
 
+/* Monotonic seconds for the timers; coarse (a tick, a few ms) is enough for
+ * timeouts of seconds and costs a memory read. */
 static double
 up_now(const struct upconn *u)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	event_base_gettimeofday_cached(u->pool->base, &tv);
-	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	(void)u;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -119,6 +123,9 @@ up_progress(struct upconn *u)
 void
 up_kick(struct upconn *u)
 {
+	if (u->kick_on)
+		return;		/* active already: no second activation needed */
+	u->kick_on = 1;
 	event_active(&u->kev, EV_TIMEOUT, 1);
 }
 
@@ -230,6 +237,7 @@ up_close(struct upconn *u, int clean, const char *why)
 	event_del(&u->tev);
 	u->t_armed = 0;
 	event_del(&u->kev);
+	u->kick_on = 0;
 	if (u->ssl != NULL) {
 		ERR_clear_error();
 		if (clean)
@@ -482,6 +490,7 @@ up_on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
+	u->kick_on = 0;
 	u->depth++;
 	up_pump(u);
 	u->depth--;

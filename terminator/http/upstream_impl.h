@@ -65,6 +65,7 @@ struct upconn {
 	struct event		 tev;		/* the state's timer */
 	struct event		 kev;		/* deferred work (upstream_body...) */
 	short			 ev_on;		/* armed fd interests */
+	short			 kick_on;	/* kev is active, not yet run */
 	/* What each operation waits for: 0 (may try), EV_READ or EV_WRITE. */
 	short			 hs_want, rd_want, wr_want;
 	unsigned		 depth;		/* our callbacks on the stack */
