@@ -41,6 +41,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "h2_impl.h"
+#include "h2mem.h"
 #include "log.h"
 #include "sites.h"
 #include "xalloc.h"
@@ -327,7 +328,7 @@ h2_init(struct hsess *s)
 	 * nghttp2's stays behind it. */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * (uint64_t)h2_rst_limit(h), 33);
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	rv = nghttp2_session_server_new2(&h->ng, h2_cbs, h, opt);
+	rv = nghttp2_session_server_new3(&h->ng, h2_cbs, h, opt, h2mem_get());
 	nghttp2_option_del(opt);
 	if (rv != 0) {
 		h->ng = NULL;
