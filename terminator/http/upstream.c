@@ -209,8 +209,12 @@ up_unattach(struct upconn *u)
 	u->p = NULL;
 	atomic_fetch_sub_explicit(&u->b->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&u->b->conns_busy, 1, memory_order_relaxed);
-	free(u->hb);
-	u->hb = NULL;
+	if (u->hb_cap > UP_HB_KEEP) {
+		/* A big head's buffer does not stay in the pool. */
+		free(u->hb);
+		u->hb = NULL;
+		u->hb_cap = 0;
+	}
 	free(u->tbuf);
 	u->tbuf = NULL;
 }
@@ -247,6 +251,9 @@ up_close(struct upconn *u, int clean, const char *why)
 		ERR_clear_error();
 	}
 	sockbio_free(&u->rb);
+	free(u->hb);
+	u->hb = NULL;
+	u->hb_cap = 0;
 	close(u->fd);
 	u->fd = -1;
 	u->pool->nconns--;
@@ -596,7 +603,6 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 	/* Per exchange: a fresh parser and request state. */
 	llhttp_init(&u->parser, HTTP_RESPONSE, &up_settings);
 	u->parser.data = u;
-	u->hb = NULL;
 	u->hoff = u->hlen = 0;
 	u->froff = u->frlen = 0;
 	u->tlen = u->tbody = 0;

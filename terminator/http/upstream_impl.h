@@ -78,7 +78,8 @@ struct upconn {
 	struct pool		*p;		/* borrowed from st's site */
 	struct upstream_opts	 o;
 	llhttp_t		 parser;
-	char			*hb;		/* the request head, until written */
+	char			*hb;		/* the request head (hlen bytes) */
+	uint32_t		 hb_cap;	/* hb's size: kept between exchanges */
 	uint32_t		 hoff, hlen;
 	char			 fr[40];	/* chunk framing not yet written */
 	uint8_t			 froff, frlen;
@@ -111,6 +112,8 @@ void		 up_close(struct upconn *, int clean, const char *why);
 int		 up_fail(struct upconn *, enum hstream_err err, int retry,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void		 up_update_events(struct upconn *);
+/* Request-head buffers up to this size stay with a pooled connection. */
+#define UP_HB_KEEP	1024
 void		 up_timer(struct upconn *, double secs);
 /* No timer for the state (lazily: tev may still fire, and finds none). */
 void		 up_timer_off(struct upconn *);
