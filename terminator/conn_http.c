@@ -106,7 +106,9 @@ conn_http_read(struct conn *c)
 	if (c->c2b.data == NULL)
 		c->c2b.data = conn_buf_get();
 	c->c2b.off = 0;
-	ERR_clear_error();
+	/* No ERR_clear_error() first: SSL_read() and SSL_write() clear the
+	 * error queue themselves (ssl_reset_error_state(), in BoringSSL and
+	 * AWS-LC alike), and the call costs as much as a small record's AEAD. */
 	if ((r = SSL_read(c->ssl, c->c2b.data, CONN_HTTP_BUFSZ)) > 0) {
 		c->c2b.len = (uint32_t)r;
 		c->bytes_in += (uint64_t)r;
@@ -152,7 +154,7 @@ conn_http_write(struct conn *c)
 		if (len > CONN_HTTP_WRITE)
 			len = CONN_HTTP_WRITE;
 		p = evbuffer_pullup(out, (ssize_t)len);
-		ERR_clear_error();
+		/* SSL_write() clears the error queue (see conn_http_read()). */
 		if ((r = SSL_write(c->ssl, p, (int)len)) > 0) {
 			evbuffer_drain(out, (size_t)r);
 			c->bytes_out += (uint64_t)r;

@@ -41,6 +41,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "h2_impl.h"
+#include "h2mem.h"
 #include "log.h"
 #include "sites.h"
 #include "xalloc.h"
@@ -158,18 +159,51 @@ h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 }
 
 /* Fields no HTTP/2 message may carry (RFC 9113 8.2.2), and the length we
- * send ourselves. */
+ * send ourselves: connection, keep-alive, proxy-connection,
+ * transfer-encoding, upgrade, te, content-length. */
 static int
 h2_skip_field(const struct hfield *f)
 {
-	static const char *const skip[] = { "connection", "keep-alive",
-	    "proxy-connection", "transfer-encoding", "upgrade", "te",
-	    "content-length", NULL };
+	const char *n = f->name;
 
-	for (size_t i = 0; skip[i] != NULL; i++)
-		if (strcmp(f->name, skip[i]) == 0)
-			return 1;
-	return f->nlen == 0 || f->name[0] == ':';
+	switch (f->nlen) {
+	case 0:
+		return 1;
+	case 2:
+		return memcmp(n, "te", 2) == 0;
+	case 7:
+		return memcmp(n, "upgrade", 7) == 0;
+	case 10:
+		return memcmp(n, "connection", 10) == 0 ||
+		    memcmp(n, "keep-alive", 10) == 0;
+	case 14:
+		return memcmp(n, "content-length", 14) == 0;
+	case 16:
+		return memcmp(n, "proxy-connection", 16) == 0;
+	case 17:
+		return memcmp(n, "transfer-encoding", 17) == 0;
+	}
+	return n[0] == ':';
+}
+
+/* v in decimal into out (at least 21 bytes); returns the length. */
+static size_t
+h2_itoa(int64_t v, char *out)
+{
+	char		 t[24];
+	size_t		 n = 0, i;
+	uint64_t	 u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+	do {
+		t[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		t[n++] = '-';
+	for (i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	out[n] = '\0';
+	return n;
 }
 
 static void
@@ -179,10 +213,10 @@ h2_on_head(struct hstream *st)
 	struct h2		*h = s->ps;
 	struct h2st		*hs = st->fe;
 	struct hresp		*r = &st->resp;
-	nghttp2_nv		*nv;
+	nghttp2_nv		*nv, nv_small[32];
 	nghttp2_data_provider	 dp;
-	char			 status[8], clen[24];
-	size_t			 n = 0;
+	char			 status[24], clen[24];
+	size_t			 n = 0, sl, cl;
 	int			 body = r->body && st->req.m != HM_HEAD;
 
 	if (st->head_sent)
@@ -191,14 +225,15 @@ h2_on_head(struct hstream *st)
 	/* A local answer: the request body goes nowhere, its window opens. */
 	if (st->local)
 		h2_consume(h, st, hs->unconsumed);
-	nv = xcalloc((size_t)r->h.n + 2, sizeof(*nv));
-	snprintf(status, sizeof(status), "%d", r->status);
+	nv = (size_t)r->h.n + 2 <= sizeof(nv_small) / sizeof(nv_small[0]) ?
+	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
+	sl = h2_itoa(r->status, status);
 	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
-	    strlen(status), NGHTTP2_NV_FLAG_NONE };
+	    sl, NGHTTP2_NV_FLAG_NONE };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
-		snprintf(clen, sizeof(clen), "%" PRId64, r->clen);
+		cl = h2_itoa(r->clen, clen);
 		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen,
-		    14, strlen(clen), NGHTTP2_NV_FLAG_NONE };
+		    14, cl, NGHTTP2_NV_FLAG_NONE };
 	}
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
@@ -219,7 +254,8 @@ h2_on_head(struct hstream *st)
 		nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, st->id,
 		    NGHTTP2_INTERNAL_ERROR);
 	}
-	free(nv);
+	if (nv != nv_small)
+		free(nv);
 }
 
 static void
@@ -299,7 +335,8 @@ h2_init(struct hsess *s)
 	 * nghttp2's stays behind it. */
 	nghttp2_option_set_stream_reset_rate_limit(opt, 4 * (uint64_t)h2_rst_limit(h), 33);
 	nghttp2_option_set_no_closed_streams(opt, 1);
-	/* Its big buffers in pages that stay untouched until used. */
+	/* Its big buffers in pages that stay untouched until used, its small
+	 * ones from per-thread free lists (h2mem.h, h2small.h). */
 	h2mem_init(&h->mem, &mem);
 	rv = nghttp2_session_server_new3(&h->ng, h2_cbs, h, opt, &mem);
 	nghttp2_option_del(opt);

@@ -1,6 +1,6 @@
 /*
  * h2mem.c - nghttp2's allocator: slots of three fixed sizes in address
- * space reserved per thread, malloc for the rest (see h2mem.h).
+ * space reserved per thread, h2small.c's free lists for the rest (see h2mem.h).
  *
  * An arena reserves, per size class, one PROT_NONE range and makes it
  * writable in steps as slots are first handed out: two mappings per
@@ -9,7 +9,7 @@
  * outside the slots, so that a free slot stays untouched: a free page-sized
  * slot is given back with MADV_DONTNEED and is zero when taken again.
  * A pointer belongs to a class when it lies in the class's range; anything
- * else came from malloc.
+ * else came from h2small.c's free lists (malloc behind them).
  */
 #include "h2mem.h"
 
@@ -17,9 +17,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <malloc.h>
 #include <sys/mman.h>
 
+#include "h2small.h"
 #include "xalloc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -182,8 +182,11 @@ h2mem_alloc(struct h2mem *m, size_t n, int zeroed)
 	void	*p;
 
 	if (m->a == NULL || (i = h2mem_kind_of_size(n)) < 0 ||
-	    (p = h2mem_slot_get(m->a, i, &zero)) == NULL)
-		return zeroed ? calloc(1, n) : malloc(n);
+	    (p = h2mem_slot_get(m->a, i, &zero)) == NULL) {
+		if ((p = h2small_alloc(n)) != NULL && zeroed)
+			memset(p, 0, n);
+		return p;
+	}
 	if (zeroed && !zero)
 		memset(p, 0, n);
 	/* nghttp2 makes its frame buffer first of its big allocations, at
@@ -209,7 +212,7 @@ h2mem_release(struct h2mem *m, void *p)
 	if (p == NULL)
 		return;
 	if (m->a == NULL || (i = h2mem_kind_of_ptr(m->a, p)) < 0) {
-		free(p);
+		h2small_free(p);
 		return;
 	}
 	if (p == m->framebuf)
@@ -252,10 +255,14 @@ h2mem_ng_realloc(void *p, size_t n, void *ud)
 	if (p == NULL)
 		return h2mem_alloc(m, n, 0);
 	i = m->a != NULL ? h2mem_kind_of_ptr(m->a, p) : -1;
+	if (n == 0) {
+		h2mem_release(m, p);
+		return NULL;
+	}
 	if (i < 0) {
-		if (n == 0 || m->a == NULL || h2mem_kind_of_size(n) < 0)
-			return realloc(p, n);
-		old = malloc_usable_size(p);
+		old = h2small_usable(p);
+		if (n <= old)
+			return p;
 	} else {
 		if (h2mem_kind_of_size(n) == i)
 			return p;

@@ -1,11 +1,17 @@
 /*
  * hfield.c - ordered lists of HTTP header fields (hfield.h).
  *
- * Each field is one allocation: the lowercase name, a NUL, the value, a NUL.
+ * Each field is the lowercase name, a NUL, the value, a NUL, placed in the
+ * list's arena: a chain of chunks, bump-allocated, freed all at once. A
+ * request or response head adds its fields in order, so the last field is
+ * almost always at the end of the newest chunk, and extending it (an
+ * HTTP/1.1 parser delivers fields in pieces) happens in place. Removed
+ * fields leave their bytes behind until the list is freed: the callers
+ * bound the number and size of fields they add (header limits are the
+ * parsers' job), and the arena holds at most about twice what was added.
  * The list is a plain growing array: requests carry tens of fields at most,
- * so lookups are linear scans, which beat any hashing at that size. The
- * callers bound the number and size of fields before adding them (header
- * limits are the parsers' job).
+ * so lookups are linear scans, which beat any hashing at that size; they
+ * compare lengths before bytes.
  */
 #include "hfield.h"
 
@@ -15,6 +21,17 @@
 
 #include "xalloc.h"
 
+struct hfield_chunk {
+	struct hfield_chunk	*next;
+	size_t			 used, cap;
+	char			 data[];
+};
+
+/* The first chunk's allocation stays within glibc's per-thread cache
+ * (requests of up to 1032 bytes). */
+#define HFIELD_CHUNK_FIRST	(1024 - sizeof(struct hfield_chunk))
+#define HFIELD_CHUNK_MAX	(64 * 1024)
+
 static void
 lower(char *dst, const char *src, size_t n)
 {
@@ -22,6 +39,48 @@ lower(char *dst, const char *src, size_t n)
 		unsigned char c = (unsigned char)src[i];
 		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 	}
+}
+
+/* n bytes at the end of the newest chunk (a new one when it lacks room). */
+static char *
+arena_alloc(struct hfields *hs, size_t n)
+{
+	struct hfield_chunk	*c = hs->arena;
+	size_t			 cap;
+	char			*p;
+
+	if (c == NULL || c->cap - c->used < n) {
+		cap = c == NULL ? HFIELD_CHUNK_FIRST : c->cap * 2;
+		if (cap > HFIELD_CHUNK_MAX)
+			cap = HFIELD_CHUNK_MAX;
+		if (cap < n)
+			cap = n;
+		c = xmalloc(sizeof(*c) + cap);
+		c->next = hs->arena;
+		c->used = 0;
+		c->cap = cap;
+		hs->arena = c;
+	}
+	p = c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+/* Room for the last field f (at p, size old) to grow to size new: in place
+ * when it is the newest allocation and the chunk has room, else a copy. */
+static char *
+arena_grow(struct hfields *hs, char *p, size_t old, size_t new)
+{
+	struct hfield_chunk	*c = hs->arena;
+	char			*q;
+
+	if (c != NULL && p + old == c->data + c->used && c->cap - c->used >= new - old) {
+		c->used += new - old;
+		return p;
+	}
+	q = arena_alloc(hs, new);
+	memcpy(q, p, old);
+	return q;
 }
 
 void
@@ -35,7 +94,7 @@ hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value
 		hs->cap = hs->cap ? hs->cap * 2 : 16;
 		hs->v = xrealloc(hs->v, hs->cap * sizeof(*hs->v));
 	}
-	p = xmalloc(nlen + vlen + 2);
+	p = arena_alloc(hs, nlen + vlen + 2);
 	lower(p, name, nlen);
 	p[nlen] = '\0';
 	if (vlen > 0)
@@ -54,11 +113,13 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 {
 	struct hfield	*f;
 	char		*p;
+	size_t		 old;
 
 	if (hs->n == 0 || n == 0)
 		return;
 	f = &hs->v[hs->n - 1];
-	p = xrealloc(f->name, (size_t)f->nlen + f->vlen + n + 2);
+	old = (size_t)f->nlen + f->vlen + 2;
+	p = arena_grow(hs, f->name, old, old + n);
 	if (is_value) {
 		memcpy(p + f->nlen + 1 + f->vlen, s, n);
 		f->vlen += (uint32_t)n;
@@ -75,37 +136,69 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 	hs->bytes += n;
 }
 
+static inline int
+name_is(const struct hfield *f, const char *lname, size_t len)
+{
+	return f->nlen == len && (len == 0 || (f->name[0] == lname[0] &&
+	    memcmp(f->name, lname, len) == 0));
+}
+
 const struct hfield *
-hfields_get(const struct hfields *hs, const char *lname)
+hfields_getn(const struct hfields *hs, const char *lname, size_t len)
 {
 	for (uint32_t i = 0; i < hs->n; i++)
-		if (strcmp(hs->v[i].name, lname) == 0)
+		if (name_is(&hs->v[i], lname, len))
 			return &hs->v[i];
 	return NULL;
 }
 
 unsigned
-hfields_count(const struct hfields *hs, const char *lname)
+hfields_countn(const struct hfields *hs, const char *lname, size_t len)
 {
-	unsigned c = 0;
+	unsigned	c = 0;
 
 	for (uint32_t i = 0; i < hs->n; i++)
-		if (strcmp(hs->v[i].name, lname) == 0)
+		if (name_is(&hs->v[i], lname, len))
 			c++;
 	return c;
 }
 
 unsigned
-hfields_del(struct hfields *hs, const char *lname)
+hfields_deln(struct hfields *hs, const char *lname, size_t len)
 {
 	uint32_t	i, j = 0;
 	unsigned	gone = 0;
 
 	for (i = 0; i < hs->n; i++) {
 		struct hfield *f = &hs->v[i];
-		if (strcmp(f->name, lname) == 0) {
+		if (name_is(f, lname, len)) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
-			free(f->name);
+			gone++;
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
+	}
+	hs->n = j;
+	return gone;
+}
+
+unsigned
+hfields_del_any(struct hfields *hs, const char *const *names)
+{
+	uint32_t	i, j = 0;
+	unsigned	gone = 0;
+
+	for (i = 0; i < hs->n; i++) {
+		struct hfield	*f = &hs->v[i];
+		size_t		 k;
+
+		for (k = 0; names[k] != NULL; k++)
+			if (name_is(f, names[k], strlen(names[k])))
+				break;
+		if (names[k] != NULL) {
+			hs->bytes -= (size_t)f->nlen + f->vlen;
 			gone++;
 			continue;
 		}
@@ -118,23 +211,42 @@ hfields_del(struct hfields *hs, const char *lname)
 }
 
 /* RFC 9110 7.6.1, plus the obsolete Keep-Alive and Proxy-Connection. */
-static const char *const hop_names[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-	"upgrade", "proxy-authenticate", "proxy-authorization", "trailer",
-};
+static int
+is_hop_name(const struct hfield *f)
+{
+	const char *n = f->name;
+
+	switch (f->nlen) {
+	case 2:
+		return memcmp(n, "te", 2) == 0;
+	case 7:
+		return memcmp(n, "upgrade", 7) == 0 || memcmp(n, "trailer", 7) == 0;
+	case 10:
+		return memcmp(n, "connection", 10) == 0 ||
+		    memcmp(n, "keep-alive", 10) == 0;
+	case 16:
+		return memcmp(n, "proxy-connection", 16) == 0;
+	case 17:
+		return memcmp(n, "transfer-encoding", 17) == 0;
+	case 18:
+		return memcmp(n, "proxy-authenticate", 18) == 0;
+	case 19:
+		return memcmp(n, "proxy-authorization", 19) == 0;
+	}
+	return 0;
+}
 
 static int
-is_hop(const struct hfields *hs, const struct hfield *f)
+is_hop(const struct hfields *hs, const struct hfield *f, int has_conn)
 {
-	for (size_t i = 0; i < sizeof(hop_names) / sizeof(hop_names[0]); i++)
-		if (strcmp(f->name, hop_names[i]) == 0)
-			return 1;
+	if (is_hop_name(f))
+		return 1;
 	/* A field the sender named in Connection is hop-by-hop too, but
 	 * Connection cannot take away the message's framing. */
-	if (strcmp(f->name, "content-length") == 0)
+	if (!has_conn || name_is(f, "content-length", 14))
 		return 0;
 	for (uint32_t i = 0; i < hs->n; i++)
-		if (strcmp(hs->v[i].name, "connection") == 0 &&
+		if (name_is(&hs->v[i], "connection", 10) &&
 		    hfield_has_token(hs->v[i].value, f->name))
 			return 1;
 	return 0;
@@ -144,28 +256,34 @@ void
 hfields_strip_hop(struct hfields *hs)
 {
 	uint32_t	 i, j = 0;
-	unsigned char	*drop;
+	unsigned char	 small[64], *drop;
+	int		 has_conn = 0, any = 0;
 
 	if (hs->n == 0)
 		return;
+	for (i = 0; i < hs->n; i++)
+		if (name_is(&hs->v[i], "connection", 10))
+			has_conn = 1;
 	/* Decide for every field first: Connection itself goes too, and its
 	 * value names the others. */
-	drop = xcalloc(hs->n, 1);
+	drop = hs->n <= sizeof(small) ? small : xcalloc(hs->n, 1);
 	for (i = 0; i < hs->n; i++)
-		drop[i] = (unsigned char)is_hop(hs, &hs->v[i]);
-	for (i = 0; i < hs->n; i++) {
-		struct hfield *f = &hs->v[i];
-		if (drop[i]) {
-			hs->bytes -= (size_t)f->nlen + f->vlen;
-			free(f->name);
-			continue;
+		any |= drop[i] = (unsigned char)is_hop(hs, &hs->v[i], has_conn);
+	if (any) {
+		for (i = 0; i < hs->n; i++) {
+			struct hfield *f = &hs->v[i];
+			if (drop[i]) {
+				hs->bytes -= (size_t)f->nlen + f->vlen;
+				continue;
+			}
+			if (j != i)
+				hs->v[j] = *f;
+			j++;
 		}
-		if (j != i)
-			hs->v[j] = *f;
-		j++;
+		hs->n = j;
 	}
-	hs->n = j;
-	free(drop);
+	if (drop != small)
+		free(drop);
 }
 
 int
@@ -195,10 +313,32 @@ hfield_has_token(const char *value, const char *token)
 void
 hfields_free(struct hfields *hs)
 {
-	for (uint32_t i = 0; i < hs->n; i++)
-		free(hs->v[i].name);
+	struct hfield_chunk *c, *next;
+
+	for (c = hs->arena; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	hs->arena = NULL;
 	free(hs->v);
 	hs->v = NULL;
 	hs->n = hs->cap = 0;
+	hs->bytes = 0;
+}
+
+void
+hfields_reset(struct hfields *hs)
+{
+	struct hfield_chunk *c, *next;
+
+	/* Chunks are newest first: keep the last, the first one made. */
+	for (c = hs->arena; c != NULL && c->next != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	hs->arena = c;
+	if (c != NULL)
+		c->used = 0;
+	hs->n = 0;
 	hs->bytes = 0;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -26,6 +27,7 @@ hsess_on_defer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	assert(s->magic == HSESS_MAGIC);
+	s->defer_on = 0;
 	s->in_defer = 1;
 	for (st = s->streams; st != NULL; st = next) {
 		unsigned pend = st->pend;
@@ -52,43 +54,91 @@ hsess_on_defer(evutil_socket_t fd, short what, void *arg)
 	s->c.kick(s->c.arg);	/* last: it may free s */
 }
 
+/* Monotonic seconds: the lazy timer's deadlines must not move with the
+ * wall clock. The coarse clock (a tick, a few ms) is enough for timeouts
+ * of seconds and costs a memory read. */
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+timer_arm(struct hsess *s, double secs, double due)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)secs;
+	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+	evtimer_add(&s->timer, &tv);
+	s->t_armed = due;
+}
+
 static void
 hsess_on_timer(evutil_socket_t fd, short what, void *arg)
 {
-	struct hsess *s = arg;
+	struct hsess	*s = arg;
+	double		 left;
 
 	(void)fd;
 	(void)what;
 	assert(s->magic == HSESS_MAGIC);
+	s->t_armed = 0;
+	if (s->t_due == 0)
+		return;		/* disarmed since it was scheduled */
+	if ((left = s->t_due - mono_now()) > 0.001) {
+		/* Re-armed for later since: wait for what is left. */
+		timer_arm(s, left, s->t_due);
+		return;
+	}
+	s->t_due = 0;
 	s->p->on_timer(s);
 	s->c.kick(s->c.arg);
 }
 
+/* Activating an event that is active already changes nothing; the flag
+ * spares the call (a lock, a queue check) for the second and third hook
+ * of a response. */
 void
 hsess_defer(struct hsess *s, struct hstream *st, unsigned pend)
 {
 	st->pend |= pend;
-	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+	hsess_kick_later(s);
 }
 
 void
 hsess_kick_later(struct hsess *s)
 {
+	if (s->defer_on)
+		return;
+	s->defer_on = 1;
 	event_active(&s->defer_ev, EV_TIMEOUT, 0);
 }
 
+/*
+ * Lazy: a keep-alive connection moves its deadline at every request (idle,
+ * head, body, none, idle), and a timer-heap delete and insert each time
+ * cost more than the rest of the bookkeeping. The event is rescheduled only
+ * when it would fire later than the new deadline; firing early, it re-arms
+ * for what is left; disarmed, it fires once and does nothing.
+ */
 void
 hsess_timer(struct hsess *s, double secs)
 {
-	struct timeval tv;
+	double due;
 
 	if (secs <= 0) {
-		evtimer_del(&s->timer);
+		s->t_due = 0;
 		return;
 	}
-	tv.tv_sec = (time_t)secs;
-	tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
-	evtimer_add(&s->timer, &tv);
+	due = mono_now() + secs;
+	s->t_due = due;
+	if (s->t_armed != 0 && s->t_armed <= due)
+		return;
+	timer_arm(s, secs, due);
 }
 
 double
@@ -139,7 +189,9 @@ hsess_free(struct hsess *s)
 		return;
 	assert(s->magic == HSESS_MAGIC);
 	event_del(&s->defer_ev);
+	s->defer_on = 0;
 	evtimer_del(&s->timer);
+	s->t_armed = s->t_due = 0;
 	/* The protocol frees its streams (each through hstream_free). */
 	s->p->free(s);
 	while (s->streams != NULL)

@@ -56,10 +56,13 @@ struct hsess {
 	unsigned		 nreq;		/* requests seen */
 	int			 trusted;	/* the peer is a trusted proxy */
 	int			 in_defer;	/* running deferred hooks */
+	int			 defer_on;	/* defer_ev is active, not yet run */
 	char			 peer_ip[INET6_ADDRSTRLEN];
 	char			 peer_port[8];
 	struct event		 defer_ev;	/* runs pending hooks, then kicks */
 	struct event		 timer;		/* the protocol's timeouts */
+	double			 t_due;		/* the protocol's deadline; 0: none */
+	double			 t_armed;	/* when timer fires; 0: not pending */
 };
 
 /* Let st's backend connection go (back to the pool when it can). */
@@ -69,7 +72,8 @@ void	hproxy_release(struct hstream *st);
 void	hsess_defer(struct hsess *s, struct hstream *st, unsigned pend);
 /* Kick the connection from the loop (output queued, input wanted). */
 void	hsess_kick_later(struct hsess *s);
-/* Arm the session timer for secs from now (0 disarms). */
+/* Arm the session timer for secs from now (0 disarms). Lazy: the event is
+ * rescheduled only when it would fire too late (hsess.c). */
 void	hsess_timer(struct hsess *s, double secs);
 /* The session's cached clock, monotonic seconds. */
 double	hsess_now(const struct hsess *s);

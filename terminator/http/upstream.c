@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,13 +62,16 @@ static void	up_on_kick(evutil_socket_t, short, void *);
 
 /* --- time and events --------------------------------------------------- */
 
+/* Monotonic seconds for the timers; coarse (a tick, a few ms) is enough for
+ * timeouts of seconds and costs a memory read. */
 static double
 up_now(const struct upconn *u)
 {
-	struct timeval tv;
+	struct timespec ts;
 
-	event_base_gettimeofday_cached(u->pool->base, &tv);
-	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	(void)u;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void
@@ -79,20 +83,33 @@ tv_set(struct timeval *tv, double secs)
 	tv->tv_usec = (suseconds_t)((secs - (double)tv->tv_sec) * 1e6);
 }
 
-/* Arm the state's timer: secs from now, pushed back by up_progress(). A
- * limit of 0 or less means none. */
+/*
+ * Arm the state's timer: secs from now, pushed back by up_progress(). A
+ * limit of 0 or less means none. Lazy: tev is (re)scheduled only when it
+ * would fire later than the new limit; firing early, up_on_timer() re-arms
+ * for what is left. A kept-alive exchange moves from one limit to the next
+ * (idle, response, body, idle) with no timer-heap operation most of the time.
+ */
 void
 up_timer(struct upconn *u, double secs)
 {
 	struct timeval tv;
 
-	event_del(&u->tev);
 	u->t_limit = secs;
 	u->t_mark = up_now(u);
 	if (secs <= 0)
 		return;
+	if (u->t_armed != 0 && u->t_armed <= u->t_mark + secs)
+		return;
 	tv_set(&tv, secs);
 	evtimer_add(&u->tev, &tv);
+	u->t_armed = u->t_mark + secs;
+}
+
+void
+up_timer_off(struct upconn *u)
+{
+	u->t_limit = 0;
 }
 
 /* Progress on the exchange: the timer counts from now (no heap operation:
@@ -106,6 +123,9 @@ up_progress(struct upconn *u)
 void
 up_kick(struct upconn *u)
 {
+	if (u->kick_on)
+		return;		/* active already: no second activation needed */
+	u->kick_on = 1;
 	event_active(&u->kev, EV_TIMEOUT, 1);
 }
 
@@ -189,8 +209,12 @@ up_unattach(struct upconn *u)
 	u->p = NULL;
 	atomic_fetch_sub_explicit(&u->b->active, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&u->b->conns_busy, 1, memory_order_relaxed);
-	free(u->hb);
-	u->hb = NULL;
+	if (u->hb_cap > UP_HB_KEEP) {
+		/* A big head's buffer does not stay in the pool. */
+		free(u->hb);
+		u->hb = NULL;
+		u->hb_cap = 0;
+	}
 	free(u->tbuf);
 	u->tbuf = NULL;
 }
@@ -215,7 +239,9 @@ up_close(struct upconn *u, int clean, const char *why)
 		event_del(&u->ev);
 	u->ev_on = 0;
 	event_del(&u->tev);
+	u->t_armed = 0;
 	event_del(&u->kev);
+	u->kick_on = 0;
 	if (u->ssl != NULL) {
 		ERR_clear_error();
 		if (clean)
@@ -225,6 +251,9 @@ up_close(struct upconn *u, int clean, const char *why)
 		ERR_clear_error();
 	}
 	sockbio_free(&u->rb);
+	free(u->hb);
+	u->hb = NULL;
+	u->hb_cap = 0;
 	close(u->fd);
 	u->fd = -1;
 	u->pool->nconns--;
@@ -468,6 +497,7 @@ up_on_kick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
+	u->kick_on = 0;
 	u->depth++;
 	up_pump(u);
 	u->depth--;
@@ -485,11 +515,15 @@ up_on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
 	u->depth++;
+	u->t_armed = 0;
 	left = u->t_limit - (up_now(u) - u->t_mark);
-	if (left > 0.001) {
-		/* There was progress since it was armed. */
+	if (u->t_limit <= 0)
+		;	/* disarmed since it was scheduled (up_timer_off()) */
+	else if (left > 0.001) {
+		/* There was progress since it was armed, or a later limit. */
 		tv_set(&tv, left);
 		evtimer_add(&u->tev, &tv);
+		u->t_armed = up_now(u) + left;
 	} else switch (u->state) {
 	case UP_CONNECTING:
 	case UP_TLS:
@@ -569,7 +603,6 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 	/* Per exchange: a fresh parser and request state. */
 	llhttp_init(&u->parser, HTTP_RESPONSE, &up_settings);
 	u->parser.data = u;
-	u->hb = NULL;
 	u->hoff = u->hlen = 0;
 	u->froff = u->frlen = 0;
 	u->tlen = u->tbody = 0;

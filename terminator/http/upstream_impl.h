@@ -65,18 +65,21 @@ struct upconn {
 	struct event		 tev;		/* the state's timer */
 	struct event		 kev;		/* deferred work (upstream_body...) */
 	short			 ev_on;		/* armed fd interests */
+	short			 kick_on;	/* kev is active, not yet run */
 	/* What each operation waits for: 0 (may try), EV_READ or EV_WRITE. */
 	short			 hs_want, rd_want, wr_want;
 	unsigned		 depth;		/* our callbacks on the stack */
 	int			 cerr;		/* connect error seen at once */
 	double			 t_limit, t_mark;	/* timer: limit, last progress */
+	double			 t_armed;	/* when tev fires; 0: not pending */
 
 	/* The exchange: valid while attached (st != NULL). */
 	struct hstream		*st;
 	struct pool		*p;		/* borrowed from st's site */
 	struct upstream_opts	 o;
 	llhttp_t		 parser;
-	char			*hb;		/* the request head, until written */
+	char			*hb;		/* the request head (hlen bytes) */
+	uint32_t		 hb_cap;	/* hb's size: kept between exchanges */
 	uint32_t		 hoff, hlen;
 	char			 fr[40];	/* chunk framing not yet written */
 	uint8_t			 froff, frlen;
@@ -109,7 +112,11 @@ void		 up_close(struct upconn *, int clean, const char *why);
 int		 up_fail(struct upconn *, enum hstream_err err, int retry,
 		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void		 up_update_events(struct upconn *);
+/* Request-head buffers up to this size stay with a pooled connection. */
+#define UP_HB_KEEP	1024
 void		 up_timer(struct upconn *, double secs);
+/* No timer for the state (lazily: tev may still fire, and finds none). */
+void		 up_timer_off(struct upconn *);
 void		 up_progress(struct upconn *);
 void		 up_kick(struct upconn *);
 void		 up_unwind(struct upconn *);

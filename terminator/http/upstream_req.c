@@ -46,7 +46,15 @@ up_build_head(struct upconn *u)
 
 	cap = ml + 1 + tl + 11 + 6 + strlen(auth) + 2 + r->h.bytes + 4 * (size_t)r->h.n +
 	    64;
-	p = u->hb = xmalloc(cap);
+	if (cap > u->hb_cap) {
+		/* The buffer stays with the connection for the next head. */
+		if (cap < UP_HB_KEEP)
+			cap = UP_HB_KEEP;
+		free(u->hb);
+		u->hb = xmalloc(cap);
+		u->hb_cap = (uint32_t)cap;
+	}
+	p = u->hb;
 	p = put(p, r->method, ml);
 	*p++ = ' ';
 	p = put(p, r->target, tl);
@@ -284,10 +292,6 @@ up_write(struct upconn *u)
 		if (r == 0)
 			break;
 		up_progress(u);
-		if (u->hb != NULL && u->hoff == u->hlen) {
-			free(u->hb);	/* the head is out */
-			u->hb = NULL;
-		}
 	}
 	if (taken > 0) {
 		st->req_body_sent += taken;

@@ -208,7 +208,7 @@ up_deliver(struct upconn *u)
 	if (u->complete && !u->end_sent) {
 		u->end_sent = 1;
 		u->state = UP_DONE;
-		event_del(&u->tev);
+		up_timer_off(u);
 		st->resp_done = 1;
 		hproxy_on_resp_end(st);
 		if (u->st != st)
@@ -277,7 +277,7 @@ up_read(struct upconn *u)
 			/* The client is slower than the backend: wait for
 			 * upstream_resume(), with no body timer meanwhile. */
 			u->paused = 1;
-			event_del(&u->tev);
+			up_timer_off(u);
 			return 0;
 		}
 		if (u->ssl != NULL) {

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -96,6 +97,42 @@ test_strip_hop(void **state)
 	hfields_free(&h);
 }
 
+/* Fields spread over several arena chunks keep their bytes; a field
+ * extended when its chunk is full moves whole; a reset list is empty and
+ * takes new fields. */
+static void
+test_arena_reset(void **state)
+{
+	struct hfields	h = { 0 };
+	char		n[32], v[600];
+
+	(void)state;
+	memset(v, 'v', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	for (int i = 0; i < 40; i++) {
+		snprintf(n, sizeof(n), "X-F%d", i);
+		add(&h, n, v);
+	}
+	hfields_extend_last(&h, 1, "tail", 4);
+	hfields_extend_last(&h, 0, "-more", 5);
+	for (int i = 0; i < 40; i++) {
+		snprintf(n, sizeof(n), "x-f%d%s", i, i == 39 ? "-more" : "");
+		assert_non_null(hfields_get(&h, n));
+		assert_int_equal(hfields_get(&h, n)->vlen, sizeof(v) - 1 + (i == 39 ? 4 : 0));
+		assert_memory_equal(hfields_get(&h, n)->value, v, sizeof(v) - 1);
+	}
+	assert_string_equal(h.v[39].value + sizeof(v) - 1, "tail");
+	hfields_reset(&h);
+	assert_int_equal(h.n, 0);
+	assert_int_equal(h.bytes, 0);
+	assert_null(hfields_get(&h, "x-f0"));
+	add(&h, "A", "1");
+	hfields_extend_last(&h, 1, "2", 1);
+	assert_string_equal(hfields_get(&h, "a")->value, "12");
+	assert_int_equal(h.bytes, 3);
+	hfields_free(&h);
+}
+
 int
 main(void)
 {
@@ -104,6 +141,7 @@ main(void)
 		cmocka_unit_test(test_extend),
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_strip_hop),
+		cmocka_unit_test(test_arena_reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
