@@ -39,7 +39,7 @@ snis=(
 	"$(hex 'm9-')c285e280a8e280a9"		# NEL, U+2028, U+2029
 )
 n=${#snis[@]}
-keys="client sni alpn tls resumed backend in out ms close"
+keys="client sni alpn tls group resumed backend in out ms close"
 
 connect_all() {
 	for h in "${snis[@]}"; do
