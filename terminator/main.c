@@ -82,45 +82,34 @@ out:
 }
 
 /*
- * tlsgate ech --config FILE: the ECHConfigList to publish, from the store
- * (what the daemon made and serves): the base64 alone on the first line,
- * then an HTTPS record for each site name, ready for a zone file.
+ * tlsgate ech --config FILE (or run's flags): the ECHConfigList to publish,
+ * from the store (what the daemon made and serves): the base64 alone on the
+ * first line, then an HTTPS record for each site name, ready for a zone file.
+ * Takes ownership of c.
  */
 static int
-cmd_ech(int argc, char **argv)
+cmd_ech(struct config *c)
 {
-	struct config_errors	 errs = { 0 };
-	struct config		*c;
-	struct errbuf		 eb;
-	char			*list;
+	struct errbuf	 eb;
+	char		*list;
+	int		 rc = 1;
 
-	if (argc != 2 || strcmp(argv[0], "--config") != 0) {
-		fprintf(stderr, "usage: tlsgate ech --config FILE\n");
-		return 2;
-	}
-	if ((c = config_load_file(argv[1], &errs)) == NULL) {
-		for (size_t i = 0; i < errs.n; i++)
-			fprintf(stderr, "%s\n", errs.msgs[i]);
-		config_errors_clear(&errs);
-		return 1;
-	}
-	if (!c->ech.enabled) {
-		fprintf(stderr, "tlsgate ech: %s does not enable tls.ech\n", argv[1]);
-		config_free(c);
-		return 1;
-	}
-	if ((list = ech_published(c->acme.state_dir, &eb)) == NULL) {
+	if (!c->ech.enabled)
+		fprintf(stderr, "tlsgate ech: %s does not enable tls.ech\n",
+		    c->path ? c->path : "the command line");
+	else if ((list = ech_published(c->acme.state_dir, &eb)) == NULL)
 		fprintf(stderr, "tlsgate ech: %s\n", eb.msg);
-		config_free(c);
-		return 1;
+	else {
+		printf("%s\n", list);
+		for (size_t i = 0; i < c->nsites; i++)
+			for (size_t j = 0; j < c->sites[i].nnames; j++)
+				printf("%s. 300 IN HTTPS 1 . ech=%s\n",
+				    c->sites[i].names[j], list);
+		free(list);
+		rc = 0;
 	}
-	printf("%s\n", list);
-	for (size_t i = 0; i < c->nsites; i++)
-		for (size_t j = 0; j < c->sites[i].nnames; j++)
-			printf("%s. 300 IN HTTPS 1 . ech=%s\n", c->sites[i].names[j], list);
-	free(list);
 	config_free(c);
-	return 0;
+	return rc;
 }
 
 static void
@@ -134,7 +123,7 @@ usage(FILE *f)
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate status [--config FILE | --admin ADDR]\n"
-	    "       tlsgate ech --config FILE\n"
+	    "       tlsgate ech --config FILE      (or the same flags as run)\n"
 	    "       tlsgate version\n"
 	    "       tlsgate config-doc [keys | flags]\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
@@ -253,8 +242,11 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_renew(argc - 2, argv + 2);
-	if (strcmp(argv[1], "ech") == 0)
-		return cmd_ech(argc - 2, argv + 2);
+	if (strcmp(argv[1], "ech") == 0) {
+		if ((c = load(argc - 2, argv + 2)) == NULL)
+			return 1;
+		return cmd_ech(c);
+	}
 	if (strcmp(argv[1], "run") == 0) {
 		if ((c = load(argc - 2, argv + 2)) == NULL)
 			return 1;
