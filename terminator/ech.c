@@ -198,7 +198,8 @@ keys_dump(const struct ech_key *keys, size_t n)
 	return s;
 }
 
-/* The stored keys into keys; 0, or -1 when none (or unreadable). */
+/* The stored keys into keys; 0, -1 when none (or unreadable), -2 when what
+ * is stored does not parse. */
 static int
 keys_load(struct store *st, struct ech_key *keys, size_t *n)
 {
@@ -208,7 +209,7 @@ keys_load(struct store *st, struct ech_key *keys, size_t *n)
 
 	*n = 0;
 	if (store_ech_get(st, buf, ECH_BLOB_MAX, &len, NULL) == 0)
-		rc = keys_parse(buf, len, keys, n);
+		rc = keys_parse(buf, len, keys, n) == 0 ? 0 : -2;
 	OPENSSL_cleanse(buf, ECH_BLOB_MAX);
 	free(buf);
 	return rc;
@@ -343,10 +344,17 @@ ech_sync(time_t now, struct errbuf *eb)
 	char		 pn[256];
 	int		 changed = 0;
 
-	if (keys_load(ech.store, loaded, &nloaded) == 0) {
+	switch (keys_load(ech.store, loaded, &nloaded)) {
+	case 0:
 		keys_clear(ech.keys, &ech.nkeys);
 		memcpy(ech.keys, loaded, nloaded * sizeof(loaded[0]));
 		ech.nkeys = nloaded;
+		break;
+	case -2:
+		log_warnx("ech: the stored keys do not parse; %s",
+		    ech.nkeys > 0 ? "writing the ones in use" : "making new ones");
+		changed = 1;
+		break;
 	}
 	for (size_t i = 0; i < ech.nkeys; i++) {
 		if (i > 0 && ech.keys[i].retired != 0 &&
@@ -587,7 +595,7 @@ ech_published(const char *state_dir, struct errbuf *eb)
 
 	if ((st = store_open_file(state_dir, NULL, eb)) == NULL)
 		return NULL;
-	if (keys_load(st, keys, &n) == -1) {
+	if (keys_load(st, keys, &n) != 0) {
 		store_close(st);
 		errbuf_set(eb, "no ECH keys in %s yet (tlsgate makes them when it "
 		    "starts with tls.ech.enabled), or they are unreadable", state_dir);
