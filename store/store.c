@@ -255,6 +255,25 @@ store_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *e
 }
 
 int
+store_ech_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
+{
+	return s->ops->ech_get(s, buf, cap, len, updated);
+}
+
+int
+store_ech_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
+{
+	struct store_event ev;
+
+	if (s->ops->ech_put(s, buf, len, eb) == -1)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = STORE_CHANGE_ECH;
+	store_notify(s, &ev);
+	return 0;
+}
+
+int
 store_renew_request(struct store *s, const char *name, struct errbuf *eb)
 {
 	return s->ops->renew_request(s, name, eb);

@@ -1,7 +1,8 @@
 /*
  * store.h - tlsgate's durable state behind one interface: certificates with
  * their keys, the ACME account, each certificate's renewal state, locks,
- * challenges, session-ticket keys, renewal requests, and a change feed.
+ * challenges, session-ticket keys, ECH keys, renewal requests, and a change
+ * feed.
  *
  * A backend is an ops table (struct store_ops). The file backend
  * (store_file.c) keeps everything under a state directory; a cluster backend
@@ -65,6 +66,7 @@ enum store_change {
 	STORE_CHANGE_CHALLENGE_PUT,
 	STORE_CHANGE_CHALLENGE_DEL,
 	STORE_CHANGE_TICKETS,		/* session-ticket keys replaced */
+	STORE_CHANGE_ECH,		/* ECH keys replaced */
 	STORE_CHANGE_RENEW_REQUEST	/* someone asked for a renewal */
 };
 
@@ -117,6 +119,11 @@ struct store_ops {
 	int		 (*tickets_get)(struct store *, void *buf, size_t cap,
 			    size_t *len, time_t *updated);
 	int		 (*tickets_put)(struct store *, const void *buf, size_t len,
+			    struct errbuf *);
+	/* ECH keys: an opaque blob (the terminator's key set), as tickets. */
+	int		 (*ech_get)(struct store *, void *buf, size_t cap,
+			    size_t *len, time_t *updated);
+	int		 (*ech_put)(struct store *, const void *buf, size_t len,
 			    struct errbuf *);
 	/* Renewal requests ("tlsgate renew NAME"): put, and take them all. */
 	int		 (*renew_request)(struct store *, const char *name,
@@ -189,6 +196,16 @@ void		 store_challenge_del(struct store *, const char *key);
 int		 store_tickets_get(struct store *, void *buf, size_t cap, size_t *len,
 		    time_t *updated);
 int		 store_tickets_put(struct store *, const void *buf, size_t len,
+		    struct errbuf *eb);
+/*
+ * ECH keys (private keys and their ECHConfigs), one blob shared by every
+ * process of the store, like the ticket keys. get: 0, or -1 when none is
+ * stored, it is larger than cap, or (file backend) readable by others. put
+ * replaces it atomically (file backend: mode 0600) and tells the watchers.
+ */
+int		 store_ech_get(struct store *, void *buf, size_t cap, size_t *len,
+		    time_t *updated);
+int		 store_ech_put(struct store *, const void *buf, size_t len,
 		    struct errbuf *eb);
 int		 store_renew_request(struct store *, const char *name,
 		    struct errbuf *eb);

@@ -8,6 +8,7 @@
  *   STATE_DIR/<ca-slug>/certs/<name>/ecdsa.json renewal state (and rsa.*)
  *   STATE_DIR/<ca-slug>/certs/<name>/.lock      flock while ordering
  *   STATE_DIR/tickets.key                       session-ticket keys, 0600
+ *   STATE_DIR/ech.json                          ECH keys and configs, 0600
  *   STATE_DIR/renew-requests/<name>             "tlsgate renew NAME"
  *   STATE_DIR/tlsgate.pid
  *
@@ -680,10 +681,15 @@ file_challenge_del(struct store *s, const char *key)
 
 /* ---- session-ticket keys ------------------------------------------------- */
 
+/*
+ * A private blob at STATE_DIR/file: refused when others may read it (a key
+ * file someone widened is not trusted), or when it does not fit cap.
+ */
 static int
-file_tickets_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
+blob_get(struct store *s, const char *file, void *buf, size_t cap, size_t *len,
+    time_t *updated)
 {
-	char		*path = xasprintf("%s/tickets.key", F(s)->root);
+	char		*path = xasprintf("%s/%s", F(s)->root, file);
 	struct stat	 st;
 	int		 fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t		 n;
@@ -704,15 +710,42 @@ file_tickets_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *up
 }
 
 static int
-file_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
+blob_put(struct store *s, const char *file, const void *buf, size_t len,
+    struct errbuf *eb)
 {
-	char	*path = xasprintf("%s/tickets.key", F(s)->root);
+	char	*path = xasprintf("%s/%s", F(s)->root, file);
 	int	 rc;
 
 	if ((rc = mkdirs(F(s)->root, eb)) == 0)
 		rc = atomicfile_write(path, buf, len, 0600, eb);
 	free(path);
 	return rc;
+}
+
+static int
+file_tickets_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
+{
+	return blob_get(s, "tickets.key", buf, cap, len, updated);
+}
+
+static int
+file_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
+{
+	return blob_put(s, "tickets.key", buf, len, eb);
+}
+
+/* ---- ECH keys ------------------------------------------------------------ */
+
+static int
+file_ech_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
+{
+	return blob_get(s, "ech.json", buf, cap, len, updated);
+}
+
+static int
+file_ech_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
+{
+	return blob_put(s, "ech.json", buf, len, eb);
 }
 
 /* ---- renewal requests -------------------------------------------------- */
@@ -816,6 +849,8 @@ static const struct store_ops file_ops = {
 	.challenge_del = file_challenge_del,
 	.tickets_get = file_tickets_get,
 	.tickets_put = file_tickets_put,
+	.ech_get = file_ech_get,
+	.ech_put = file_ech_put,
 	.renew_request = file_renew_request,
 	.renew_requests_take = file_renew_requests_take,
 };

@@ -30,6 +30,7 @@
 #include "acme.h"
 #include "certfile.h"
 #include "config.h"
+#include "ech.h"
 #include "errbuf.h"
 #include "log.h"
 #include "lpause.h"
@@ -290,7 +291,7 @@ on_status(struct evhttp_request *req, struct admin *a)
 	struct view		*v = view_current();
 	struct acme_cert_status	*st = xcalloc(ADMIN_MAX_CERTS, sizeof(*st));
 	size_t			 n = acme_status(a->acme(a->arg), st, ADMIN_MAX_CERTS);
-	json_t			*root = json_object(), *sites = json_array();
+	json_t			*root = json_object(), *sites = json_array(), *e;
 	char			*s;
 	time_t			 now = time(NULL);
 
@@ -332,6 +333,8 @@ on_status(struct evhttp_request *req, struct admin *a)
 		    (json_int_t)atomic_load(&site->stats->conns_current)));
 	}
 	json_object_set_new(root, "sites", sites);
+	if ((e = ech_status_json()) != NULL)
+		json_object_set_new(root, "ech", e);
 	s = json_dumps(root, JSON_INDENT(2));
 	reply(req, 200, "OK", "application/json", s, strlen(s));
 	free(s);

@@ -24,6 +24,7 @@
 #include "acme_http.h"
 #include "config_impl.h"
 #include "config_schema.h"
+#include "ech.h"
 #include "jsonpos.h"
 #include "xalloc.h"
 
@@ -445,6 +446,47 @@ has_str(char *const *v, size_t n, const char *s)
 	return 0;
 }
 
+/* Whether name is served by some site: exactly, or by a "*." name one
+ * label above it. */
+static int
+site_names(const struct config *c, const char *name)
+{
+	const char *dot = strchr(name, '.');
+
+	for (size_t i = 0; i < c->nsites; i++)
+		for (size_t j = 0; j < c->sites[i].nnames; j++) {
+			const char *n = c->sites[i].names[j];
+			if (strcmp(n, name) == 0 || (n[0] == '*' && dot != NULL &&
+			    strcmp(n + 1, dot) == 0))
+				return 1;
+		}
+	return 0;
+}
+
+/*
+ * tls.ech: the build must have it, and the public name must have a
+ * certificate, for clients authenticate it when they fall back (RFC 9849
+ * section 6.1.6): a site must carry the name.
+ */
+static void
+check_ech(struct cfg_walk *w, const struct config *c)
+{
+	const char *why;
+
+	if (!c->ech.enabled)
+		return;
+	if ((why = ech_unsupported()) != NULL)
+		cfg_err(w, "/tls/ech/enabled", "%s", why);
+	if (c->ech.public_name == NULL)
+		cfg_err(w, "/tls/ech", "tls.ech.public_name (flag --ech-public-name) is "
+		    "needed with tls.ech.enabled");
+	else if (!site_names(c, c->ech.public_name))
+		cfg_err(w, "/tls/ech/public_name", "\"%s\" is not a name of any site: "
+		    "the public name needs a certificate (clients whose ECH config is "
+		    "stale authenticate it), so add it to a site's names",
+		    c->ech.public_name);
+}
+
 /* Checks that span keys, shared by the JSON and flag paths. */
 void
 cfg_validate(struct cfg_walk *w, struct config *c)
@@ -483,6 +525,7 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 	}
 	if (ndefault > 1)
 		cfg_err(w, "/sites", "more than one site has \"default\": true");
+	check_ech(w, c);
 	/* ACME is https only; the switch exists for stub CAs in tests. */
 	if (c->acme.directory != NULL &&
 	    strncasecmp(c->acme.directory, "https://", 8) != 0 &&

@@ -116,6 +116,11 @@ struct config {
 	struct limits	 limits;
 	unsigned	 ticket_rotation;	/* seconds */
 	char		*tls_groups;		/* NULL: tlsnego_default_groups() */
+	struct ech_cfg {			/* tls.ech: read at start only */
+		int	 enabled;
+		char	*public_name;		/* a site's name: it needs a certificate */
+		unsigned rotation, grace;	/* seconds */
+	} ech;
 	struct site_cfg	*sites;
 	size_t		 nsites;
 	struct acme_global acme;

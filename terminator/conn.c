@@ -36,6 +36,7 @@
 #include "bufcache.h"
 #include "climit.h"
 #include "conn_impl.h"
+#include "ech.h"
 #include "hsess.h"
 #include "log.h"
 #include "pool.h"
@@ -147,6 +148,7 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 	struct timespec	 t;
 	char		 peer[INET6_ADDRSTRLEN + 8], alpn[LOG_FIELD_CAP(255)] = "-";
 	char		 sni[LOG_FIELD_CAP(sizeof(c->ts.sni))] = "-";
+	char		 ech[LOG_FIELD_CAP(255) + 32];
 	const char	*ver = "-";
 	long		 ms;
 
@@ -161,11 +163,12 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 	/* The SNI is the client's bytes: escaped, it stays one field. */
 	if (c->ts.sni[0] != '\0')
 		log_field_escape(sni, sizeof(sni), c->ts.sni, strlen(c->ts.sni));
-	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s group=%s resumed=%d "
+	log_msg(lvl, "c%08x w%d client=%s sni=%s alpn=%s tls=%s group=%s resumed=%d%s "
 	    "backend=%s in=%llu out=%llu ms=%ld close=%s%s%s", c->id, c->w->id, peer,
 	    sni, alpn, ver, c->state != CONN_HANDSHAKE ?
 	    tlsnego_group_name(SSL_get_curve_id(c->ssl)) : "-",
 	    c->state != CONN_HANDSHAKE && SSL_session_reused(c->ssl),
+	    ech_conn_note(c->ssl, ech, sizeof(ech)),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
 	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);

@@ -14,6 +14,7 @@
 #include "status_cmd.h"
 #include "config.h"
 #include "config_schema.h"
+#include "ech.h"
 #include "errbuf.h"
 #include "log.h"
 #include "server.h"
@@ -80,6 +81,37 @@ out:
 	return rc;
 }
 
+/*
+ * tlsgate ech --config FILE (or run's flags): the ECHConfigList to publish,
+ * from the store (what the daemon made and serves): the base64 alone on the
+ * first line, then an HTTPS record for each site name, ready for a zone file.
+ * Takes ownership of c.
+ */
+static int
+cmd_ech(struct config *c)
+{
+	struct errbuf	 eb;
+	char		*list;
+	int		 rc = 1;
+
+	if (!c->ech.enabled)
+		fprintf(stderr, "tlsgate ech: %s does not enable tls.ech\n",
+		    c->path ? c->path : "the command line");
+	else if ((list = ech_published(c->acme.state_dir, &eb)) == NULL)
+		fprintf(stderr, "tlsgate ech: %s\n", eb.msg);
+	else {
+		printf("%s\n", list);
+		for (size_t i = 0; i < c->nsites; i++)
+			for (size_t j = 0; j < c->sites[i].nnames; j++)
+				printf("%s. 300 IN HTTPS 1 . ech=%s\n",
+				    c->sites[i].names[j], list);
+		free(list);
+		rc = 0;
+	}
+	config_free(c);
+	return rc;
+}
+
 static void
 usage(FILE *f)
 {
@@ -91,6 +123,7 @@ usage(FILE *f)
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate status [--config FILE | --admin ADDR]\n"
+	    "       tlsgate ech --config FILE      (or the same flags as run)\n"
 	    "       tlsgate version\n"
 	    "       tlsgate config-doc [keys | flags]\n"
 	    "       tlsgate bench-crypto [SECONDS]\n"
@@ -209,6 +242,11 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_renew(argc - 2, argv + 2);
+	if (strcmp(argv[1], "ech") == 0) {
+		if ((c = load(argc - 2, argv + 2)) == NULL)
+			return 1;
+		return cmd_ech(c);
+	}
 	if (strcmp(argv[1], "run") == 0) {
 		if ((c = load(argc - 2, argv + 2)) == NULL)
 			return 1;

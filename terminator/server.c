@@ -39,6 +39,7 @@
 #include "admin.h"
 #include "certfile.h"
 #include "config.h"
+#include "ech.h"
 #include "errbuf.h"
 #include "health.h"
 #include "http80.h"
@@ -358,6 +359,9 @@ server_reload(struct server *s)
 		    (nc->tls_groups != NULL && strcmp(nc->tls_groups, s->cfg->tls_groups) != 0))
 			log_warnx("reload: tls.groups changes only on restart; the "
 			    "running list is kept");
+		if (nc->ech.enabled != s->cfg->ech.enabled || (nc->ech.enabled &&
+		    strcmp(nc->ech.public_name, s->cfg->ech.public_name) != 0))
+			log_warnx("reload: tls.ech changes only on restart");
 		apply_log(nc);
 		config_free(s->cfg);
 		s->cfg = nc;
@@ -569,7 +573,7 @@ drop_privileges(const struct config *c, struct errbuf *eb)
 			return errbuf_set(eb, "group \"%s\": no such group", c->group);
 		gid = gr->gr_gid;
 	}
-	if (config_uses_acme(c)) {
+	if (config_uses_acme(c) || c->ech.enabled) {
 		/* The store must stay writable (and private) after the switch. */
 		mkdir(c->acme.state_dir, 0700);
 		chown_uid = pw->pw_uid;
@@ -692,6 +696,11 @@ server_run(struct config *cfg)
 		log_err("%s", eb.msg);
 		goto out;
 	}
+	/* As the final user: the keys it writes stay its own. */
+	if (ech_start(s.base, s.sh.ctx, cfg, &eb) == -1) {
+		log_err("ech: %s", eb.msg);
+		goto out;
+	}
 	if (config_uses_acme(cfg)) {
 		if (server_sync_acme(&s, &eb) == -1) {
 			log_err("acme: %s", eb.msg);
@@ -764,6 +773,7 @@ out:
 		event_free(s.ev_expiry);
 	health_stop(s.health);
 	admin_free(s.admin);
+	ech_stop();
 	acme_stop(s.acme);
 	s.acme = NULL;
 	server_use_store(&s, NULL, NULL);

@@ -117,6 +117,17 @@ status_cmd_print(const char *admin, FILE *out)
 			    e ? "  last error: " : "", e ? json_string_value(e) : "");
 		}
 	}
+	if ((s = json_object_get(root, "ech")) != NULL) {
+		char nr[32];
+
+		when(json_integer_value(json_object_get(s, "next_rotation")), nr, sizeof(nr));
+		fprintf(out, "ech public name %s  config id %lld  keys %zu  next rotation "
+		    "%s UTC\n  ECHConfigList %s\n",
+		    json_string_value(json_object_get(s, "public_name")),
+		    (long long)json_integer_value(json_object_get(s, "config_id")),
+		    json_array_size(json_object_get(s, "keys")), nr,
+		    json_string_value(json_object_get(s, "config_list")));
+	}
 	json_decref(root);
 	return 0;
 }

@@ -3,6 +3,7 @@
  * (a bad pair never replaces a good one), renewal state, locks, challenges,
  * session-ticket keys, renewal requests, listing, and the change feed.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,7 @@ static char	 tmpl[] = "/tmp/tlsgate-storeops-XXXXXX";
 static char	*dir;
 
 struct feed {
-	int	certs, puts, dels, tickets;
+	int	certs, puts, dels, tickets, ech;
 	char	last_name[64], last_key[64];
 };
 
@@ -50,6 +51,9 @@ on_event(const struct store_event *ev, void *arg)
 		break;
 	case STORE_CHANGE_TICKETS:
 		f->tickets++;
+		break;
+	case STORE_CHANGE_ECH:
+		f->ech++;
 		break;
 	default:
 		break;
@@ -221,6 +225,59 @@ count_name(const char *name, void *arg)
 		(*(int *)arg)++;
 }
 
+/*
+ * ECH keys: the blob round-trips, a second put replaces it (one file, 0600,
+ * no temporary left), the feed hears each put, a blob larger than the
+ * caller's buffer or readable by others is refused, and a second handle on
+ * the same folder (a restart) reads what the first wrote.
+ */
+static void
+test_ech_keys(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*s = store_open_file(dir, NULL, &eb), *s2;
+	struct feed	 f;
+	const char	 one[] = "{\"keys\":[1]}", two[] = "{\"keys\":[2, 3]}";
+	char		 back[64], *path;
+	size_t		 len;
+	time_t		 when = 0;
+	struct stat	 st;
+	DIR		*d;
+	struct dirent	*e;
+
+	memset(&f, 0, sizeof(f));
+	assert_non_null(s);
+	assert_int_equal(store_ech_get(s, back, sizeof(back), &len, &when), -1);
+	assert_int_equal(store_watch(s, on_event, &f), 0);
+	assert_int_equal(store_ech_put(s, one, strlen(one), &eb), 0);
+	assert_int_equal(store_ech_put(s, two, strlen(two), &eb), 0);
+	assert_int_equal(f.ech, 2);
+	assert_int_equal(f.tickets, 0);
+	assert_int_equal(store_ech_get(s, back, sizeof(back), &len, &when), 0);
+	assert_int_equal(len, strlen(two));
+	assert_memory_equal(back, two, len);
+	assert_true(when > 0);
+	assert_int_equal(store_ech_get(s, back, 4, &len, NULL), -1);
+	assert_true(asprintf(&path, "%s/ech.json", dir) > 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_non_null(d = opendir(dir));
+	while ((e = readdir(d)) != NULL)
+		assert_null(strstr(e->d_name, ".tmp"));
+	closedir(d);
+	s2 = store_open_file(dir, NULL, &eb);
+	assert_non_null(s2);
+	assert_int_equal(store_ech_get(s2, back, sizeof(back), &len, NULL), 0);
+	assert_int_equal(len, strlen(two));
+	assert_memory_equal(back, two, len);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(store_ech_get(s2, back, sizeof(back), &len, NULL), -1);
+	free(path);
+	store_close(s2);
+	store_unwatch(s, on_event, &f);
+	store_close(s);
+}
+
 static void
 test_requests_taken_once(void **state)
 {
@@ -278,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_challenges_and_feed),
 		cmocka_unit_test(test_tickets_and_requests),
+		cmocka_unit_test(test_ech_keys),
 		cmocka_unit_test(test_requests_taken_once),
 		cmocka_unit_test(test_list),
 	};

@@ -29,6 +29,10 @@
  *               first one gets a key share) --suites LIST (TLS 1.3 suites
  *               offered, in order; AWS-LC builds only)
  * info also prints the group, the suite and whether a HelloRetryRequest came.
+ * info --ech BASE64 (AWS-LC builds) offers ECH with that ECHConfigList and
+ *           adds ech=1|0 (accepted or not) to the line; when the server
+ *           rejects it (a stale config), prints "ech=rejected retry=BASE64"
+ *           (the server's retry configs, "-" if none) and exits 3.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,7 +64,7 @@ static long long	 opt_bytes = 100000000;
 static const char	*opt_tls, *opt_bind;
 static double		 opt_deadline = 10;
 static int		 opt_plain;
-static const char	*opt_groups, *opt_suites;
+static const char	*opt_groups, *opt_suites, *opt_ech;
 static struct sockaddr_storage target;
 static socklen_t	 target_len;
 static SSL_CTX		*ctx;
@@ -679,6 +683,58 @@ cmd_lat(void)
 	return atomic_load(&n_resumed) == 0 && n > 0 && atomic_load(&n_fail) == 0 ? 0 : 1;
 }
 
+#ifdef OPENSSL_IS_AWSLC
+#include <openssl/base64.h>
+
+/* Offer ECH with --ech's base64 ECHConfigList; 0 or -1. */
+static int
+ech_offer(SSL *ssl)
+{
+	uint8_t	list[8192];
+	size_t	n;
+
+	if (!EVP_DecodeBase64(list, &n, sizeof(list), (const uint8_t *)opt_ech,
+	    strlen(opt_ech)) || !SSL_set1_ech_config_list(ssl, list, n))
+		return -1;
+	return 0;
+}
+
+static int
+ech_accepted(SSL *ssl)
+{
+	return SSL_ech_accepted(ssl);
+}
+
+/* A failed handshake: if ECH was rejected, print the retry configs; 1. */
+static int
+ech_rejected(SSL *ssl)
+{
+	const uint8_t	*rc;
+	size_t		 n, cap;
+	uint32_t	 e = ERR_peek_error();
+	char		*b;
+
+	if (ERR_GET_LIB(e) != ERR_LIB_SSL || ERR_GET_REASON(e) != SSL_R_ECH_REJECTED)
+		return 0;
+	SSL_get0_ech_retry_configs(ssl, &rc, &n);
+	if (n == 0) {
+		printf("ech=rejected retry=-\n");
+		return 1;
+	}
+	EVP_EncodedLength(&cap, n);
+	if ((b = malloc(cap)) == NULL)
+		die("out of memory");
+	EVP_EncodeBlock((uint8_t *)b, rc, n);
+	printf("ech=rejected retry=%s\n", b);
+	free(b);
+	return 1;
+}
+#else
+static int ech_offer(SSL *ssl) { die("--ech needs an AWS-LC build"); return -1; }
+static int ech_accepted(SSL *ssl) { return 0; }
+static int ech_rejected(SSL *ssl) { return 0; }
+#endif
+
 static int
 cmd_info(void)
 {
@@ -691,7 +747,14 @@ cmd_info(void)
 	if ((fd = tcp_connect(0)) == -1)
 		die("connect");
 	ssl = tls_new(fd);
+	if (opt_ech != NULL && ech_offer(ssl) == -1)
+		die("bad --ech");
 	if (SSL_do_handshake(ssl) != 1) {
+		if (opt_ech != NULL && ech_rejected(ssl)) {
+			SSL_free(ssl);
+			close(fd);
+			return 3;
+		}
 		ERR_print_errors_fp(stderr);
 		SSL_free(ssl);
 		close(fd);
@@ -701,11 +764,14 @@ cmd_info(void)
 	SSL_get0_alpn_selected(ssl, &a, &al);
 	if (al > 0 && al < sizeof(alpn))
 		snprintf(alpn, sizeof(alpn), "%.*s", (int)al, a);
-	printf("version=%s alpn=%s fp=%s resumed=%d group=%s suite=%s hrr=%d\n",
+	printf("version=%s alpn=%s fp=%s resumed=%d group=%s suite=%s hrr=%d",
 	    SSL_get_version(ssl), alpn, fp, SSL_session_reused(ssl),
 	    SSL_get_curve_name(SSL_get_curve_id(ssl)) ? SSL_get_curve_name(SSL_get_curve_id(ssl)) : "-",
 	    SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)),
 	    SSL_used_hello_retry_request(ssl));
+	if (opt_ech != NULL)
+		printf(" ech=%d", ech_accepted(ssl));
+	printf("\n");
 	SSL_free(ssl);
 	close(fd);
 	return 0;
@@ -756,6 +822,7 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--plain")) opt_plain = atoi(v);
 		else if (!strcmp(f, "--groups")) opt_groups = v;
 		else if (!strcmp(f, "--suites")) opt_suites = v;
+		else if (!strcmp(f, "--ech")) opt_ech = v;
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);

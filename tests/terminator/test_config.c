@@ -22,6 +22,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "config_schema.h"
+#include "ech.h"
 
 static int
 has_msg(const struct config_errors *e, const char *needle)
@@ -226,6 +227,10 @@ test_every_flag_agrees_with_json(void **state)
 
 		if (k->flag == NULL || samples(k, okf, okj, badf, badj) == -1)
 			continue;
+		if (strcmp(k->key, "tls.ech.public_name") == 0) {
+			snprintf(okf, sizeof(okf), "a.test");	/* the site's name */
+			snprintf(okj, sizeof(okj), "\"a.test\"");
+		}
 		if ((strncmp(k->key, "acme.", 5) == 0 && site) ||
 		    strncmp(k->key, "acme.eab_", 9) == 0)
 			continue;	/* need --acme first, or come in a pair */
@@ -289,6 +294,79 @@ test_every_flag_agrees_with_json(void **state)
 }
 
 /* Duplicates: once per name, at its second appearance, from either source. */
+/*
+ * tls.ech: the public name must be a site's name (exactly or under a
+ * wildcard), is required, and the whole thing needs the AWS-LC build.
+ */
+static void
+test_ech(void **state)
+{
+	struct config_errors	 e = { 0 };
+	struct config		*c;
+	const char		*unsupported = ech_unsupported();
+
+	c = from_flags(&e, "--ech", "--ech-public-name", "a.test", NULL);
+	dump(&e);
+	if (unsupported != NULL) {
+		assert_null(c);
+		assert_true(has_msg(&e, "needs the AWS-LC build"));
+		config_errors_clear(&e);
+		return;
+	}
+	assert_non_null(c);
+	assert_true(c->ech.enabled);
+	assert_string_equal(c->ech.public_name, "a.test");
+	assert_int_equal(c->ech.rotation, 30 * 86400);
+	assert_int_equal(c->ech.grace, 7 * 86400);
+	config_free(c);
+
+	c = from_flags(&e, "--ech", "--ech-public-name", "b.test", NULL);
+	dump(&e);
+	assert_null(c);
+	assert_true(has_msg(&e, "--ech-public-name: \"b.test\" is not a name of "
+	    "any site: the public name needs a certificate"));
+	config_errors_clear(&e);
+
+	c = from_flags(&e, "--ech", NULL);
+	assert_null(c);
+	assert_true(has_msg(&e, "tls.ech.public_name (flag --ech-public-name) is "
+	    "needed"));
+	config_errors_clear(&e);
+
+	/* Off: a public name alone is only stored. */
+	c = from_flags(&e, "--ech-public-name", "b.test", NULL);
+	assert_non_null(c);
+	assert_false(c->ech.enabled);
+	config_free(c);
+
+	{
+		const char t[] = "{\"listen\": {\"https\": [\"127.0.0.1:8443\"]}, "
+		    "\"tls\": {\"ech\": {\"enabled\": true, \"public_name\": "
+		    "\"Pub.W.test\", \"rotation\": 2, \"grace\": 3}}, \"sites\": "
+		    "[{\"names\": [\"*.w.test\"], \"backends\": [\"127.0.0.1:8080\"], "
+		    "\"certificates\": [{\"cert\": \"/c.pem\", \"key\": \"/k.pem\"}]}]}";
+		c = config_load_text("t.json", t, strlen(t), &e);
+		dump(&e);
+		assert_non_null(c);
+		assert_string_equal(c->ech.public_name, "pub.w.test");
+		assert_int_equal(c->ech.rotation, 2);
+		assert_int_equal(c->ech.grace, 3);
+		config_free(c);
+	}
+	{
+		const char t[] = "{\"listen\": {\"https\": [\"127.0.0.1:8443\"]}, "
+		    "\"tls\": {\"ech\": {\"enabled\": true, \"public_name\": "
+		    "\"x.y.w.test\"}}, \"sites\": [{\"names\": [\"*.w.test\"], "
+		    "\"backends\": [\"127.0.0.1:8080\"], \"certificates\": "
+		    "[{\"cert\": \"/c.pem\", \"key\": \"/k.pem\"}]}]}";
+		assert_null(config_load_text("t.json", t, strlen(t), &e));
+		dump(&e);
+		assert_true(has_msg(&e, "t.json:1:76: tls.ech.public_name: "
+		    "\"x.y.w.test\" is not a name of any site"));
+		config_errors_clear(&e);
+	}
+}
+
 static void
 test_duplicates_once_per_name(void **state)
 {
@@ -852,6 +930,7 @@ main(void)
 		cmocka_unit_test(test_acme_wildcard_on_every_name),
 		cmocka_unit_test(test_every_flag_agrees_with_json),
 		cmocka_unit_test(test_duplicates_once_per_name),
+		cmocka_unit_test(test_ech),
 		cmocka_unit_test(test_config_doc_lists_every_key),
 		cmocka_unit_test(test_http_defaults),
 		cmocka_unit_test(test_every_bound),

@@ -1,0 +1,56 @@
+/*
+ * ech.h - Encrypted Client Hello (RFC 9849) on the server side: X25519 HPKE
+ * keys made for tls.ech.public_name, kept in the store, rotated on a timer,
+ * and installed on the shared SSL_CTX; the ECHConfigList to publish in DNS.
+ *
+ * Ownership: the module owns its key set (one per process, like ticket.c's
+ * ring). Each install hands the SSL_CTX a new SSL_ECH_KEYS; the TLS library
+ * keeps the set a handshake started with for that handshake, so a rotation
+ * never disturbs one in flight.
+ * Threads: ech_start, ech_stop, ech_status_json and the rotation timer run
+ * on the main thread (its event loop). Workers never call in, except
+ * ech_conn_note, which reads only its own connection's SSL; the message
+ * callback that ech_start installs runs on the connection's worker and
+ * writes only that SSL's ex_data.
+ * AWS-LC builds only: elsewhere ech_unsupported() says why, and the rest
+ * fails.
+ */
+#ifndef TLSGATE_ECH_H
+#define TLSGATE_ECH_H
+
+#include <stddef.h>
+
+#include <openssl/base.h>
+
+struct config;
+struct errbuf;
+struct event_base;
+struct json_t;
+
+/* NULL when this build can do ECH, else why not (a config error message). */
+const char	*ech_unsupported(void);
+/*
+ * With c->ech.enabled: load the keys from the store under
+ * c->acme.state_dir, make or rotate them as due (writing the store), install
+ * them on ctx and arm the rotation timer on base. Without it, nothing. 0, or
+ * -1 with eb set (nothing installed). Call once, before workers start.
+ */
+int		 ech_start(struct event_base *base, SSL_CTX *ctx,
+		    const struct config *c, struct errbuf *eb);
+void		 ech_stop(void);	/* frees the keys and the timer */
+/* /status's "ech" object (new), or NULL when ECH is off. */
+struct json_t	*ech_status_json(void);
+/*
+ * For the connection log line: " ech=1 outer_sni=NAME" (accepted) or
+ * " ech=0 outer_sni=NAME" (offered, not accepted) into buf, or "" when the
+ * client sent no ECH. The outer name is escaped. Returns buf.
+ */
+const char	*ech_conn_note(const SSL *ssl, char *buf, size_t cap);
+/*
+ * `tlsgate ech`: the current ECHConfigList in the store under state_dir, in
+ * base64 (new string), or NULL with eb set (none yet, unreadable, or no ECH
+ * in this build).
+ */
+char		*ech_published(const char *state_dir, struct errbuf *eb);
+
+#endif
