@@ -686,8 +686,11 @@ cmd_info(void)
 	SSL_get0_alpn_selected(ssl, &a, &al);
 	if (al > 0 && al < sizeof(alpn))
 		snprintf(alpn, sizeof(alpn), "%.*s", (int)al, a);
-	printf("version=%s alpn=%s fp=%s resumed=%d\n", SSL_get_version(ssl), alpn,
-	    fp, SSL_session_reused(ssl));
+	printf("version=%s alpn=%s fp=%s resumed=%d group=%s suite=%s hrr=%d\n",
+	    SSL_get_version(ssl), alpn, fp, SSL_session_reused(ssl),
+	    SSL_get_curve_name(SSL_get_curve_id(ssl)) ? SSL_get_curve_name(SSL_get_curve_id(ssl)) : "-",
+	    SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)),
+	    SSL_used_hello_retry_request(ssl));
 	SSL_free(ssl);
 	close(fd);
 	return 0;
