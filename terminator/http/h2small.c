@@ -16,15 +16,17 @@
 #define HS_CLASSES	6	/* 32, 64, 128, 256, 512, 1024 bytes */
 #define HS_MIN_SHIFT	5
 #define HS_LARGE	UINT32_MAX
+#define HS_KEEP	256
+/* ASan: every block goes back to free(), so a use after free is caught. */
 #if defined(__SANITIZE_ADDRESS__)
-#define HS_KEEP	0	/* ASan: every block back to free(), checked */
+#define HS_NOCACHE	1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define HS_KEEP	0
+#define HS_NOCACHE	1
 #endif
 #endif
-#ifndef HS_KEEP
-#define HS_KEEP	256
+#ifndef HS_NOCACHE
+#define HS_NOCACHE	0
 #endif
 
 struct hs_hdr {
@@ -135,7 +137,7 @@ hs_free(void *p, void *arg)
 	if (p == NULL)
 		return;
 	h = (struct hs_hdr *)p - 1;
-	if (h->cls == HS_LARGE || (l = hs_lists()) == NULL ||
+	if (HS_NOCACHE || h->cls == HS_LARGE || (l = hs_lists()) == NULL ||
 	    l->n[h->cls] >= HS_KEEP) {
 		free(h);
 		return;
