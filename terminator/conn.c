@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -105,17 +106,30 @@ fmt_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
 }
 
 void
+conn_errf(struct conn *c, const char *fmt, ...)
+{
+	char	 buf[160];
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(c->err);
+	c->err = xstrdup(buf);
+}
+
+void
 conn_ssl_err(struct conn *c, const char *what)
 {
 	uint32_t e = ERR_get_error();
 
-	if (c->err[0] == '\0') {
+	if (c->err == NULL) {
 		if (e != 0)
-			snprintf(c->err, sizeof(c->err), "%s: %s", what,
+			conn_errf(c, "%s: %s", what,
 			    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
 			    "error");
 		else
-			snprintf(c->err, sizeof(c->err), "%s: %s", what,
+			conn_errf(c, "%s: %s", what,
 			    errno ? strerror(errno) : "unexpected EOF");
 	}
 	ERR_clear_error();
@@ -147,7 +161,7 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 {
 	struct timespec	 t;
 	char		 peer[INET6_ADDRSTRLEN + 8], alpn[LOG_FIELD_CAP(255)] = "-";
-	char		 sni[LOG_FIELD_CAP(sizeof(c->ts.sni))] = "-";
+	char		 sni[LOG_FIELD_CAP(TLS_SNI_MAX)] = "-";
 	char		 ech[LOG_FIELD_CAP(255) + 32];
 	const char	*ver = "-";
 	long		 ms;
@@ -171,7 +185,7 @@ conn_log_close(struct conn *c, enum conn_reason why, enum log_level lvl)
 	    ech_conn_note(c->ssl, ech, sizeof(ech)),
 	    c->bk ? c->bk->str : c->ntried ? c->tried[c->ntried - 1]->str : "-",
 	    (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out, ms,
-	    conn_reason_names[why], c->err[0] ? " err=" : "", c->err);
+	    conn_reason_names[why], c->err ? " err=" : "", c->err ? c->err : "");
 }
 
 /*
@@ -232,6 +246,9 @@ conn_close(struct conn *c, enum conn_reason why)
 	atomic_fetch_sub(&w->sh->nconns, 1);
 	climit_release((struct sockaddr *)&c->peer);
 	c->magic = 0;
+	free(c->err);
+	free(c->tried);
+	tls_state_clear(&c->ts);
 	free(c);
 }
 
@@ -314,17 +331,19 @@ conn_connect_backend(struct conn *c)
 	if (c->ntried == 0 && p->proxy_protocol)
 		conn_proxy_header(c, p->proxy_protocol);
 	for (;;) {
-		if (c->ntried > (size_t)p->retries || c->ntried >= 16 ||
+		if (c->ntried > (size_t)p->retries || c->ntried >= CONN_MAX_TRIED ||
 		    (b = pool_pick(p, (struct sockaddr *)&c->peer, c->tried, c->ntried)) == NULL) {
 			if (c->ntried == 0)
-				snprintf(c->err, sizeof(c->err), "every backend of %s is down",
+				conn_errf(c, "every backend of %s is down",
 				    c->ts.site->names[0]);
 			return -1;
 		}
+		if (c->tried == NULL)
+			c->tried = xcalloc(CONN_MAX_TRIED, sizeof(*c->tried));
 		c->tried[c->ntried++] = b;
 		fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd == -1) {
-			snprintf(c->err, sizeof(c->err), "socket: %s", strerror(errno));
+			conn_errf(c, "socket: %s", strerror(errno));
 			if (errno == EMFILE || errno == ENFILE)
 				worker_fd_shortage(c->w, errno);
 			return -1;
@@ -332,7 +351,7 @@ conn_connect_backend(struct conn *c)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (connect(fd, (const struct sockaddr *)&b->ss, b->len) == -1 &&
 		    errno != EINPROGRESS) {
-			snprintf(c->err, sizeof(c->err), "connect %s: %s", b->str,
+			conn_errf(c, "connect %s: %s", b->str,
 			    strerror(errno));
 			close(fd);
 			pool_connect_result(p, b, 0);
@@ -431,7 +450,7 @@ conn_handshake(struct conn *c)
 		return 0;
 	default:
 		if (c->ts.no_site) {
-			snprintf(c->err, sizeof(c->err), "unknown server name");
+			conn_errf(c, "unknown server name");
 			ERR_clear_error();
 			stats_handshake(STATS_HS_FAIL_NO_SITE);
 			conn_close(c, CR_NO_SITE);
@@ -485,7 +504,7 @@ conn_flow_c2b(struct conn *c)
 					c->bw_want = EV_WRITE;
 					return 0;
 				}
-				snprintf(c->err, sizeof(c->err), "backend send: %s",
+				conn_errf(c, "backend send: %s",
 				    strerror(errno));
 				conn_close(c, CR_BACKEND_ERROR);
 				return -1;
@@ -646,7 +665,7 @@ conn_flow_b2c(struct conn *c)
 			conn_buf_free(&c->b2c);
 			return 0;
 		}
-		snprintf(c->err, sizeof(c->err), "backend recv: %s", strerror(errno));
+		conn_errf(c, "backend recv: %s", strerror(errno));
 		conn_close(c, CR_BACKEND_ERROR);
 		return -1;
 	}
@@ -730,7 +749,7 @@ conn_backend_tls_start(struct conn *c)
 	if (c->c2b.len > 0 && p->proxy_protocol) {
 		ssize_t n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len, MSG_NOSIGNAL);
 		if (n != (ssize_t)c->c2b.len) {
-			snprintf(c->err, sizeof(c->err), "backend send: PROXY header");
+			conn_errf(c, "backend send: PROXY header");
 			conn_close(c, CR_BACKEND_ERROR);
 			return -1;
 		}
@@ -778,10 +797,11 @@ conn_backend_handshake(struct conn *c)
 	default: {
 		long vr = SSL_get_verify_result(c->bssl);
 		if (vr != X509_V_OK)
-			snprintf(c->err, sizeof(c->err), "backend %s TLS: certificate "
+			conn_errf(c, "backend %s TLS: certificate "
 			    "verify failed: %s", c->bk->str, X509_verify_cert_error_string(vr));
 		else {
-			c->err[0] = '\0';
+			free(c->err);
+			c->err = NULL;
 			conn_ssl_err(c, "backend TLS handshake");
 		}
 		ERR_clear_error();
@@ -804,7 +824,7 @@ static int
 conn_connected(struct conn *c, int err)
 {
 	if (err != 0) {
-		snprintf(c->err, sizeof(c->err), "connect %s: %s", c->bk->str,
+		conn_errf(c, "connect %s: %s", c->bk->str,
 		    strerror(err));
 		if (conn_backend_retry(c) == -1) {
 			conn_close(c, CR_CONNECT_FAILED);
@@ -876,7 +896,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case CONN_CONNECTING:
 	case CONN_BACKEND_TLS:
-		snprintf(c->err, sizeof(c->err), "no answer from %s", c->bk->str);
+		conn_errf(c, "no answer from %s", c->bk->str);
 		if (conn_backend_retry(c) == -1)
 			conn_close(c, CR_CONNECT_TIMEOUT);
 		else
@@ -885,7 +905,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	case CONN_HTTP:
 		/* Only the corked tickets: the session keeps its own time. */
 		if (sockbio_flush(&c->crb) == -1) {
-			snprintf(c->err, sizeof(c->err), "client send: %s", strerror(errno));
+			conn_errf(c, "client send: %s", strerror(errno));
 			conn_close(c, CR_CLIENT_ERROR);
 		}
 		return;
@@ -893,7 +913,7 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		/* Session tickets still corked: the client spoke not, nor the
 		 * backend. Send them on their own. */
 		if (sockbio_flush(&c->crb) == -1) {
-			snprintf(c->err, sizeof(c->err), "client send: %s", strerror(errno));
+			conn_errf(c, "client send: %s", strerror(errno));
 			conn_close(c, CR_CLIENT_ERROR);
 			return;
 		}
@@ -961,7 +981,7 @@ conn_close_removed(struct worker *w, double drain)
 		next = c->next;
 		if (c->bk != NULL && (ra = atomic_load(&c->bk->removed_at)) != 0 &&
 		    (double)(now - ra) >= drain * 1000) {
-			snprintf(c->err, sizeof(c->err), "backend removed by a reload");
+			conn_errf(c, "backend removed by a reload");
 			conn_close(c, CR_SHUTDOWN);
 		}
 	}

@@ -72,7 +72,7 @@ conn_http_start(struct conn *c)
 	}
 	c->hs = hsess_new(alen == 2 && memcmp(alpn, "h2", 2) == 0 ? HSESS_H2 : HSESS_H1, &hc);
 	if (c->hs == NULL) {
-		snprintf(c->err, sizeof(c->err), "HTTP session setup failed");
+		conn_errf(c, "HTTP session setup failed");
 		conn_close(c, CR_HTTP_ABORT);
 		return -1;
 	}
@@ -190,8 +190,8 @@ conn_http_pump(struct conn *c)
 			ssize_t used = hsess_input(c->hs, (const uint8_t *)c->c2b.data +
 			    c->c2b.off, c->c2b.len);
 			if (used < 0) {
-				if (c->err[0] == '\0')
-					snprintf(c->err, sizeof(c->err), "HTTP protocol error");
+				if (c->err == NULL)
+					conn_errf(c, "HTTP protocol error");
 				conn_close(c, CR_HTTP_ABORT);
 				return -1;
 			}

@@ -60,6 +60,8 @@ struct buf {
 	uint32_t	 off, len;
 };
 
+#define CONN_MAX_TRIED	16	/* backends one connection may try */
+
 struct conn {
 	uint32_t		 magic;
 	uint32_t		 id;
@@ -83,14 +85,16 @@ struct conn {
 	unsigned		 probed:1;	/* connect checked without waiting */
 	struct buf		 c2b, b2c;
 	struct backend		*bk;		/* the backend connected to */
-	struct backend		*tried[17];
+	struct backend		**tried;	/* CONN_MAX_TRIED, made at the
+						 * first pick (TCP mode only) */
 	size_t			 ntried;
 	struct sockaddr_storage	 peer;
 	struct timespec		 t_start;
 	time_t			 last_io;
 	uint64_t		 bytes_in, bytes_out;
 	struct site_stats	*st;		/* set once the handshake is done */
-	char			 err[160];	/* detail for the close line */
+	char			*err;		/* detail for the close line, or
+						 * NULL: conn_errf() sets it */
 	struct hsess		*hs;		/* HTTP mode */
 	unsigned		 http_retired:1;	/* told to finish (reload) */
 };
@@ -100,7 +104,10 @@ struct conn {
 void	conn_close(struct conn *c, enum conn_reason why);
 /* Arm exactly the fd events the current waits need. */
 void	conn_update_events(struct conn *c);
-/* Drain BoringSSL's error queue into c->err (first error wins). */
+/* Set c->err (the close line's detail), replacing what was there. */
+void	conn_errf(struct conn *c, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* Drain the TLS library's error queue into c->err (first error wins). */
 void	conn_ssl_err(struct conn *c, const char *what);
 /* A CONN_BUFSZ buffer (from the thread's bufcache); conn_buf_free gives it
  * back. */

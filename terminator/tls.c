@@ -28,6 +28,7 @@
 #endif
 
 static int tls_ex_idx = -1;
+static char tls_no_sni[1];	/* ts->sni when the client sent none */
 /* Set by tls_server_ctx_new() on the main thread at start; read-only after. */
 static struct tlsnego_groups tls_groups;
 
@@ -139,8 +140,16 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 		return ssl_select_cert_error;
 	if (tlsnego_hello(ch, &tls_groups) == -1)
 		return ssl_select_cert_error;
-	if (!hello_sni(ch, ts->sni, sizeof(ts->sni)))
-		ts->sni[0] = '\0';
+	{
+		char name[TLS_SNI_MAX + 1];
+
+		tls_state_clear(ts);
+		if (hello_sni(ch, name, sizeof(name)) && name[0] != '\0' &&
+		    (ts->sni = strdup(name)) == NULL) {
+			ts->sni = tls_no_sni;
+			return ssl_select_cert_error;
+		}
+	}
 	/*
 	 * TLS-ALPN-01: the CA's validation handshake gets the challenge
 	 * certificate, and nothing else does: a normal client never offers
@@ -259,7 +268,17 @@ tls_server_ctx_new(const char *groups, struct errbuf *eb)
 void
 tls_attach(SSL *ssl, struct tls_state *ts)
 {
+	if (ts->sni == NULL)
+		ts->sni = tls_no_sni;
 	SSL_set_ex_data(ssl, tls_ex_idx, ts);
+}
+
+void
+tls_state_clear(struct tls_state *ts)
+{
+	if (ts->sni != tls_no_sni)
+		free(ts->sni);
+	ts->sni = tls_no_sni;
 }
 
 const char *

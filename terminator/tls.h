@@ -24,14 +24,20 @@ struct tls_state {
 	struct site	*site;		/* chosen in the callback; NULL before */
 	int		 no_site;	/* unknown SNI and no default */
 	int		 acme_challenge;	/* a TLS-ALPN-01 validation */
-	char		 sni[256];	/* empty if the client sent none */
+	/* The client's server name: "" if it sent none; otherwise owned
+	 * (exactly its length: an idle connection should not carry 256
+	 * bytes for it). tls_attach() sets "", tls_state_clear() frees. */
+	char		*sni;
 };
+#define TLS_SNI_MAX	255	/* longest host_name kept */
 
 /* The shared server context (TLS 1.2-1.3, modern suites, key-exchange
  * groups from tls.groups, or tlsnego_default_groups() when NULL). */
 SSL_CTX	*tls_server_ctx_new(const char *groups, struct errbuf *eb);
 /* Link ts to ssl (before the handshake starts). */
 void	 tls_attach(SSL *ssl, struct tls_state *ts);
+/* Free what ts owns (its sni); ts->sni is "" after. */
+void	 tls_state_clear(struct tls_state *ts);
 /* "TLSv1.3" etc.; the negotiated ALPN escaped by log_field_escape() (so
  * cap should be LOG_FIELD_CAP(255)), or "-". */
 const char *tls_version_name(const SSL *ssl);

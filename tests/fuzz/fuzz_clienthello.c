@@ -158,6 +158,7 @@ raw(const uint8_t *data, size_t size)
 	use_state(s, &ts);
 	ERR_clear_error();
 	SSL_free(s);
+	tls_state_clear(&ts);
 }
 
 /* Run both ends until both are done or stuck; 1 if the handshake finished. */
@@ -217,6 +218,7 @@ client_run(SSL_CTX *cctx, const char *sni, const uint8_t *alpn, size_t alen,
 	ERR_clear_error();
 	SSL_free(cl);
 	SSL_free(sv);
+	tls_state_clear(&ts);
 	return sess;
 }
 
