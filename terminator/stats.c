@@ -73,21 +73,15 @@ stats_handshake(enum stats_hs h)
 }
 
 /* Handshakes by group: the groups tlsgate knows, then "other". */
-#define STATS_NGROUPS	8
-static const uint16_t	 stats_group_id[STATS_NGROUPS] = {
-	0x11ec, 0x11eb, 29, 23, 24, 25,		/* tlsnego.c's table */
-};
-static atomic_ulong	 stats_group[STATS_NGROUPS + 1];
+static atomic_ulong	 stats_group[TLSNEGO_NKNOWN + 1];	/* last: other */
 
 void
 stats_handshake_group(uint16_t group)
 {
-	size_t i;
+	int i = tlsnego_group_index(group);
 
-	for (i = 0; i < STATS_NGROUPS; i++)
-		if (stats_group_id[i] == group && group != 0)
-			break;
-	atomic_fetch_add_explicit(&stats_group[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&stats_group[i >= 0 ? i : TLSNEGO_NKNOWN], 1,
+	    memory_order_relaxed);
 }
 
 static const char *const stats_ref_names[STATS_REFUSED__MAX] = {
@@ -194,11 +188,9 @@ stats_write(FILE *out)
 		    stats_hs_names[i], atomic_load(&stats_hs[i]));
 	fprintf(out, "# HELP tlsgate_handshake_groups_total Completed TLS handshakes "
 	    "by key-exchange group.\n# TYPE tlsgate_handshake_groups_total counter\n");
-	for (int i = 0; i <= STATS_NGROUPS; i++) {
-		if (i < STATS_NGROUPS && stats_group_id[i] == 0)
-			continue;
+	for (int i = 0; i <= TLSNEGO_NKNOWN; i++) {
 		fprintf(out, "tlsgate_handshake_groups_total{group=\"%s\"} %lu\n",
-		    i < STATS_NGROUPS ? tlsnego_group_name(stats_group_id[i]) : "other",
+		    i < TLSNEGO_NKNOWN ? tlsnego_group_name(tlsnego_group_id(i)) : "other",
 		    atomic_load(&stats_group[i]));
 	}
 	fprintf(out, "# HELP tlsgate_handshake_failures_total Failed TLS handshakes "

@@ -66,17 +66,6 @@ hello_sni(const SSL_CLIENT_HELLO *ch, char *out, size_t cap)
 	return 0;
 }
 
-static int
-has_u16(CBS list, uint16_t want)
-{
-	uint16_t v;
-
-	while (CBS_get_u16(&list, &v))
-		if (v == want)
-			return 1;
-	return 0;
-}
-
 /*
  * Whether the client can verify an ECDSA P-256 certificate: it must offer
  * ecdsa_secp256r1_sha256, and for TLS 1.2 also an ECDHE-ECDSA suite.
@@ -93,18 +82,18 @@ client_takes_ecdsa(const SSL_CLIENT_HELLO *ch)
 		return 0;
 	CBS_init(&ext, data, len);
 	if (!CBS_get_u16_length_prefixed(&ext, &list) ||
-	    !has_u16(list, SSL_SIGN_ECDSA_SECP256R1_SHA256))
+	    !tlsnego_has_u16(list, SSL_SIGN_ECDSA_SECP256R1_SHA256))
 		return 0;
 	if (SSL_early_callback_ctx_extension_get(ch,
 	    TLSEXT_TYPE_supported_versions, &data, &len)) {
 		CBS_init(&ext, data, len);
 		if (CBS_get_u8_length_prefixed(&ext, &list) &&
-		    has_u16(list, TLS1_3_VERSION))
+		    tlsnego_has_u16(list, TLS1_3_VERSION))
 			return 1;
 	}
 	CBS_init(&suites, ch->cipher_suites, ch->cipher_suites_len);
-	return has_u16(suites, 0xc02b) || has_u16(suites, 0xc02c) ||
-	    has_u16(suites, 0xcca9);
+	return tlsnego_has_u16(suites, 0xc02b) || tlsnego_has_u16(suites, 0xc02c) ||
+	    tlsnego_has_u16(suites, 0xcca9);
 }
 
 /* Whether the client offers the "acme-tls/1" protocol (RFC 8737). */

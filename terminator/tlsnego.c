@@ -27,6 +27,7 @@ static const struct {
 	{ SSL_CURVE_SECP521R1, "P-521", "secp521r1" },
 };
 #define NGROUPS	(sizeof(groups) / sizeof(groups[0]))
+_Static_assert(NGROUPS == TLSNEGO_NKNOWN, "TLSNEGO_NKNOWN is the table's size");
 
 /* TLS 1.3 suites, by id, with the names SSL_set_ciphersuites() takes. */
 #define SUITE_AES128	0x1301
@@ -43,13 +44,27 @@ tlsnego_default_groups(void)
 #endif
 }
 
-const char *
-tlsnego_group_name(uint16_t id)
+int
+tlsnego_group_index(uint16_t id)
 {
 	for (size_t i = 0; i < NGROUPS; i++)
 		if (groups[i].id == id)
-			return groups[i].name;
-	return "-";
+			return (int)i;
+	return -1;
+}
+
+uint16_t
+tlsnego_group_id(int i)
+{
+	return groups[i].id;
+}
+
+const char *
+tlsnego_group_name(uint16_t id)
+{
+	int i = tlsnego_group_index(id);
+
+	return i >= 0 ? groups[i].name : "-";
 }
 
 static int
@@ -128,8 +143,8 @@ tlsnego_ctx_groups(SSL_CTX *ctx, const struct tlsnego_groups *g)
 	return SSL_CTX_set1_curves_list(ctx, buf) ? 0 : -1;
 }
 
-static int
-has_u16(CBS list, uint16_t want)
+int
+tlsnego_has_u16(CBS list, uint16_t want)
 {
 	uint16_t v;
 
@@ -175,7 +190,7 @@ choose_group(const SSL_CLIENT_HELLO *ch, const struct tlsnego_groups *g)
 	if (!CBS_get_u16_length_prefixed(&ext, &shares))
 		return 0;
 	for (size_t i = 0; i < g->n; i++) {
-		if (!has_u16(supported, g->id[i]))
+		if (!tlsnego_has_u16(supported, g->id[i]))
 			continue;
 		if (first == g->n)
 			first = i;
@@ -212,7 +227,7 @@ choose_suite(const SSL_CLIENT_HELLO *ch)
 		return 0;
 	CBS_init(&suites, ch->cipher_suites, ch->cipher_suites_len);
 	for (size_t i = 0; i < 3; i++) {
-		if (!has_u16(suites, pref[i]))
+		if (!tlsnego_has_u16(suites, pref[i]))
 			continue;
 		if (pref[i] == client_first)
 			return 0;

@@ -49,5 +49,12 @@ int		 tlsnego_ctx_groups(SSL_CTX *ctx, const struct tlsnego_groups *g);
 int		 tlsnego_hello(const SSL_CLIENT_HELLO *ch, const struct tlsnego_groups *g);
 /* "X25519MLKEM768", "X25519", "P-256", ...; "-" for 0 (none, or unknown). */
 const char	*tlsnego_group_name(uint16_t id);
+/* The groups tlsnego knows, numbered 0..TLSNEGO_NKNOWN-1 (for counters):
+ * id's number, or -1; and number i's id. */
+#define TLSNEGO_NKNOWN	6
+int		 tlsnego_group_index(uint16_t id);
+uint16_t	 tlsnego_group_id(int i);
+/* Whether a list of u16 (a ClientHello's suites, groups, ...) holds want. */
+int		 tlsnego_has_u16(CBS list, uint16_t want);
 
 #endif
