@@ -16,6 +16,7 @@
  * not change keep running, in-flight orders included.
  */
 #include "acme_int.h"
+#include "acme_queue.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -43,7 +44,6 @@ const char *const job_state_names[JOB__MAX] = {
 	"download", "ari",
 };
 
-static void	job_start(struct job *);
 static void	job_destroy(struct job *);
 static void	on_job_timer(evutil_socket_t, short, void *);
 
@@ -87,6 +87,26 @@ job_timer_in(struct job *j, long secs)
 	evtimer_add(j->timer, &tv);
 }
 
+/*
+ * The next poll of an authorization or an order: when the CA's Retry-After
+ * says (under a minute), else 125, 250 and 500 ms after the previous step,
+ * then once a second. A real CA's validation takes a second or more and sees
+ * a poll or two more than with a flat second; a quick one (a local CA, a
+ * reused authorization) is not kept waiting a whole second per step.
+ */
+void
+job_poll_later(struct job *j)
+{
+	long		ms = j->polls >= 3 ? 1000 : 125L << j->polls;
+	struct timeval	tv;
+
+	if (j->last_retry_after > 0 && j->last_retry_after < 60)
+		ms = j->last_retry_after * 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(j->timer, &tv);
+}
+
 void
 free_strv(char **v, size_t n)
 {
@@ -97,7 +117,7 @@ free_strv(char **v, size_t n)
 
 /* ---- sites --------------------------------------------------------------- */
 
-static void
+void
 site_copy(struct acme_site_cfg *d, const struct acme_site_cfg *s)
 {
 	d->label = xstrdup(s->label);
@@ -110,7 +130,7 @@ site_copy(struct acme_site_cfg *d, const struct acme_site_cfg *s)
 	d->rsa = s->rsa;
 }
 
-static void
+void
 site_clear(struct acme_site_cfg *s)
 {
 	free((char *)s->label);
@@ -142,6 +162,8 @@ site_same(const struct acme_site_cfg *a, const struct acme_site_cfg *b)
 static size_t
 job_index(const struct job *j)
 {
+	if (j->idx < j->a->njobs && j->a->jobs[j->idx] == j)
+		return j->idx;
 	for (size_t i = 0; i < j->a->njobs; i++)
 		if (j->a->jobs[i] == j)
 			return i;
@@ -157,19 +179,22 @@ publish_one(struct acme_cert_status *p, const struct job *j)
 	p->renew_at = j->renew_at;
 	p->last_success = j->rs.last_success;
 	p->attempts = j->rs.failures;
+	p->on_demand = j->ondemand;
 	snprintf(p->last_error, sizeof(p->last_error), "%s", j->rs.last_error);
 }
 
 /* The status table follows the job list (after a start or a reload). */
-static void
+void
 publish_all(struct acme *a)
 {
 	pthread_mutex_lock(&a->pub_mtx);
 	free(a->pub);
 	a->pub = xcalloc(a->njobs + 1, sizeof(*a->pub));
 	a->npub = a->njobs;
-	for (size_t i = 0; i < a->njobs; i++)
+	for (size_t i = 0; i < a->njobs; i++) {
+		a->jobs[i]->idx = i;
 		publish_one(&a->pub[i], a->jobs[i]);
+	}
 	pthread_mutex_unlock(&a->pub_mtx);
 }
 
@@ -201,7 +226,7 @@ covers_site(const struct job *j)
 	return 1;
 }
 
-static struct job *
+struct job *
 job_new(struct acme *a, const struct acme_site_cfg *sc, enum certfile_keytype kt)
 {
 	struct job	*j = xcalloc(1, sizeof(*j));
@@ -281,15 +306,18 @@ job_idle(struct job *j)
 	j->chal_idx = 0;
 	store_lock_release(j->lock);
 	j->lock = NULL;
-	if (j->a->acct_job == j)
+	if (j->a->acct_job == j) {
 		j->a->acct_job = NULL;
+		queue_kick(j->a);	/* jobs waiting for the account */
+	}
+	queue_release(j);
 }
 
 void
 job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 {
 	va_list	ap;
-	long	delay, ra = j->last_retry_after;
+	long	delay, jit, ra = j->last_retry_after;
 	time_t	now = acme_now(j->a);
 	char	tb[24];
 
@@ -313,7 +341,13 @@ job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 	}
 	if (ra > 0)
 		j->rs.retry_until = now + (ra < 7 * 86400 ? ra : 7 * 86400);
+	/* Spread out: many jobs failing together must not come back together.
+	 * The CA's own Retry-After, when longer, is kept as given. */
 	delay = acme_sched_backoff(j->rs.failures, ra, j->a->cfg.retry_base);
+	jit = acme_sched_jitter(acme_sched_backoff(j->rs.failures, -1,
+	    j->a->cfg.retry_base), acme_rnd());
+	if (jit > delay)
+		delay = jit;
 	log_err("acme %s: attempt %d failed: %s (%s); next try in %lds%s", job_name(j),
 	    j->rs.failures, j->rs.last_error, acme_fail_names[cls], delay,
 	    j->current ? "; the current certificate keeps serving" : "");
@@ -322,6 +356,8 @@ job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 	job_save(j);
 	evtimer_del(j->timer);
 	job_timer_in(j, delay);
+	demand_report(j, 0);
+	j->urgent = 0;
 }
 
 /* The new certificate is in the store (and so on its way to service). */
@@ -361,6 +397,8 @@ job_installed(struct job *j, struct certfile *cf)
 	job_reset_order(j);
 	job_idle(j);
 	job_schedule(j);
+	demand_report(j, 1);
+	j->urgent = 0;
 }
 
 /* ---- the schedule -------------------------------------------------------- */
@@ -369,7 +407,7 @@ job_installed(struct job *j, struct certfile *cf)
  * and, for a renewal, the floor after the last order (which an operator's
  * forced renewal skips; the CA's Retry-After it does not). A site with no
  * usable certificate is only held back by failures and Retry-After. */
-static time_t
+time_t
 job_due(const struct job *j)
 {
 	time_t t = j->renew_at;
@@ -429,12 +467,12 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (now >= job_due(j))
-		job_start(j);
+		queue_submit(j);
 	else
 		job_schedule(j);
 }
 
-static void
+void
 job_start(struct job *j)
 {
 	struct errbuf eb;
@@ -461,6 +499,7 @@ job_start(struct job *j)
 		return;
 	}
 	evtimer_del(j->timer);
+	queue_take(j);
 	j->forced = 0;
 	j->last_retry_after = -1;
 	pthread_mutex_lock(&j->a->pub_mtx);
@@ -486,6 +525,9 @@ job_start(struct job *j)
 static void
 job_destroy(struct job *j)
 {
+	queue_drop(j);
+	if (j->slot)
+		j->a->nslots--;
 	job_reset_order(j);
 	store_lock_release(j->lock);
 	certfile_unref(j->current);
@@ -521,6 +563,7 @@ job_remove(struct job *j)
 	struct acme *a = j->a;
 
 	evtimer_del(j->timer);
+	queue_drop(j);
 	if (j->state != JOB_IDLE)
 		log_notice("acme %s: %s order abandoned (site removed or changed)",
 		    job_name(j), certfile_keytype_names[j->kt]);
@@ -536,9 +579,10 @@ job_remove(struct job *j)
 		job_destroy(j);
 }
 
-static void
+void
 job_add(struct acme *a, struct job *j)
 {
+	j->idx = a->njobs;
 	a->jobs = xrealloc(a->jobs, (a->njobs + 1) * sizeof(*a->jobs));
 	a->jobs[a->njobs++] = j;
 }
@@ -552,13 +596,24 @@ find_site(const struct acme_site_cfg *sites, size_t n, const char *label)
 	return NULL;
 }
 
-static struct job *
+struct job *
 find_job(struct acme *a, const char *label, enum certfile_keytype kt)
 {
 	for (size_t i = 0; i < a->njobs; i++)
 		if (a->jobs[i]->kt == kt && strcmp(job_name(a->jobs[i]), label) == 0)
 			return a->jobs[i];
 	return NULL;
+}
+
+/* Take a->jobs[i] out of the list and end it (publish_all afterwards). */
+void
+job_remove_at(struct acme *a, size_t i)
+{
+	struct job *j = a->jobs[i];
+
+	memmove(&a->jobs[i], &a->jobs[i + 1], (a->njobs - i - 1) * sizeof(*a->jobs));
+	a->njobs--;
+	job_remove(j);
 }
 
 /* Make the job list match sites: keep, drop, add. */
@@ -571,14 +626,18 @@ apply_sites(struct acme *a, const struct acme_site_cfg *sites, size_t n)
 		struct job			*j = a->jobs[i];
 		const struct acme_site_cfg	*s = find_site(sites, n, job_name(j));
 
+		/* On-demand jobs are not in the site list: they stay, unless a
+		 * configured site takes their name over. */
+		if (j->ondemand && s == NULL) {
+			i++;
+			continue;
+		}
 		if (s != NULL && site_same(s, j->site) && (j->kt == CERTFILE_EC || s->rsa)) {
 			kept++;
 			i++;
 			continue;
 		}
-		memmove(&a->jobs[i], &a->jobs[i + 1], (a->njobs - i - 1) * sizeof(*a->jobs));
-		a->njobs--;
-		job_remove(j);
+		job_remove_at(a, i);
 		dropped++;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -745,6 +804,8 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->cfg.dns_hook = a->s_hook = dupn(cfg->dns_hook);
 	a->cfg.preferred_chain = a->s_chain = dupn(cfg->preferred_chain);
 	a->cfg.retry_base = cfg->retry_base > 0 ? cfg->retry_base : 60;
+	a->cfg.on_demand_result = cfg->on_demand_result;
+	a->cfg.on_demand_arg = cfg->on_demand_arg;
 	a->clock = cfg->clock;
 	pthread_mutex_init(&a->pub_mtx, NULL);
 	a->store = store;
@@ -764,6 +825,8 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->stop_ev = event_new(a->base, -1, 0, on_stop, a);
 	a->update_ev = event_new(a->base, -1, 0, on_update, a);
 	a->reap_ev = evtimer_new(a->base, acme_on_reap, a);
+	queue_init(a, cfg->max_concurrent_orders);
+	demand_init(a);
 	apply_sites(a, sites, nsites);
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		errbuf_set(eb, "cannot start the ACME thread");
@@ -793,6 +856,8 @@ acme_stop(struct acme *a)
 		job_destroy(a->zombies[i]);
 	free(a->zombies);
 	hook_reap_all(a);
+	demand_free(a);
+	queue_free(a);
 	if (a->pending != NULL) {
 		for (size_t i = 0; i < a->npending; i++)
 			site_clear(&a->pending[i]);
@@ -810,7 +875,8 @@ acme_stop(struct acme *a)
 	if (a->reap_ev) event_free(a->reap_ev);
 	if (a->base) event_base_free(a->base);
 	EVP_PKEY_free(a->acct_key);
-	free(a->thumbprint); free(a->acct_url); free(a->nonce);
+	free(a->thumbprint); free(a->acct_url);
+	nonce_clear(a);
 	free(a->u_nonce); free(a->u_account); free(a->u_order); free(a->u_ari);
 	free(a->s_dir); free(a->s_email); free(a->s_ca);
 	free(a->s_kid); free(a->s_hmac); free(a->s_hook); free(a->s_chain);

@@ -12,9 +12,15 @@
  * A failed attempt backs off (1 min, 10 min, 100 min, then daily, or longer
  * if the CA says so) and the current certificate keeps serving.
  *
- * Threads: acme_start, acme_update, acme_renew, acme_status,
- * acme_get_counters and acme_stop are called from the owner's thread (the
- * server's main thread); the client runs on a thread of its own.
+ * Orders run at most acme_cfg.max_concurrent_orders at a time; due jobs
+ * beyond that wait in a queue, those a handshake waits for (acme_demand)
+ * ahead of renewals. All requests to the CA share a few connections
+ * (HTTP/2 multiplexed when the CA speaks it).
+ *
+ * Threads: acme_start, acme_update and acme_stop are called from the
+ * owner's thread (the server's main thread); acme_renew, acme_status,
+ * acme_get_counters, acme_demand, acme_forget and acme_demand_pending from
+ * any thread. The client runs on a thread of its own.
  */
 #ifndef TLSGATE_ACME_H
 #define TLSGATE_ACME_H
@@ -56,9 +62,22 @@ struct acme_cfg {
 	const char	*preferred_chain;	/* issuer CN of the chain's top */
 	long		 retry_base;	/* first back-off step, seconds (default 60);
 					 * also the floor between two orders for a name */
+	unsigned	 max_concurrent_orders;	/* 0: ACME_MAX_ORDERS_DEFAULT */
 	time_t		 (*clock)(void);	/* NULL: time(NULL); tests inject one */
 	const struct acme_transport *transport;	/* NULL: libcurl */
+	/*
+	 * Called on the ACME thread after each attempt of an on-demand job
+	 * (acme_demand): ok 1 when a certificate was installed (it also
+	 * reaches the store's feed), 0 with err when the attempt failed or the
+	 * job is in back-off and will not order before retry_at. Only the
+	 * ECDSA job reports. Must not block. NULL: not called.
+	 */
+	void		 (*on_demand_result)(const char *name, int ok,
+			    const char *err, time_t retry_at, void *arg);
+	void		 *on_demand_arg;
 };
+
+#define ACME_MAX_ORDERS_DEFAULT	8
 
 struct acme_site_cfg {
 	const char	 *label;	/* the site's first name: store folder */
@@ -88,6 +107,7 @@ struct acme_cert_status {
 	time_t	 renew_at;
 	time_t	 last_success;
 	int	 attempts;		/* failures since the last success */
+	int	 on_demand;		/* made by acme_demand, not by a site */
 	char	 last_error[300];
 };
 
@@ -117,6 +137,24 @@ void		 acme_update(struct acme *, const struct acme_site_cfg *sites,
 		    size_t nsites);
 /* Force a renewal of label (NULL: every site) now. Thread-safe. */
 void		 acme_renew(struct acme *, const char *label);
+/*
+ * On-demand TLS: make sure a job exists for the single name site->label
+ * (names = {label}; site->challenges as given; ECDSA only unless site->rsa).
+ * A new job starts from its stored state: a stored, valid certificate that
+ * is not due is only scheduled for renewal (ARI as usual); none, or one that
+ * is due, is ordered now, ahead of the queue of renewals (still under
+ * acme.max_concurrent_orders and the back-off floor). If the job exists (or
+ * its stored state says so) and is in back-off with no valid certificate,
+ * on_demand_result(name, 0, why, retry_at) is called soon (never from inside
+ * this call). On-demand jobs outlive reloads (acme_update) unless a
+ * configured site takes the label over. 0, or -1 if a or site is unusable.
+ * Thread-safe; copies site.
+ */
+int		 acme_demand(struct acme *, const struct acme_site_cfg *site);
+/* Drop an on-demand job (the name was left unused); no-op if none. Thread-safe. */
+void		 acme_forget(struct acme *, const char *label);
+/* How many on-demand orders are in flight or queued now. Thread-safe. */
+unsigned	 acme_demand_pending(struct acme *);
 /* Stop the thread, clear challenges and free everything. NULL is a no-op. */
 void		 acme_stop(struct acme *);
 

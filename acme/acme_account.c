@@ -5,6 +5,7 @@
  * CAs.
  */
 #include "acme_int.h"
+#include "acme_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ on_account(struct job *j, const struct acme_http_resp *r)
 	if (store_account_url_put(j->a->store, r->location, &eb) == -1)
 		log_warnx("acme: saving account URL: %s", eb.msg);
 	log_notice("acme: account %s", r->location);
+	queue_kick(j->a);	/* the jobs queued behind the registration */
 	step_order(j);
 }
 

@@ -85,8 +85,7 @@ on_order_state(struct job *j, const struct acme_http_resp *r)
 			return;
 		}
 		j->state = JOB_FINALIZE;
-		job_timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
-		    j->last_retry_after : 1);
+		job_poll_later(j);
 	} else {
 		err = json_object_get(o, "error");
 		job_fail(j, ACME_FAIL_OTHER, "order is %s%s%s", st, err ? ": " : "",

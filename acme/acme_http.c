@@ -4,6 +4,13 @@
  * we tell curl when they are ready. Completed transfers are collected with
  * curl_multi_info_read and handed to their callbacks.
  *
+ * All requests share a few connections per CA: HTTP/2 multiplexed when
+ * the CA speaks it (libcurl waits for the first connection to say so rather
+ * than open more), reused HTTP/1.1 keep-alive connections otherwise, with
+ * requests beyond the cap waiting for a free one. Hundreds of orders in
+ * flight once meant hundreds of connections, and a CA that stalled under them
+ * (issue 14).
+ *
  * Every request carries an account signature or asks for one's inputs, so
  * the transport never lets a CA (or anything between us and it) steer it
  * elsewhere: https only, no redirects followed, and a 3xx is an error. A
@@ -290,7 +297,16 @@ acme_http_new(struct event_base *base, const char *ca_file)
 	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 	return h;
+}
+
+void
+acme_http_limit(struct acme_http *h, long per_host, long total)
+{
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+	curl_multi_setopt(h->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, total);
 }
 
 void
@@ -332,6 +348,8 @@ acme_http_request(struct acme_http *h, const char *method, const char *url,
 	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT, 60L);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR,
 	    acme_http_allow_plain() ? "https,http" : "https");
 	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR,

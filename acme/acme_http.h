@@ -40,6 +40,12 @@ int		 acme_http_allow_plain(void);
 struct acme_http *acme_http_new(struct event_base *base, const char *ca_file);
 void		 acme_http_free(struct acme_http *);
 /*
+ * At most per_host connections to one host and total in all (the ACME
+ * client: a few per CA). Requests beyond them wait for a connection (HTTP/1.1
+ * keep-alive) or share one (HTTP/2, which every handle prefers over TLS).
+ */
+void		 acme_http_limit(struct acme_http *, long per_host, long total);
+/*
  * Start a request: method "GET", "HEAD" or "POST" (body with
  * application/jose+json). done runs later from the loop, never from inside
  * this call. Returns 0, or -1 if it could not start.

@@ -11,6 +11,8 @@
  *   acme_finalize.c key, CSR, finalize, order polling
  *   acme_chain.c    download, issuers (rel="up"), alternate chains, install
  *   acme_ari.c      ARI certID and renewalInfo
+ *   acme_queue.c    the cap on concurrent orders and the queue of due jobs
+ *   acme_demand.c   on-demand jobs (acme_demand, acme_forget)
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -19,6 +21,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -36,8 +39,10 @@
 #define ACME_MAX_BADNONCE	5
 #define ACME_ARI_RECHECK	(6 * 3600)	/* "at least twice a day" */
 #define ACME_LOCK_TTL		600
+#define ACME_NONCE_POOL		16	/* spare nonces kept, newest first */
 
 struct job;
+struct demand_op;
 typedef void job_resp_fn(struct job *, const struct acme_http_resp *);
 
 /* Where a job is; every state but IDLE has a request, a poll or a hook out. */
@@ -64,6 +69,12 @@ struct job {
 	int			 removed;	/* dropped by a reload: free when idle */
 	int			 inflight;	/* an HTTP request is out */
 	int			 forced;	/* by the operator: no floor */
+	int			 ondemand;	/* made by acme_demand */
+	int			 urgent;	/* a handshake waits: queue first */
+	int			 queued;	/* on a->q_urgent or a->q_renew */
+	int			 slot;		/* holds an order slot */
+	size_t			 idx;		/* in a->jobs (a hint) */
+	TAILQ_ENTRY(job)	 qentry;
 	struct event		*timer;
 	int			 chal_idx;	/* index into site->challenges */
 	int			 polls, nonce_retries;
@@ -112,7 +123,8 @@ struct acme {
 	char			*thumbprint;
 	char			*acct_url;
 	struct job		*acct_job;	/* the one job registering, or NULL */
-	char			*nonce;
+	char			*nonces[ACME_NONCE_POOL];	/* newest last */
+	size_t			 nnonces;
 	/* directory */
 	int			 dir_ok;
 	char			*u_nonce, *u_account, *u_order, *u_ari;
@@ -131,6 +143,16 @@ struct acme {
 	/* jobs a reload dropped while a request was out */
 	struct job		**zombies;
 	size_t			  nzombies;
+	/* the order cap and queue (acme_queue.c) */
+	unsigned		 max_orders, nslots;
+	TAILQ_HEAD(, job)	 q_urgent, q_renew;
+	size_t			 nqueued;
+	struct event		*queue_ev;
+	atomic_uint		 demand_busy;	/* on-demand jobs queued or ordering */
+	/* on-demand requests from other threads, under pub_mtx */
+	struct demand_op	*dem_req;
+	size_t			 ndem_req;
+	struct event		*demand_ev;
 	/* hook processes being reaped */
 	pid_t			*reap;
 	time_t			*reap_kill;
@@ -146,14 +168,28 @@ void	job_fail(struct job *, enum acme_fail, const char *fmt, ...)
 void	job_schedule(struct job *);
 void	job_save(struct job *);
 void	job_timer_in(struct job *, long secs);
+void	job_poll_later(struct job *);
 void	job_reset_order(struct job *);
 void	job_installed(struct job *, struct certfile *);
+void	job_start(struct job *);
+time_t	job_due(const struct job *);
+void	job_add(struct acme *, struct job *);
+struct job *job_new(struct acme *, const struct acme_site_cfg *, enum certfile_keytype);
+struct job *find_job(struct acme *, const char *label, enum certfile_keytype);
+void	job_remove_at(struct acme *, size_t i);
+void	publish_all(struct acme *);
+void	site_copy(struct acme_site_cfg *, const struct acme_site_cfg *);
+void	site_clear(struct acme_site_cfg *);
+int	job_has_valid_cert(const struct job *);
 const char *acme_iso(time_t, char buf[24]);
 void	free_strv(char **, size_t);
 int	job_gone(struct job *);
 
 /* acme_post.c */
 extern const struct acme_transport acme_curl_transport;
+void	nonce_put(struct acme *, const char *);
+char	*nonce_take(struct acme *);	/* the newest spare nonce, or NULL */
+void	nonce_clear(struct acme *);
 void	acme_fetch_directory(struct acme *);
 void	acme_on_dir_timer(evutil_socket_t, short, void *);
 void	job_post(struct job *, const char *url, const char *payload, int use_jwk,
@@ -187,6 +223,11 @@ void	poll_order(struct job *);
 
 /* acme_chain.c */
 void	step_download(struct job *);
+
+/* acme_demand.c */
+void	demand_init(struct acme *);
+void	demand_free(struct acme *);
+void	demand_report(struct job *, int ok);	/* on_demand_result for j */
 
 /* acme_ari.c */
 char	*ari_cert_id(const struct certfile *);

@@ -159,8 +159,7 @@ on_challenge_posted(struct job *j, const struct acme_http_resp *r)
 {
 	j->polls = 0;
 	j->state = JOB_CHALLENGE;
-	job_timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
-	    j->last_retry_after : 1);
+	job_poll_later(j);
 }
 
 /* The answer is in place: tell the CA to validate. */
@@ -285,8 +284,7 @@ on_authz_poll(struct job *j, const struct acme_http_resp *r)
 			return;
 		}
 		j->state = JOB_CHALLENGE;
-		job_timer_in(j, j->last_retry_after > 0 && j->last_retry_after < 60 ?
-		    j->last_retry_after : 1);
+		job_poll_later(j);
 		return;
 	}
 	chs = json_object_get(o, "challenges");

@@ -1,7 +1,8 @@
 /*
  * acme_post.c - talking to the CA: the directory, nonces, and every signed
- * POST. job_post() signs with the account key, takes the nonce from the
- * last response (or HEAD newNonce), retries badNonce at once, and turns
+ * POST. job_post() signs with the account key, takes a nonce from the pool
+ * that every response refills (or HEAD newNonce when it is empty), retries
+ * badNonce at once with the nonce that came with the refusal, and turns
  * anything but a 2xx into one failure path, job_fail(), with the failure's
  * class decided here, where the status and the problem type are known.
  */
@@ -22,10 +23,16 @@
 
 /* ---- the libcurl transport ------------------------------------------------- */
 
+#define ACME_CONNS_PER_HOST	2	/* to the CA's host */
+#define ACME_CONNS_TOTAL	4	/* a CA may serve certificates elsewhere */
+
 static void *
 curl_create(struct event_base *base, const char *ca_file, void *arg)
 {
-	return acme_http_new(base, ca_file);
+	struct acme_http *h = acme_http_new(base, ca_file);
+
+	acme_http_limit(h, ACME_CONNS_PER_HOST, ACME_CONNS_TOTAL);
+	return h;
 }
 
 static int
@@ -44,6 +51,41 @@ curl_destroy(void *impl)
 const struct acme_transport acme_curl_transport = {
 	curl_create, curl_request, curl_destroy, NULL
 };
+
+/* ---- nonces -------------------------------------------------------------------- */
+
+/*
+ * Every response carries a fresh nonce and every POST spends one. With many
+ * orders in flight, one slot would throw most of them away and send a HEAD
+ * newNonce before nearly every POST; the pool keeps the spares, newest
+ * first (a CA may expire old ones), and drops the oldest when full.
+ */
+void
+nonce_put(struct acme *a, const char *n)
+{
+	if (n == NULL || *n == '\0')
+		return;
+	if (a->nnonces == ACME_NONCE_POOL) {
+		free(a->nonces[0]);
+		memmove(&a->nonces[0], &a->nonces[1], (ACME_NONCE_POOL - 1) *
+		    sizeof(a->nonces[0]));
+		a->nnonces--;
+	}
+	a->nonces[a->nnonces++] = xstrdup(n);
+}
+
+char *
+nonce_take(struct acme *a)
+{
+	return a->nnonces > 0 ? a->nonces[--a->nnonces] : NULL;
+}
+
+void
+nonce_clear(struct acme *a)
+{
+	while (a->nnonces > 0)
+		free(a->nonces[--a->nnonces]);
+}
 
 /* ---- the directory ----------------------------------------------------------- */
 
@@ -147,7 +189,7 @@ refusal_class(const struct job *j, long status, const char *type)
 
 /* ---- the POST path ---------------------------------------------------------- */
 
-static void	job_send(struct job *);
+static void	job_send(struct job *, char *nonce);
 
 static void
 on_nonce(const struct acme_http_resp *r, const char *err, void *arg)
@@ -161,9 +203,7 @@ on_nonce(const struct acme_http_resp *r, const char *err, void *arg)
 		    err ? err : "no Replay-Nonce header");
 		return;
 	}
-	free(j->a->nonce);
-	j->a->nonce = xstrdup(r->nonce);
-	job_send(j);
+	job_send(j, xstrdup(r->nonce));
 }
 
 static void
@@ -179,12 +219,18 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		job_fail(j, ACME_FAIL_TRANSPORT, "%s: %s", j->req_url, err);
 		return;
 	}
-	if (r->nonce != NULL) {
-		free(j->a->nonce);
-		j->a->nonce = xstrdup(r->nonce);
-	}
 	j->last_retry_after = acme_sched_parse_retry_after(r->retry_after,
 	    acme_now(j->a));
+	type = r->status >= 400 ? problem_type(r, &prob) : (prob = NULL, NULL);
+	if (is_problem(type, "badNonce") && j->nonce_retries < ACME_MAX_BADNONCE) {
+		/* The refusal's own nonce is the freshest there is. */
+		j->nonce_retries++;
+		log_info("acme %s: badNonce, retrying with a fresh nonce", job_name(j));
+		json_decref(prob);
+		job_send(j, r->nonce != NULL ? xstrdup(r->nonce) : nonce_take(j->a));
+		return;
+	}
+	nonce_put(j->a, r->nonce);
 	if (r->status >= 200 && r->status < 300) {
 		j->nonce_retries = 0;
 		j->req_fn(j, r);
@@ -199,13 +245,6 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		    r->location ? strnlen(r->location, 200) : 0);
 		job_fail(j, ACME_FAIL_OTHER, "%s: HTTP %ld redirect%s%s refused",
 		    j->req_url, r->status, r->location ? " to " : "", loc);
-		return;
-	}
-	type = problem_type(r, &prob);
-	if (is_problem(type, "badNonce") && j->nonce_retries++ < ACME_MAX_BADNONCE) {
-		log_info("acme %s: badNonce, retrying with the fresh nonce", job_name(j));
-		json_decref(prob);
-		job_send(j);
 		return;
 	}
 	/* The CA forgot us (a test CA restarted, or a reset): register again,
@@ -242,25 +281,25 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 	json_decref(prob);
 }
 
+/* Sign and send j's request with nonce (owned; NULL: fetch one first). */
 static void
-job_send(struct job *j)
+job_send(struct job *j, char *nonce)
 {
 	struct acme	*a = j->a;
 	struct errbuf	 eb;
 	char		*body;
 
-	if (a->nonce == NULL) {
+	if (nonce == NULL) {
 		if (a->tr.request(a->http, "HEAD", a->u_nonce, NULL, on_nonce, j) == -1)
 			job_fail(j, ACME_FAIL_TRANSPORT, "cannot start a request");
 		else
 			j->inflight = 1;
 		return;
 	}
-	body = jws_sign(a->acct_key, j->req_jwk ? NULL : a->acct_url, a->nonce,
+	body = jws_sign(a->acct_key, j->req_jwk ? NULL : a->acct_url, nonce,
 	    j->req_url, j->req_payload, &eb);
 	/* A nonce is single-use: whatever happens, this one is spent. */
-	free(a->nonce);
-	a->nonce = NULL;
+	free(nonce);
 	if (body == NULL) {
 		job_fail(j, ACME_FAIL_OTHER, "signing: %s", eb.msg);
 		return;
@@ -293,7 +332,7 @@ job_post(struct job *j, const char *url, const char *payload, int use_jwk,
 	j->req_jwk = use_jwk;
 	j->req_fn = fn;
 	j->nonce_retries = 0;
-	job_send(j);
+	job_send(j, nonce_take(j->a));
 }
 
 /* An unsigned GET (ARI); 0, or -1 if it could not start. */

@@ -48,6 +48,16 @@ acme_sched_backoff(int attempt, long retry_after, long base)
 	return d;
 }
 
+long
+acme_sched_jitter(long delay, double rnd)
+{
+	long spread = delay / 2 < 3600 ? delay / 2 : 3600;
+
+	if (delay <= 0 || rnd <= 0 || rnd >= 1)
+		return delay < 0 ? 0 : delay;
+	return delay + (long)((double)spread * rnd);
+}
+
 time_t
 acme_sched_parse_time(const char *s)
 {

@@ -28,6 +28,14 @@ time_t	acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start
  */
 long	acme_sched_backoff(int attempt, long retry_after, long base);
 
+/*
+ * A delay spread out for a retry: delay plus up to half of it (at most an
+ * hour more), by rnd in [0, 1). Never less than delay, so jitter never
+ * retries sooner than acme_sched_backoff allows; jobs that failed together
+ * (a CA outage) come back spread over the interval, not at one moment.
+ */
+long	acme_sched_jitter(long delay, double rnd);
+
 /* Parse a Retry-After value: delta-seconds or an HTTP-date. -1 if absent/bad. */
 long	acme_sched_parse_retry_after(const char *v, time_t now);
 

@@ -85,6 +85,7 @@ struct acme_global {
 	char	*eab_kid, *eab_hmac;
 	char	*dns_hook, *preferred_chain;
 	long	 retry_base;		/* seconds; 0: the client's default (60) */
+	long	 max_concurrent_orders;	/* 0: the client's default */
 };
 
 struct limits {

@@ -325,6 +325,13 @@ const struct cfg_key cfg_keys[] = {
 	  .def_doc = "`60`",
 	  .doc = "First back-off step in seconds; failed attempts wait 1, 10, 100, "
 	  "then 1440 times this. A longer `Retry-After` from the CA wins." },
+	{ .key = "acme.max_concurrent_orders", .flag = "--acme-max-orders",
+	  .flag_arg = "N", .type = CFG_INT, C(acme.max_concurrent_orders), .min = 1,
+	  .max = 1000, .def_doc = "`8`",
+	  .doc = "Orders in flight at once, across all sites. Due certificates "
+	  "beyond this wait in a queue, those a handshake waits for (on-demand) "
+	  "ahead of renewals. All requests to the CA share a few connections "
+	  "(HTTP/2 when the CA offers it)." },
 	{ .key = "http.trusted_proxies", .flag = "--trusted-proxy",
 	  .flag_arg = "CIDR", .type = CFG_CIDRS, C(trusted_proxies),
 	  .count_off = offsetof(struct config, ntrusted_proxies),

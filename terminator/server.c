@@ -167,9 +167,10 @@ acme_key_of(const struct config *c)
 	const struct acme_global *g = &c->acme;
 
 #define S(x) ((x) != NULL ? (x) : "")
-	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld", S(g->directory),
+	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld\n%ld", S(g->directory),
 	    S(g->email), S(g->ca_file), S(g->state_dir), S(g->eab_kid),
-	    S(g->eab_hmac), S(g->dns_hook), S(g->preferred_chain), g->retry_base);
+	    S(g->eab_hmac), S(g->dns_hook), S(g->preferred_chain), g->retry_base,
+	    g->max_concurrent_orders);
 #undef S
 }
 
@@ -280,6 +281,7 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	ac.dns_hook = c->acme.dns_hook;
 	ac.preferred_chain = c->acme.preferred_chain;
 	ac.retry_base = c->acme.retry_base;
+	ac.max_concurrent_orders = (unsigned)c->acme.max_concurrent_orders;
 	s->acme = acme_start(&ac, s->store, sites, n, eb);
 	free(sites);
 	return s->acme == NULL ? -1 : 0;

@@ -61,6 +61,28 @@ test_ari_window_clipped_to_lifetime(void **state)
 	assert_int_equal(acme_sched_renew_at(nb, na, na + 10, na + DAY, 0.0), nb + 15);
 }
 
+/* Jitter only ever adds: never sooner than the back-off schedule. */
+static void
+test_jitter(void **state)
+{
+	long	 lo = 1000000, hi = 0;
+
+	assert_int_equal(acme_sched_jitter(60, 0.0), 60);
+	assert_int_equal(acme_sched_jitter(60, 0.999), 89);
+	assert_int_equal(acme_sched_jitter(600, 0.5), 750);
+	assert_int_equal(acme_sched_jitter(DAY, 0.5), DAY + 1800);	/* capped */
+	assert_int_equal(acme_sched_jitter(1, 0.9), 1);
+	assert_int_equal(acme_sched_jitter(0, 0.5), 0);
+	for (int i = 0; i < 1000; i++) {
+		long d = acme_sched_jitter(acme_sched_backoff(2, -1, 60), i / 1000.0);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	/* 1,000 jobs failing at once come back over 600..899 s, not at +600. */
+	assert_int_equal(lo, 600);
+	assert_int_equal(hi, 899);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -110,6 +132,7 @@ main(void)
 		cmocka_unit_test(test_ari_window_wins),
 		cmocka_unit_test(test_ari_window_clipped_to_lifetime),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_rfc3339),
 	};

@@ -1,0 +1,154 @@
+/*
+ * acme_queue.c - at most max_orders orders at a time. A CA sees a handful
+ * of orders in flight, however many names are due together: 500 orders at
+ * once over hundreds of connections deadlocked Pebble, and a real CA would
+ * rate-limit or drop such a burst (issue 14). Due jobs beyond the cap wait
+ * here; a freed slot goes to the oldest urgent job (a handshake waits for
+ * it), else to the oldest renewal.
+ */
+#include "acme_int.h"
+#include "acme_queue.h"
+
+#include <event2/event.h>
+
+#include "log.h"
+
+static void	on_queue(evutil_socket_t, short, void *);
+
+void
+queue_init(struct acme *a, unsigned max)
+{
+	a->max_orders = max > 0 ? max : ACME_MAX_ORDERS_DEFAULT;
+	TAILQ_INIT(&a->q_urgent);
+	TAILQ_INIT(&a->q_renew);
+	a->queue_ev = event_new(a->base, -1, 0, on_queue, a);
+}
+
+void
+queue_free(struct acme *a)
+{
+	if (a->queue_ev != NULL)
+		event_free(a->queue_ev);
+	a->queue_ev = NULL;
+}
+
+static void
+busy_add(struct job *j, int d)
+{
+	if (j->ondemand)
+		atomic_fetch_add(&j->a->demand_busy, (unsigned)d);
+}
+
+void
+queue_drop(struct job *j)
+{
+	struct acme *a = j->a;
+
+	if (!j->queued)
+		return;
+	TAILQ_REMOVE(j->queued == 1 ? &a->q_urgent : &a->q_renew, j, qentry);
+	j->queued = 0;
+	a->nqueued--;
+	if (!j->slot)
+		busy_add(j, -1);
+}
+
+static int
+account_pending(const struct acme *a, const struct job *j)
+{
+	return a->acct_url == NULL && a->acct_job != NULL && a->acct_job != j;
+}
+
+static void
+enqueue(struct job *j)
+{
+	struct acme *a = j->a;
+
+	if (j->queued) {
+		/* Became urgent while waiting as a renewal: move ahead. */
+		if (j->queued == 1 || !j->urgent)
+			return;
+		queue_drop(j);
+	}
+	if (a->nqueued == 0)
+		log_info("acme: %u order(s) running (acme.max_concurrent_orders); "
+		    "due jobs wait their turn", a->nslots);
+	TAILQ_INSERT_TAIL(j->urgent ? &a->q_urgent : &a->q_renew, j, qentry);
+	j->queued = j->urgent ? 1 : 2;
+	a->nqueued++;
+	busy_add(j, 1);
+}
+
+void
+queue_submit(struct job *j)
+{
+	struct acme *a = j->a;
+
+	if (j->slot || j->state != JOB_IDLE)
+		return;
+	/* Someone is ahead: wait behind them, even with a slot free. */
+	if (a->nslots >= a->max_orders || account_pending(a, j) ||
+	    (j->queued == 0 && (!TAILQ_EMPTY(&a->q_urgent) ||
+	    (!j->urgent && !TAILQ_EMPTY(&a->q_renew))))) {
+		enqueue(j);
+		queue_kick(a);
+		return;
+	}
+	queue_drop(j);
+	job_start(j);
+}
+
+void
+queue_take(struct job *j)
+{
+	queue_drop(j);
+	if (j->slot)
+		return;
+	j->slot = 1;
+	j->a->nslots++;
+	busy_add(j, 1);
+}
+
+void
+queue_release(struct job *j)
+{
+	if (!j->slot)
+		return;
+	j->slot = 0;
+	j->a->nslots--;
+	busy_add(j, -1);
+	queue_kick(j->a);
+}
+
+void
+queue_kick(struct acme *a)
+{
+	if (a->queue_ev != NULL && a->nqueued > 0)
+		event_active(a->queue_ev, EV_TIMEOUT, 0);
+}
+
+static void
+on_queue(evutil_socket_t fd, short what, void *arg)
+{
+	struct acme	*a = arg;
+	struct job	*j;
+	time_t		 now = acme_now(a);
+	size_t		 tries = a->nqueued;
+
+	/* Bounded by the queue's length: a job that cannot start now (its
+	 * sibling orders, the lock is held) arms its own timer instead. */
+	while (a->nslots < a->max_orders && tries-- > 0 && a->dir_ok) {
+		if ((j = TAILQ_FIRST(&a->q_urgent)) == NULL &&
+		    (j = TAILQ_FIRST(&a->q_renew)) == NULL)
+			break;
+		if (account_pending(a, j))
+			break;		/* on_account or the failure kicks us */
+		queue_drop(j);
+		if (j->state != JOB_IDLE)
+			continue;
+		if (now < job_due(j))
+			job_schedule(j);
+		else
+			job_start(j);
+	}
+}
