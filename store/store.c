@@ -284,3 +284,34 @@ store_renew_requests_take(struct store *s, void (*fn)(const char *, void *), voi
 {
 	s->ops->renew_requests_take(s, fn, arg);
 }
+
+int
+store_ondemand_touch(struct store *s, const char *name,
+    const struct store_ondemand *rec, struct errbuf *eb)
+{
+	return s->ops->ondemand_touch(s, name, rec, eb);
+}
+
+int
+store_ondemand_get(struct store *s, const char *name, struct store_ondemand *rec)
+{
+	return s->ops->ondemand_get(s, name, rec);
+}
+
+int
+store_ondemand_list(struct store *s, store_ondemand_fn *fn, void *arg)
+{
+	return s->ops->ondemand_list(s, fn, arg);
+}
+
+int
+store_ondemand_remove(struct store *s, const char *name, struct errbuf *eb)
+{
+	return s->ops->ondemand_remove(s, name, eb);
+}
+
+long
+store_ondemand_count(struct store *s)
+{
+	return s->ops->ondemand_count(s);
+}

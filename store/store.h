@@ -81,6 +81,15 @@ struct store_event {
 };
 typedef void store_watch_fn(const struct store_event *, void *arg);
 
+/* An on-demand name's record: its last use, and its certificate's validity
+ * (0, 0: none yet), kept so that a sweep needs no certificate parsed. */
+struct store_ondemand {
+	time_t	last_used;
+	time_t	not_before, not_after;
+};
+typedef void store_ondemand_fn(const char *name, const struct store_ondemand *,
+    void *arg);
+
 struct store_ops {
 	const char	*kind;
 	void		 (*close)(struct store *);
@@ -130,6 +139,16 @@ struct store_ops {
 			    struct errbuf *);
 	void		 (*renew_requests_take)(struct store *,
 			    void (*fn)(const char *name, void *), void *arg);
+	/* The on-demand index of this namespace (see store_ondemand_touch). */
+	int		 (*ondemand_touch)(struct store *, const char *name,
+			    const struct store_ondemand *, struct errbuf *);
+	int		 (*ondemand_get)(struct store *, const char *name,
+			    struct store_ondemand *);
+	int		 (*ondemand_list)(struct store *, store_ondemand_fn *,
+			    void *);
+	int		 (*ondemand_remove)(struct store *, const char *name,
+			    struct errbuf *);
+	long		 (*ondemand_count)(struct store *);
 };
 
 /* A lock remembers its store; backends embed this as their lock's first member. */
@@ -211,6 +230,24 @@ int		 store_renew_request(struct store *, const char *name,
 		    struct errbuf *eb);
 void		 store_renew_requests_take(struct store *,
 		    void (*fn)(const char *name, void *), void *arg);
+/*
+ * On-demand names: the names this namespace holds (or is getting)
+ * certificates for because a handshake asked (on-demand TLS), each with its
+ * record, so that renewal follows use and an unused name can be dropped
+ * without reading any certificate. touch writes name's record (new or
+ * replaced); get: 0, or -1 when name is not on-demand; list walks the index
+ * without parsing a certificate (the order is unspecified); remove deletes
+ * the name from the index with its certificates and renewal state; count is
+ * the index's size, or -1 on error.
+ */
+int		 store_ondemand_touch(struct store *, const char *name,
+		    const struct store_ondemand *rec, struct errbuf *eb);
+int		 store_ondemand_get(struct store *, const char *name,
+		    struct store_ondemand *rec);
+int		 store_ondemand_list(struct store *, store_ondemand_fn *fn, void *arg);
+int		 store_ondemand_remove(struct store *, const char *name,
+		    struct errbuf *eb);
+long		 store_ondemand_count(struct store *);
 
 /* The file backend's pid file, for "tlsgate renew" to signal the daemon. */
 int		 store_file_pid_write(const char *state_dir, struct errbuf *eb);

@@ -44,26 +44,12 @@
 #include <openssl/pem.h>
 
 #include "atomicfile.h"
+#include "store_file_impl.h"
 #include "errbuf.h"
 #include "keygen.h"
 #include "xalloc.h"
 
-#define STORE_MAX_FILE	(1024 * 1024)
 #define STORE_MAX_CHAL	1024
-
-struct chal {
-	char	*key, *value;
-	time_t	 expires;
-};
-
-struct store_file {
-	struct store	 base;
-	char		*root;		/* STATE_DIR */
-	char		*dir;		/* STATE_DIR/<ca-slug>, or NULL */
-	pthread_mutex_t	 mtx;		/* guards chal */
-	struct chal	*chal;
-	size_t		  nchal;
-};
 
 struct file_lock {
 	struct store_lock	 base;
@@ -72,7 +58,7 @@ struct file_lock {
 
 static const struct store_ops file_ops;
 
-static struct store_file *
+struct store_file *
 F(struct store *s)
 {
 	return (struct store_file *)s;
@@ -93,7 +79,7 @@ ca_slug(const char *url)
 }
 
 /* A name is one path component: no "/", no leading dot, not empty. */
-static int
+int
 name_ok(const char *name)
 {
 	return name != NULL && name[0] != '\0' && name[0] != '.' &&
@@ -101,7 +87,7 @@ name_ok(const char *name)
 }
 
 /* mkdir -p with mode 0700 for the folders we create. */
-static int
+int
 mkdirs(const char *path, struct errbuf *eb)
 {
 	char *p = xstrdup(path), *s;
@@ -195,7 +181,7 @@ file_close(struct store *s)
 	free(f);
 }
 
-static char *
+char *
 slurp(const char *path, size_t *len)
 {
 	FILE	*fp = fopen(path, "rb");
@@ -853,4 +839,9 @@ static const struct store_ops file_ops = {
 	.ech_put = file_ech_put,
 	.renew_request = file_renew_request,
 	.renew_requests_take = file_renew_requests_take,
+	.ondemand_touch = file_ondemand_touch,
+	.ondemand_get = file_ondemand_get,
+	.ondemand_list = file_ondemand_list,
+	.ondemand_remove = file_ondemand_remove,
+	.ondemand_count = file_ondemand_count,
 };
