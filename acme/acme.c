@@ -779,7 +779,8 @@ acme_main(void *arg)
 	struct acme *a = arg;
 
 	acme_fetch_directory(a);
-	event_base_dispatch(a->base);
+	/* Kept running with no job at all: on-demand jobs may come later. */
+	event_base_loop(a->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
 }
 

@@ -41,6 +41,8 @@ struct acme_http {
 	char			*ca_file;
 	int			 running;
 	struct xfer		*xfers;		/* in flight, for cleanup */
+	int			 plain;		/* http:// allowed (not for ACME) */
+	long			 timeout_ms;	/* per request; 0: 60 s */
 };
 
 struct xfer {
@@ -241,7 +243,8 @@ check_done(struct acme_http *h)
 			x->resp.body = xstrdup("");
 		}
 		if (m->data.result == CURLE_UNSUPPORTED_PROTOCOL) {
-			x->done(NULL, acme_http_allow_plain() ? "unsupported URL scheme" :
+			x->done(NULL, acme_http_allow_plain() || h->plain ?
+			    "unsupported URL scheme" :
 			    "not an https:// URL: refused (ACME is https only)", x->arg);
 		} else if (m->data.result != CURLE_OK) {
 			char err[CURL_ERROR_SIZE + 64];
@@ -310,6 +313,13 @@ acme_http_limit(struct acme_http *h, long per_host, long total)
 }
 
 void
+acme_http_set_options(struct acme_http *h, int allow_plain, long timeout_ms)
+{
+	h->plain = allow_plain;
+	h->timeout_ms = timeout_ms;
+}
+
+void
 acme_http_free(struct acme_http *h)
 {
 	if (h == NULL)
@@ -345,15 +355,16 @@ acme_http_request(struct acme_http *h, const char *method, const char *url,
 	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "tlsgate/" "0.1");
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS,
+	    h->timeout_ms > 0 ? h->timeout_ms : 60000L);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT, 15L);
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR,
-	    acme_http_allow_plain() ? "https,http" : "https");
+	    acme_http_allow_plain() || h->plain ? "https,http" : "https");
 	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR,
-	    acme_http_allow_plain() ? "https,http" : "https");
+	    acme_http_allow_plain() || h->plain ? "https,http" : "https");
 	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(x->easy, CURLOPT_MAXREDIRS, 0L);
 	if (h->ca_file != NULL)

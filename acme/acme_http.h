@@ -39,6 +39,10 @@ int		 acme_http_allow_plain(void);
 /* ca_file: extra CA bundle for the ACME server (NULL: system store). */
 struct acme_http *acme_http_new(struct event_base *base, const char *ca_file);
 void		 acme_http_free(struct acme_http *);
+/* For other callers than ACME (the on-demand ask endpoint): allow plain
+ * http:// on this handle, and a per-request timeout (0: 60 s). */
+void		 acme_http_set_options(struct acme_http *, int allow_plain,
+		    long timeout_ms);
 /*
  * At most per_host connections to one host and total in all (the ACME
  * client: a few per CA). Requests beyond them wait for a connection (HTTP/1.1

@@ -33,6 +33,7 @@
 #include "ech.h"
 #include "errbuf.h"
 #include "log.h"
+#include "ondemand.h"
 #include "lpause.h"
 #include "pool.h"
 #include "sites.h"
@@ -245,6 +246,44 @@ write_cert_metrics(FILE *f, struct admin *a)
 	view_unref(v);
 }
 
+/* On-demand TLS (ondemand.h), when it runs. */
+static void
+write_ondemand_metrics(FILE *f)
+{
+	struct od_counters c;
+
+	if (!ondemand_enabled())
+		return;
+	ondemand_counters(&c);
+	fprintf(f, "# HELP tlsgate_on_demand_refusals_total On-demand handshakes "
+	    "refused, by reason.\n# TYPE tlsgate_on_demand_refusals_total counter\n");
+	for (int k = 0; k < ODR__MAX; k++)
+		fprintf(f, "tlsgate_on_demand_refusals_total{reason=\"%s\"} %lu\n",
+		    od_refusal_names[k], c.refusals[k]);
+	fprintf(f, "# HELP tlsgate_on_demand_asks_total Calls to the ask endpoint.\n"
+	    "# TYPE tlsgate_on_demand_asks_total counter\n"
+	    "tlsgate_on_demand_asks_total %lu\n"
+	    "# HELP tlsgate_on_demand_orders_total On-demand orders sent.\n"
+	    "# TYPE tlsgate_on_demand_orders_total counter\n"
+	    "tlsgate_on_demand_orders_total %lu\n"
+	    "# HELP tlsgate_on_demand_issued_total On-demand certificates obtained.\n"
+	    "# TYPE tlsgate_on_demand_issued_total counter\n"
+	    "tlsgate_on_demand_issued_total %lu\n"
+	    "# HELP tlsgate_on_demand_loads_total Certificates loaded from the store "
+	    "at a handshake.\n# TYPE tlsgate_on_demand_loads_total counter\n"
+	    "tlsgate_on_demand_loads_total %lu\n"
+	    "# HELP tlsgate_on_demand_cached_names Names in memory.\n"
+	    "# TYPE tlsgate_on_demand_cached_names gauge\n"
+	    "tlsgate_on_demand_cached_names %lu\n"
+	    "# HELP tlsgate_on_demand_stored_names Names in the store (-1: not "
+	    "counted yet).\n# TYPE tlsgate_on_demand_stored_names gauge\n"
+	    "tlsgate_on_demand_stored_names %ld\n"
+	    "# HELP tlsgate_on_demand_orders_in_flight On-demand orders running.\n"
+	    "# TYPE tlsgate_on_demand_orders_in_flight gauge\n"
+	    "tlsgate_on_demand_orders_in_flight %u\n", c.asks, c.orders, c.issued,
+	    c.loads, c.cached, c.stored, c.pending);
+}
+
 static void
 on_metrics(struct evhttp_request *req, struct admin *a)
 {
@@ -254,6 +293,7 @@ on_metrics(struct evhttp_request *req, struct admin *a)
 
 	stats_write(f);
 	write_cert_metrics(f, a);
+	write_ondemand_metrics(f);
 	fclose(f);
 	reply(req, 200, "OK", "text/plain; version=0.0.4", buf, len);
 	free(buf);
@@ -283,6 +323,34 @@ on_healthz(struct evhttp_request *req, struct admin *a)
 		reply(req, 503, "Service Unavailable", "text/plain", body, off);
 	else
 		reply(req, 200, "OK", "text/plain", "ok\n", 3);
+}
+
+/* On-demand names in memory, most recently used first (at most
+ * ADMIN_MAX_CERTS), and the counters; NULL when it is off. */
+static json_t *
+ondemand_status_json(void)
+{
+	struct od_status	*st;
+	struct od_counters	 c;
+	json_t			*o, *names = json_array();
+	size_t			 n;
+
+	if (!ondemand_enabled())
+		return NULL;
+	ondemand_counters(&c);
+	st = xcalloc(ADMIN_MAX_CERTS, sizeof(*st));
+	n = ondemand_status(st, ADMIN_MAX_CERTS);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(names, json_pack("{s:s, s:s, s:I, s:I}",
+		    "name", st[i].name, "state", st[i].state, "last_used",
+		    (json_int_t)st[i].last_used, "not_after",
+		    (json_int_t)st[i].not_after));
+	free(st);
+	o = json_pack("{s:I, s:I, s:i, s:I, s:I, s:o}", "stored",
+	    (json_int_t)c.stored, "in_memory", (json_int_t)c.cached,
+	    "orders_in_flight", (int)c.pending, "orders", (json_int_t)c.orders,
+	    "issued", (json_int_t)c.issued, "names", names);
+	return o;
 }
 
 static void
@@ -333,6 +401,8 @@ on_status(struct evhttp_request *req, struct admin *a)
 		    (json_int_t)atomic_load(&site->stats->conns_current)));
 	}
 	json_object_set_new(root, "sites", sites);
+	if ((e = ondemand_status_json()) != NULL)
+		json_object_set_new(root, "on_demand", e);
 	if ((e = ech_status_json()) != NULL)
 		json_object_set_new(root, "ech", e);
 	s = json_dumps(root, JSON_INDENT(2));

@@ -42,15 +42,47 @@ issuer_cn(const struct certfile *cf, char *buf, size_t cap)
 	X509_free(x);
 }
 
+struct list_ctx {
+	FILE		*out;
+	const char	*state_dir;
+	struct store	*ns;		/* the namespace of ns_ca, for its index */
+	char		*ns_ca;
+};
+
+/* " (on-demand, last used ...)" when name is in its namespace's on-demand
+ * index (store_ondemand_get), else "". */
+static void
+ondemand_note(struct list_ctx *x, const struct store_entry *e, char *buf,
+    size_t cap)
+{
+	struct store_ondemand	rec;
+	struct errbuf		eb;
+	char			lu[40];
+
+	buf[0] = '\0';
+	if (x->ns_ca == NULL || strcmp(x->ns_ca, e->ca) != 0) {
+		store_close(x->ns);
+		free(x->ns_ca);
+		/* A namespace's folder name is its own slug. */
+		x->ns = store_open_file(x->state_dir, e->ca, &eb);
+		x->ns_ca = xstrdup(e->ca);
+	}
+	if (x->ns == NULL || store_ondemand_get(x->ns, e->name, &rec) == -1)
+		return;
+	fmt_time(rec.last_used, lu, sizeof(lu));
+	snprintf(buf, cap, " (on-demand, last used %s)", lu);
+}
+
 static void
 list_one(const struct store_entry *e, void *arg)
 {
-	FILE			*out = arg;
+	struct list_ctx		*x = arg;
+	FILE			*out = x->out;
 	const struct certfile	*cf = e->cf;
 	const char		*kt = certfile_keytype_names[e->kt];
 	const char		*err = e->renewal != NULL && e->renewal->last_error[0] ?
 				    e->renewal->last_error : NULL;
-	char			 na[40], ra[40], iss[128], names[512] = "";
+	char			 na[40], ra[40], iss[128], names[512] = "", od[96];
 
 	if (e->err != NULL) {
 		fprintf(out, "%-28s %-6s UNREADABLE: %s\n", e->name, kt, e->err);
@@ -68,8 +100,9 @@ list_one(const struct store_entry *e, void *arg)
 		snprintf(iss, sizeof(iss), "-");
 	}
 	fmt_time(e->renewal != NULL ? e->renewal->next_attempt : 0, ra, sizeof(ra));
-	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s\n", names, kt, iss, na, ra,
-	    err ? err : "-");
+	ondemand_note(x, e, od, sizeof(od));
+	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s%s\n", names, kt, iss, na, ra,
+	    err ? err : "-", od);
 }
 
 int
@@ -77,13 +110,16 @@ certs_cmd_list(const char *state_dir, FILE *out)
 {
 	struct store	*st;
 	struct errbuf	 eb;
+	struct list_ctx	 x = { out, state_dir, NULL, NULL };
 	int		 n;
 
 	if ((st = store_open_file(state_dir, NULL, &eb)) == NULL)
 		return -1;
 	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s\n", "NAMES", "KEY", "ISSUER",
 	    "NOT AFTER", "NEXT RENEWAL", "LAST ERROR");
-	n = store_list(st, list_one, out);
+	n = store_list(st, list_one, &x);
+	store_close(x.ns);
+	free(x.ns_ca);
 	store_close(st);
 	return n;
 }

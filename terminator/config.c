@@ -374,6 +374,8 @@ cfg_free_strs(char **v, size_t n)
 int
 config_uses_acme(const struct config *c)
 {
+	if (c->on_demand.ask != NULL)
+		return 1;
 	for (size_t i = 0; i < c->nsites; i++)
 		if (c->sites[i].acme)
 			return 1;
@@ -496,7 +498,7 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 
 	if (c->nhttps == 0)
 		cfg_err(w, "/listen/https", "at least one HTTPS listen address is needed");
-	if (c->nsites == 0)
+	if (c->nsites == 0 && c->on_demand.ask == NULL)
 		cfg_err(w, "/sites", "at least one site is needed");
 	check_names(w, c);
 	if ((c->acme.eab_kid == NULL) != (c->acme.eab_hmac == NULL))
@@ -526,6 +528,7 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 	if (ndefault > 1)
 		cfg_err(w, "/sites", "more than one site has \"default\": true");
 	check_ech(w, c);
+	cfg_ondemand_validate(w, c);
 	/* ACME is https only; the switch exists for stub CAs in tests. */
 	if (c->acme.directory != NULL &&
 	    strncasecmp(c->acme.directory, "https://", 8) != 0 &&
@@ -536,24 +539,31 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 }
 
 void
+cfg_site_free(struct site_cfg *s)
+{
+	cfg_free_fields(cfg_site_keys, s);
+	cfg_free_strs(s->names, s->nnames);
+	for (size_t j = 0; j < s->nbackends; j++)
+		free(s->backends[j].str);
+	free(s->backends);
+	for (size_t j = 0; j < s->ncerts; j++) {
+		free(s->certs[j].cert);
+		free(s->certs[j].key);
+	}
+	free(s->certs);
+	free(s->weights);
+}
+
+void
 config_free(struct config *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->nsites; i++) {
-		struct site_cfg *s = &c->sites[i];
-
-		cfg_free_fields(cfg_site_keys, s);
-		cfg_free_strs(s->names, s->nnames);
-		for (size_t j = 0; j < s->nbackends; j++)
-			free(s->backends[j].str);
-		free(s->backends);
-		for (size_t j = 0; j < s->ncerts; j++) {
-			free(s->certs[j].cert);
-			free(s->certs[j].key);
-		}
-		free(s->certs);
-		free(s->weights);
+	for (size_t i = 0; i < c->nsites; i++)
+		cfg_site_free(&c->sites[i]);
+	if (c->on_demand.site != NULL) {
+		cfg_site_free(c->on_demand.site);
+		free(c->on_demand.site);
 	}
 	cfg_free_fields(cfg_keys, c);
 	free(c->sites);

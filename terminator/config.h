@@ -88,6 +88,22 @@ struct acme_global {
 	long	 max_concurrent_orders;	/* 0: the client's default */
 };
 
+/* on_demand: certificates ordered at a name's first handshake (ondemand.h). */
+struct ondemand_cfg {
+	char		*ask;		/* the ask endpoint's URL; NULL: off */
+	struct site_cfg	*site;		/* where on-demand names are served */
+	double		 ask_timeout;
+	double		 ask_cache_yes, ask_cache_no;	/* seconds */
+	unsigned	 ask_per_client;	/* asks per minute per client address */
+	unsigned	 orders_per_minute;
+	unsigned	 max_concurrent_orders;
+	unsigned	 max_certificates;	/* in the store, in all */
+	unsigned	 cache_size;		/* certificates kept in memory */
+	double		 renew_window;		/* renew while used within this */
+	double		 handshake_wait;	/* a handshake waits this long */
+	int		 allow_ip;		/* IP-address certificates */
+};
+
 struct limits {
 	unsigned	max_connections;
 	double		handshake_timeout, connect_timeout, idle_timeout, drain_timeout;
@@ -136,6 +152,7 @@ struct config {
 	struct cidr	*trusted_proxies;
 	size_t		 ntrusted_proxies;
 	int		 access_log;		/* one info line per HTTP request */
+	struct ondemand_cfg on_demand;
 };
 
 /* Whether any site uses ACME. */

@@ -76,6 +76,18 @@ void	 cfg_site_http(struct cfg_walk *, const char *path, json_t *js,
 	    struct site_cfg *s);
 
 /* The walker (config_json.c): fill c from a parsed document. */
+/* One site object at path into s; tmpl: the defaults to copy, or NULL to
+ * apply them here. ondemand: on_demand.site (no names, certificates by ACME). */
+void	 cfg_walk_site(struct cfg_walk *, const char *path, json_t *js,
+	    struct site_cfg *s, const struct site_cfg *tmpl, int ondemand);
+struct cfg_key;
+/* config_ondemand.c: on_demand.site's row, the ask URL's check, the
+ * cross-key checks, and freeing. */
+void	 cfg_ondemand_site(struct cfg_walk *, const struct cfg_key *,
+	    const char *, json_t *, void *);
+const char *cfg_check_ask_url(const char *);
+void	 cfg_ondemand_validate(struct cfg_walk *, struct config *);
+void	 cfg_site_free(struct site_cfg *);
 void	 cfg_walk_root(struct cfg_walk *, json_t *root, struct config *c);
 /* Walk an object whose keys are rows of table under prefix ("" or "limits"). */
 struct cfg_key;

@@ -219,10 +219,9 @@ defaults_plain(const struct cfg_key *t)
 	return 1;
 }
 
-/* tmpl: a site with the defaults, to copy, or NULL to apply them here. */
-static void
-walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s,
-    const struct site_cfg *tmpl)
+void
+cfg_walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s,
+    const struct site_cfg *tmpl, int ondemand)
 {
 	json_t	*h;
 	char	 sub[600];
@@ -236,12 +235,23 @@ walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s,
 		return;
 	}
 	cfg_walk_object(w, cfg_site_keys, "", path, js, s);
-	if (json_object_get(js, "names") == NULL)
+	if (ondemand) {
+		static const char *const no[] = { "names", "certificates",
+		    "default", NULL };
+
+		for (size_t i = 0; no[i] != NULL; i++)
+			if (json_object_get(js, no[i]) != NULL) {
+				snprintf(sub, sizeof(sub), "%s/%s", path, no[i]);
+				cfg_err(w, sub, "not for on_demand.site: its names "
+				    "come from handshakes, its certificates from ACME");
+			}
+		s->acme = 1;
+	} else if (json_object_get(js, "names") == NULL)
 		cfg_err(w, path, "missing key \"names\"");
 	if (json_object_get(js, "backends") == NULL)
 		cfg_err(w, path, "missing key \"backends\"");
 	cfg_site_http(w, path, js, s);
-	if (json_object_get(js, "certificates") == NULL && !s->acme)
+	if (json_object_get(js, "certificates") == NULL && !s->acme && !ondemand)
 		cfg_err(w, path, w->from_flags ? "no --cert (or --acme) given for it" :
 		    "missing key \"certificates\" (or \"acme\": true)");
 	if ((h = json_object_get(js, "health")) != NULL && json_is_object(h)) {
@@ -302,8 +312,8 @@ cfg_walk_root(struct cfg_walk *w, json_t *root, struct config *c)
 			    sizeof(struct site_cfg));
 			json_array_foreach(sites, i, o) {
 				snprintf(p, sizeof(p), "/sites/%zu", i);
-				walk_site(w, p, o, &c->sites[c->nsites++],
-				    plain ? &tmpl : NULL);
+				cfg_walk_site(w, p, o, &c->sites[c->nsites++],
+				    plain ? &tmpl : NULL, 0);
 			}
 		}
 	}

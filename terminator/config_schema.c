@@ -285,6 +285,7 @@ const struct cfg_key cfg_keys[] = {
 	  C(allow_root), .def = "false",
 	  .doc = "Started as root without `user`, tlsgate refuses to run unless "
 	  "this is true." },
+#include "config_schema_od.inc"
 	{ .key = "acme.directory", .flag = "--acme-directory", .flag_arg = "URL",
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",

@@ -40,6 +40,7 @@
 #include "ech.h"
 #include "hsess.h"
 #include "log.h"
+#include "ondemand.h"
 #include "pool.h"
 #include "proxyhdr.h"
 #include "sites.h"
@@ -211,6 +212,10 @@ conn_close(struct conn *c, enum conn_reason why)
 		atomic_fetch_sub_explicit(&c->bk->active, 1, memory_order_relaxed);
 	event_del(&c->cev);
 	event_del(&c->tev);
+	if (c->ts.odw != NULL) {
+		od_wait_cancel(c->ts.odw);
+		c->ts.odw = NULL;
+	}
 	hsess_free(c->hs);
 	c->hs = NULL;
 	if (c->bfd != -1) {
@@ -394,6 +399,18 @@ conn_backend_retry(struct conn *c)
 	return conn_connect_backend(c);
 }
 
+/* On-demand TLS resolved the name this handshake waits for: go on. */
+static void
+conn_on_ondemand(void *arg)
+{
+	struct conn *c = arg;
+
+	assert(c->magic == CONN_MAGIC);
+	c->ts.odw = NULL;
+	c->ts.od_woken = 1;
+	conn_pump(c);
+}
+
 /* Returns -1 if the connection was closed. */
 static int
 conn_handshake(struct conn *c)
@@ -448,8 +465,26 @@ conn_handshake(struct conn *c)
 	case SSL_ERROR_WANT_WRITE:
 		c->hs_want = EV_WRITE;
 		return 0;
+	case SSL_ERROR_PENDING_CERTIFICATE:
+		/* On-demand TLS: no fd events until the certificate (or a
+		 * refusal) wakes us; the handshake timer becomes the wait. */
+		if (c->ts.odw == NULL) {
+			conn_errf(c, "handshake paused with nothing to wait for");
+			stats_handshake(STATS_HS_FAIL_PROTOCOL);
+			conn_close(c, CR_HANDSHAKE_FAILED);
+			return -1;
+		}
+		od_wait_bind(c->ts.odw, c->w->base, conn_on_ondemand, c);
+		timer_arm(c, c->ts.view->od_wait);
+		return 0;
 	default:
-		if (c->ts.no_site) {
+		if (c->ts.no_site && c->ts.od_refused != NULL) {
+			conn_errf(c, "on-demand certificate refused: %s",
+			    c->ts.od_refused);
+			ERR_clear_error();
+			stats_handshake(STATS_HS_FAIL_NO_SITE);
+			conn_close(c, CR_NO_SITE);
+		} else if (c->ts.no_site) {
 			conn_errf(c, "unknown server name");
 			ERR_clear_error();
 			stats_handshake(STATS_HS_FAIL_NO_SITE);
@@ -891,6 +926,9 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	assert(c->magic == CONN_MAGIC);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
+		if (c->ts.odw != NULL)
+			conn_errf(c, "on-demand certificate for %s not ready in time",
+			    c->ts.sni);
 		stats_handshake(STATS_HS_FAIL_TIMEOUT);
 		conn_close(c, CR_HANDSHAKE_TIMEOUT);
 		return;
@@ -954,6 +992,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 		return;
 	}
 	SSL_set_accept_state(c->ssl);
+	c->ts.peer = (const struct sockaddr *)&c->peer;
 	tls_attach(c->ssl, &c->ts);
 	event_assign(&c->cev, w->base, fd, EV_READ | EV_PERSIST, conn_on_client, c);
 	evtimer_assign(&c->tev, w->base, conn_on_timer, c);

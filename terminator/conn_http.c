@@ -44,7 +44,8 @@ conn_sni_matched(const struct conn *c)
 {
 	/* The handshake chose ts.site by this same SNI: if the site has the
 	 * name, the SNI named it, with no second lookup needed. */
-	return c->ts.sni[0] != '\0' && site_has_name(c->ts.site, c->ts.sni);
+	return c->ts.sni[0] != '\0' && (c->ts.site->ondemand ||
+	    site_has_name(c->ts.site, c->ts.sni));
 }
 
 int
@@ -60,6 +61,7 @@ conn_http_start(struct conn *c)
 	hc.view = c->ts.view;
 	hc.site = c->ts.site;
 	hc.sni_matched = conn_sni_matched(c);
+	hc.sni = c->ts.sni;
 	hc.peer = &c->peer;
 	hc.conn_id = c->id;
 	hc.kick = conn_http_kick;

@@ -17,6 +17,7 @@
 #include "ech.h"
 #include "errbuf.h"
 #include "log.h"
+#include "ondemand.h"
 #include "server.h"
 #include "sites.h"
 #include "store.h"
@@ -82,6 +83,58 @@ out:
 }
 
 /*
+ * tlsgate approve NAME --config FILE: pre-order an on-demand name, as if
+ * the ask endpoint had said yes. The name goes into the store's on-demand
+ * index and a request into the store; SIGUSR1 tells the daemon. Takes
+ * ownership of c.
+ */
+static int
+cmd_approve(const char *name, struct config *c)
+{
+	struct store_ondemand	 rec = { 0, 0, 0 };
+	struct store		*st = NULL;
+	struct errbuf		 eb;
+	const char		*why;
+	long			 pid;
+	int			 rc = 1;
+
+	if (c->on_demand.ask == NULL) {
+		fprintf(stderr, "tlsgate approve: on-demand TLS is off in %s "
+		    "(no on_demand.ask)\n", c->path ? c->path : "the command line");
+		goto out;
+	}
+	if ((why = ondemand_name_check(name, c->on_demand.allow_ip)) != NULL) {
+		fprintf(stderr, "tlsgate approve: \"%s\": %s\n", name, why);
+		goto out;
+	}
+	if ((pid = store_file_pid_read(c->acme.state_dir)) == 0) {
+		fprintf(stderr, "tlsgate approve: no running tlsgate (no pid file "
+		    "in %s)\n", c->acme.state_dir);
+		goto out;
+	}
+	rec.last_used = time(NULL);
+	if ((st = store_open_file(c->acme.state_dir, c->acme.directory, &eb)) == NULL ||
+	    (store_ondemand_get(st, name, &rec) == -1 &&
+	    store_ondemand_touch(st, name, &rec, &eb) == -1) ||
+	    store_renew_request(st, name, &eb) == -1) {
+		fprintf(stderr, "tlsgate approve: %s\n", eb.msg);
+		goto out;
+	}
+	if (kill((pid_t)pid, SIGUSR1) == -1) {
+		fprintf(stderr, "tlsgate approve: signal %ld: %s\n", pid,
+		    strerror(errno));
+		goto out;
+	}
+	printf("%s approved; tlsgate (pid %ld) orders it unless the store has it\n",
+	    name, pid);
+	rc = 0;
+out:
+	store_close(st);
+	config_free(c);
+	return rc;
+}
+
+/*
  * tlsgate ech --config FILE (or run's flags): the ECHConfigList to publish,
  * from the store (what the daemon made and serves): the base64 alone on the
  * first line, then an HTTPS record for each site name, ready for a zone file.
@@ -121,6 +174,7 @@ usage(FILE *f)
 	    "--cert NAME=CERT.pem,KEY.pem [flags]\n"
 	    "       tlsgate check --config FILE\n"
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
+	    "       tlsgate approve NAME --config FILE   (on-demand TLS)\n"
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate status [--config FILE | --admin ADDR]\n"
 	    "       tlsgate ech --config FILE      (or the same flags as run)\n"
@@ -242,6 +296,22 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_renew(argc - 2, argv + 2);
+	if (strcmp(argv[1], "approve") == 0) {
+		/* NAME --config FILE, or --config FILE NAME. */
+		if (argc == 5 && strcmp(argv[2], "--config") == 0 &&
+		    argv[4][0] != '-') {
+			if ((c = load(2, argv + 2)) == NULL)
+				return 1;
+			return cmd_approve(argv[4], c);
+		}
+		if (argc < 3 || argv[2][0] == '-') {
+			fprintf(stderr, "usage: tlsgate approve NAME --config FILE\n");
+			return 2;
+		}
+		if ((c = load(argc - 3, argv + 3)) == NULL)
+			return 1;
+		return cmd_approve(argv[2], c);
+	}
 	if (strcmp(argv[1], "ech") == 0) {
 		if ((c = load(argc - 2, argv + 2)) == NULL)
 			return 1;

@@ -45,6 +45,7 @@
 #include "http80.h"
 #include "pool.h"
 #include "log.h"
+#include "ondemand.h"
 #include "sdnotify.h"
 #include "sites.h"
 #include "ticket.h"
@@ -62,6 +63,7 @@ struct server {
 	struct event		 *ev_hup, *ev_term, *ev_int, *ev_ticket, *ev_drain,
 				 *ev_check, *ev_usr1, *ev_watchdog;
 	struct acme		 *acme;
+	struct ondemand		 *od;		/* on-demand TLS, or NULL */
 	struct store		 *store;	/* NULL when no site uses ACME */
 	char			 *store_key;	/* state_dir and directory it is for */
 	char			 *acme_key;	/* the ACME settings it runs with */
@@ -141,7 +143,18 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	s->nq = 0;
 	pthread_mutex_unlock(&s->q_mtx);
 	for (size_t i = 0; i < n; i++) {
-		int rc = view_apply_cert(q[i].name, q[i].cf, &eb);
+		struct view	*cur = view_current();
+		int		 rc, ours;
+
+		/* Names of no site are on-demand ones: ondemand.c has them. */
+		ours = cur != NULL && view_site_named(cur, q[i].name) != NULL;
+		view_unref(cur);
+		if (!ours) {
+			free(q[i].name);
+			certfile_unref(q[i].cf);
+			continue;
+		}
+		rc = view_apply_cert(q[i].name, q[i].cf, &eb);
 		if (rc == -1)
 			log_err("acme %s: cannot install the new certificate: %s",
 			    q[i].name, eb.msg);
@@ -201,6 +214,8 @@ server_use_store(struct server *s, struct store *st, const struct config *c)
 {
 	if (st == s->store)
 		return;
+	ondemand_stop(s->od);
+	s->od = NULL;
 	acme_stop(s->acme);
 	s->acme = NULL;
 	if (s->store != NULL) {
@@ -252,6 +267,8 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	char			*key;
 
 	if (!config_uses_acme(c) || s->store == NULL) {
+		ondemand_stop(s->od);
+		s->od = NULL;
 		acme_stop(s->acme);
 		s->acme = NULL;
 		free(s->acme_key);
@@ -269,6 +286,8 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	if (s->acme != NULL)
 		log_notice("acme: settings changed; restarting the client (its state "
 		    "is in the store)");
+	ondemand_stop(s->od);
+	s->od = NULL;
 	acme_stop(s->acme);
 	free(s->acme_key);
 	s->acme_key = key;
@@ -282,12 +301,32 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	ac.preferred_chain = c->acme.preferred_chain;
 	ac.retry_base = c->acme.retry_base;
 	ac.max_concurrent_orders = (unsigned)c->acme.max_concurrent_orders;
+	ac.on_demand_result = ondemand_acme_result;
 	s->acme = acme_start(&ac, s->store, sites, n, eb);
 	free(sites);
 	return s->acme == NULL ? -1 : 0;
 }
 
+/* On-demand TLS follows the config, on the running ACME client and store. */
+static int
+server_sync_ondemand(struct server *s, struct errbuf *eb)
+{
+	const struct ondemand_cfg *oc = &s->cfg->on_demand;
+
+	if (oc->ask == NULL || s->acme == NULL) {
+		ondemand_stop(s->od);
+		s->od = NULL;
+		return 0;
+	}
+	if (s->od != NULL) {
+		ondemand_configure(s->od, oc);
+		return 0;
+	}
+	return (s->od = ondemand_start(oc, s->store, s->acme, eb)) == NULL ? -1 : 0;
+}
+
 struct renew_ctx {
+	struct server	*s;
 	struct acme	*acme;
 	int		 named;
 };
@@ -295,10 +334,22 @@ struct renew_ctx {
 static void
 renew_named(const char *name, void *arg)
 {
-	struct renew_ctx *r = arg;
+	struct renew_ctx	*r = arg;
+	struct store_ondemand	 rec;
+	struct view		*cur;
+	int			 configured;
 
-	acme_renew(r->acme, name);
 	r->named++;
+	/* "tlsgate approve NAME": an on-demand name no site has. */
+	cur = view_current();
+	configured = cur != NULL && view_site_named(cur, name) != NULL;
+	view_unref(cur);
+	if (!configured && r->s->od != NULL &&
+	    store_ondemand_get(r->s->store, name, &rec) == 0) {
+		ondemand_approve(r->s->od, name);
+		return;
+	}
+	acme_renew(r->acme, name);
 }
 
 /* SIGUSR1: renew the sites asked for through the store, or all. */
@@ -306,7 +357,7 @@ static void
 server_on_usr1(evutil_socket_t sig, short what, void *arg)
 {
 	struct server		*s = arg;
-	struct renew_ctx	 r = { s->acme, 0 };
+	struct renew_ctx	 r = { s, s->acme, 0 };
 
 	if (s->acme == NULL) {
 		log_warnx("SIGUSR1: no site uses ACME");
@@ -393,6 +444,8 @@ server_reload(struct server *s)
 	/* The running ACME client learns which sites came and went. */
 	if (server_sync_acme(s, &eb) == -1)
 		log_err("reload: ACME client: %s", eb.msg);
+	else if (server_sync_ondemand(s, &eb) == -1)
+		log_err("reload: on-demand TLS: %s", eb.msg);
 	log_notice("reload: done, %zu sites", v->nsites);
 	sdnotify("READY=1\nSTATUS=serving");
 }
@@ -708,6 +761,10 @@ server_run(struct config *cfg)
 			log_err("acme: %s", eb.msg);
 			goto out;
 		}
+		if (server_sync_ondemand(&s, &eb) == -1) {
+			log_err("on-demand: %s", eb.msg);
+			goto out;
+		}
 		if (store_file_pid_write(cfg->acme.state_dir, &eb) == -1)
 			log_warnx("pid file: %s", eb.msg);
 		else
@@ -776,6 +833,8 @@ out:
 	health_stop(s.health);
 	admin_free(s.admin);
 	ech_stop();
+	ondemand_stop(s.od);
+	s.od = NULL;
 	acme_stop(s.acme);
 	s.acme = NULL;
 	server_use_store(&s, NULL, NULL);

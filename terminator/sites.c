@@ -217,93 +217,112 @@ view_trusted_proxy(const struct view *v, const struct sockaddr *sa)
 	return v->http.ntrusted > 0 && cidr_match(v->http.trusted, v->http.ntrusted, sa);
 }
 
+/* One site from its config; label names it in stats and logs. NULL with
+ * eb set. */
+static struct site *
+site_build(const struct site_cfg *sc, const char *label, struct store *store,
+    struct errbuf *eb)
+{
+	struct site	*s = xcalloc(1, sizeof(*s));
+	size_t		 wire = 0;
+
+	s->refs = 1;
+	s->is_default = sc->is_default;
+	s->acme = sc->acme;
+	s->stats = stats_site(label);
+	if ((s->pool = pool_new(label, sc, eb)) == NULL)
+		goto fail;
+	site_copy_lists(s, sc->names, sc->nnames, sc->backends, sc->nbackends);
+	site_http_from(s, sc);
+	if (sc->mode == SITE_MODE_HTTP)
+		site_http_alpn(s, sc->h2);
+	for (size_t j = 0; j < sc->nalpn && sc->mode == SITE_MODE_TCP; j++)
+		wire += 1 + strlen(sc->alpn[j]);
+	if (wire > 0) {
+		s->alpn = xmalloc(wire);
+		for (size_t j = 0; j < sc->nalpn; j++) {
+			size_t l = strlen(sc->alpn[j]);
+			s->alpn[s->alpn_len++] = (uint8_t)l;
+			memcpy(s->alpn + s->alpn_len, sc->alpn[j], l);
+			s->alpn_len += l;
+		}
+	}
+	for (size_t j = 0; j < sc->ncerts; j++) {
+		struct certfile *cf = certfile_load(sc->certs[j].cert,
+		    sc->certs[j].key, eb);
+		if (cf == NULL) {
+			errbuf_prefix(eb, "site %s", label);
+			goto fail;
+		}
+		if (certcheck(cf, sc->names, sc->nnames, time(NULL),
+		    CERTCHECK_SKEW, eb) == -1) {
+			errbuf_prefix(eb, "site %s: %s", label, sc->certs[j].cert);
+			certfile_unref(cf);
+			goto fail;
+		}
+		if ((cf->keytype == CERTFILE_EC && s->ec != NULL) ||
+		    (cf->keytype == CERTFILE_RSA && s->rsa != NULL)) {
+			errbuf_set(eb, "site %s: two %s certificates; give one "
+			    "ECDSA and one RSA", label,
+			    certfile_keytype_names[cf->keytype]);
+			certfile_unref(cf);
+			goto fail;
+		}
+		site_add_cert(s, cf, eb);
+		certfile_unref(cf);
+	}
+	if (sc->acme && store != NULL && sc->nnames > 0) {
+		/* Certificates the ACME client stored; none yet is fine. */
+		for (int k = 0; k < CERTFILE__MAX; k++) {
+			struct certfile	*cf;
+			struct errbuf	 e2;
+
+			cf = store_cert_get(store, sc->names[0],
+			    (enum certfile_keytype)k, &e2);
+			if (cf != NULL) {
+				site_add_cert(s, cf, eb);
+				certfile_unref(cf);
+			} else if (e2.msg[0] != '\0')
+				log_err("site %s: stored certificate %s; it "
+				    "will be ordered again", label, e2.msg);
+		}
+	}
+	if (s->ec == NULL && s->rsa == NULL && !sc->acme) {
+		errbuf_set(eb, "site %s: no certificate", label);
+		goto fail;
+	}
+	return s;
+fail:
+	site_unref(s);
+	return NULL;
+}
+
 struct view *
 view_build(const struct config *c, struct store *store, struct errbuf *eb)
 {
 	struct view_http vh;
 	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
+	struct site	 *od = NULL;
 	struct view	 *v;
 	size_t		  i;
 
-	for (i = 0; i < c->nsites; i++) {
-		const struct site_cfg	*sc = &c->sites[i];
-		struct site		*s = xcalloc(1, sizeof(*s));
-		size_t			 wire = 0;
-
-		sites[i] = s;
-		s->refs = 1;
-		s->is_default = sc->is_default;
-		s->acme = sc->acme;
-		s->stats = stats_site(sc->names[0]);
-		if ((s->pool = pool_new(sc->names[0], sc, eb)) == NULL)
+	for (i = 0; i < c->nsites; i++)
+		if ((sites[i] = site_build(&c->sites[i], c->sites[i].names[0], store,
+		    eb)) == NULL)
 			goto fail;
-		site_copy_lists(s, sc->names, sc->nnames, sc->backends, sc->nbackends);
-		site_http_from(s, sc);
-		if (sc->mode == SITE_MODE_HTTP)
-			site_http_alpn(s, sc->h2);
-		for (size_t j = 0; j < sc->nalpn && sc->mode == SITE_MODE_TCP; j++)
-			wire += 1 + strlen(sc->alpn[j]);
-		if (wire > 0) {
-			s->alpn = xmalloc(wire);
-			for (size_t j = 0; j < sc->nalpn; j++) {
-				size_t l = strlen(sc->alpn[j]);
-				s->alpn[s->alpn_len++] = (uint8_t)l;
-				memcpy(s->alpn + s->alpn_len, sc->alpn[j], l);
-				s->alpn_len += l;
-			}
-		}
-		for (size_t j = 0; j < sc->ncerts; j++) {
-			struct certfile *cf = certfile_load(sc->certs[j].cert,
-			    sc->certs[j].key, eb);
-			if (cf == NULL) {
-				errbuf_prefix(eb, "site %s", sc->names[0]);
-				goto fail;
-			}
-			if (certcheck(cf, sc->names, sc->nnames, time(NULL),
-			    CERTCHECK_SKEW, eb) == -1) {
-				errbuf_prefix(eb, "site %s: %s", sc->names[0],
-				    sc->certs[j].cert);
-				certfile_unref(cf);
-				goto fail;
-			}
-			if ((cf->keytype == CERTFILE_EC && s->ec != NULL) ||
-			    (cf->keytype == CERTFILE_RSA && s->rsa != NULL)) {
-				errbuf_set(eb, "site %s: two %s certificates; give one "
-				    "ECDSA and one RSA", sc->names[0],
-				    certfile_keytype_names[cf->keytype]);
-				certfile_unref(cf);
-				goto fail;
-			}
-			site_add_cert(s, cf, eb);
-			certfile_unref(cf);
-		}
-		if (sc->acme && store != NULL) {
-			/* Certificates the ACME client stored; none yet is fine. */
-			for (int k = 0; k < CERTFILE__MAX; k++) {
-				struct certfile	*cf;
-				struct errbuf	 e2;
-
-				cf = store_cert_get(store, sc->names[0],
-				    (enum certfile_keytype)k, &e2);
-				if (cf != NULL) {
-					site_add_cert(s, cf, eb);
-					certfile_unref(cf);
-				} else if (e2.msg[0] != '\0')
-					log_err("site %s: stored certificate %s; it "
-					    "will be ordered again", sc->names[0], e2.msg);
-			}
-		}
-		if (s->ec == NULL && s->rsa == NULL && !sc->acme) {
-			errbuf_set(eb, "site %s: no certificate", sc->names[0]);
+	if (c->on_demand.ask != NULL && c->on_demand.site != NULL) {
+		if ((od = site_build(c->on_demand.site, "on-demand", store, eb)) == NULL)
 			goto fail;
-		}
+		od->ondemand = 1;
 	}
 	view_http_from(&vh, c);
 	v = view_assemble(sites, c->nsites, &c->limits, &vh);
+	v->ondemand = od;
+	v->od_wait = c->on_demand.handshake_wait;
 	v->config_gen = atomic_fetch_add(&view_config_counter, 1) + 1;
 	return v;
 fail:
-	for (size_t k = 0; k <= i && k < c->nsites; k++)
+	for (size_t k = 0; k < i && k < c->nsites; k++)
 		site_unref(sites[k]);
 	free(sites);
 	return NULL;
@@ -352,7 +371,16 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 	}
 	v = view_assemble(sites, old->nsites, &old->limits, &old->http);
 	v->config_gen = old->config_gen;
+	v->od_wait = old->od_wait;
+	if ((v->ondemand = old->ondemand) != NULL)
+		atomic_fetch_add((atomic_int *)&v->ondemand->refs, 1);
 	return v;
+}
+
+struct site *
+view_site_named(const struct view *v, const char *name)
+{
+	return tab_get(v, name, strlen(name));
 }
 
 struct site *
@@ -395,6 +423,7 @@ view_unref(struct view *v)
 		return;
 	for (size_t i = 0; i < v->nsites; i++)
 		site_unref(v->sites[i]);
+	site_unref(v->ondemand);
 	free(v->sites);
 	free(v->tab);
 	free(v->http.trusted);

@@ -58,6 +58,7 @@ struct site {
 	struct certfile		 *ec, *rsa;	/* both NULL: an ACME site waiting */
 	int			  is_default;
 	int			  acme;
+	int			  ondemand;	/* view->ondemand: names by handshake */
 	struct site_stats	 *stats;	/* registry entry; never freed */
 	struct pool		 *pool;		/* the backends and their policy */
 	struct site_http	  http;
@@ -77,6 +78,9 @@ struct view {
 	struct view_slot	 *tab;		/* open addressing, power of two */
 	size_t			  tabmask;
 	struct site		 *def;		/* default site or NULL */
+	struct site		 *ondemand;	/* on_demand.site, or NULL: no names,
+						 * no certificates (ondemand.h has them) */
+	double			  od_wait;	/* on_demand.handshake_wait */
 	struct limits		  limits;
 	struct view_http	  http;
 };
@@ -94,6 +98,8 @@ struct view	*view_build(const struct config *c, struct store *store,
  */
 struct view	*view_with_cert(const struct view *old, const char *name,
 		    struct certfile *cf, struct errbuf *eb);
+/* The site that has exactly name (configured names only), or NULL. */
+struct site	*view_site_named(const struct view *, const char *name);
 /* Exact name, then one-label wildcard, then the default; sni may be NULL. */
 struct site	*view_lookup(const struct view *, const char *sni);
 /* Whether site has name (exactly, or by a one-label wildcard). */

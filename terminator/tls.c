@@ -19,6 +19,7 @@
 #include "challenge.h"
 #include "errbuf.h"
 #include "log.h"
+#include "ondemand.h"
 #include "sites.h"
 #include "ticket.h"
 #include "tlsnego.h"
@@ -118,6 +119,35 @@ hello_acme_tls(const SSL_CLIENT_HELLO *ch)
 	return 0;
 }
 
+/*
+ * The certificate of an on-demand name: served from memory, or the
+ * handshake pauses (the library calls us again once conn.c is woken), or
+ * it is refused (the servername callback sends unrecognized_name).
+ */
+static enum ssl_select_cert_result_t
+tls_select_ondemand(const SSL_CLIENT_HELLO *ch, struct tls_state *ts)
+{
+	struct certfile	*cf = NULL;
+	struct od_wait	*w = NULL;
+	int		 ok;
+
+	switch (ondemand_get(ts->sni, ts->peer, ts->od_woken, &cf, &w,
+	    &ts->od_refused)) {
+	case OD_READY:
+		ts->site = ts->view->ondemand;
+		ok = SSL_set_chain_and_key(ch->ssl, cf->chain, cf->nchain, cf->key,
+		    NULL);
+		certfile_unref(cf);
+		return ok ? ssl_select_cert_success : ssl_select_cert_error;
+	case OD_PENDING:
+		ts->odw = w;
+		return ssl_select_cert_retry;
+	default:
+		ts->no_site = 1;
+		return ssl_select_cert_success;
+	}
+}
+
 static enum ssl_select_cert_result_t
 tls_select_cert(const SSL_CLIENT_HELLO *ch)
 {
@@ -158,6 +188,10 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 		return ssl_select_cert_success;
 	}
 	s = view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL);
+	/* A name no site has: on-demand TLS, when it is on. */
+	if (ts->sni[0] != '\0' && ts->view->ondemand != NULL &&
+	    (s == NULL || (s == ts->view->def && !site_has_name(s, ts->sni))))
+		return tls_select_ondemand(ch, ts);
 	/* An ACME site still waiting for its first certificate: the default's. */
 	if (s != NULL && s->ec == NULL && s->rsa == NULL)
 		s = ts->view->def != NULL && (ts->view->def->ec || ts->view->def->rsa) ?

@@ -15,7 +15,9 @@
 #include <openssl/base.h>
 
 struct errbuf;
+struct od_wait;
 struct site;
+struct sockaddr;
 struct view;
 
 /* Per-connection TLS state, owned by the connection and linked to its SSL. */
@@ -28,6 +30,13 @@ struct tls_state {
 	 * (exactly its length: an idle connection should not carry 256
 	 * bytes for it). tls_attach() sets "", tls_state_clear() frees. */
 	char		*sni;
+	/* On-demand TLS (ondemand.h): the client's address, for the ask
+	 * endpoint and its limits; and, while the handshake is paused for a
+	 * certificate (SSL_ERROR_PENDING_CERTIFICATE), the wait to bind. */
+	const struct sockaddr *peer;
+	struct od_wait	*odw;
+	const char	*od_refused;	/* why on-demand said no, or NULL */
+	int		 od_woken;	/* the wait ended: take its answer */
 };
 #define TLS_SNI_MAX	255	/* longest host_name kept */
 

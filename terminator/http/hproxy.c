@@ -458,7 +458,9 @@ hproxy_request(struct hstream *st)
 		host[0] = '\0';
 	if (s->c.sni_matched) {
 		st->site = s->c.site;
-		if (host[0] != '\0' && !site_has_name(st->site, host)) {
+		/* An on-demand site's one name is the SNI. */
+		if (host[0] != '\0' && !(st->site->ondemand ?
+		    strcasecmp(host, s->c.sni) == 0 : site_has_name(st->site, host))) {
 			hproxy_respond(st, 421, HSE_MISDIRECTED,
 			    "Host names no name of the site the TLS server name chose");
 			return;
@@ -470,7 +472,8 @@ hproxy_request(struct hstream *st)
 		return;
 	}
 	if (st->req.authority == NULL)
-		st->req.authority = xstrdup(st->site->names[0][0] == '*' ?
+		st->req.authority = xstrdup(st->site->ondemand ? s->c.sni :
+		    st->site->names[0][0] == '*' ?
 		    st->site->names[0] + 2 : st->site->names[0]);
 	if (st->site->http.max_body > 0 && st->req.clen > st->site->http.max_body) {
 		hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");

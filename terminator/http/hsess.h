@@ -45,6 +45,8 @@ struct hsess_conn {
 	struct view	*view;		/* borrowed: the connection holds the ref */
 	struct site	*site;		/* chosen by the handshake */
 	int		 sni_matched;	/* the SNI named site (not the default) */
+	const char	*sni;		/* the client's server name (the
+					 * connection owns it) */
 	const struct sockaddr_storage *peer;
 	uint32_t	 conn_id;
 	void		(*kick)(void *arg);

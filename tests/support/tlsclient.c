@@ -16,6 +16,10 @@
  *           unanswered ones stay open too). Prints held=, then failed= and
  *           pending= on their own lines, once the handshakes are settled.
  *           With --plain 1, TCP only: connected and silent, no ClientHello.
+ *  snis     --count handshakes over --conns threads, each with a new random
+ *           server name under --sni (r<random>.NAME), stopping after
+ *           --seconds at most; prints "snis ok=N failed=N" (on-demand
+ *           floods: a refused name fails its handshake).
  *  lat      full handshakes at a fixed rate (--rate per second, spread over
  *           --conns threads) for S seconds; prints the p50/p99/max time from
  *           connect() to the finished handshake, and checks none resumed.
@@ -44,6 +48,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -683,6 +688,59 @@ cmd_lat(void)
 	return atomic_load(&n_resumed) == 0 && n > 0 && atomic_load(&n_fail) == 0 ? 0 : 1;
 }
 
+/* ---- snis ------------------------------------------------------------ */
+
+static long		opt_count = 1000;
+static atomic_long	snis_next;
+
+static void *
+snis_thread(void *argp)
+{
+	unsigned	 seed = (unsigned)(uintptr_t)argp ^ (unsigned)time(NULL);
+	double		 end = now() + opt_seconds;
+	char		 name[300];
+
+	while (atomic_fetch_add(&snis_next, 1) < opt_count && now() < end) {
+		int	 fd;
+		SSL	*ssl;
+
+		snprintf(name, sizeof(name), "r%08x%08x.%s", (unsigned)rand_r(&seed),
+		    (unsigned)rand_r(&seed), opt_sni);
+		if ((fd = tcp_connect(0)) == -1) {
+			atomic_fetch_add(&n_fail, 1);
+			continue;
+		}
+		ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, name);
+		SSL_set_connect_state(ssl);
+		if (SSL_do_handshake(ssl) == 1)
+			atomic_fetch_add(&n_ok, 1);
+		else
+			atomic_fetch_add(&n_fail, 1);
+		SSL_free(ssl);
+		close(fd);
+		ERR_clear_error();
+	}
+	return NULL;
+}
+
+static int
+cmd_snis(void)
+{
+	pthread_t *t = calloc((size_t)opt_conns, sizeof(pthread_t));
+
+	if (opt_sni == NULL)
+		die("snis needs --sni SUFFIX");
+	for (int i = 0; i < opt_conns; i++)
+		pthread_create(&t[i], NULL, snis_thread, (void *)(uintptr_t)(i + 1));
+	for (int i = 0; i < opt_conns; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	printf("snis ok=%ld failed=%ld\n", atomic_load(&n_ok), atomic_load(&n_fail));
+	return 0;
+}
+
 #ifdef OPENSSL_IS_AWSLC
 #include <openssl/base64.h>
 
@@ -823,6 +881,7 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--groups")) opt_groups = v;
 		else if (!strcmp(f, "--suites")) opt_suites = v;
 		else if (!strcmp(f, "--ech")) opt_ech = v;
+		else if (!strcmp(f, "--count")) opt_count = atol(v);
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -837,6 +896,7 @@ main(int argc, char **argv)
 		else if (!strcmp(cmd, "info")) rc = cmd_info();
 		else if (!strcmp(cmd, "hold")) rc = cmd_hold();
 		else if (!strcmp(cmd, "lat")) rc = cmd_lat();
+		else if (!strcmp(cmd, "snis")) rc = cmd_snis();
 		else die("unknown command");
 		SSL_CTX_free(ctx);
 		return rc;
