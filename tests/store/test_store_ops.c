@@ -313,6 +313,76 @@ test_list(void **state)
 	store_close(all);
 }
 
+struct od_seen {
+	int	n, saw_c;
+	time_t	c_used;
+};
+
+static void
+od_one(const char *name, const struct store_ondemand *rec, void *arg)
+{
+	struct od_seen *o = arg;
+
+	o->n++;
+	if (strcmp(name, "c.od.test") == 0) {
+		o->saw_c = 1;
+		o->c_used = rec->last_used;
+	}
+}
+
+/* The on-demand index: records, listing without certificates, counting,
+ * and removal with the name's certificate; a torn record reads as unused. */
+static void
+test_ondemand_index(void **state)
+{
+	struct errbuf		 eb;
+	struct store		*s = store_open_file(dir, CA, &eb);
+	struct store_ondemand	 rec = { 1000, 500, 9000 }, got;
+	struct od_seen		 o = { 0 };
+	struct certfile		*cf;
+	char			*cert, *key, *names[] = { "c.od.test" }, *path;
+	FILE			*fp;
+
+	assert_non_null(s);
+	assert_int_equal(store_ondemand_count(s), 0);
+	assert_int_equal(store_ondemand_get(s, "c.od.test", &got), -1);
+	assert_int_equal(store_ondemand_touch(s, "c.od.test", &rec, &eb), 0);
+	rec.last_used = 2000;
+	assert_int_equal(store_ondemand_touch(s, "d.od.test", &rec, &eb), 0);
+	assert_int_equal(store_ondemand_get(s, "c.od.test", &got), 0);
+	assert_int_equal(got.last_used, 1000);
+	assert_int_equal(got.not_before, 500);
+	assert_int_equal(got.not_after, 9000);
+	assert_int_equal(store_ondemand_count(s), 2);
+	assert_int_equal(store_ondemand_list(s, od_one, &o), 0);
+	assert_int_equal(o.n, 2);
+	assert_true(o.saw_c);
+	assert_int_equal(o.c_used, 1000);
+	/* Names that would leave the folder are refused. */
+	assert_int_equal(store_ondemand_touch(s, "../x", &rec, &eb), -1);
+	/* A torn record: as if never used, with no certificate. */
+	assert_true(asprintf(&path, "%s/ca.test_directory/on-demand/d.od.test", dir) > 0);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("12", fp);
+	fclose(fp);
+	assert_int_equal(store_ondemand_get(s, "d.od.test", &got), 0);
+	assert_int_equal(got.last_used, 0);
+	assert_int_equal(got.not_after, 0);
+	free(path);
+	/* Removal takes the certificate with it. */
+	assert_int_equal(testcert_make("ec", "c.od.test", 30, &cert, &key), 0);
+	cf = store_cert_put(s, "c.od.test", names, 1, cert, key, &eb);
+	assert_non_null(cf);
+	certfile_unref(cf);
+	assert_int_equal(store_ondemand_remove(s, "c.od.test", &eb), 0);
+	assert_null(store_cert_get(s, "c.od.test", CERTFILE_EC, &eb));
+	assert_int_equal(store_ondemand_get(s, "c.od.test", &got), -1);
+	assert_int_equal(store_ondemand_count(s), 1);
+	store_close(s);
+	free(cert);
+	free(key);
+}
+
 static int
 setup(void **state)
 {
@@ -338,6 +408,7 @@ main(void)
 		cmocka_unit_test(test_ech_keys),
 		cmocka_unit_test(test_requests_taken_once),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_ondemand_index),
 	};
 	return cmocka_run_group_tests_name("store_ops", tests, setup, teardown);
 }

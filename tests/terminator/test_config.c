@@ -23,6 +23,7 @@
 #include "config.h"
 #include "config_schema.h"
 #include "ech.h"
+#include "ondemand.h"
 
 static int
 has_msg(const struct config_errors *e, const char *needle)
@@ -922,6 +923,78 @@ test_http_flags_match_file(void **state)
 	config_free(cj);
 }
 
+/* on_demand: the section parses with its site, refuses a site with names,
+ * an ask without a site, and a bad URL, each at its position; the name
+ * check refuses what a CA would not issue for. */
+static void
+test_on_demand(void **state)
+{
+	static const char good[] = "{\"listen\": {\"https\": [\"127.0.0.1:8443\"]},\n"
+	    "\"on_demand\": {\"ask\": \"http://127.0.0.1:5555/check?k=1\",\n"
+	    "  \"cache_size\": 500, \"site\": {\"backends\": [\"127.0.0.1:8080\"],\n"
+	    "  \"mode\": \"tcp\"}}}";
+	static const char bad[] = "{\"listen\": {\"https\": [\"127.0.0.1:8443\"]},\n"
+	    "\"on_demand\": {\"ask\": \"ftp://x\",\n"
+	    "  \"site\": {\"names\": [\"a.test\"], \"backends\": [\"127.0.0.1:8080\"]}}}";
+	static const char nosite[] = "{\"listen\": {\"https\": [\"127.0.0.1:8443\"]},\n"
+	    "\"on_demand\": {\"ask\": \"http://127.0.0.1:1/\"}}";
+	struct config_errors	 e = { 0 };
+	struct config		*c;
+
+	c = config_load_text("od.json", good, sizeof(good) - 1, &e);
+	dump(&e);
+	assert_non_null(c);
+	assert_string_equal(c->on_demand.ask, "http://127.0.0.1:5555/check?k=1");
+	assert_int_equal(c->on_demand.cache_size, 500);
+	assert_int_equal(c->on_demand.ask_per_client, 10);
+	assert_non_null(c->on_demand.site);
+	assert_int_equal(c->on_demand.site->mode, SITE_MODE_TCP);
+	assert_int_equal(c->on_demand.site->nchallenges, 2);
+	assert_string_equal(c->on_demand.site->challenges[0], "tls-alpn-01");
+	assert_true(config_uses_acme(c));
+	config_free(c);
+
+	assert_null(config_load_text("od.json", bad, sizeof(bad) - 1, &e));
+	dump(&e);
+	assert_true(has_msg(&e, "od.json:2:15: on_demand.ask: expected an http:// or "
+	    "https:// URL"));
+	assert_true(has_msg(&e, "on_demand.site.names: not for on_demand.site"));
+	config_errors_clear(&e);
+	assert_null(config_load_text("od.json", nosite, sizeof(nosite) - 1, &e));
+	dump(&e);
+	assert_true(has_msg(&e, "on_demand.ask needs on_demand.site"));
+	config_errors_clear(&e);
+
+	assert_null(ondemand_name_check("status.customer.com", 0));
+	assert_null(ondemand_name_check("xn--bcher-kva.example", 0));
+	assert_non_null(ondemand_name_check("Status.customer.com", 0));
+	assert_non_null(ondemand_name_check("*.customer.com", 0));
+	assert_non_null(ondemand_name_check("localhost", 0));
+	assert_non_null(ondemand_name_check("a..b", 0));
+	assert_non_null(ondemand_name_check("-a.b", 0));
+	assert_non_null(ondemand_name_check("a-.b", 0));
+	assert_non_null(ondemand_name_check("a_b.c", 0));
+	assert_non_null(ondemand_name_check("b\xc3\xbc" "cher.example", 0));
+	assert_non_null(ondemand_name_check("192.0.2.1", 0));
+	assert_null(ondemand_name_check("192.0.2.1", 1));
+	assert_null(ondemand_name_check("2001:db8::1", 1));
+	{
+		char long_label[80], long_name[300];
+
+		memset(long_label, 'a', 64);
+		strcpy(long_label + 64, ".test");
+		assert_non_null(ondemand_name_check(long_label, 0));
+		memset(long_name, 0, sizeof(long_name));
+		for (int i = 0; i < 254; i += 2)
+			memcpy(long_name + i, "a.", 2);
+		long_name[253] = 'a';
+		assert_non_null(ondemand_name_check(long_name, 0));	/* 254 bytes */
+		long_name[252] = '\0';
+		long_name[251] = 'a';
+		assert_null(ondemand_name_check(long_name, 0));		/* 252 bytes */
+	}
+}
+
 int
 main(void)
 {
@@ -929,6 +1002,7 @@ main(void)
 		cmocka_unit_test(test_flag_errors_name_flag_and_value),
 		cmocka_unit_test(test_acme_wildcard_on_every_name),
 		cmocka_unit_test(test_every_flag_agrees_with_json),
+		cmocka_unit_test(test_on_demand),
 		cmocka_unit_test(test_duplicates_once_per_name),
 		cmocka_unit_test(test_ech),
 		cmocka_unit_test(test_config_doc_lists_every_key),
