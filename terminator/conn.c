@@ -474,7 +474,7 @@ conn_handshake(struct conn *c)
 			conn_close(c, CR_HANDSHAKE_FAILED);
 			return -1;
 		}
-		od_wait_bind(c->ts.odw, c->w->base, conn_on_ondemand, c);
+		od_wait_bind(c->ts.odw, worker_post, c->w, conn_on_ondemand, c);
 		timer_arm(c, c->ts.view->od_wait);
 		return 0;
 	default:

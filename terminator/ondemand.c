@@ -177,13 +177,11 @@ entry_new(struct ondemand *od, const char *name)
 /* ---- waits ------------------------------------------------------------- */
 
 static void
-od_trampoline(evutil_socket_t fd, short what, void *arg)
+od_trampoline(void *arg)
 {
 	struct od_wait	*w = arg;
 	int		 cancelled;
 
-	(void)fd;
-	(void)what;
 	pthread_mutex_lock(&od_mtx);
 	cancelled = w->cancelled;
 	pthread_mutex_unlock(&od_mtx);
@@ -203,25 +201,24 @@ od_wake(struct od_entry *e)
 		w->e = NULL;
 		w->next = NULL;
 		w->fired = 1;
-		if (w->bound && event_base_once(w->base, -1, EV_TIMEOUT,
-		    od_trampoline, w, NULL) == -1)
-			log_err("on-demand: cannot wake a handshake for %s", e->name);
+		if (w->bound)
+			w->post(w->ctx, od_trampoline, w);
 	}
 	e->waiters = NULL;
 }
 
 void
-od_wait_bind(struct od_wait *w, struct event_base *base, void (*fn)(void *),
-    void *arg)
+od_wait_bind(struct od_wait *w, void (*post)(void *, void (*)(void *), void *),
+    void *ctx, void (*fn)(void *), void *arg)
 {
 	pthread_mutex_lock(&od_mtx);
-	w->base = base;
+	w->post = post;
+	w->ctx = ctx;
 	w->fn = fn;
 	w->arg = arg;
 	w->bound = 1;
-	if (w->fired && event_base_once(base, -1, EV_TIMEOUT, od_trampoline, w,
-	    NULL) == -1)
-		log_err("on-demand: cannot wake a handshake");
+	if (w->fired)
+		post(ctx, od_trampoline, w);
 	pthread_mutex_unlock(&od_mtx);
 }
 

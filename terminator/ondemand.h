@@ -37,7 +37,6 @@
 struct acme;
 struct certfile;
 struct errbuf;
-struct event_base;
 struct ondemand_cfg;
 struct store;
 struct od_wait;
@@ -109,12 +108,15 @@ enum od_answer	 ondemand_get(const char *sni, const struct sockaddr *peer,
 /* Whether on-demand TLS is running (any thread). */
 int		 ondemand_enabled(void);
 /*
- * After OD_PENDING: call fn(arg) on base's thread once the name is resolved
- * (at once if it already is), unless cancelled first. The wait is freed
- * after fn returns.
+ * After OD_PENDING: once the name is resolved (at once if it already is),
+ * post(ctx, ...) is called from any thread to run fn(arg) on the waiting
+ * thread (worker_post), unless the wait is cancelled first. post must run
+ * the call it is given exactly once, even at exit (it then frees the
+ * wait). The wait is freed after fn returns.
  */
-void		 od_wait_bind(struct od_wait *, struct event_base *base,
-		    void (*fn)(void *), void *arg);
+void		 od_wait_bind(struct od_wait *,
+		    void (*post)(void *ctx, void (*run)(void *), void *run_arg),
+		    void *ctx, void (*fn)(void *), void *arg);
 /* The handshake gave up (timeout, close): fn will not be called. Same
  * thread as bind. */
 void		 od_wait_cancel(struct od_wait *);

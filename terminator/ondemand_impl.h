@@ -31,7 +31,8 @@ enum od_state {
 struct od_wait {
 	struct od_wait		*next;
 	struct od_entry		*e;		/* while on its list */
-	struct event_base	*base;
+	void			(*post)(void *, void (*)(void *), void *);
+	void			*ctx;
 	void			(*fn)(void *);
 	void			*arg;
 	unsigned		 fired:1, bound:1, cancelled:1;

@@ -343,12 +343,52 @@ worker_stop_listening(struct worker *w)
 	}
 }
 
+struct worker_post {
+	struct worker_post	*next;
+	void			(*fn)(void *);
+	void			*arg;
+};
+
+void
+worker_post(void *wp, void (*fn)(void *), void *arg)
+{
+	struct worker		*w = wp;
+	struct worker_post	*p = xcalloc(1, sizeof(*p)), **pp;
+
+	p->fn = fn;
+	p->arg = arg;
+	pthread_mutex_lock(&w->post_mtx);
+	for (pp = &w->posts; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = p;
+	pthread_mutex_unlock(&w->post_mtx);
+	worker_command(w, WORKER_CMD_POST);
+}
+
+static void
+worker_run_posts(struct worker *w)
+{
+	struct worker_post *p, *next;
+
+	pthread_mutex_lock(&w->post_mtx);
+	p = w->posts;
+	w->posts = NULL;
+	pthread_mutex_unlock(&w->post_mtx);
+	for (; p != NULL; p = next) {
+		next = p->next;
+		p->fn(p->arg);
+		free(p);
+	}
+}
+
 static void
 worker_on_cmd(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker	*w = arg;
 	int		 cmd = atomic_exchange(&w->cmd, 0);
 
+	if (cmd & WORKER_CMD_POST)
+		worker_run_posts(w);
 	if (cmd & WORKER_CMD_STOP) {
 		w->stopping = 1;
 		worker_stop_listening(w);
@@ -390,6 +430,7 @@ worker_new(int id, struct shared *sh, const struct addr *addrs, size_t n,
 	int			 one = 1;
 
 	w->id = id;
+	pthread_mutex_init(&w->post_mtx, NULL);
 	w->sh = sh;
 	/*
 	 * The changelist folds the event_del/event_add pairs a connection makes
@@ -475,6 +516,10 @@ worker_free(struct worker *w)
 	if (w == NULL)
 		return;
 	conn_close_all(w);
+	/* Calls still posted (on-demand wake-ups of connections just
+	 * closed): they only free what they carry now. */
+	worker_run_posts(w);
+	pthread_mutex_destroy(&w->post_mtx);
 	worker_stop_listening(w);
 	if (w->upool != NULL)
 		upstream_pool_free(w->upool);

@@ -52,6 +52,8 @@ struct worker {
 	size_t		 nlfds;
 	struct event	*cmd_ev, *tick_ev;
 	atomic_int	 cmd;			/* WORKER_CMD_* bits */
+	pthread_mutex_t	 post_mtx;		/* guards posts */
+	struct worker_post *posts;		/* worker_post(), oldest first */
 	struct conn	*conns;			/* doubly linked via conn->next */
 	struct upstream_pool *upool;		/* HTTP mode's idle backend connections */
 	unsigned	 nconns;
@@ -72,6 +74,7 @@ struct worker {
 
 #define WORKER_CMD_STOP		1	/* stop accepting; exit when idle */
 #define WORKER_CMD_CLOSE_ALL	2	/* close every connection now */
+#define WORKER_CMD_POST		4	/* run the posted calls */
 
 /*
  * Create a worker listening on each of the n addresses: a new SO_REUSEPORT
@@ -83,6 +86,12 @@ struct worker	*worker_new(int id, struct shared *sh, const struct addr *addrs,
 		    size_t n, const int *fds, struct errbuf *eb);
 int		 worker_start(struct worker *w);
 void		 worker_command(struct worker *w, int cmd);
+/*
+ * Any thread: run fn(arg) on w's thread, soon, in the order posted. A call
+ * posted to a worker that is freed first is dropped (not run). ctx is the
+ * worker: the signature fits callers that must not know struct worker.
+ */
+void		 worker_post(void *w, void (*fn)(void *), void *arg);
 void		 worker_join(struct worker *w);
 void		 worker_free(struct worker *w);
 
