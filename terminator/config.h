@@ -100,6 +100,7 @@ struct ondemand_cfg {
 	unsigned	 max_certificates;	/* in the store, in all */
 	unsigned	 cache_size;		/* certificates kept in memory */
 	double		 renew_window;		/* renew while used within this */
+	double		 sweep_interval;	/* seconds between sweeps */
 	double		 handshake_wait;	/* a handshake waits this long */
 	int		 allow_ip;		/* IP-address certificates */
 };

@@ -26,10 +26,10 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define OD_SWEEP_FIRST	30		/* seconds after start */
-#define OD_SWEEP_EVERY	3600
+#define OD_SWEEP_FIRST	60		/* seconds after start, at most */
 #define OD_FLUSH_EVERY	60
-#define OD_TOUCH_EVERY	3600		/* a last use older than this is rewritten */
+#define OD_TOUCH_EVERY	3600		/* a last use older than this is rewritten
+					 * (or a quarter of the renewal window) */
 #define OD_VALID_MARGIN	60		/* a certificate this close to expiry is not served */
 
 static void
@@ -283,12 +283,15 @@ od_flush(struct ondemand *od)
 {
 	struct od_put	*v = NULL;
 	size_t		 n = 0, cap = 0;
+	time_t		 touch;
 
 	pthread_mutex_lock(od_lock());
+	touch = (time_t)(od->cfg.renew_window / 4) < OD_TOUCH_EVERY ?
+	    (time_t)(od->cfg.renew_window / 4) : OD_TOUCH_EVERY;
 	for (struct od_entry *e = od->newest; e != NULL; e = e->older) {
 		if (e->st != ODS_READY || e->cf == NULL || !e->indexed)
 			continue;
-		if (e->last_used < e->persisted + OD_TOUCH_EVERY &&
+		if (e->last_used < e->persisted + touch &&
 		    e->idx_not_after == e->cf->not_after)
 			continue;
 		if (n == cap) {
@@ -323,8 +326,8 @@ od_on_flush(evutil_socket_t fd, short what, void *arg)
 /* ---- the sweep ---------------------------------------------------------- */
 
 struct od_swept {
-	char			**renew, **drop;
-	size_t			  nrenew, ndrop, caprenew, capdrop;
+	char			**renew, **unused;
+	size_t			  nrenew, nunused, caprenew, capunused;
 	long			  total;
 	time_t			  now, window;
 };
@@ -352,8 +355,8 @@ od_sweep_one(const char *name, const struct store_ondemand *rec, void *arg)
 		if (rec->not_after > 0 && life > 0 &&
 		    sw->now >= rec->not_after - life / 3)
 			push(&sw->renew, &sw->nrenew, &sw->caprenew, name);
-	} else if (rec->not_after <= sw->now)
-		push(&sw->drop, &sw->ndrop, &sw->capdrop, name);
+	} else
+		push(&sw->unused, &sw->nunused, &sw->capunused, name);
 }
 
 static void
@@ -361,7 +364,7 @@ od_sweep(struct ondemand *od)
 {
 	struct od_swept	 sw;
 	struct errbuf	 eb;
-	size_t		 dropped = 0;
+	size_t		 dropped = 0, forgotten = 0;
 
 	od_flush(od);
 	memset(&sw, 0, sizeof(sw));
@@ -377,46 +380,63 @@ od_sweep(struct ondemand *od)
 		od_demand(od, sw.renew[i]);
 		free(sw.renew[i]);
 	}
-	for (size_t i = 0; i < sw.ndrop; i++) {
-		struct od_entry	*e;
-		int		 busy;
+	/* Unused: no more renewals; once expired, out of the store. */
+	for (size_t i = 0; i < sw.nunused; i++) {
+		struct store_ondemand	 rec;
+		struct od_entry		*e;
+		int			 busy;
+		char			*name = sw.unused[i];
 
 		pthread_mutex_lock(od_lock());
 		/* In memory and used since the index was written: keep. */
-		busy = (e = od_find(od, sw.drop[i])) != NULL &&
+		busy = (e = od_find(od, name)) != NULL &&
 		    (e->last_used + (time_t)od->cfg.renew_window >= sw.now ||
 		    e->st == ODS_ORDERING || e->st == ODS_ASKING || e->st == ODS_LOADING);
 		pthread_mutex_unlock(od_lock());
 		if (!busy) {
-			acme_forget(od->acme, sw.drop[i]);
-			if (store_ondemand_remove(od->store, sw.drop[i], &eb) == -1)
-				log_err("on-demand: drop %s: %s", sw.drop[i], eb.msg);
-			else {
-				dropped++;
-				sw.total--;
+			acme_forget(od->acme, name);
+			forgotten++;
+			/* The record may have changed since the listing. */
+			if (store_ondemand_get(od->store, name, &rec) == 0 &&
+			    rec.not_after <= sw.now && rec.last_used + sw.window < sw.now) {
+				if (store_ondemand_remove(od->store, name, &eb) == -1)
+					log_err("on-demand: drop %s: %s", name, eb.msg);
+				else {
+					log_info("on-demand: %s unused and expired: "
+					    "deleted", name);
+					dropped++;
+					sw.total--;
+				}
 			}
 		}
-		free(sw.drop[i]);
+		free(name);
 	}
 	pthread_mutex_lock(od_lock());
 	od->stored = sw.total;
 	pthread_mutex_unlock(od_lock());
 	if (sw.nrenew > 0 || dropped > 0)
 		log_info("on-demand sweep: %zu names due for renewal, %zu unused "
-		    "and expired dropped, %ld stored", sw.nrenew, dropped, sw.total);
+		    "(%zu expired and deleted), %ld stored", sw.nrenew, forgotten,
+		    dropped, sw.total);
 	free(sw.renew);
-	free(sw.drop);
+	free(sw.unused);
 }
 
 static void
 od_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct ondemand	*od = arg;
-	struct timeval	 tv = { OD_SWEEP_EVERY, 0 };
+	struct timeval	 tv;
+	double		 every;
 
 	(void)fd;
 	(void)what;
 	od_sweep(od);
+	pthread_mutex_lock(od_lock());
+	every = od->cfg.sweep_interval;
+	pthread_mutex_unlock(od_lock());
+	tv.tv_sec = (time_t)every;
+	tv.tv_usec = (suseconds_t)((every - (double)tv.tv_sec) * 1e6);
 	evtimer_add(od->ev_sweep, &tv);
 }
 
@@ -451,6 +471,9 @@ int
 od_thread_start(struct ondemand *od, struct errbuf *eb)
 {
 	struct timeval tv = { OD_SWEEP_FIRST, 0 }, fl = { OD_FLUSH_EVERY, 0 };
+
+	if (od->cfg.sweep_interval < OD_SWEEP_FIRST)
+		tv.tv_sec = (time_t)od->cfg.sweep_interval;
 
 	if ((od->base = event_base_new()) == NULL)
 		return errbuf_set(eb, "on-demand: event_base_new failed");
