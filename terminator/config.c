@@ -23,6 +23,7 @@
 
 #include "acme_http.h"
 #include "config_impl.h"
+#include "fnv.h"
 #include "config_schema.h"
 #include "ech.h"
 #include "jsonpos.h"
@@ -50,11 +51,7 @@ cfg_errs_add(struct config_errors *e, char *msg)
 static uint64_t
 map_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	return fnv1a64(s, strlen(s));
 }
 
 struct cfg_map_ent *

@@ -25,6 +25,7 @@
 #include "certfile.h"
 #include "config.h"
 #include "errbuf.h"
+#include "fnv.h"
 #include "log.h"
 #include "ondemand_impl.h"
 #include "store.h"
@@ -47,11 +48,7 @@ static struct ondemand	*od_cur;		/* under od_mtx */
 static uint32_t
 od_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+	return fnv1a32(s, strlen(s));
 }
 
 struct od_entry *

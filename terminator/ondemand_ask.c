@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "acme_http.h"
+#include "fnv.h"
 #include "log.h"
 #include "ondemand_impl.h"
 #include "xalloc.h"
@@ -42,16 +43,6 @@ client_key(const char *client, uint8_t key[16])
 	return -1;
 }
 
-static uint32_t
-key_hash(const uint8_t key[16])
-{
-	uint32_t h = 2166136261u;
-
-	for (int i = 0; i < 16; i++)
-		h = (h ^ key[i]) * 16777619u;
-	return h;
-}
-
 int
 od_ask_allowed(struct ondemand *od, const char *client, time_t now)
 {
@@ -64,7 +55,7 @@ od_ask_allowed(struct ondemand *od, const char *client, time_t now)
 		return 1;	/* approvals: no client */
 	if (od->buckets == NULL)
 		od->buckets = xcalloc(OD_BUCKETS, sizeof(*od->buckets));
-	h = key_hash(key);
+	h = fnv1a32(key, 16);
 	for (int i = 0; i < OD_PROBES; i++) {
 		struct od_bucket *s = &od->buckets[(h + (uint32_t)i) % OD_BUCKETS];
 
