@@ -128,6 +128,36 @@ status_cmd_print(const char *admin, FILE *out)
 		    json_array_size(json_object_get(s, "keys")), nr,
 		    json_string_value(json_object_get(s, "config_list")));
 	}
+	if ((s = json_object_get(root, "on_demand")) != NULL) {
+		size_t	 k, shown = 0;
+		json_t	*v;
+
+		fprintf(out, "on-demand: %lld stored, %lld in memory, %lld orders in "
+		    "flight, %lld ordered, %lld issued\n",
+		    (long long)json_integer_value(json_object_get(s, "stored")),
+		    (long long)json_integer_value(json_object_get(s, "in_memory")),
+		    (long long)json_integer_value(json_object_get(s, "orders_in_flight")),
+		    (long long)json_integer_value(json_object_get(s, "orders")),
+		    (long long)json_integer_value(json_object_get(s, "issued")));
+		/* The names with a certificate, most recently used first. */
+		json_array_foreach(json_object_get(s, "names"), k, v) {
+			char lu[32], na[32];
+
+			if (json_integer_value(json_object_get(v, "not_after")) == 0)
+				continue;
+			if (shown++ == 20) {
+				fprintf(out, "  ...\n");
+				break;
+			}
+			when(json_integer_value(json_object_get(v, "last_used")), lu,
+			    sizeof(lu));
+			when(json_integer_value(json_object_get(v, "not_after")), na,
+			    sizeof(na));
+			fprintf(out, "  %s  %s  last used %s UTC  expires %s UTC\n",
+			    json_string_value(json_object_get(v, "name")),
+			    json_string_value(json_object_get(v, "state")), lu, na);
+		}
+	}
 	json_decref(root);
 	return 0;
 }

@@ -113,6 +113,9 @@ ok "10,000 random names: 0 orders, $na asks, $cached names in memory, static.tes
 # 4. Restart: served from the store, no new order.
 curl -sS "http://127.0.0.1:$ADM/status" >"$T/status.json"
 grep -q '"n1.ok.test"' "$T/status.json" || fail "/status lacks on-demand names"
+"$TLSGATE" status --admin "127.0.0.1:$ADM" >"$T/status.out"
+grep -q "^on-demand: $N stored, 1000 in memory" "$T/status.out" || { cat "$T/status.out"; fail "tlsgate status: no on-demand summary"; }
+grep -q "^  n1.ok.test  ready  last used " "$T/status.out" || fail "tlsgate status: n1.ok.test"
 kill "$TG_PID"; wait "$TG_PID" || true
 mv "$T/tlsgate.log" "$T/tlsgate-1.log"
 [ "$(ls "$T"/state/*/on-demand | wc -l)" -ge "$N" ] || fail "the index lacks names"
