@@ -1,15 +1,27 @@
 /*
- * bufcache.h - a per-thread cache of the I/O buffers connections take for
- * a read and give back as soon as it is consumed.
+ * bufcache.h - per-thread caches of the buffers connections take and give
+ * back within a request.
  *
- * An idle connection holds no buffer, so every request on a keep-alive
- * connection takes one or two 16.5 KiB buffers and returns them. Through
- * malloc that is a large allocation and free per read, which also makes
- * glibc consolidate its fast bins; the cache keeps up to BUFCACHE_DEPTH
- * buffers per thread instead (at most about half a MiB per worker).
+ * The I/O buffers: an idle connection holds no buffer, so every request on
+ * a keep-alive connection takes one or two 16.5 KiB buffers and returns
+ * them. Through malloc that is a large allocation and free per read, which
+ * also makes glibc consolidate its fast bins; the cache keeps up to
+ * BUFCACHE_DEPTH buffers per thread instead (at most about half a MiB per
+ * worker).
  *
- * Threads: each thread has its own cache and touches only it; a thread
- * that used the cache calls bufcache_flush() before it exits.
+ * libevent's memory (bufcache_evmem_install()): an evbuffer chain is 1, 2
+ * or 4 KiB, just past glibc's per-thread cache (1032 bytes), so each of the
+ * chains a request's buffers take and drain cost malloc's slow path twice.
+ * Freed blocks of those three sizes are kept per thread (BUFCACHE_EV_DEPTH
+ * each, at most 224 KiB per thread); every other size goes to malloc
+ * unchanged, and every cached block is a malloc block, so realloc and free
+ * need no bookkeeping.
+ *
+ * Threads: each thread has its own caches and touches only them; a block
+ * may be freed on another thread than the one that took it. A thread that
+ * used the caches calls bufcache_flush() before it exits. Under
+ * AddressSanitizer the libevent hooks are not installed (a use after free
+ * stays visible).
  */
 #ifndef TLSGATE_BUFCACHE_H
 #define TLSGATE_BUFCACHE_H
@@ -18,12 +30,16 @@
 
 #define BUFCACHE_SIZE	(16384 + 512)	/* bytes in every buffer */
 #define BUFCACHE_DEPTH	32
+#define BUFCACHE_EV_DEPTH	32
 
 /* A buffer of BUFCACHE_SIZE bytes, or NULL if out of memory. */
 void	*bufcache_get(void);
 /* Give a buffer from bufcache_get() back (NULL is a no-op). */
 void	 bufcache_put(void *p);
-/* Free this thread's cached buffers. */
+/* Free this thread's cached buffers and libevent blocks. */
 void	 bufcache_flush(void);
+/* Route libevent's allocations through the caches. Call once, in main(),
+ * before any other libevent call. */
+void	 bufcache_evmem_install(void);
 
 #endif

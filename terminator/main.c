@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bench_crypto.h"
+#include "bufcache.h"
 #include "certs_cmd.h"
 #include "status_cmd.h"
 #include "config.h"
@@ -163,6 +164,7 @@ main(int argc, char **argv)
 	}
 	/* Before any thread exists, as libcurl requires. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	bufcache_evmem_install();	/* before any libevent call */
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		version_print(stdout);
 		return 0;
