@@ -7,15 +7,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include <event2/event.h>
-
-#if defined(__SANITIZE_ADDRESS__)
-#define BUFCACHE_ASAN	1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BUFCACHE_ASAN	1
-#endif
-#endif
 
 static __thread void	*bufcache_v[BUFCACHE_DEPTH];
 static __thread int	 bufcache_n;
@@ -101,8 +92,8 @@ ev_class(size_t n)
 	return -1;
 }
 
-static void *
-ev_malloc(size_t n)
+void *
+bufcache_ev_malloc(size_t n)
 {
 	int c = ev_class(n);
 
@@ -111,14 +102,14 @@ ev_malloc(size_t n)
 	return malloc(n);
 }
 
-static void *
-ev_realloc(void *p, size_t n)
+void *
+bufcache_ev_realloc(void *p, size_t n)
 {
 	return realloc(p, n);
 }
 
-static void
-ev_free(void *p)
+void
+bufcache_ev_free(void *p)
 {
 	size_t	u;
 	int	c;
@@ -135,12 +126,4 @@ ev_free(void *p)
 		return;
 	}
 	free(p);
-}
-
-void
-bufcache_evmem_install(void)
-{
-#ifndef BUFCACHE_ASAN
-	event_set_mem_functions(ev_malloc, ev_realloc, ev_free);
-#endif
 }
