@@ -1,12 +1,26 @@
 /*
- * bufcache.c - per-thread I/O buffer cache (bufcache.h).
+ * bufcache.c - per-thread I/O buffer and libevent block caches (bufcache.h).
  */
 #include "bufcache.h"
 
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
+
 
 static __thread void	*bufcache_v[BUFCACHE_DEPTH];
 static __thread int	 bufcache_n;
+
+/* libevent blocks of 1024, 2048 and 4096 bytes. */
+#define EV_CLASSES	3
+static __thread void	*ev_v[EV_CLASSES][BUFCACHE_EV_DEPTH];
+static __thread int	 ev_n[EV_CLASSES];
+/* The thread's libevent blocks are freed when it exits, whether or not it
+ * calls bufcache_flush(): any thread may free a libevent block. */
+static __thread int	 ev_keyed;
+static pthread_key_t	 ev_key;
+static pthread_once_t	 ev_once = PTHREAD_ONCE_INIT;
+static int		 ev_key_ok;
 
 void *
 bufcache_get(void)
@@ -32,4 +46,84 @@ bufcache_flush(void)
 {
 	while (bufcache_n > 0)
 		free(bufcache_v[--bufcache_n]);
+	for (int c = 0; c < EV_CLASSES; c++)
+		while (ev_n[c] > 0)
+			free(ev_v[c][--ev_n[c]]);
+}
+
+static void
+ev_flush_at_exit(void *arg)
+{
+	(void)arg;
+	bufcache_flush();
+}
+
+static void
+ev_key_init(void)
+{
+	ev_key_ok = pthread_key_create(&ev_key, ev_flush_at_exit) == 0;
+}
+
+/* Whether this thread may keep blocks (its exit will free them). */
+static int
+ev_thread_ok(void)
+{
+	if (!ev_keyed) {
+		pthread_once(&ev_once, ev_key_init);
+		if (!ev_key_ok || pthread_setspecific(ev_key, &ev_keyed) != 0)
+			return 0;
+		ev_keyed = 1;
+	}
+	return 1;
+}
+
+/* The class of an allocation of n bytes, or -1. */
+static int
+ev_class(size_t n)
+{
+	switch (n) {
+	case 1024:
+		return 0;
+	case 2048:
+		return 1;
+	case 4096:
+		return 2;
+	}
+	return -1;
+}
+
+void *
+bufcache_ev_malloc(size_t n)
+{
+	int c = ev_class(n);
+
+	if (c >= 0 && ev_n[c] > 0)
+		return ev_v[c][--ev_n[c]];
+	return malloc(n);
+}
+
+void *
+bufcache_ev_realloc(void *p, size_t n)
+{
+	return realloc(p, n);
+}
+
+void
+bufcache_ev_free(void *p)
+{
+	size_t	u;
+	int	c;
+
+	if (p == NULL)
+		return;
+	/* A block asked for as 1024 bytes has at least that much usable;
+	 * one of at least the class size and less than the next serves it. */
+	u = malloc_usable_size(p);
+	c = u >= 4096 && u < 4096 + 64 ? 2 : u >= 2048 && u < 2048 + 64 ? 1 :
+	    u >= 1024 && u < 1024 + 64 ? 0 : -1;
+	if (c >= 0 && ev_n[c] < BUFCACHE_EV_DEPTH && ev_thread_ok()) {
+		ev_v[c][ev_n[c]++] = p;
+		return;
+	}
+	free(p);
 }

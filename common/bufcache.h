@@ -1,29 +1,59 @@
 /*
- * bufcache.h - a per-thread cache of the I/O buffers connections take for
- * a read and give back as soon as it is consumed.
+ * bufcache.h - per-thread caches of the buffers connections take and give
+ * back within a request.
  *
- * An idle connection holds no buffer, so every request on a keep-alive
- * connection takes one or two 16.5 KiB buffers and returns them. Through
- * malloc that is a large allocation and free per read, which also makes
- * glibc consolidate its fast bins; the cache keeps up to BUFCACHE_DEPTH
- * buffers per thread instead (at most about half a MiB per worker).
+ * The I/O buffers: an idle connection holds no buffer, so every request on
+ * a keep-alive connection takes one or two 16.5 KiB buffers and returns
+ * them. Through malloc that is a large allocation and free per read, which
+ * also makes glibc consolidate its fast bins; the cache keeps up to
+ * BUFCACHE_DEPTH buffers per thread instead (at most about half a MiB per
+ * worker).
  *
- * Threads: each thread has its own cache and touches only it; a thread
- * that used the cache calls bufcache_flush() before it exits.
+ * libevent's memory (bufcache_ev_*, given to event_set_mem_functions()
+ * by main() when BUFCACHE_EV_HOOKS): an evbuffer chain is 1, 2
+ * or 4 KiB, just past glibc's per-thread cache (1032 bytes), so each of the
+ * chains a request's buffers take and drain cost malloc's slow path twice.
+ * Freed blocks of those three sizes are kept per thread (BUFCACHE_EV_DEPTH
+ * each, at most 224 KiB per thread); every other size goes to malloc
+ * unchanged, and every cached block is a malloc block, so realloc and free
+ * need no bookkeeping (blocks malloc'd before the hooks were set may be
+ * freed through them).
+ *
+ * Threads: each thread has its own caches and touches only them; a block
+ * may be freed on another thread than the one that took it. A thread that
+ * used the caches calls bufcache_flush() before it exits (libevent blocks
+ * are also freed at any thread's exit). Under AddressSanitizer
+ * BUFCACHE_EV_HOOKS is 0, so that a use after free stays visible.
  */
 #ifndef TLSGATE_BUFCACHE_H
 #define TLSGATE_BUFCACHE_H
 
 #include <stddef.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define BUFCACHE_EV_HOOKS	0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BUFCACHE_EV_HOOKS	0
+#endif
+#endif
+#ifndef BUFCACHE_EV_HOOKS
+#define BUFCACHE_EV_HOOKS	1
+#endif
+
 #define BUFCACHE_SIZE	(16384 + 512)	/* bytes in every buffer */
 #define BUFCACHE_DEPTH	32
+#define BUFCACHE_EV_DEPTH	32
 
 /* A buffer of BUFCACHE_SIZE bytes, or NULL if out of memory. */
 void	*bufcache_get(void);
 /* Give a buffer from bufcache_get() back (NULL is a no-op). */
 void	 bufcache_put(void *p);
-/* Free this thread's cached buffers. */
+/* Free this thread's cached buffers and libevent blocks. */
 void	 bufcache_flush(void);
+/* libevent's allocator (event_set_mem_functions()), any thread. */
+void	*bufcache_ev_malloc(size_t n);
+void	*bufcache_ev_realloc(void *p, size_t n);
+void	 bufcache_ev_free(void *p);
 
 #endif

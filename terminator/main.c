@@ -2,6 +2,7 @@
  * main.c - the tlsgate command: run, check, version, bench-crypto.
  */
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "bench_crypto.h"
+#include "bufcache.h"
 #include "certs_cmd.h"
 #include "status_cmd.h"
 #include "config.h"
@@ -217,6 +219,11 @@ main(int argc, char **argv)
 	}
 	/* Before any thread exists, as libcurl requires. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	/* libevent's evbuffer chains from per-thread caches (bufcache.h):
+	 * before any libevent call. */
+	if (BUFCACHE_EV_HOOKS)
+		event_set_mem_functions(bufcache_ev_malloc, bufcache_ev_realloc,
+		    bufcache_ev_free);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		version_print(stdout);
 		return 0;

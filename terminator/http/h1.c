@@ -49,8 +49,8 @@ struct h1 {
 	unsigned		 gen, vgen;	/* input calls; the one of vend */
 	int			 vend_at_end;
 	size_t			 head_bytes;
-	size_t			 url_len;
-	char			*url;
+	size_t			 url_len, url_cap;
+	char			*url;		/* kept from request to request */
 	int			 err_status;	/* set by a callback refusing the head */
 	const char		*err_why;
 	unsigned		 paused:1;	/* the parser stopped mid-input */
@@ -125,7 +125,10 @@ h1_on_url(llhttp_t *p, const char *at, size_t n)
 
 	if (h->url_len + n > h1_vh(h)->max_uri)
 		return h1_refuse(h, 414, "request target too long");
-	h->url = xrealloc(h->url, h->url_len + n + 1);
+	if (h->url_len + n + 1 > h->url_cap) {
+		h->url_cap = h->url_len + n + 1 < 64 ? 64 : 2 * (h->url_len + n + 1);
+		h->url = xrealloc(h->url, h->url_cap);
+	}
 	memcpy(h->url + h->url_len, at, n);
 	h->url_len += n;
 	h->url[h->url_len] = '\0';
@@ -186,17 +189,21 @@ h1_on_headers_complete(llhttp_t *p)
 	struct hreq	*r = &st->req;
 	const struct hfield *f;
 	const char	*m = llhttp_method_name((llhttp_method_t)p->method);
+	size_t		 mlen = strlen(m);
 
 	h->s->nreq++;
-	r->method = xstrdup(m);
-	r->m = hmethod_parse(m, strlen(m));
+	r->method = hfields_strdup(&r->h, m, mlen, 0);
+	r->m = hmethod_parse(m, mlen);
 	r->version = p->http_major == 1 && p->http_minor == 0 ? 10 : 11;
 	h->version = r->version;
-	r->target = h->url != NULL ? h->url : xstrdup("");
-	if (strlen(r->target) < 1)	/* memmove below needs room for "/" */
-		r->target = xrealloc(r->target, 2);
-	h->url = NULL;
+	/* Room for "/" at least: the memmove below may write it. */
+	r->target = hfields_strdup(&r->h, h->url != NULL ? h->url : "", h->url_len, 2);
 	h->url_len = 0;
+	if (h->url_cap > 256) {		/* keep only a small one */
+		free(h->url);
+		h->url = NULL;
+		h->url_cap = 0;
+	}
 	if (p->http_major != 1)
 		return h1_refuse(h, 505, "HTTP version not supported");
 	if (hfields_count(&r->h, "host") > 1)
@@ -519,13 +526,15 @@ h1_bad(struct h1 *h, llhttp_errno_t e)
 		 * so it is logged like any other. */
 		h1_on_message_begin(&h->parser);
 		st = h->st;
-		st->req.method = xstrdup("-");
-		st->req.target = xstrdup("-");
+		st->req.method = hfields_strdup(&st->req.h, "-", 1, 0);
+		st->req.target = hfields_strdup(&st->req.h, "-", 1, 0);
 	}
 	if (st->req.method == NULL) {
-		st->req.method = xstrdup("-");
-		st->req.target = h->url != NULL ? h->url : xstrdup("-");
-		h->url = NULL;
+		st->req.method = hfields_strdup(&st->req.h, "-", 1, 0);
+		st->req.target = h->url_len > 0 ?
+		    hfields_strdup(&st->req.h, h->url, h->url_len, 0) :
+		    hfields_strdup(&st->req.h, "-", 1, 0);
+		h->url_len = 0;
 	}
 	h->state = H1_DONE;
 	st->req_done = 0;

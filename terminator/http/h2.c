@@ -25,6 +25,20 @@
  * Output is produced on demand: fill() runs nghttp2_session_mem_send until
  * s->out holds HSESS_OUT_HIGH bytes; the rest comes at the next fill.
  *
+ * Dormancy: nghttp2's server session is about 3 KB of malloc'd memory
+ * (plus its buffers), all of it resident, whether a stream was ever opened
+ * or not. A connection on which the client never opened a stream
+ * (preconnects, pools opened ahead of use) holds nothing that a session
+ * built afresh would not rebuild from what the client sent: the SETTINGS
+ * exchanged, the connection window and PINGs. So until the first stream,
+ * the client's bytes are kept (at most H2_LOG_MAX); once such a
+ * connection has been idle for H2_TRIM_AFTER with nothing left to send and
+ * the bytes are whole frames of those kinds only, the session is deleted.
+ * The next input (or a GOAWAY of ours) builds a new one exactly as
+ * h2_init() did, feeds it the kept bytes and throws away what it answers
+ * (those answers went out the first time), and goes on. A connection that
+ * has carried a stream keeps its session: its HPACK tables are state.
+ *
  * This file has the session, the responses and the timers; h2_recv.c has
  * the receive callbacks (requests, bodies, resets), h2_impl.h what both use.
  */
@@ -62,11 +76,15 @@
  * kernel (h2mem_trim): past a page load's pauses, so that a busy
  * connection pays no page faults for it. */
 #define H2_TRIM_AFTER		0.5
+/* Client bytes kept for a dormant session's replay, at most. */
+#define H2_LOG_MAX		512
 /* SETTINGS and PING acknowledgements queued before the session is closed. */
 #define H2_MAX_OUTBOUND_ACK	100
 
 static nghttp2_session_callbacks *h2_cbs;
 static pthread_once_t h2_cbs_once = PTHREAD_ONCE_INIT;
+
+static int	h2_wake(struct h2 *h);
 
 /* End the connection with GOAWAY(code): nothing more is read, what is
  * queued (the GOAWAY last) is sent, then the connection closes. */
@@ -75,6 +93,11 @@ h2_terminate(struct h2 *h, uint32_t code, const char *why)
 {
 	if (h->state == H2_DONE)
 		return;
+	if (h->dormant && h2_wake(h) == -1) {
+		h->state = H2_DONE;
+		h->s->state = HSESS_ABORT;
+		return;
+	}
 	/* A misbehaving peer is worth an info line; a timeout is not. */
 	if (code != NGHTTP2_NO_ERROR)
 		log_info("c%08x: HTTP/2 GOAWAY(%s): %s", h->s->c.conn_id,
@@ -120,7 +143,10 @@ h2_check(struct h2 *h)
 
 	if (s->state != HSESS_OPEN)
 		return;
-	if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))
+	if (h->dormant) {
+		if (h->eof)
+			s->state = HSESS_CLOSING;	/* nothing was in flight */
+	} else if (!nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng))
 		s->state = HSESS_CLOSING;
 	else if ((h->eof || h->state == H2_DRAINING) && s->nstreams == 0)
 		s->state = HSESS_CLOSING;
@@ -302,25 +328,16 @@ h2_or(unsigned v, unsigned def)
 	return v != 0 ? v : def;
 }
 
+/* The nghttp2 session of h, with our SETTINGS and connection window
+ * queued: the same at h2_init() and when a dormant session wakes. */
 static int
-h2_init(struct hsess *s)
+h2_session_new(struct h2 *h)
 {
-	const struct view_http	*vh = &s->c.view->http;
-	struct h2		*h = xcalloc(1, sizeof(*h));
 	nghttp2_option		*opt;
 	nghttp2_mem		 mem;
 	nghttp2_settings_entry	 set[5];
 	int			 rv;
 
-	h->s = s;
-	s->ps = h;
-	h->max_streams = h2_or(vh->h2_max_streams, H2_DEF_STREAMS);
-	h->max_header_size = h2_or(vh->max_header_size, H2_DEF_HEADER_SIZE);
-	h->max_headers = h2_or(vh->max_headers, H2_DEF_HEADERS);
-	h->max_uri = h2_or(vh->max_uri, H2_DEF_URI);
-	h->keepalive = vh->keepalive_timeout > 0 ? vh->keepalive_timeout : H2_DEF_KEEPALIVE;
-	h->header_timeout = vh->header_timeout > 0 ? vh->header_timeout :
-	    H2_DEF_HEADER_TIMEOUT;
 	/* Workers start sessions concurrently. */
 	pthread_once(&h2_cbs_once, h2_callbacks_init);
 	if (nghttp2_option_new(&opt) != 0)
@@ -357,10 +374,137 @@ h2_init(struct hsess *s)
 	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
 	    H2_CONN_WINDOW) != 0)
 		return -1;
+	return 0;
+}
+
+static int
+h2_init(struct hsess *s)
+{
+	const struct view_http	*vh = &s->c.view->http;
+	struct h2		*h = xcalloc(1, sizeof(*h));
+
+	h->s = s;
+	s->ps = h;
+	h->max_streams = h2_or(vh->h2_max_streams, H2_DEF_STREAMS);
+	h->max_header_size = h2_or(vh->max_header_size, H2_DEF_HEADER_SIZE);
+	h->max_headers = h2_or(vh->max_headers, H2_DEF_HEADERS);
+	h->max_uri = h2_or(vh->max_uri, H2_DEF_URI);
+	h->keepalive = vh->keepalive_timeout > 0 ? vh->keepalive_timeout : H2_DEF_KEEPALIVE;
+	h->header_timeout = vh->header_timeout > 0 ? vh->header_timeout :
+	    H2_DEF_HEADER_TIMEOUT;
+	if (h2_session_new(h) == -1)
+		return -1;
+	h->loglen = 0;
+	h->logcap = 128;
+	h->log = xmalloc(h->logcap);
 	h->idle_since = hsess_now(s);
 	h->rst_t0 = h->idle_since;
 	h2_arm(h);
 	return 0;
+}
+
+/* --- dormancy ---------------------------------------------------------- */
+
+static void
+h2_log_stop(struct h2 *h)
+{
+	free(h->log);
+	h->log = NULL;
+	h->loglen = h->logcap = 0;
+}
+
+/* Keep the n bytes nghttp2 took, while no stream was ever opened. */
+static void
+h2_log_add(struct h2 *h, const uint8_t *p, size_t n)
+{
+	if (h->s->nstreams > 0 || h->hdr_stream != 0 ||
+	    nghttp2_session_get_last_proc_stream_id(h->ng) != 0 ||
+	    (size_t)h->loglen + n > H2_LOG_MAX) {
+		h2_log_stop(h);
+		return;
+	}
+	if (h->loglen + n > h->logcap) {
+		h->logcap = H2_LOG_MAX;
+		h->log = xrealloc(h->log, h->logcap);
+	}
+	memcpy(h->log + h->loglen, p, n);
+	h->loglen += (uint16_t)n;
+}
+
+/* Whether the kept bytes are the client preface and whole frames that
+ * leave nothing but connection settings behind: SETTINGS, PING and
+ * WINDOW_UPDATE, all on stream 0. */
+static int
+h2_log_replayable(const struct h2 *h)
+{
+	size_t off = NGHTTP2_CLIENT_MAGIC_LEN, len;
+
+	if (h->log == NULL || h->loglen < off ||
+	    memcmp(h->log, NGHTTP2_CLIENT_MAGIC, off) != 0)
+		return 0;
+	while (off + 9 <= h->loglen) {
+		const uint8_t *f = h->log + off;
+		len = (size_t)f[0] << 16 | (size_t)f[1] << 8 | f[2];
+		if ((f[3] != NGHTTP2_SETTINGS && f[3] != NGHTTP2_PING &&
+		    f[3] != NGHTTP2_WINDOW_UPDATE) ||
+		    (f[5] & 0x7f) != 0 || f[6] != 0 || f[7] != 0 || f[8] != 0)
+			return 0;
+		off += 9 + len;
+	}
+	return off == h->loglen;
+}
+
+/* Run nghttp2's output and drop it (it went out the first time). */
+static int
+h2_discard_output(struct h2 *h)
+{
+	const uint8_t	*data;
+	ssize_t		 n;
+
+	while ((n = nghttp2_session_mem_send(h->ng, &data)) > 0)
+		;
+	return n < 0 ? -1 : 0;
+}
+
+/* Delete the session of an idle connection that never had a stream, when
+ * it can be rebuilt (see the file's header). */
+static int
+h2_sleep(struct h2 *h)
+{
+	struct hsess *s = h->s;
+
+	if (h->state != H2_OPEN || h->eof || s->state != HSESS_OPEN ||
+	    s->nstreams > 0 || h->hdr_stream != 0 || !h->sent_all ||
+	    evbuffer_get_length(s->out) > 0 || !h2_log_replayable(h) ||
+	    nghttp2_session_want_write(h->ng) || !nghttp2_session_want_read(h->ng))
+		return 0;
+	nghttp2_session_del(h->ng);
+	h->ng = NULL;
+	h->dormant = 1;
+	return 1;
+}
+
+/* A new session for a dormant h, brought to where the old one was. */
+static int
+h2_wake(struct h2 *h)
+{
+	ssize_t r;
+
+	h->dormant = 0;
+	h->trimmed = 0;
+	if (h2_session_new(h) == -1 || h2_discard_output(h) == -1)
+		goto fail;
+	r = nghttp2_session_mem_recv(h->ng, h->log, h->loglen);
+	if (r != (ssize_t)h->loglen || h2_discard_output(h) == -1)
+		goto fail;
+	h->sent_all = 1;
+	return 0;
+fail:
+	log_info("c%08x: HTTP/2: a dormant session could not be rebuilt",
+	    h->s->c.conn_id);
+	nghttp2_session_del(h->ng);
+	h->ng = NULL;
+	return -1;
 }
 
 static ssize_t
@@ -371,8 +515,15 @@ h2_input(struct hsess *s, const uint8_t *p, size_t n)
 
 	if (h->state == H2_DONE)
 		return (ssize_t)n;
+	if (h->dormant && h2_wake(h) == -1) {
+		h->state = H2_DONE;
+		s->state = HSESS_ABORT;
+		return -1;
+	}
 	r = nghttp2_session_mem_recv(h->ng, p, n);
 	h->trimmed = 0;
+	if (h->log != NULL && r > 0)
+		h2_log_add(h, p, (size_t)r);
 	if (r < 0) {
 		/* Floods end here too (NGHTTP2_ERR_FLOODED, too many
 		 * CONTINUATIONs): the peer's fault, an info line. */
@@ -390,7 +541,8 @@ h2_wants_input(const struct hsess *s)
 {
 	const struct h2 *h = s->ps;
 
-	return h->state != H2_DONE && !h->eof && nghttp2_session_want_read(h->ng);
+	return h->state != H2_DONE && !h->eof &&
+	    (h->dormant || nghttp2_session_want_read(h->ng));
 }
 
 /* Let go of st before nghttp2 closes its stream (that close then finds
@@ -445,7 +597,7 @@ h2_fill(struct hsess *s)
 
 	if (s->state == HSESS_ABORT)
 		return;
-	while (evbuffer_get_length(s->out) < HSESS_OUT_HIGH) {
+	while (!h->dormant && evbuffer_get_length(s->out) < HSESS_OUT_HIGH) {
 		if ((n = nghttp2_session_mem_send(h->ng, &data)) < 0) {
 			log_debug("c%08x: HTTP/2: %s", s->c.conn_id,
 			    nghttp2_strerror((int)n));
@@ -475,6 +627,11 @@ h2_shutdown(struct hsess *s)
 
 	if (h->state != H2_OPEN)
 		return;
+	if (h->dormant && h2_wake(h) == -1) {
+		h->state = H2_DONE;
+		s->state = HSESS_ABORT;
+		return;
+	}
 	/* RFC 9113 6.8: the notice first, then the real GOAWAY naming the
 	 * last stream we take; the streams in flight finish. */
 	nghttp2_submit_shutdown_notice(h->ng);
@@ -499,8 +656,9 @@ h2_on_timer(struct hsess *s)
 		h2_terminate(h, NGHTTP2_NO_ERROR, "idle");
 	else {
 		if (h->hdr_stream == 0 && s->nstreams == 0 && !h->trimmed &&
-		    now >= h->idle_since + H2_TRIM_AFTER) {
-			h2mem_trim(&h->mem, h->sent_all);
+		    !h->dormant && now >= h->idle_since + H2_TRIM_AFTER) {
+			if (!h2_sleep(h))
+				h2mem_trim(&h->mem, h->sent_all);
 			h->trimmed = 1;
 		}
 		h2_arm(h);
@@ -522,6 +680,7 @@ h2_free(struct hsess *s)
 		h2_drop(h, st, hs != NULL && hs->eof_sent ? NULL : "connection closed");
 	}
 	nghttp2_session_del(h->ng);
+	free(h->log);
 	free(h);
 	s->ps = NULL;
 }

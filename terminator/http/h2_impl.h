@@ -41,6 +41,12 @@ struct h2 {
 	unsigned		 eof:1;		/* the client closed its side */
 	unsigned		 sent_all:1;	/* the last mem_send returned 0 */
 	unsigned		 trimmed:1;	/* h2mem_trim since the last I/O */
+	/* Dormant (h2.c, "dormancy"): ng is NULL until input comes. */
+	unsigned		 dormant:1;
+	/* What the client sent while no stream was ever opened, to replay
+	 * into a new session; NULL once a stream began or it grew too long. */
+	uint8_t			*log;
+	uint16_t		 loglen, logcap;
 	/* The header block in progress (nothing else may interleave). */
 	int32_t			 hdr_stream;
 	double			 hdr_t0;

@@ -72,16 +72,6 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	return 0;
 }
 
-static char *
-h2_strndup(const uint8_t *p, size_t n)
-{
-	char *r = xmalloc(n + 1);
-
-	memcpy(r, p, n);
-	r[n] = '\0';
-	return r;
-}
-
 static int
 h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
@@ -115,16 +105,14 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 	if (nlen > 0 && name[0] == ':') {
 		/* nghttp2 has checked the set, their order and their values. */
 		if (nlen == 7 && memcmp(name, ":method", 7) == 0) {
-			free(r->method);
-			r->method = h2_strndup(value, vlen);
+			r->method = hfields_strdup(&r->h, (const char *)value, vlen, 0);
 			r->m = hmethod_parse((const char *)value, vlen);
 		} else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
 			if (vlen > h->max_uri) {
 				h2_refuse(st, 414, "request target too long");
 				return 0;
 			}
-			free(r->target);
-			r->target = h2_strndup(value, vlen);
+			r->target = hfields_strdup(&r->h, (const char *)value, vlen, 0);
 		} else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
 			hreq_set_authority(r, (const char *)value, vlen);
 		}
@@ -181,11 +169,11 @@ h2_request(struct h2 *h, struct hstream *st, int end_stream)
 
 	h->s->nreq++;
 	if (r->method == NULL) {
-		r->method = xstrdup("-");
+		r->method = hfields_strdup(&r->h, "-", 1, 0);
 		r->m = HM_OTHER;
 	}
 	if (r->target == NULL)
-		r->target = xstrdup(r->m == HM_CONNECT ? "-" : "/");
+		r->target = hfields_strdup(&r->h, r->m == HM_CONNECT ? "-" : "/", 1, 0);
 	if (r->authority == NULL && (f = hfields_get(&r->h, "host")) != NULL &&
 	    f->vlen > 0)
 		hreq_set_authority(r, f->value, f->vlen);

@@ -310,6 +310,17 @@ hfield_has_token(const char *value, const char *token)
 	return 0;
 }
 
+char *
+hfields_strdup(struct hfields *hs, const char *p, size_t n, size_t room)
+{
+	char *q = arena_alloc(hs, room > n + 1 ? room : n + 1);
+
+	if (n > 0)
+		memcpy(q, p, n);
+	q[n] = '\0';
+	return q;
+}
+
 void
 hfields_free(struct hfields *hs)
 {

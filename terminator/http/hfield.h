@@ -72,6 +72,12 @@ hfields_del(struct hfields *hs, const char *lname)
 void		 hfields_strip_hop(struct hfields *);
 /* Whether the comma-separated value of a field holds token (case-insensitive). */
 int		 hfield_has_token(const char *value, const char *token);
+/* A NUL-terminated copy of the n bytes at p (room for at least room bytes
+ * with the NUL, so a caller may rewrite it in place), in the list's arena:
+ * valid until hfields_free() or hfields_reset(), and never moved. For the
+ * request line's strings, which then cost no malloc of their own. */
+char		*hfields_strdup(struct hfields *, const char *p, size_t n,
+		    size_t room);
 void		 hfields_free(struct hfields *);
 /* Empty the list but keep its array and first chunk for the next use. */
 void		 hfields_reset(struct hfields *);

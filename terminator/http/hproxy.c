@@ -49,8 +49,7 @@ hmethod_name(enum hmethod m)
 void
 hreq_set_authority(struct hreq *r, const char *p, size_t n)
 {
-	free(r->authority);
-	r->authority = xmalloc(n + 1);
+	r->authority = hfields_strdup(&r->h, p, n, 0);
 	for (size_t i = 0; i < n; i++)	/* ASCII only, whatever the locale */
 		r->authority[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
 	r->authority[n] = '\0';
@@ -181,9 +180,6 @@ hstream_free(struct hstream *st)
 	else
 		s->streams_tail = st->prev;
 	s->nstreams--;
-	free(st->req.method);
-	free(st->req.target);
-	free(st->req.authority);
 	st->magic = 0;
 	if ((c = st_cache_get()) == NULL || c->n == HSTREAM_CACHE) {
 		hstream_shell_free(st);
@@ -471,10 +467,12 @@ hproxy_request(struct hstream *st)
 		hproxy_respond(st, 421, HSE_MISDIRECTED, "no HTTP site for this Host");
 		return;
 	}
-	if (st->req.authority == NULL)
-		st->req.authority = xstrdup(st->site->ondemand ? s->c.sni :
-		    st->site->names[0][0] == '*' ?
-		    st->site->names[0] + 2 : st->site->names[0]);
+	if (st->req.authority == NULL) {
+		const char *a = st->site->ondemand ? s->c.sni :
+		    st->site->names[0][0] == '*' ? st->site->names[0] + 2 :
+		    st->site->names[0];
+		st->req.authority = hfields_strdup(&st->req.h, a, strlen(a), 0);
+	}
 	if (st->site->http.max_body > 0 && st->req.clen > st->site->http.max_body) {
 		hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
 		return;

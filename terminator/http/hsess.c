@@ -102,20 +102,31 @@ hsess_on_timer(evutil_socket_t fd, short what, void *arg)
 /* Activating an event that is active already changes nothing; the flag
  * spares the call (a lock, a queue check) for the second and third hook
  * of a response. */
-void
-hsess_defer(struct hsess *s, struct hstream *st, unsigned pend)
-{
-	st->pend |= pend;
-	hsess_kick_later(s);
-}
-
-void
-hsess_kick_later(struct hsess *s)
+static void
+hsess_activate(struct hsess *s)
 {
 	if (s->defer_on)
 		return;
 	s->defer_on = 1;
 	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+}
+
+void
+hsess_defer(struct hsess *s, struct hstream *st, unsigned pend)
+{
+	st->pend |= pend;
+	hsess_activate(s);	/* st may be behind the running hook loop */
+}
+
+/* Inside hsess_on_defer() the kick that ends it does this already (an
+ * HTTP/1.1 response just completed: that kick feeds the next request
+ * in): no second turn of the loop for it. */
+void
+hsess_kick_later(struct hsess *s)
+{
+	if (s->in_defer)
+		return;
+	hsess_activate(s);
 }
 
 /*

@@ -45,6 +45,7 @@ enum hmethod {
 #define HM_IDEMPOTENT(m) ((m) == HM_GET || (m) == HM_HEAD || (m) == HM_PUT || \
     (m) == HM_DELETE || (m) == HM_OPTIONS || (m) == HM_TRACE)
 
+/* method, target and authority live in h's arena (hfields_strdup()). */
 struct hreq {
 	char		*method;	/* as received, e.g. "GET" */
 	enum hmethod	 m;

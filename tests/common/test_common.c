@@ -8,6 +8,11 @@
 
 #include <cmocka.h>
 
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "bufcache.h"
 #include "errbuf.h"
 #include "jsonpos.h"
 #include "log.h"
@@ -141,6 +146,71 @@ test_log_field_escape(void **state)
 	assert_string_equal(log_field_escape(small, 1, "abc", 3), "");
 }
 
+/* libevent's blocks: a freed 1, 2 or 4 KiB block comes back for the next
+ * allocation of its class on the same thread, with the room asked for;
+ * plain malloc blocks may be freed through the hooks; at most
+ * BUFCACHE_EV_DEPTH are kept a class, and flushing empties the cache. */
+static void
+test_bufcache_ev(void **state)
+{
+	void	*p, *q, *v[BUFCACHE_EV_DEPTH + 8];
+
+	(void)state;
+	p = bufcache_ev_malloc(1024);
+	memset(p, 1, 1024);
+	bufcache_ev_free(p);
+	q = bufcache_ev_malloc(1024);
+	assert_ptr_equal(q, p);
+	bufcache_ev_free(q);
+	q = bufcache_ev_malloc(4096);	/* another class: not that block */
+	assert_ptr_not_equal(q, p);
+	memset(q, 2, 4096);
+	bufcache_ev_free(q);
+	bufcache_ev_free(bufcache_ev_malloc(1024));	/* p, again */
+
+	p = malloc(1030);	/* 1032 usable: class 1024 */
+	bufcache_ev_free(p);
+	q = bufcache_ev_malloc(1024);
+	assert_true(q == p || malloc_usable_size(q) >= 1024);
+	memset(q, 3, 1024);
+	bufcache_ev_free(q);
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		v[i] = bufcache_ev_malloc(2048);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		bufcache_ev_free(v[i]);
+	/* The last 8 freed went back to malloc: the cache hands out the
+	 * first ones, newest first. */
+	assert_ptr_equal(bufcache_ev_malloc(2048), v[BUFCACHE_EV_DEPTH - 1]);
+	bufcache_ev_free(v[BUFCACHE_EV_DEPTH - 1]);
+	p = bufcache_ev_realloc(bufcache_ev_malloc(100), 3000);
+	memset(p, 4, 3000);
+	bufcache_ev_free(p);
+	bufcache_flush();
+}
+
+/* A thread that kept libevent blocks frees them when it exits, without a
+ * bufcache_flush() (LeakSanitizer would report them otherwise). */
+static void *
+keeper(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 4; i++)
+		bufcache_ev_free(bufcache_ev_malloc(1024 << (i % 3)));
+	bufcache_ev_free(malloc(2048));
+	return NULL;
+}
+
+static void
+test_bufcache_ev_thread_exit(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, keeper, NULL), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -151,6 +221,8 @@ main(void)
 		cmocka_unit_test(test_errbuf),
 		cmocka_unit_test(test_log_levels_and_sanitising),
 		cmocka_unit_test(test_log_field_escape),
+		cmocka_unit_test(test_bufcache_ev),
+		cmocka_unit_test(test_bufcache_ev_thread_exit),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }

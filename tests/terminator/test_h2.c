@@ -21,6 +21,8 @@
 
 #include "config.h"
 #include "errbuf.h"
+#include "h2_impl.h"
+#include "h2mem.h"
 #include "hsess.h"
 #include "hsess_impl.h"
 #include "pool.h"
@@ -50,6 +52,7 @@ struct fx {
 	int			 goaway;	/* error code + 1 */
 	int			 refused;	/* RST_STREAM(REFUSED_STREAM) seen */
 	unsigned		 max_open;	/* server streams seen at once */
+	unsigned		 ping_acks;	/* PING acknowledgements received */
 };
 
 static void
@@ -224,6 +227,8 @@ cl_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 	(void)ng;
 	if (f->hd.type == NGHTTP2_GOAWAY)
 		fx->goaway = (int)f->goaway.error_code + 1;
+	if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK))
+		fx->ping_acks++;
 	if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code ==
 	    NGHTTP2_REFUSED_STREAM)
 		fx->refused++;
@@ -730,6 +735,101 @@ test_idle_goaway(void **state)
 	assert_int_equal(fx->goaway, NGHTTP2_NO_ERROR + 1);
 }
 
+/* Run the loop until the session is dormant (bounded by the loop count:
+ * each turn waits for the session's next timer). */
+static int
+wait_dormant(struct fx *fx)
+{
+	const struct h2 *h = fx->s->ps;
+
+	for (int i = 0; i < 50 && !h->dormant && hsess_state(fx->s) == HSESS_OPEN; i++)
+		event_base_loop(fx->base, EVLOOP_ONCE);
+	return h->dormant;
+}
+
+/*
+ * A connection that never opened a stream goes dormant once idle: its
+ * nghttp2 session is gone (no h2mem slot in use). A PING wakes it and is
+ * answered; it sleeps again; a request then works on the rebuilt session,
+ * with the client's SETTINGS and connection window as they were, and no
+ * protocol error on either side.
+ */
+static void
+test_dormant(void **state)
+{
+	struct fx		*fx = *state;
+	const struct h2		*h;
+	nghttp2_settings_entry	 set = { NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1000 };
+	int32_t			 id;
+
+	start_session(fx);
+	h = fx->s->ps;
+	client_new(fx);
+	assert_int_equal(nghttp2_submit_settings(fx->cl, NGHTTP2_FLAG_NONE, &set, 1), 0);
+	assert_int_equal(nghttp2_session_set_local_window_size(fx->cl, NGHTTP2_FLAG_NONE,
+	    0, 1 << 20), 0);
+	assert_int_equal(pump(fx), 0);
+	assert_false(h->dormant);
+	assert_true(h2mem_slot_bytes() > 0);
+	assert_true(wait_dormant(fx));
+	assert_null(h->ng);
+	assert_int_equal(h2mem_slot_bytes(), 0);
+	assert_true(hsess_wants_input(fx->s));
+
+	assert_int_equal(nghttp2_submit_ping(fx->cl, NGHTTP2_FLAG_NONE, NULL), 0);
+	assert_int_equal(pump(fx), 0);
+	assert_int_equal(fx->ping_acks, 1);
+	assert_false(h->dormant);
+	assert_true(wait_dormant(fx));
+
+	id = get(fx, "a.test", NULL, "/");
+	assert_int_equal(pump(fx), 0);
+	assert_int_equal(fx->status[id], 503);
+	assert_true(fx->closed[id]);
+	assert_int_equal(fx->goaway, 0);
+	assert_int_equal(hsess_state(fx->s), HSESS_OPEN);
+	/* The rebuilt session knows the client's SETTINGS: the server's
+	 * stream window is what the client set. */
+	assert_int_equal(nghttp2_session_get_remote_settings(h->ng,
+	    NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE), 1000);
+	/* Once a stream was opened, the session stays: nothing is kept to
+	 * replay, so it can never be rebuilt. */
+	assert_null(h->log);
+}
+
+/* A dormant session still ends with a GOAWAY: at a graceful stop, and
+ * when the keep-alive timeout passes. */
+static void
+test_dormant_goaway(void **state)
+{
+	struct fx *fx = *state;
+
+	start_session(fx);
+	client_new(fx);
+	assert_int_equal(pump(fx), 0);
+	assert_true(wait_dormant(fx));
+	hsess_shutdown(fx->s);
+	pump(fx);
+	assert_int_equal(fx->goaway, NGHTTP2_NO_ERROR + 1);
+	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
+	hsess_free(fx->s);
+	fx->s = NULL;
+	nghttp2_session_del(fx->cl);
+	fx->cl = NULL;
+	fx->goaway = 0;
+
+	fx->view->http.keepalive_timeout = 1.0;
+	start_session(fx);
+	client_new(fx);
+	assert_int_equal(pump(fx), 0);
+	assert_true(wait_dormant(fx));
+	for (int i = 0; i < 100 && hsess_state(fx->s) == HSESS_OPEN; i++)
+		event_base_loop(fx->base, EVLOOP_ONCE);
+	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
+	pump(fx);
+	assert_int_equal(fx->goaway, NGHTTP2_NO_ERROR + 1);
+}
+
 static void
 test_header_timeout(void **state)
 {
@@ -902,6 +1002,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_continuation_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ping_and_settings_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_goaway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dormant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dormant_goaway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_body_window_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_streams, setup, teardown),

@@ -133,6 +133,35 @@ test_arena_reset(void **state)
 	hfields_free(&h);
 }
 
+/* Strings kept in the arena: copied whole, NUL-terminated, with the room
+ * asked for, unmoved by fields added later, and not counted as fields. */
+static void
+test_strdup(void **state)
+{
+	struct hfields	h = { 0 };
+	char		v[700], *e, *t, *m;
+
+	(void)state;
+	memset(v, 'v', sizeof(v) - 1);
+	v[sizeof(v) - 1] = '\0';
+	m = hfields_strdup(&h, "GETX", 3, 0);
+	e = hfields_strdup(&h, "", 0, 2);
+	t = hfields_strdup(&h, "/a?b", 4, 0);
+	for (int i = 0; i < 10; i++)
+		add(&h, "x-big", v);	/* new chunks: earlier strings stay */
+	hfields_extend_last(&h, 1, "z", 1);
+	assert_string_equal(m, "GET");
+	assert_string_equal(t, "/a?b");
+	assert_string_equal(e, "");
+	memcpy(e, "/", 2);	/* the room asked for */
+	assert_string_equal(e, "/");
+	assert_string_equal(t, "/a?b");	/* not overwritten by it */
+	assert_string_equal(m, "GET");
+	assert_int_equal(h.n, 10);
+	assert_int_equal(h.bytes, 10 * (5 + sizeof(v) - 1) + 1);
+	hfields_free(&h);
+}
+
 int
 main(void)
 {
@@ -142,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_strip_hop),
 		cmocka_unit_test(test_arena_reset),
+		cmocka_unit_test(test_strdup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
