@@ -210,51 +210,7 @@ const struct cfg_key cfg_keys[] = {
 	  C(limits.h2_max_streams), .min = 1, .max = 1000, .def = "100",
 	  .doc = "Mode `http`: HTTP/2 streams a client may have open at once "
 	  "(`SETTINGS_MAX_CONCURRENT_STREAMS`)." },
-	{ .key = "tls.ticket_key_rotation", .flag = "--ticket-key-rotation",
-	  .flag_arg = "S", .type = CFG_SECONDS, C(ticket_rotation), .min = 1,
-	  .max = 7 * 86400, .def = "43200",
-	  .doc = "Session-ticket key lifetime (12 h by default; values under an "
-	  "hour are for tests). All workers share the keys; after a rotation the "
-	  "previous key still decrypts, so clients resume across one rotation." },
-	{ .key = "tls.groups", .flag = "--tls-groups", .flag_arg = "LIST",
-	  .type = CFG_STRING, C(tls_groups), .check = check_groups,
-	  .def_doc = "X25519MLKEM768:X25519:P-256",
-	  .doc = "Key-exchange groups, colon-separated, the server's preferred "
-	  "first (`X25519MLKEM768`, `SecP256r1MLKEM768`, `X25519`, `P-256`, "
-	  "`P-384`, `P-521`). A group the client sent a key share for is taken "
-	  "before one it did not, so no client pays a HelloRetryRequest round trip "
-	  "that a key share it sent could have saved. The post-quantum hybrids "
-	  "need the AWS-LC build (BoringSSL builds default to `X25519:P-256`) and "
-	  "TLS 1.3; keep a classic group in the list for TLS 1.2 clients. Read at "
-	  "start only: a reload keeps the running list." },
-	{ .key = "tls.ech.enabled", .flag = "--ech", .type = CFG_BOOL,
-	  C(ech.enabled), .def = "false",
-	  .doc = "Encrypted Client Hello (RFC 9849; AWS-LC builds only): tlsgate "
-	  "makes X25519 HPKE keys, keeps them in the store (`acme.state_dir`, "
-	  "so a restart keeps them), rotates them and accepts ECH. Clients learn "
-	  "the ECHConfigList from DNS: publish what `tlsgate ech` prints. See "
-	  "\"Encrypted Client Hello\" below. Read at start only." },
-	{ .key = "tls.ech.public_name", .flag = "--ech-public-name",
-	  .flag_arg = "NAME", .type = CFG_STRING, C(ech.public_name),
-	  .check = check_public_name, .conv = cfg_lowercase_dup,
-	  .def_doc = "required with `enabled`",
-	  .doc = "The name clients put in the outer, cleartext ClientHello. It "
-	  "must be a name of one of the sites (exactly, or under a one-label "
-	  "wildcard): when a client's config is stale, tlsgate completes the "
-	  "handshake as this name, with its certificate, and sends the current "
-	  "configs for the client to retry with." },
-	{ .key = "tls.ech.rotation", .flag = "--ech-rotation", .flag_arg = "S",
-	  .type = CFG_SECONDS, C(ech.rotation), .min = 1, .max = 365 * 86400,
-	  .def = "2592000", .type_doc = "seconds, 1 to 365 days",
-	  .doc = "A new ECH key every this long (30 days by default; small values "
-	  "are for tests). Publish the new ECHConfigList after each rotation." },
-	{ .key = "tls.ech.grace", .flag = "--ech-grace", .flag_arg = "S",
-	  .type = CFG_SECONDS, C(ech.grace), .min = 1, .max = 365 * 86400,
-	  .def = "604800", .type_doc = "seconds, 1 to 365 days",
-	  .doc = "How long a rotated-out key still decrypts (7 days by default): "
-	  "at least the HTTPS record's TTL plus the time to publish. Past it, a "
-	  "client with the old config is sent the current ones (one more round "
-	  "trip)." },
+#include "config_schema_tls.inc"
 	{ .key = "admin.listen", .flag = "--admin", .flag_arg = "ADDR",
 	  .type = CFG_STRING, C(admin), .check = check_admin, .def_doc = "off",
 	  .doc = "`127.0.0.1:PORT`, `[::1]:PORT` or `unix:/path` (made mode 0600). "
