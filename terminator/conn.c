@@ -1,6 +1,7 @@
 /*
- * conn.c - the per-connection state machine: TLS handshake, backend connect,
- * then two one-buffer pipes (client to backend, backend to client).
+ * conn.c - the per-connection state machine: TLS handshake, backend connect
+ * (conn_backend.c), then two one-buffer pipes (client to backend, backend to
+ * client), or HTTP mode (conn_http.c).
  *
  * TLS I/O is driven over plain libevent events on the raw fds (Debian's
  * libevent_openssl is built against OpenSSL 3 and cannot be used). Each
@@ -61,14 +62,10 @@ const char *const conn_reason_names[CR__MAX] = {
 static uint32_t conn_next_id;
 
 static void	conn_on_client(evutil_socket_t, short, void *);
-static void	conn_on_backend(evutil_socket_t, short, void *);
 static void	conn_on_timer(evutil_socket_t, short, void *);
-static void	conn_pump(struct conn *);
-static int	conn_backend_handshake(struct conn *);
-static int	conn_connect_probe(struct conn *);
 
-static time_t
-now_sec(const struct conn *c)
+time_t
+conn_now_sec(const struct conn *c)
 {
 	struct timeval tv;
 
@@ -76,8 +73,8 @@ now_sec(const struct conn *c)
 	return tv.tv_sec;
 }
 
-static void
-timer_arm(struct conn *c, double secs)
+void
+conn_timer_arm(struct conn *c, double secs)
 {
 	struct timeval tv;
 
@@ -299,106 +296,6 @@ conn_update_events(struct conn *c)
 	}
 }
 
-/* The PROXY protocol header (proxyhdr.h) goes first into the
- * client-to-backend buffer. */
-static void
-conn_proxy_header(struct conn *c, int version)
-{
-	struct sockaddr_storage	 local;
-	socklen_t		 ll = sizeof(local);
-	const uint8_t		*alpn = NULL;
-	unsigned		 alen = 0;
-
-	if (getsockname(c->cfd, (struct sockaddr *)&local, &ll) == -1 ||
-	    local.ss_family != c->peer.ss_family)
-		return;
-	if (c->c2b.data == NULL)
-		c->c2b.data = conn_buf_get();
-	if (version == 2)
-		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
-	c->c2b.off = 0;
-	c->c2b.len = (uint32_t)proxyhdr_build((uint8_t *)c->c2b.data, version,
-	    (struct sockaddr *)&c->peer, (struct sockaddr *)&local, alpn, alen,
-	    c->ts.sni, SSL_get_version(c->ssl));
-}
-
-/*
- * Connect to the next backend the pool chooses. A connect that fails at once
- * moves on to the next one, up to the pool's retries. -1 when none is left.
- */
-static int
-conn_connect_backend(struct conn *c)
-{
-	struct pool	*p = c->ts.site->pool;
-	struct backend	*b;
-	int		 fd, one = 1;
-
-	if (c->ntried == 0 && p->proxy_protocol)
-		conn_proxy_header(c, p->proxy_protocol);
-	for (;;) {
-		if (c->ntried > (size_t)p->retries || c->ntried >= CONN_MAX_TRIED ||
-		    (b = pool_pick(p, (struct sockaddr *)&c->peer, c->tried, c->ntried)) == NULL) {
-			if (c->ntried == 0)
-				conn_errf(c, "every backend of %s is down",
-				    c->ts.site->names[0]);
-			return -1;
-		}
-		if (c->tried == NULL)
-			c->tried = xcalloc(CONN_MAX_TRIED, sizeof(*c->tried));
-		c->tried[c->ntried++] = b;
-		fd = socket(b->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			conn_errf(c, "socket: %s", strerror(errno));
-			if (errno == EMFILE || errno == ENFILE)
-				worker_fd_shortage(c->w, errno);
-			return -1;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (connect(fd, (const struct sockaddr *)&b->ss, b->len) == -1 &&
-		    errno != EINPROGRESS) {
-			conn_errf(c, "connect %s: %s", b->str,
-			    strerror(errno));
-			close(fd);
-			pool_connect_result(p, b, 0);
-			continue;
-		}
-		break;
-	}
-	c->bk = b;
-	atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
-	c->bfd = fd;
-	c->bev_on = 0;
-	c->probed = 0;
-	c->brb.drained = 0;
-	c->state = CONN_CONNECTING;
-	event_del(&c->tev);
-	timer_arm(c, c->ts.view->limits.connect_timeout);
-	return 0;
-}
-
-/* The connect in flight failed: count it, then try the next backend. */
-static int
-conn_backend_retry(struct conn *c)
-{
-	pool_connect_result(c->ts.site->pool, c->bk, 0);
-	atomic_fetch_sub_explicit(&c->bk->active, 1, memory_order_relaxed);
-	c->bk = NULL;
-	if (c->bev_on)
-		event_del(&c->bev);
-	c->bev_on = 0;
-	if (c->bssl != NULL) {
-		SSL_free(c->bssl);
-		c->bssl = NULL;
-		ERR_clear_error();
-	}
-	sockbio_free(&c->brb);
-	close(c->bfd);
-	c->bfd = -1;
-	c->bhs_want = 0;
-	return conn_connect_backend(c);
-}
-
 /* On-demand TLS resolved the name this handshake waits for: go on. */
 static void
 conn_on_ondemand(void *arg)
@@ -475,7 +372,7 @@ conn_handshake(struct conn *c)
 			return -1;
 		}
 		od_wait_bind(c->ts.odw, worker_post, c->w, conn_on_ondemand, c);
-		timer_arm(c, c->ts.view->od_wait);
+		conn_timer_arm(c, c->ts.view->od_wait);
 		return 0;
 	default:
 		if (c->ts.no_site && c->ts.od_refused != NULL) {
@@ -546,7 +443,7 @@ conn_flow_c2b(struct conn *c)
 			}
 			c->c2b.off += (uint32_t)n;
 			c->c2b.len -= (uint32_t)n;
-			c->last_io = now_sec(c);
+			c->last_io = conn_now_sec(c);
 			continue;
 		}
 		if (c->c_eof) {
@@ -572,7 +469,7 @@ conn_flow_c2b(struct conn *c)
 		if ((r = SSL_read(c->ssl, c->c2b.data, CONN_BUFSZ)) > 0) {
 			c->c2b.len = (uint32_t)r;
 			c->bytes_in += (uint64_t)r;
-			c->last_io = now_sec(c);
+			c->last_io = conn_now_sec(c);
 			continue;
 		}
 		switch (SSL_get_error(c->ssl, r)) {
@@ -618,7 +515,7 @@ conn_flow_b2c(struct conn *c)
 			if (r > 0) {
 				c->b2c.off += (uint32_t)r;
 				c->b2c.len -= (uint32_t)r;
-				c->last_io = now_sec(c);
+				c->last_io = conn_now_sec(c);
 				continue;
 			}
 			switch (SSL_get_error(c->ssl, r)) {
@@ -649,7 +546,7 @@ conn_flow_b2c(struct conn *c)
 			if ((r = SSL_read(c->bssl, c->b2c.data, CONN_BUFSZ)) > 0) {
 				c->b2c.len = (uint32_t)r;
 				c->bytes_out += (uint64_t)r;
-				c->last_io = now_sec(c);
+				c->last_io = conn_now_sec(c);
 				continue;
 			}
 			switch (SSL_get_error(c->bssl, r)) {
@@ -688,7 +585,7 @@ conn_flow_b2c(struct conn *c)
 				c->brb.drained = 1;
 			c->b2c.len = (uint32_t)n;
 			c->bytes_out += (uint64_t)n;
-			c->last_io = now_sec(c);
+			c->last_io = conn_now_sec(c);
 			continue;
 		}
 		if (n == 0) {
@@ -706,7 +603,7 @@ conn_flow_b2c(struct conn *c)
 	}
 }
 
-static void
+void
 conn_pump(struct conn *c)
 {
 	if (c->state == CONN_HANDSHAKE) {
@@ -736,8 +633,8 @@ conn_pump(struct conn *c)
 }
 
 /* An fd event arrived: each operation that waited for it may try again. */
-static void
-wants_clear(short what, short *a, short *b, short *c)
+void
+conn_wants_clear(short what, short *a, short *b, short *c)
 {
 	short *w[3] = { a, b, c };
 
@@ -754,165 +651,7 @@ conn_on_client(evutil_socket_t fd, short what, void *arg)
 	assert(c->magic == CONN_MAGIC);
 	if (what & EV_READ)
 		c->crb.drained = 0;
-	wants_clear(what, &c->hs_want, &c->rd_want, &c->wr_want);
-	conn_pump(c);
-}
-
-/* The backend side is ready for data: proxy from now on. */
-static void
-conn_backend_ready(struct conn *c)
-{
-	c->state = CONN_PROXYING;
-	pool_connect_result(c->ts.site->pool, c->bk, 1);
-	c->br_want = EV_READ;	/* wait for the backend to speak */
-	c->last_io = now_sec(c);
-	event_del(&c->tev);
-	timer_arm(c, c->crb.wlen > 0 && c->ts.view->limits.idle_timeout > CONN_TICKET_DELAY ?
-	    CONN_TICKET_DELAY : c->ts.view->limits.idle_timeout);
-}
-
-/*
- * Re-encryption: start TLS to the backend, verifying its certificate and
- * name. A PROXY header goes first, in the clear, as the protocol wants.
- * Returns -1 if the connection was closed.
- */
-static int
-conn_backend_tls_start(struct conn *c)
-{
-	struct pool *p = c->ts.site->pool;
-
-	if (c->c2b.len > 0 && p->proxy_protocol) {
-		ssize_t n = send(c->bfd, c->c2b.data + c->c2b.off, c->c2b.len, MSG_NOSIGNAL);
-		if (n != (ssize_t)c->c2b.len) {
-			conn_errf(c, "backend send: PROXY header");
-			conn_close(c, CR_BACKEND_ERROR);
-			return -1;
-		}
-		c->c2b.len = 0;
-		c->c2b.off = 0;
-	}
-	if ((c->bssl = SSL_new(p->tls_ctx)) == NULL ||
-	    sockbio_attach(c->bssl, c->bfd, &c->brb) == -1) {
-		conn_ssl_err(c, "backend TLS");
-		conn_close(c, CR_BACKEND_ERROR);
-		return -1;
-	}
-	SSL_set_connect_state(c->bssl);
-	pool_tls_prepare(c->bssl, c->bk);
-	if (p->tls_name != NULL) {
-		SSL_set_tlsext_host_name(c->bssl, p->tls_name);
-		if (p->tls_verify)
-			SSL_set1_host(c->bssl, p->tls_name);
-	}
-	c->state = CONN_BACKEND_TLS;
-	c->bhs_want = 0;
-	return 0;
-}
-
-/* Drive the backend TLS handshake. Returns -1 if the connection was closed. */
-static int
-conn_backend_handshake(struct conn *c)
-{
-	int r;
-
-	if (c->bhs_want != 0)
-		return 0;
-	ERR_clear_error();
-	if ((r = SSL_do_handshake(c->bssl)) == 1) {
-		conn_backend_ready(c);
-		return 0;
-	}
-	switch (SSL_get_error(c->bssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		c->bhs_want = EV_READ;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		c->bhs_want = EV_WRITE;
-		return 0;
-	default: {
-		long vr = SSL_get_verify_result(c->bssl);
-		if (vr != X509_V_OK)
-			conn_errf(c, "backend %s TLS: certificate "
-			    "verify failed: %s", c->bk->str, X509_verify_cert_error_string(vr));
-		else {
-			free(c->err);
-			c->err = NULL;
-			conn_ssl_err(c, "backend TLS handshake");
-		}
-		ERR_clear_error();
-		log_notice("c%08x backend %s: %s; failing closed", c->id, c->bk->str, c->err);
-		if (conn_backend_retry(c) == -1) {
-			conn_close(c, CR_CONNECT_FAILED);
-			return -1;
-		}
-		return 0;
-	}
-	}
-}
-
-/*
- * The backend connect finished: err is 0 or why it failed. Starts TLS to the
- * backend or proxying, or tries the next backend. -1 if the connection was
- * closed.
- */
-static int
-conn_connected(struct conn *c, int err)
-{
-	if (err != 0) {
-		conn_errf(c, "connect %s: %s", c->bk->str,
-		    strerror(err));
-		if (conn_backend_retry(c) == -1) {
-			conn_close(c, CR_CONNECT_FAILED);
-			return -1;
-		}
-		return 0;
-	}
-	if (c->ts.site->pool->tls_ctx != NULL)
-		return conn_backend_tls_start(c);
-	conn_backend_ready(c);
-	return 0;
-}
-
-/*
- * A connect to a nearby backend has often completed by the time connect(2)
- * returns EINPROGRESS. A zero-byte send tells at once: 0 when established,
- * EAGAIN while the SYN is out, the error if it was refused. That saves the
- * round of waiting for writability (two epoll_ctl, an epoll_wait and a
- * getsockopt) on every new connection. -1 if the connection was closed.
- */
-static int
-conn_connect_probe(struct conn *c)
-{
-	c->probed = 1;
-	if (send(c->bfd, "", 0, MSG_NOSIGNAL) == 0)
-		return conn_connected(c, 0);
-	if (errno == EAGAIN || errno == EINTR)
-		return 0;
-	return conn_connected(c, errno);
-}
-
-static void
-conn_on_backend(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn	*c = arg;
-	socklen_t	 len = sizeof(int);
-	int		 err = 0;
-
-	assert(c->magic == CONN_MAGIC);
-	if (c->state == CONN_CONNECTING) {
-		if (getsockopt(c->bfd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-			err = errno;
-		if (conn_connected(c, err) == -1)
-			return;
-		if (c->state == CONN_CONNECTING) {	/* the next backend */
-			conn_update_events(c);
-			return;
-		}
-	} else {
-		if (what & EV_READ)
-			c->brb.drained = 0;
-		wants_clear(what, &c->bhs_want, &c->br_want, &c->bw_want);
-	}
+	conn_wants_clear(what, &c->hs_want, &c->rd_want, &c->wr_want);
 	conn_pump(c);
 }
 
@@ -957,12 +696,12 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 		}
 		/* Idle: activity only stamps last_io; re-arm for what is left. */
 		idle = c->ts.view->limits.idle_timeout;
-		now = now_sec(c);
+		now = conn_now_sec(c);
 		if ((double)(now - c->last_io) >= idle) {
 			conn_close(c, CR_IDLE_TIMEOUT);
 			return;
 		}
-		timer_arm(c, idle - (double)(now - c->last_io));
+		conn_timer_arm(c, idle - (double)(now - c->last_io));
 	}
 }
 
@@ -996,7 +735,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 	tls_attach(c->ssl, &c->ts);
 	event_assign(&c->cev, w->base, fd, EV_READ | EV_PERSIST, conn_on_client, c);
 	evtimer_assign(&c->tev, w->base, conn_on_timer, c);
-	timer_arm(c, c->ts.view->limits.handshake_timeout);
+	conn_timer_arm(c, c->ts.view->limits.handshake_timeout);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

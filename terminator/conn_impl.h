@@ -114,6 +114,21 @@ void	conn_ssl_err(struct conn *c, const char *what);
 char	*conn_buf_get(void);
 void	conn_buf_free(struct buf *b);
 
+/* conn.c's helpers for conn_backend.c. */
+time_t	conn_now_sec(const struct conn *c);	/* the loop's cached time */
+void	conn_timer_arm(struct conn *c, double secs);
+/* Make all the progress possible, then re-arm the events. */
+void	conn_pump(struct conn *c);
+void	conn_wants_clear(short what, short *a, short *b, short *c);
+
+/* The backend side in TCP mode (conn_backend.c). Each returns -1 if the
+ * connection was closed. */
+int	conn_connect_backend(struct conn *c);	/* -1: no backend left (not closed) */
+int	conn_backend_retry(struct conn *c);	/* -1: no backend left (not closed) */
+int	conn_backend_handshake(struct conn *c);
+int	conn_connect_probe(struct conn *c);
+void	conn_on_backend(evutil_socket_t fd, short what, void *arg);
+
 /* HTTP mode (conn_http.c): after the handshake, and each pump. -1 if the
  * connection was closed. */
 int	conn_http_start(struct conn *c);
