@@ -310,6 +310,7 @@ job_idle(struct job *j)
 		j->a->acct_job = NULL;
 		queue_kick(j->a);	/* jobs waiting for the account */
 	}
+	order_gate_leave(j);
 	queue_release(j);
 }
 
@@ -456,6 +457,10 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 	case JOB_FINALIZE:
 		poll_order(j);
 		return;
+	case JOB_ORDER:
+		if (j->a->order_job == j && !j->inflight)
+			step_order(j);	/* its newOrder turn came */
+		return;
 	case JOB_IDLE:
 		break;
 	default:
@@ -526,6 +531,7 @@ static void
 job_destroy(struct job *j)
 {
 	queue_drop(j);
+	order_gate_leave(j);
 	if (j->slot)
 		j->a->nslots--;
 	job_reset_order(j);
