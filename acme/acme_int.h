@@ -104,6 +104,9 @@ struct job {
 	struct certfile		*current;
 	time_t			 renew_at;	/* = store_renewal.next_attempt */
 	struct store_renewal	 rs;		/* the rest, as stored */
+	struct store_renewal	 saved;		/* what the store has (if saved_ok) */
+	const struct certfile	*saved_cur;	/* ... with this certificate */
+	int			 saved_ok;
 };
 
 struct acme {
