@@ -89,15 +89,16 @@ job_timer_in(struct job *j, long secs)
 
 /*
  * The next poll of an authorization or an order: when the CA's Retry-After
- * says (under a minute), else 125, 250 and 500 ms after the previous step,
- * then once a second. A real CA's validation takes a second or more and sees
+ * says (under a minute), else 125 ms after the step that started the wait
+ * (polls 0, or 1 when the first answer already counted as a poll), then 125,
+ * 250 and 500 ms, then once a second. A real CA's validation takes a second or more and sees
  * a poll or two more than with a flat second; a quick one (a local CA, a
  * reused authorization) is not kept waiting a whole second per step.
  */
 void
 job_poll_later(struct job *j)
 {
-	long		ms = j->polls >= 3 ? 1000 : 125L << j->polls;
+	long		ms = j->polls >= 4 ? 1000 : 125L << (j->polls > 0 ? j->polls - 1 : 0);
 	struct timeval	tv;
 
 	if (j->last_retry_after > 0 && j->last_retry_after < 60)
