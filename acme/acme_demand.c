@@ -154,10 +154,15 @@ demand_apply(struct acme *a, const struct acme_site_cfg *site)
 		j = demand_new(a, site, CERTFILE_EC);
 		if (site->rsa && find_job(a, site->label, CERTFILE_RSA) == NULL)
 			demand_new(a, site, CERTFILE_RSA);
-		log_info("acme %s: on-demand job %s", site->label, job_has_valid_cert(j) ?
-		    "scheduled for renewal" : "ordering");
-		if (!job_has_valid_cert(j) && job_due(j) > now)
-			demand_report(j, 0);	/* stored back-off */
+		if (job_has_valid_cert(j))
+			log_info("acme %s: on-demand job, stored certificate kept",
+			    site->label);
+		else if (job_due(j) > now) {
+			log_info("acme %s: on-demand job in back-off (stored state)",
+			    site->label);
+			demand_report(j, 0);
+		} else
+			log_info("acme %s: on-demand job ordering", site->label);
 		return 1;
 	}
 	if (job_has_valid_cert(j))

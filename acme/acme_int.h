@@ -75,6 +75,8 @@ struct job {
 	int			 slot;		/* holds an order slot */
 	size_t			 idx;		/* in a->jobs (a hint) */
 	TAILQ_ENTRY(job)	 qentry;
+	int			 gated;		/* waiting for its newOrder turn */
+	TAILQ_ENTRY(job)	 gentry;
 	struct event		*timer;
 	int			 chal_idx;	/* index into site->challenges */
 	int			 polls, nonce_retries;
@@ -102,6 +104,9 @@ struct job {
 	struct certfile		*current;
 	time_t			 renew_at;	/* = store_renewal.next_attempt */
 	struct store_renewal	 rs;		/* the rest, as stored */
+	struct store_renewal	 saved;		/* what the store has (if saved_ok) */
+	const struct certfile	*saved_cur;	/* ... with this certificate */
+	int			 saved_ok;
 };
 
 struct acme {
@@ -148,6 +153,8 @@ struct acme {
 	TAILQ_HEAD(, job)	 q_urgent, q_renew;
 	size_t			 nqueued;
 	struct event		*queue_ev;
+	struct job		*order_job;	/* the one newOrder out */
+	TAILQ_HEAD(, job)	 order_wait;	/* jobs waiting to send theirs */
 	atomic_uint		 demand_busy;	/* on-demand jobs queued or ordering */
 	/* on-demand requests from other threads, under pub_mtx */
 	struct demand_op	*dem_req;

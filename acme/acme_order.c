@@ -6,6 +6,7 @@
  * the authorization, so the next configured type needs a new order.
  */
 #include "acme_int.h"
+#include "acme_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ on_order(struct job *j, const struct acme_http_resp *r)
 	json_t		*o;
 	const char	*st;
 
+	order_gate_leave(j);
 	if (r->location == NULL) {
 		job_fail(j, ACME_FAIL_OTHER, "newOrder: no Location header");
 		return;
@@ -96,6 +98,10 @@ step_order(struct job *j)
 
 	job_reset_order(j);
 	j->state = JOB_ORDER;
+	if (!order_gate_enter(j)) {
+		json_decref(p);
+		return;		/* another job's newOrder is out: ours follows */
+	}
 	ids = json_object_get(p, "identifiers");
 	for (size_t i = 0; i < j->site->nnames; i++)
 		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",

@@ -225,7 +225,7 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 	if (is_problem(type, "badNonce") && j->nonce_retries < ACME_MAX_BADNONCE) {
 		/* The refusal's own nonce is the freshest there is. */
 		j->nonce_retries++;
-		log_info("acme %s: badNonce, retrying with a fresh nonce", job_name(j));
+		log_info("acme %s: badNonce, retrying with the fresh nonce", job_name(j));
 		json_decref(prob);
 		job_send(j, r->nonce != NULL ? xstrdup(r->nonce) : nonce_take(j->a));
 		return;

@@ -5,6 +5,13 @@
  * rate-limit or drop such a burst (issue 14). Due jobs beyond the cap wait
  * here; a freed slot goes to the oldest urgent job (a handshake waits for
  * it), else to the oldest renewal.
+ *
+ * newOrder requests also go one at a time: Pebble 2.4 and 2.6 deadlock
+ * when several run together (their NewOrder handlers take the store's locks
+ * in different orders; seen in a goroutine dump at 32 orders in flight), and
+ * a newOrder is the costly request at any CA. It costs one round trip per
+ * order, while the rest of each order (authorizations, polls, finalize,
+ * download) still overlaps.
  */
 #include "acme_int.h"
 #include "acme_queue.h"
@@ -21,6 +28,7 @@ queue_init(struct acme *a, unsigned max)
 	a->max_orders = max > 0 ? max : ACME_MAX_ORDERS_DEFAULT;
 	TAILQ_INIT(&a->q_urgent);
 	TAILQ_INIT(&a->q_renew);
+	TAILQ_INIT(&a->order_wait);
 	a->queue_ev = event_new(a->base, -1, 0, on_queue, a);
 }
 
@@ -150,5 +158,42 @@ on_queue(evutil_socket_t fd, short what, void *arg)
 			job_schedule(j);
 		else
 			job_start(j);
+	}
+}
+
+int
+order_gate_enter(struct job *j)
+{
+	struct acme *a = j->a;
+
+	if (a->order_job == NULL || a->order_job == j) {
+		a->order_job = j;
+		return 1;
+	}
+	if (!j->gated) {
+		TAILQ_INSERT_TAIL(&a->order_wait, j, gentry);
+		j->gated = 1;
+	}
+	return 0;
+}
+
+void
+order_gate_leave(struct job *j)
+{
+	struct acme	*a = j->a;
+	struct job	*next;
+
+	if (j->gated) {
+		TAILQ_REMOVE(&a->order_wait, j, gentry);
+		j->gated = 0;
+	}
+	if (a->order_job != j)
+		return;
+	a->order_job = NULL;
+	if ((next = TAILQ_FIRST(&a->order_wait)) != NULL) {
+		TAILQ_REMOVE(&a->order_wait, next, gentry);
+		next->gated = 0;
+		a->order_job = next;
+		job_timer_in(next, 0);	/* on_job_timer: step_order */
 	}
 }

@@ -29,4 +29,13 @@ void	queue_drop(struct job *);
 /* Start queued jobs while slots are free (soon, from the loop). */
 void	queue_kick(struct acme *);
 
+/*
+ * One newOrder at a time per CA. 1 if j may send its newOrder now (it holds
+ * the turn until order_gate_leave); 0 if it must wait: its timer fires in
+ * state JOB_ORDER when its turn comes, and it calls step_order again.
+ */
+int	order_gate_enter(struct job *);
+/* j's newOrder was answered, or j is idle or gone: the next one goes. */
+void	order_gate_leave(struct job *);
+
 #endif

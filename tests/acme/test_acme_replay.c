@@ -418,9 +418,33 @@ installed_meta(json_t *m)
 	return num(m, "not_after") > 0;
 }
 
-/* Drive the client through a whole issuance; returns the stored state. */
+/* What on_demand_result reported (the ACME thread writes, the test reads
+ * after acme_stop, or polls the count). */
+static struct {
+	atomic_int	 calls;
+	int		 ok;
+	char		 name[64], err[300];
+	time_t		 retry_at;
+} dres;
+
 static void
-issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *answered)
+on_demand_result(const char *name, int ok, const char *err, time_t retry_at, void *arg)
+{
+	snprintf(dres.name, sizeof(dres.name), "%s", name);
+	snprintf(dres.err, sizeof(dres.err), "%s", err ? err : "");
+	dres.ok = ok;
+	dres.retry_at = retry_at;
+	atomic_fetch_add(&dres.calls, 1);
+}
+
+/*
+ * Drive the client through a whole issuance; returns the stored state. With
+ * demand, the client starts with no site and the name comes from
+ * acme_demand, as on-demand TLS asks for it.
+ */
+static void
+issue_once_as(int demand, struct store_renewal *rs, struct seen *w, size_t *nsteps,
+    size_t *answered)
 {
 	static const struct replay_step tail[] = {
 		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
@@ -464,6 +488,8 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 	cfg.directory = DIR_URL;
 	cfg.transport = &r.tr;
 	cfg.clock = fake_clock;
+	cfg.on_demand_result = on_demand_result;
+	memset(&dres, 0, sizeof(dres));
 	memset(&site, 0, sizeof(site));
 	site.label = "r.test";
 	site.names = names;
@@ -473,8 +499,21 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 	st = store_open_file(statedir, DIR_URL, &eb);
 	assert_non_null(st);
 	store_watch(st, watch, w);
-	a = acme_start(&cfg, st, &site, 1, &eb);
+	a = acme_start(&cfg, st, &site, demand ? 0 : 1, &eb);
 	assert_non_null(a);
+	if (demand) {
+		struct acme_cert_status cs[4];
+
+		assert_int_equal(acme_demand(a, &site), 0);
+		assert_true(acme_demand_pending(a) >= 1);
+		/* A reload without the name keeps the on-demand job. */
+		acme_update(a, NULL, 0);
+		for (int i = 0; i < 250 && acme_status(a, cs, 4) == 0; i++)
+			usleep(20000);
+		assert_int_equal(acme_status(a, cs, 4), 1);
+		assert_string_equal(cs[0].label, "r.test");
+		assert_int_equal(cs[0].on_demand, 1);
+	}
 	assert_true(asprintf(&path, "%s/ca.test_dir/certs/r.test/ecdsa.json", statedir) > 0);
 	for (int i = 0; i < 500 && !(m != NULL && installed_meta(m) &&
 	    num(m, "ari_next") > 0); i++) {
@@ -482,9 +521,20 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 		m = json_load_file(path, 0, NULL);
 		usleep(20000);
 	}
+	if (demand) {
+		for (int i = 0; i < 250 && atomic_load(&dres.calls) == 0; i++)
+			usleep(20000);
+		assert_int_equal(acme_demand_pending(a), 0);
+	}
 	acme_stop(a);
 	if (atomic_load(&r.mismatch))
 		fail_msg("%s", r.why);
+	/* Only on-demand jobs report, once per attempt. */
+	assert_int_equal(atomic_load(&dres.calls), demand ? 1 : 0);
+	if (demand) {
+		assert_int_equal(dres.ok, 1);
+		assert_string_equal(dres.name, "r.test");
+	}
 	*nsteps = n;
 	*answered = atomic_load(&r.i);
 	/* The certificate is in the store, and the feed announced it. */
@@ -503,6 +553,90 @@ issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *ans
 	free(path);
 	free(happy.pubkey);
 	free(steps);
+}
+
+static void
+issue_once(struct store_renewal *rs, struct seen *w, size_t *nsteps, size_t *answered)
+{
+	issue_once_as(0, rs, w, nsteps, answered);
+}
+
+/* acme_demand for a name with nothing stored: ordered, installed, reported. */
+static void
+test_demand_orders_and_reports(void **state)
+{
+	struct store_renewal	rs;
+	struct seen		w;
+	size_t			n, answered;
+
+	fake_now = time(NULL) / 3600 * 3600;
+	cert_life = 90 * 86400;
+	issue_once_as(1, &rs, &w, &n, &answered);
+	assert_int_equal(answered, n);
+	assert_int_equal(w.certs, 1);
+	assert_int_equal(rs.failures, 0);
+}
+
+/*
+ * acme_demand for a name whose stored state is in back-off (the CA said
+ * 7200 s): no request goes out after the directory, and the result says
+ * why and until when.
+ */
+static void
+test_demand_in_backoff_reports(void **state)
+{
+	static const struct replay_step tail[] = {
+		{ "POST", "/order", 429, NULL, "7200",
+		  "{\"type\": \"urn:ietf:params:acme:error:rateLimited\", "
+		  "\"detail\": \"too many certificates for r.test\"}" },
+	};
+	static const struct replay_step dir_only[] = {
+		{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
+	};
+	struct replay		 r, r2;
+	size_t			 n;
+	struct replay_step	*s = script(tail, 1, &n);
+	json_t			*m = run(s, n, has_error, &r);
+	struct acme_site_cfg	 site;
+	struct acme_cfg		 cfg;
+	char			*ch[] = { "tls-alpn-01" };
+	struct errbuf		 eb;
+	struct store		*st;
+	struct acme		*a;
+	time_t			 t = time(NULL);
+
+	assert_non_null(m);
+	json_decref(m);
+	free(s);
+	replay_init(&r2, dir_only, 1);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.directory = DIR_URL;
+	cfg.transport = &r2.tr;
+	cfg.on_demand_result = on_demand_result;
+	memset(&dres, 0, sizeof(dres));
+	memset(&site, 0, sizeof(site));
+	site.label = "r.test";
+	site.challenges = ch;
+	site.nchallenges = 1;
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	a = acme_start(&cfg, st, NULL, 0, &eb);
+	assert_non_null(a);
+	assert_int_equal(acme_demand(a, &site), 0);
+	for (int i = 0; i < 250 && atomic_load(&dres.calls) == 0; i++)
+		usleep(20000);
+	/* Nothing else is due: give a stray order time to show, then stop. */
+	usleep(200000);
+	acme_stop(a);
+	store_close(st);
+	if (atomic_load(&r2.mismatch))
+		fail_msg("%s", r2.why);
+	assert_true(atomic_load(&r2.i) <= 1);
+	assert_int_equal(atomic_load(&dres.calls), 1);
+	assert_int_equal(dres.ok, 0);
+	assert_string_equal(dres.name, "r.test");
+	assert_non_null(strstr(dres.err, "rateLimited"));
+	assert_true(dres.retry_at >= t + 7200 - 10 && dres.retry_at <= t + 7200 + 5);
 }
 
 static void
@@ -726,6 +860,8 @@ main(void)
 		cmocka_unit_test_setup(test_hostile_token_refused, setup_each),
 		cmocka_unit_test_setup(test_ari_window_sets_renewal, setup_each),
 		cmocka_unit_test_setup(test_happy_path_installs, setup_each),
+		cmocka_unit_test_setup(test_demand_orders_and_reports, setup_each),
+		cmocka_unit_test_setup(test_demand_in_backoff_reports, setup_each),
 		cmocka_unit_test_setup(test_fresh_certificate_already_due, setup_each),
 		cmocka_unit_test_setup(test_issued_good_installed, setup_each),
 		cmocka_unit_test_setup(test_issued_expired_refused, setup_each),
