@@ -475,12 +475,18 @@ h2_sleep(struct h2 *h)
 
 	if (h->state != H2_OPEN || h->eof || s->state != HSESS_OPEN ||
 	    s->nstreams > 0 || h->hdr_stream != 0 || !h->sent_all ||
-	    evbuffer_get_length(s->out) > 0 || !h2_log_replayable(h) ||
+	    (s->out != NULL && evbuffer_get_length(s->out) > 0) ||
+	    !h2_log_replayable(h) ||
 	    nghttp2_session_want_write(h->ng) || !nghttp2_session_want_read(h->ng))
 		return 0;
 	nghttp2_session_del(h->ng);
 	h->ng = NULL;
 	h->dormant = 1;
+	hsess_out_release(s);
+	if (h->logcap > h->loglen) {	/* shrink to what is kept */
+		h->log = xrealloc(h->log, h->loglen);
+		h->logcap = h->loglen;
+	}
 	return 1;
 }
 

@@ -207,7 +207,8 @@ hsess_free(struct hsess *s)
 	s->p->free(s);
 	while (s->streams != NULL)
 		hstream_free(s->streams);
-	evbuffer_free(s->out);
+	if (s->out != NULL)
+		evbuffer_free(s->out);
 	s->magic = 0;
 	free(s);
 }
@@ -239,8 +240,19 @@ hsess_eof(struct hsess *s)
 struct evbuffer *
 hsess_output(struct hsess *s)
 {
+	if (s->out == NULL && (s->out = evbuffer_new()) == NULL)
+		abort();	/* as xmalloc does */
 	s->p->fill(s);
 	return s->out;
+}
+
+void
+hsess_out_release(struct hsess *s)
+{
+	if (s->out != NULL && evbuffer_get_length(s->out) == 0) {
+		evbuffer_free(s->out);
+		s->out = NULL;
+	}
 }
 
 void

@@ -50,7 +50,7 @@ struct hsess {
 	void			*ps;		/* the protocol's state */
 	struct hsess_conn	 c;
 	struct event_base	*base;
-	struct evbuffer		*out;
+	struct evbuffer		*out;		/* NULL after hsess_out_release() */
 	struct hstream		*streams, *streams_tail;
 	unsigned		 nstreams;
 	unsigned		 nreq;		/* requests seen */
@@ -75,6 +75,10 @@ void	hsess_kick_later(struct hsess *s);
 /* Arm the session timer for secs from now (0 disarms). Lazy: the event is
  * rescheduled only when it would fire too late (hsess.c). */
 void	hsess_timer(struct hsess *s, double secs);
+/* An idle session frees its empty output buffer; hsess_output() makes a
+ * new one. Only for a protocol that touches s->out through hsess_output()
+ * alone while it has nothing to send (h2.c's dormancy). */
+void	hsess_out_release(struct hsess *s);
 /* The session's cached clock, monotonic seconds. */
 double	hsess_now(const struct hsess *s);
 

@@ -773,6 +773,7 @@ test_dormant(void **state)
 	assert_true(h2mem_slot_bytes() > 0);
 	assert_true(wait_dormant(fx));
 	assert_null(h->ng);
+	assert_null(fx->s->out);	/* the empty output buffer went too */
 	assert_int_equal(h2mem_slot_bytes(), 0);
 	assert_true(hsess_wants_input(fx->s));
 
