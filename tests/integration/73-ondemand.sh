@@ -13,6 +13,7 @@
 need openssl curl
 : "${TG_ASK:?}"
 N=${OD_NAMES:-200}
+PAR=${OD_PAR:-20}
 
 start_pebble
 pebble_root "$T/root.pem"
@@ -28,7 +29,7 @@ cat >"$T/tlsgate.json" <<JSON
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1, "max_concurrent_orders": 20},
  "on_demand": {"ask": "http://127.0.0.1:$AP/ask", "ask_per_client": 30,
-               "orders_per_minute": 100000, "max_concurrent_orders": 50,
+               "orders_per_minute": 100000, "max_concurrent_orders": $((PAR > 50 ? PAR : 50)),
                "cache_size": 1000, "handshake_wait": 120,
                "site": {"backends": ["127.0.0.1:$PB"]}},
  "sites": [{"names": ["static.test"], "backends": ["127.0.0.1:$PB"],
@@ -61,7 +62,7 @@ export -f get; export T ACME_TLS_PORT NADDR
 # 1. 200 first handshakes, 20 at a time, from ten client addresses.
 t0=$(date +%s.%N)
 seq 1 "$N" | sed 's/^/n/; s/$/.ok.test/' >"$T/names"
-xargs -P "${OD_PAR:-20}" -I{} bash -c 'get {} >"$T/time-{}" 2>"$T/err-{}" || echo {} >>"$T/failed"' <"$T/names"
+xargs -P "$PAR" -I{} bash -c 'get {} >"$T/time-{}" 2>"$T/err-{}" || echo {} >>"$T/failed"' <"$T/names"
 [ ! -s "$T/failed" ] || { head -5 "$T/failed"; cat "$T/err-$(head -1 "$T/failed")"; fail "$(wc -l <"$T/failed") of $N first handshakes failed"; }
 for n in $(cat "$T/names"); do
 	grep -q '"host": *"'"$n"'"' "$T/get-$n.out" || grep -q "$n" "$T/get-$n.out" ||
