@@ -162,10 +162,24 @@ od_resolve(struct ondemand *od, struct od_entry *e, const char *name)
 		e->idx_not_after = rec.not_after;
 	}
 	if (cf != NULL && cf->not_after > now + OD_VALID_MARGIN) {
+		struct store_ondemand nrec = { now, cf->not_before, cf->not_after };
+		int add = !e->indexed;
+
 		od->cnt.loads++;
 		od_set_ready(od, e, cf);
+		if (add) {
+			/* Stored but not indexed (a site's name once): from
+			 * now on it is on-demand, counted and swept. */
+			e->indexed = 1;
+			e->persisted = now;
+			e->idx_not_after = cf->not_after;
+			if (od->stored >= 0)
+				od->stored++;
+		}
 		pthread_mutex_unlock(od_lock());
 		certfile_unref(cf);
+		if (add)
+			od_index_put(od, name, &nrec);
 		/* Renewals follow use: the ACME client tracks the name. */
 		od_demand(od, name);
 		return;
