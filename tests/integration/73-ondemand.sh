@@ -88,6 +88,15 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$T/root.pem" \
 [ "$code" = 421 ] || fail "Host naming another on-demand name got $code, not 421"
 ok "cached names serve without asking again; a foreign Host gets 421"
 
+# Twenty handshakes at once for one new name share one ask and one order.
+o0=$(orders)
+seq 1 20 | xargs -P 20 -I{} bash -c 'get same.ok.test >/dev/null 2>"$T/same-err-{}" || echo {} >>"$T/same-failed"'
+[ ! -s "$T/same-failed" ] || fail "$(wc -l <"$T/same-failed") of 20 handshakes for same.ok.test failed"
+[ "$(grep -c "ask domain=same.ok.test " "$T/ask.log")" = 1 ] || fail "same.ok.test was asked $(grep -c "ask domain=same.ok.test " "$T/ask.log") times"
+[ "$(orders)" = $((o0 + 1)) ] || fail "same.ok.test: $(( $(orders) - o0 )) orders"
+o1=$(orders)
+ok "20 concurrent first handshakes for one name: one ask, one order, all served"
+
 # 2. The ask endpoint says no: the handshake fails, no order.
 if get no.bad.test >/dev/null 2>&1; then fail "a refused name got a certificate"; fi
 grep -q "ask domain=no.bad.test client_ip=127.0.0.1 -> 403" "$T/ask.log" || fail "no ask for no.bad.test"
@@ -126,7 +135,7 @@ ok "10,000 random names: 0 orders, $na asks, $cached names in memory, static.tes
 curl -sS "http://127.0.0.1:$ADM/status" >"$T/status.json"
 grep -q '"n1.ok.test"' "$T/status.json" || fail "/status lacks on-demand names"
 "$TLSGATE" status --admin "127.0.0.1:$ADM" >"$T/status.out"
-grep -q "^on-demand: $N stored, 1000 in memory" "$T/status.out" || { cat "$T/status.out"; fail "tlsgate status: no on-demand summary"; }
+grep -q "^on-demand: $((N + 1)) stored, 1000 in memory" "$T/status.out" || { cat "$T/status.out"; fail "tlsgate status: no on-demand summary"; }
 grep -q "^  n1.ok.test  ready  last used " "$T/status.out" || fail "tlsgate status: n1.ok.test"
 kill "$TG_PID"; wait "$TG_PID" || true
 mv "$T/tlsgate.log" "$T/tlsgate-1.log"
