@@ -375,7 +375,13 @@ conn_handshake(struct conn *c)
 		conn_timer_arm(c, c->ts.view->od_wait);
 		return 0;
 	default:
-		if (c->ts.no_site && c->ts.od_refused != NULL) {
+		if (c->ts.od_late) {
+			conn_errf(c, "on-demand certificate for %s not ready in time",
+			    c->ts.sni);
+			ERR_clear_error();
+			stats_handshake(STATS_HS_FAIL_TIMEOUT);
+			conn_close(c, CR_HANDSHAKE_TIMEOUT);
+		} else if (c->ts.no_site && c->ts.od_refused != NULL) {
 			conn_errf(c, "on-demand certificate refused: %s",
 			    c->ts.od_refused);
 			ERR_clear_error();
@@ -665,9 +671,16 @@ conn_on_timer(evutil_socket_t fd, short what, void *arg)
 	assert(c->magic == CONN_MAGIC);
 	switch (c->state) {
 	case CONN_HANDSHAKE:
-		if (c->ts.odw != NULL)
-			conn_errf(c, "on-demand certificate for %s not ready in time",
-			    c->ts.sni);
+		if (c->ts.odw != NULL) {
+			/* A paused on-demand handshake: end it with an alert
+			 * (unrecognized_name), not a bare close. */
+			od_wait_cancel(c->ts.odw);
+			c->ts.odw = NULL;
+			c->ts.od_late = 1;
+			conn_timer_arm(c, 1);	/* in case the alert cannot go */
+			conn_pump(c);
+			return;
+		}
 		stats_handshake(STATS_HS_FAIL_TIMEOUT);
 		conn_close(c, CR_HANDSHAKE_TIMEOUT);
 		return;

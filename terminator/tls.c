@@ -131,6 +131,11 @@ tls_select_ondemand(const SSL_CLIENT_HELLO *ch, struct tls_state *ts)
 	struct od_wait	*w = NULL;
 	int		 ok;
 
+	if (ts->od_late) {
+		ts->od_refused = "the certificate was not ready in time";
+		ts->no_site = 1;
+		return ssl_select_cert_success;
+	}
 	switch (ondemand_get(ts->sni, ts->peer, ts->od_woken, &cf, &w,
 	    &ts->od_refused)) {
 	case OD_READY:

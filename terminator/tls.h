@@ -37,6 +37,7 @@ struct tls_state {
 	struct od_wait	*odw;
 	const char	*od_refused;	/* why on-demand said no, or NULL */
 	int		 od_woken;	/* the wait ended: take its answer */
+	int		 od_late;	/* the wait timed out: refuse with an alert */
 };
 #define TLS_SNI_MAX	255	/* longest host_name kept */
 

@@ -3,9 +3,11 @@
  * the contract in docs/on-demand.md): GET /ask?domain=NAME&client_ip=ADDR
  * answers 200 when NAME ends with one of the --allow suffixes, else 403.
  * Every ask is printed ("ask domain=NAME client_ip=ADDR -> STATUS"), and
- * GET /count answers the number of asks so far.
+ * GET /count answers the number of asks so far. A name ending with a --slow
+ * suffix is answered (yes) only after 10 seconds.
  *
  * usage: tg_askserver --listen 127.0.0.1:PORT [--allow SUFFIX]...
+ *                     [--slow SUFFIX]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +18,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-static const char	*allow[16];
+static const char	*allow[16], *slow;
 static int		 nallow;
+static struct event_base *base;
 static unsigned long	 asks;
 
 static int
@@ -31,6 +34,24 @@ allowed(const char *d)
 			return 1;
 	}
 	return 0;
+}
+
+static void
+on_late(evutil_socket_t fd, short what, void *arg)
+{
+	struct evhttp_request *req = arg;
+
+	(void)fd;
+	(void)what;
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static int
+ends_with(const char *d, const char *suffix)
+{
+	size_t n = strlen(d), m = strlen(suffix);
+
+	return n >= m && strcmp(d + n - m, suffix) == 0;
 }
 
 static void
@@ -61,6 +82,16 @@ on_req(struct evhttp_request *req, void *arg)
 	}
 	ip = evhttp_find_header(&kv, "client_ip");
 	asks++;
+	if (slow != NULL && ends_with(d, slow)) {
+		struct timeval tv = { 10, 0 };
+
+		printf("ask domain=%s client_ip=%s -> 200 in 10 s\n", d, ip ? ip : "-");
+		fflush(stdout);
+		event_base_once(base, -1, EV_TIMEOUT, on_late, req, &tv);
+		evbuffer_free(out);
+		evhttp_clear_headers(&kv);
+		return;
+	}
 	code = allowed(d) ? 200 : 403;
 	printf("ask domain=%s client_ip=%s -> %d\n", d, ip ? ip : "-", code);
 	fflush(stdout);
@@ -72,7 +103,6 @@ on_req(struct evhttp_request *req, void *arg)
 int
 main(int argc, char **argv)
 {
-	struct event_base	*base;
 	struct evhttp		*http;
 	char			 host[64] = "127.0.0.1";
 	int			 port = 0;
@@ -87,9 +117,11 @@ main(int argc, char **argv)
 			port = atoi(c + 1);
 		} else if (strcmp(argv[i], "--allow") == 0 && nallow < 16)
 			allow[nallow++] = argv[i + 1];
+		else if (strcmp(argv[i], "--slow") == 0)
+			slow = argv[i + 1];
 		else {
 			fprintf(stderr, "usage: tg_askserver --listen HOST:PORT "
-			    "[--allow SUFFIX]...\n");
+			    "[--allow SUFFIX]... [--slow SUFFIX]\n");
 			return 2;
 		}
 	}
