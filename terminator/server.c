@@ -472,8 +472,7 @@ server_on_check(evutil_socket_t fd, short what, void *arg)
 	struct server *s = arg;
 
 	for (int i = 0; i < s->nworkers; i++)
-		if (s->workers[i]->base != NULL &&
-		    !event_base_got_break(s->workers[i]->base))
+		if (s->workers[i]->base != NULL && !atomic_load(&s->workers[i]->done))
 			return;
 	event_base_loopbreak(s->base);
 }

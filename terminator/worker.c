@@ -509,6 +509,8 @@ worker_main(void *arg)
 
 	event_base_dispatch(w->base);
 	bufcache_flush();
+	/* For the main thread's check: the base has no lock to ask it. */
+	atomic_store(&w->done, 1);
 	return NULL;
 }
 

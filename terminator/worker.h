@@ -60,6 +60,7 @@ struct worker {
 	int		 stopping;
 	unsigned	 ticks;
 	atomic_int	 drain_ms;		/* drain timeout for removed backends */
+	atomic_int	 done;			/* its loop has ended (any thread reads) */
 	/* Out of descriptors: listeners off until resume_ev fires. */
 	struct event	*resume_ev;
 	int		 paused;
