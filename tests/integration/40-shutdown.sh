@@ -14,9 +14,20 @@ start_tlsgate "$P" --https "127.0.0.1:$P" --site "d.test=127.0.0.1:$PE" \
 "$TG_CLIENT" stream --connect "127.0.0.1:$P" --sni d.test --conns 3 --seconds 2 \
     >"$T/stream.log" 2>&1 &
 SP=$!
-sleep 0.5
+# The three streams reach the backend before the signal.
+wait_established "$PE" 3
 kill -TERM "$TG_PID"
-sleep 0.3
+wait_log "no new connections" 10
+# The workers close their listeners as they get the command: within a
+# moment, every new connection is refused.
+refused=0
+for _ in $(seq 1 50); do
+	if ! "$TG_CLIENT" info --connect "127.0.0.1:$P" --sni d.test >/dev/null 2>&1; then
+		refused=1; break
+	fi
+	sleep 0.1
+done
+[ "$refused" = 1 ] || fail "new connections still accepted 5 s into the drain"
 if "$TG_CLIENT" info --connect "127.0.0.1:$P" --sni d.test >/dev/null 2>&1; then
 	fail "new connection accepted while draining"
 fi
@@ -33,7 +44,7 @@ start_tlsgate "$P" --https "127.0.0.1:$P" --site "d.test=127.0.0.1:$PE" \
 "$TG_CLIENT" stream --connect "127.0.0.1:$P" --sni d.test --conns 1 --seconds 4 \
     >"$T/long.log" 2>&1 &
 SP=$!
-sleep 0.5
+wait_established "$PE" 1
 start=$SECONDS
 kill -TERM "$TG_PID"
 rc=0; wait "$TG_PID" || rc=$?

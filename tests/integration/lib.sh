@@ -152,3 +152,20 @@ tls13_session() {
 	kill "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 }
+
+# established_to PORT: how many established TCP connections to 127.0.0.1:PORT
+# there are now (from /proc/net/tcp: both ends of loopback connections are
+# listed, so only the side whose remote port is PORT is counted).
+established_to() {
+	local hex; hex=$(printf '%04X' "$1")
+	awk -v p=":$hex" '$3 ~ p"$" && $4 == "01" {n++} END {print n + 0}' /proc/net/tcp
+}
+
+# wait_established PORT N [SECONDS]: until N connections to PORT are established.
+wait_established() {
+	local deadline=$((SECONDS + ${3:-20}))
+	until [ "$(established_to "$1")" -ge "$2" ]; do
+		[ $SECONDS -lt "$deadline" ] || fail "fewer than $2 connections to port $1"
+		sleep 0.05
+	done
+}
