@@ -27,7 +27,7 @@ fi
 S=$T
 if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	S=$(mktemp -d /dev/shm/tlsgate-it74.XXXXXX)
-	trap 'rc=$?; rm -rf "$S"; (exit $rc); finish' EXIT
+	trap 'rc=$?; rm -rf "$S"; set +e; (exit $rc); finish' EXIT
 fi
 P=$(free_port); ADM=$(free_port); AP=$(free_port); BP=$(free_port); DEAD=$(free_port)
 DIR_URL="https://127.0.0.1:$DEAD/directory"	# nothing listens there
@@ -45,6 +45,7 @@ wait_port "$AP"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
  "admin": {"listen": "127.0.0.1:$ADM"},
+ "limits": {"handshake_rate_per_client": 1000000, "handshake_burst_per_client": 1000000},
  "acme": {"directory": "$DIR_URL", "state_dir": "$S/state"},
  "on_demand": {"ask": "http://127.0.0.1:$AP/ask", "cache_size": $C,
                "max_certificates": $((N + 100)), "handshake_wait": 60,
