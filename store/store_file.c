@@ -110,31 +110,29 @@ mkdirs(const char *path, struct errbuf *eb)
 	return 0;
 }
 
-/* Temporary files left by a crash mid-write (atomicfile's "*.tmp.XXXXXX"). */
+/*
+ * Temporary files left in dir, a name's folder, by a write a crash
+ * interrupted (atomicfile's "*.tmp.XXXXXX"): removed when a certificate is
+ * next written there (file_cert_put), not at open, which would read every
+ * name's folder at every start (100,000 on-demand names: seconds before
+ * the first handshake). Removing a name removes its folder whole. A file
+ * younger than a minute may be another process's write in progress: kept.
+ */
 static void
 sweep_tmp(const char *dir)
 {
-	DIR		*d, *sd;
-	struct dirent	*e, *f;
+	DIR		*d;
+	struct dirent	*e;
+	struct stat	 st;
+	time_t		 old = time(NULL) - 60;
 
 	if ((d = opendir(dir)) == NULL)
 		return;
-	while ((e = readdir(d)) != NULL) {
-		char *sub;
-		if (e->d_name[0] == '.')
-			continue;
-		sub = xasprintf("%s/%s", dir, e->d_name);
-		if ((sd = opendir(sub)) != NULL) {
-			while ((f = readdir(sd)) != NULL)
-				if (strstr(f->d_name, ".tmp.") != NULL) {
-					char *p = xasprintf("%s/%s", sub, f->d_name);
-					unlink(p);
-					free(p);
-				}
-			closedir(sd);
-		}
-		free(sub);
-	}
+	while ((e = readdir(d)) != NULL)
+		if (strstr(e->d_name, ".tmp.") != NULL &&
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    st.st_mtime < old)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
 }
 
@@ -159,7 +157,6 @@ store_open_file(const char *state_dir, const char *directory_url, struct errbuf 
 		store_close(&f->base);
 		return NULL;
 	}
-	sweep_tmp(certs);
 	free(certs);
 	return &f->base;
 }
@@ -247,6 +244,7 @@ file_cert_put(struct store *s, const char *name, const struct certfile *cf,
 		free(dir);
 		return -1;
 	}
+	sweep_tmp(dir);
 	path = cert_path(f->dir, name, cf->keytype, "pem");
 	bundle = xasprintf("%s%s", key_pem, chain_pem);
 	rc = atomicfile_write(path, bundle, strlen(bundle), 0600, eb);

@@ -82,6 +82,16 @@ od_demand(struct ondemand *od, const char *name)
 	pthread_mutex_unlock(od_lock());
 }
 
+/* The usual rule (a third of the lifetime left), for loads and sweeps; the
+ * ACME client then decides when exactly (ARI). */
+static int
+od_renewal_due(time_t not_before, time_t not_after, time_t now)
+{
+	time_t life = not_after - not_before;
+
+	return not_after > 0 && life > 0 && now >= not_after - life / 3;
+}
+
 static void
 od_index_put(struct ondemand *od, const char *name, const struct store_ondemand *rec)
 {
@@ -164,6 +174,7 @@ od_resolve(struct ondemand *od, struct od_entry *e, const char *name)
 	if (cf != NULL && cf->not_after > now + OD_VALID_MARGIN) {
 		struct store_ondemand nrec = { now, cf->not_before, cf->not_after };
 		int add = !e->indexed;
+		int due = od_renewal_due(cf->not_before, cf->not_after, now);
 
 		od->cnt.loads++;
 		od_set_ready(od, e, cf);
@@ -180,8 +191,17 @@ od_resolve(struct ondemand *od, struct od_entry *e, const char *name)
 		certfile_unref(cf);
 		if (add)
 			od_index_put(od, name, &nrec);
-		/* Renewals follow use: the ACME client tracks the name. */
-		od_demand(od, name);
+		/*
+		 * Renewals follow use: a certificate due for renewal goes to
+		 * the ACME client now, the others when the sweep finds them
+		 * used lately and due. Handing every load over would have the
+		 * ACME client keep a job (and the certificate) for every name
+		 * ever loaded, whatever cache_size says, and look each new one
+		 * up among them all: a sweep over 100,000 stored names grew
+		 * by ~6 KiB a name and spent a core on that search.
+		 */
+		if (due)
+			od_demand(od, name);
 		return;
 	}
 	certfile_unref(cf);
@@ -360,14 +380,11 @@ static void
 od_sweep_one(const char *name, const struct store_ondemand *rec, void *arg)
 {
 	struct od_swept	*sw = arg;
-	time_t		 life = rec->not_after - rec->not_before;
 
 	sw->total++;
 	if (rec->last_used + sw->window >= sw->now) {
-		/* Used lately: due for renewal by the usual rule (a third of
-		 * the lifetime left)? The ACME client then decides (ARI). */
-		if (rec->not_after > 0 && life > 0 &&
-		    sw->now >= rec->not_after - life / 3)
+		/* Used lately: due for renewal? */
+		if (od_renewal_due(rec->not_before, rec->not_after, sw->now))
 			push(&sw->renew, &sw->nrenew, &sw->caprenew, name);
 	} else
 		push(&sw->unused, &sw->nunused, &sw->capunused, name);

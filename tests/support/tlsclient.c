@@ -23,6 +23,12 @@
  *  lat      full handshakes at a fixed rate (--rate per second, spread over
  *           --conns threads) for S seconds; prints the p50/p99/max time from
  *           connect() to the finished handshake, and checks none resumed.
+ *  names    one full handshake per name of the file --names (one a line),
+ *           the name as SNI, over --conns threads, stopping after --seconds
+ *           at most; with --ca the chain and the name are verified. Prints
+ *           "names ok=N failed=N p50_ms= p99_ms= max_ms=" (connect() to the
+ *           finished handshake) and the first failed names on stderr; exits
+ *           0 only if every name handshook.
  *
  * Common flags: --connect HOST:PORT --sni NAME --ca FILE --alpn PROTO
  *               --conns N --seconds S --rate BYTES/S --bytes N --tls 1.2|1.3
@@ -741,6 +747,100 @@ cmd_snis(void)
 	return 0;
 }
 
+/* ---- names ----------------------------------------------------------- */
+
+static const char	*opt_names;
+static char		**nm_list;
+static long		 nm_n;
+static atomic_long	 nm_next;
+static double		*nm_ms;		/* per name; < 0: failed or not tried */
+
+static void *
+names_thread(void *argp)
+{
+	double	end = now() + opt_seconds;
+	long	i;
+
+	(void)argp;
+	while ((i = atomic_fetch_add(&nm_next, 1)) < nm_n && now() < end) {
+		double	 t1 = now();
+		int	 fd;
+		SSL	*ssl;
+
+		if ((fd = tcp_connect(0)) == -1) {
+			atomic_fetch_add(&n_fail, 1);
+			continue;
+		}
+		ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, fd);
+		SSL_set_tlsext_host_name(ssl, nm_list[i]);
+		if (opt_ca != NULL)
+			X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), nm_list[i], 0);
+		SSL_set_connect_state(ssl);
+		if (SSL_do_handshake(ssl) == 1 && (opt_ca == NULL ||
+		    SSL_get_verify_result(ssl) == X509_V_OK)) {
+			nm_ms[i] = (now() - t1) * 1e3;
+			atomic_fetch_add(&n_ok, 1);
+		} else
+			atomic_fetch_add(&n_fail, 1);
+		SSL_free(ssl);
+		close(fd);
+		ERR_clear_error();
+	}
+	return NULL;
+}
+
+static int
+cmd_names(void)
+{
+	pthread_t	*t = calloc((size_t)opt_conns, sizeof(pthread_t));
+	FILE		*f;
+	char		 line[300];
+	long		 cap = 0, n = 0, shown = 0;
+	double		*all;
+
+	if (opt_names == NULL || (f = fopen(opt_names, "r")) == NULL)
+		die("names needs --names FILE");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (nm_n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			if ((nm_list = realloc(nm_list, (size_t)cap * sizeof(char *))) == NULL)
+				die("out of memory");
+		}
+		if ((nm_list[nm_n++] = strdup(line)) == NULL)
+			die("out of memory");
+	}
+	fclose(f);
+	if ((nm_ms = malloc((size_t)(nm_n ? nm_n : 1) * sizeof(double))) == NULL ||
+	    (all = malloc((size_t)(nm_n ? nm_n : 1) * sizeof(double))) == NULL)
+		die("out of memory");
+	for (long i = 0; i < nm_n; i++)
+		nm_ms[i] = -1;
+	for (int i = 0; i < opt_conns; i++)
+		pthread_create(&t[i], NULL, names_thread, NULL);
+	for (int i = 0; i < opt_conns; i++)
+		pthread_join(t[i], NULL);
+	for (long i = 0; i < nm_n; i++) {
+		if (nm_ms[i] >= 0)
+			all[n++] = nm_ms[i];
+		else if (shown++ < 5)
+			fprintf(stderr, "names: %s: no verified handshake\n", nm_list[i]);
+		free(nm_list[i]);
+	}
+	qsort(all, (size_t)n, sizeof(double), cmp_double);
+	printf("names ok=%ld failed=%ld p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", n,
+	    nm_n - n, n ? all[n / 2] : 0.0,
+	    n ? all[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] : 0.0, n ? all[n - 1] : 0.0);
+	free(all);
+	free(nm_ms);
+	free(nm_list);
+	free(t);
+	return n == nm_n && n > 0 ? 0 : 1;
+}
+
 #ifdef OPENSSL_IS_AWSLC
 #include <openssl/base64.h>
 
@@ -882,6 +982,7 @@ main(int argc, char **argv)
 		else if (!strcmp(f, "--suites")) opt_suites = v;
 		else if (!strcmp(f, "--ech")) opt_ech = v;
 		else if (!strcmp(f, "--count")) opt_count = atol(v);
+		else if (!strcmp(f, "--names")) opt_names = v;
 		else die("unknown flag");
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -897,6 +998,7 @@ main(int argc, char **argv)
 		else if (!strcmp(cmd, "hold")) rc = cmd_hold();
 		else if (!strcmp(cmd, "lat")) rc = cmd_lat();
 		else if (!strcmp(cmd, "snis")) rc = cmd_snis();
+		else if (!strcmp(cmd, "names")) rc = cmd_names();
 		else die("unknown command");
 		SSL_CTX_free(ctx);
 		return rc;
