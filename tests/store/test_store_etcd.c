@@ -270,34 +270,56 @@ free_port(void)
 	return port;
 }
 
-static int
-etcd_start(void)
+/*
+ * Start an etcd named name on 127.0.0.1: its client URL in url ("http" or
+ * "https" with the TLS arguments in tls, NULL-terminated), its pid.
+ */
+static pid_t
+etcd_spawn(const char *name, const char *scheme, const char *const *tls,
+    char *url, size_t cap)
 {
-	int	 cport = free_port(), pport = free_port(), fd;
-	char	 curl[64], purl[64], init[96], data[256], log[256];
-	time_t	 deadline;
+	int		 cport = free_port(), pport = free_port(), fd, n = 0;
+	char		 purl[64], init[96], data[256], log[256];
+	const char	*argv[40];
+	pid_t		 pid;
 
 	if (cport == -1 || pport == -1 || cport == pport)
 		return -1;
-	snprintf(curl, sizeof(curl), "http://127.0.0.1:%d", cport);
+	snprintf(url, cap, "%s://127.0.0.1:%d", scheme, cport);
 	snprintf(purl, sizeof(purl), "http://127.0.0.1:%d", pport);
-	snprintf(init, sizeof(init), "t=%s", purl);
-	snprintf(data, sizeof(data), "%s/etcd-data", dir);
-	snprintf(log, sizeof(log), "%s/etcd.log", dir);
-	snprintf(endpoint, sizeof(endpoint), "%s", curl);
-	if ((etcd_pid = fork()) == -1)
-		return -1;
-	if (etcd_pid == 0) {
+	snprintf(init, sizeof(init), "%s=%s", name, purl);
+	snprintf(data, sizeof(data), "%s/%s-data", dir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	argv[n++] = "etcd";
+	argv[n++] = "--name"; argv[n++] = name;
+	argv[n++] = "--data-dir"; argv[n++] = data;
+	argv[n++] = "--listen-client-urls"; argv[n++] = url;
+	argv[n++] = "--advertise-client-urls"; argv[n++] = url;
+	argv[n++] = "--listen-peer-urls"; argv[n++] = purl;
+	argv[n++] = "--initial-advertise-peer-urls"; argv[n++] = purl;
+	argv[n++] = "--initial-cluster"; argv[n++] = init;
+	argv[n++] = "--log-level"; argv[n++] = "warn";
+	while (tls != NULL && *tls != NULL && n < 38)
+		argv[n++] = *tls++;
+	argv[n] = NULL;
+	if ((pid = fork()) == 0) {
 		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execlp("etcd", "etcd", "--name", "t", "--data-dir", data,
-		    "--listen-client-urls", curl, "--advertise-client-urls", curl,
-		    "--listen-peer-urls", purl, "--initial-advertise-peer-urls",
-		    purl, "--initial-cluster", init, "--log-level", "warn",
-		    (char *)NULL);
+		execvp("etcd", (char *const *)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+static int
+etcd_start(void)
+{
+	time_t deadline;
+
+	if ((etcd_pid = etcd_spawn("t", "http", NULL, endpoint,
+	    sizeof(endpoint))) == -1)
+		return -1;
 	/* Ready when the gateway answers a range (hang guard). */
 	deadline = time(NULL) + WAIT_SECS;
 	while (time(NULL) < deadline) {
@@ -861,6 +883,102 @@ gw_ok(const char *path, json_t *req)
 	json_decref(r);
 }
 
+static char *
+pem_file(const char *name, const char *pem)
+{
+	char *p = testcert_write(dir, name, pem, 0600);
+
+	assert_non_null(p);
+	return p;
+}
+
+/*
+ * TLS to etcd, with client certificates: a second etcd that wants both.
+ * The server's certificate is for "localhost" (the test's certificates have
+ * DNS names only); etcd listens on 127.0.0.1 alone.
+ */
+static void
+test_tls(void **state)
+{
+	struct testcert_opts	 o;
+	struct errbuf		 eb;
+	struct store_etcd_cfg	 c = cfg_for(keyfile);
+	struct store		*a = NULL, *b;
+	struct feed		 fb;
+	char			*ca, *cak, *srv, *srvk, *cli, *clik, url[64], host[80];
+	char			*f_ca, *f_srv, *f_srvk, *f_cli, *f_clik;
+	const char		*eps[1] = { host };
+	const char		*tls[12];
+	pid_t			 pid;
+	time_t			 deadline;
+	int			 port;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.cn = "tlsgate test CA";
+	o.ca = 1;
+	assert_int_equal(testcert_issue(&o, &ca, &cak), 0);
+	memset(&o, 0, sizeof(o));
+	o.names = "localhost";
+	o.eku = "serverAuth,clientAuth";	/* etcd's gateway dials with it */
+	o.issuer_cert = ca;
+	o.issuer_key = cak;
+	assert_int_equal(testcert_issue(&o, &srv, &srvk), 0);
+	o.names = "node1.test";
+	o.eku = "clientAuth";
+	assert_int_equal(testcert_issue(&o, &cli, &clik), 0);
+	f_ca = pem_file("tls-ca.pem", ca);
+	f_srv = pem_file("tls-srv.pem", srv);
+	f_srvk = pem_file("tls-srv.key", srvk);
+	f_cli = pem_file("tls-cli.pem", cli);
+	f_clik = pem_file("tls-cli.key", clik);
+	tls[0] = "--cert-file"; tls[1] = f_srv;
+	tls[2] = "--key-file"; tls[3] = f_srvk;
+	tls[4] = "--trusted-ca-file"; tls[5] = f_ca;
+	tls[6] = "--client-cert-auth";
+	tls[7] = NULL;
+	pid = etcd_spawn("tls", "https", tls, url, sizeof(url));
+	assert_true(pid > 0);
+	assert_int_equal(sscanf(url, "https://127.0.0.1:%d", &port), 1);
+	snprintf(host, sizeof(host), "https://localhost:%d", port);
+	c.endpoints = eps;
+	c.nendpoints = 1;
+	c.ca_file = f_ca;
+	c.cert_file = f_cli;
+	c.key_file = f_clik;
+	deadline = time(NULL) + WAIT_SECS;
+	while (a == NULL && time(NULL) < deadline) {
+		if ((a = store_open_etcd(&c, CA, &eb)) == NULL)
+			usleep(100 * 1000);	/* polling the port */
+		assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+	}
+	if (a == NULL)
+		print_error("TLS etcd: %s\n", eb.msg);
+	assert_non_null(a);
+	b = store_open_etcd(&c, CA, &eb);
+	assert_non_null(b);
+	feed_init(&fb);
+	store_watch(b, on_event, &fb);
+	assert_int_equal(store_challenge_put(a, "http-01/tls", "over tls", 60, &eb), 0);
+	assert_int_equal(feed_wait(&fb, &fb.puts, 1), 0);
+	assert_string_equal(fb.last_value, "over tls");
+	store_unwatch(b, on_event, &fb);
+	feed_cleanup(&fb);
+	store_close(b);
+	store_close(a);
+	/* Without a client certificate, or without the CA, it does not open. */
+	c.cert_file = c.key_file = NULL;
+	assert_null(store_open_etcd(&c, CA, &eb));
+	c.cert_file = f_cli;
+	c.key_file = f_clik;
+	c.ca_file = NULL;
+	assert_null(store_open_etcd(&c, CA, &eb));
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	free(ca); free(cak); free(srv); free(srvk); free(cli); free(clik);
+	free(f_ca); free(f_srv); free(f_srvk); free(f_cli); free(f_clik);
+}
+
 /* Last: it turns etcd's authentication on for good. */
 static void
 test_auth(void **state)
@@ -976,6 +1094,7 @@ main(void)
 		cmocka_unit_test(test_blobs_and_requests),
 		cmocka_unit_test(test_ondemand_index),
 		cmocka_unit_test(test_encryption_at_rest),
+		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_auth),
 	};
 	const char *ci = getenv("CI");
