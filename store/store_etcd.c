@@ -843,7 +843,11 @@ etcd_on_event(struct store_etcd *e, int put, const char *key,
 	    strlen(key) > 6 && strcmp(key + strlen(key) - 6, "/chain") == 0) {
 		/* The chain and its key, as that txn wrote them. */
 		eb.msg[0] = '\0';
-		if ((ev.cf = etcd_cert_read(e, e->ns, name, kt, rev, &eb)) == NULL)
+		ev.cf = etcd_cert_read(e, e->ns, name, kt, rev, &eb);
+		/* Compacted past rev since: the latest is as good. */
+		if (ev.cf == NULL && strstr(eb.msg, "compacted") != NULL)
+			ev.cf = etcd_cert_read(e, e->ns, name, kt, 0, &eb);
+		if (ev.cf == NULL)
 			return;
 		ev.kind = STORE_CHANGE_CERT;
 		ev.name = name;
