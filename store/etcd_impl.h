@@ -51,6 +51,11 @@ int	 etcd_name_ok(const char *name);
  * rev > 0 reads at that revision. */
 int	 ekv_get(struct store_etcd *, const char *key, int64_t rev,
 	    struct etcd_value *out, struct errbuf *eb);
+/* Two values read in one txn (one revision; rev > 0: that one): 0 with
+ * found[i] telling which are set, or -1 (eb) with none set. */
+int	 ekv_get2(struct store_etcd *, const char *k1, const char *k2,
+	    int64_t rev, struct etcd_value out[2], int found[2],
+	    struct errbuf *eb);
 /* put: 0 or -1; lease 0 for none. */
 int	 ekv_put(struct store_etcd *, const char *key, const void *p, size_t n,
 	    int private, int64_t lease, struct errbuf *eb);

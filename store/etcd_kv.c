@@ -233,3 +233,55 @@ ekv_cmp_created(const char *key, int64_t rev)
 	    "target", "CREATE", "result", "EQUAL", "create_revision",
 	    (json_int_t)rev);
 }
+
+int
+ekv_get2(struct store_etcd *e, const char *k1, const char *k2, int64_t rev,
+    struct etcd_value out[2], int found[2], struct errbuf *eb)
+{
+	const char	*keys[2] = { k1, k2 };
+	json_t		*ops = json_array(), *req = json_object(), *resp;
+	int		 rc = 0;
+
+	for (int i = 0; i < 2; i++) {
+		json_t *r = json_object();
+		json_object_set_new(r, "key", jkey(keys[i]));
+		if (rev > 0)
+			json_object_set_new(r, "revision", json_integer(rev));
+		json_array_append_new(ops, json_pack("{s:o}", "request_range", r));
+		found[i] = 0;
+	}
+	/* One txn: both values from one revision. */
+	json_object_set_new(req, "success", ops);
+	if (etcd_call(e->c, "/v3/kv/txn", req, &resp, eb) == -1)
+		return -1;
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		json_t		*kv = json_array_get(json_object_get(json_object_get(
+				    json_array_get(json_object_get(resp, "responses"), i),
+				    "response_range"), "kvs"), 0);
+		unsigned char	*raw;
+		size_t		 n;
+
+		if (kv == NULL)
+			continue;
+		if ((raw = ekv_raw(kv, &n)) == NULL) {
+			rc = errbuf_set(eb, "etcd: %s: bad base64 from the gateway",
+			    keys[i]);
+			break;
+		}
+		if (etcd_seal_open(e->seal, keys[i], raw, n, &out[i], eb) == 0)
+			found[i] = 1;
+		else
+			rc = -1;
+		OPENSSL_cleanse(raw, n);
+		free(raw);
+	}
+	if (rc == -1)
+		for (int i = 0; i < 2; i++)
+			if (found[i]) {
+				OPENSSL_cleanse(out[i].data, out[i].len);
+				free(out[i].data);
+				found[i] = 0;
+			}
+	json_decref(resp);
+	return rc;
+}

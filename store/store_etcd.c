@@ -157,35 +157,28 @@ struct certfile *
 etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
     enum certfile_keytype kt, int64_t rev, struct errbuf *eb)
 {
-	struct etcd_value	 chain, key;
+	struct etcd_value	 v[2];
 	struct certfile		*cf = NULL;
 	char			*ck, *kk;
-	int			 r1, r2 = 0;
+	int			 found[2];
 
 	if (ns == NULL || !etcd_name_ok(name))
 		return NULL;
 	ck = cert_key(ns, name, kt, "chain");
 	kk = cert_key(ns, name, kt, "key");
-	/* One revision for both: the txn that wrote them, or the latest. */
-	if (rev <= 0 && (rev = ekv_revision(e, eb)) == -1) {
-		free(ck);
-		free(kk);
-		return NULL;
+	if (ekv_get2(e, ck, kk, rev, v, found, eb) == 0) {
+		if (found[0] && found[1])
+			cf = certfile_load_mem((char *)v[0].data, v[0].len,
+			    (char *)v[1].data, v[1].len, eb);
+		else if (found[0] != found[1])
+			errbuf_set(eb, "etcd: %s: a chain without its key, or a "
+			    "key without its chain", ck);
+		if (cf == NULL && found[0] && found[1])
+			errbuf_prefix(eb, "%s", ck);
+		for (int i = 0; i < 2; i++)
+			if (found[i])
+				value_free(&v[i]);
 	}
-	r1 = ekv_get(e, ck, rev, &chain, eb);
-	if (r1 == 1)
-		r2 = ekv_get(e, kk, rev, &key, eb);
-	if (r1 == 1 && r2 == 1)
-		cf = certfile_load_mem((char *)chain.data, chain.len,
-		    (char *)key.data, key.len, eb);
-	else if (r1 == 1 && r2 == 0)
-		errbuf_set(eb, "etcd: %s has a chain and no key", kk);
-	if (cf == NULL && eb != NULL && eb->msg[0] != '\0')
-		errbuf_prefix(eb, "%s", ck);
-	if (r1 == 1)
-		value_free(&chain);
-	if (r2 == 1)
-		value_free(&key);
 	free(ck);
 	free(kk);
 	return cf;
