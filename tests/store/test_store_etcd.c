@@ -276,9 +276,9 @@ free_port(void)
  */
 static pid_t
 etcd_spawn(const char *name, const char *scheme, const char *const *tls,
-    char *url, size_t cap)
+    int cport, int pport, char *url, size_t cap)
 {
-	int		 cport = free_port(), pport = free_port(), fd, n = 0;
+	int		 fd, n = 0;
 	char		 purl[64], init[96], data[256], log[256];
 	const char	*argv[40];
 	pid_t		 pid;
@@ -312,13 +312,20 @@ etcd_spawn(const char *name, const char *scheme, const char *const *tls,
 	return pid;
 }
 
+static int	 etcd_cport, etcd_pport;
+
+/* The main etcd, on its ports (chosen once: a restart keeps them). */
 static int
 etcd_start(void)
 {
 	time_t deadline;
 
-	if ((etcd_pid = etcd_spawn("t", "http", NULL, endpoint,
-	    sizeof(endpoint))) == -1)
+	if (etcd_cport == 0) {
+		etcd_cport = free_port();
+		etcd_pport = free_port();
+	}
+	if ((etcd_pid = etcd_spawn("t", "http", NULL, etcd_cport, etcd_pport,
+	    endpoint, sizeof(endpoint))) == -1)
 		return -1;
 	/* Ready when the gateway answers a range (hang guard). */
 	deadline = time(NULL) + WAIT_SECS;
@@ -936,7 +943,8 @@ test_tls(void **state)
 	tls[4] = "--trusted-ca-file"; tls[5] = f_ca;
 	tls[6] = "--client-cert-auth";
 	tls[7] = NULL;
-	pid = etcd_spawn("tls", "https", tls, url, sizeof(url));
+	pid = etcd_spawn("tls", "https", tls, free_port(), free_port(), url,
+	    sizeof(url));
 	assert_true(pid > 0);
 	assert_int_equal(sscanf(url, "https://127.0.0.1:%d", &port), 1);
 	snprintf(host, sizeof(host), "https://localhost:%d", port);
@@ -976,6 +984,39 @@ test_tls(void **state)
 	waitpid(pid, NULL, 0);
 	free(ca); free(cak); free(srv); free(srvk); free(cli); free(clik);
 	free(f_ca); free(f_srv); free(f_srvk); free(f_cli); free(f_clik);
+}
+
+/* etcd stops and comes back: the watch and the calls resume by themselves. */
+static void
+test_etcd_restart(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*a = open_ca(CA), *b = open_ca(CA);
+	struct feed	 fb;
+	char		*v;
+
+	(void)state;
+	feed_init(&fb);
+	store_watch(b, on_event, &fb);
+	assert_int_equal(store_challenge_put(a, "http-01/r1", "before", 60, &eb), 0);
+	assert_int_equal(feed_wait(&fb, &fb.puts, 1), 0);
+	kill(etcd_pid, SIGTERM);
+	assert_int_equal(waitpid(etcd_pid, NULL, 0), etcd_pid);
+	etcd_pid = 0;
+	/* Down: calls fail, and say where. */
+	assert_int_equal(store_challenge_put(a, "http-01/r2", "down", 60, &eb), -1);
+	assert_non_null(strstr(eb.msg, "127.0.0.1"));
+	assert_int_equal(etcd_start(), 0);
+	assert_int_equal(store_challenge_put(a, "http-01/r3", "after", 60, &eb), 0);
+	assert_int_equal(feed_wait(&fb, &fb.puts, 2), 0);
+	assert_string_equal(fb.last_key, "http-01/r3");
+	v = store_challenge_get(b, "http-01/r1");
+	assert_string_equal(v, "before");
+	free(v);
+	store_unwatch(b, on_event, &fb);
+	feed_cleanup(&fb);
+	store_close(b);
+	store_close(a);
 }
 
 /* Last: it turns etcd's authentication on for good. */
@@ -1094,6 +1135,7 @@ main(void)
 		cmocka_unit_test(test_ondemand_index),
 		cmocka_unit_test(test_encryption_at_rest),
 		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_etcd_restart),
 		cmocka_unit_test(test_auth),
 	};
 	const char *ci = getenv("CI");
