@@ -5,8 +5,10 @@
  * pair never replaces a good one), listing, the account, renewal state,
  * locks (refused while the lease lives, taken over once it expires, the
  * fence), challenges and the change feed through the watch of a second
- * handle, ticket/ECH keys, renewal requests, the on-demand index, and
- * encryption at rest (the raw values read through the gateway).
+ * handle, ticket/ECH keys, renewal requests, the on-demand index,
+ * encryption at rest (the raw values read through the gateway), TLS with
+ * client certificates (a second etcd), etcd restarted under a live watch,
+ * and user/password authentication (last: it stays on).
  *
  * Skips (77) when etcd is not installed, except under CI=true.
  */
