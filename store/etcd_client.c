@@ -1,0 +1,382 @@
+/*
+ * etcd_client.c - blocking POSTs to etcd's v3 JSON gateway (etcd_client.h).
+ */
+#include "etcd_client.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/base64.h>
+#include <openssl/mem.h>
+
+#include "errbuf.h"
+#include "store_etcd.h"
+#include "xalloc.h"
+
+#define ETCD_MAX_RESPONSE	(64L * 1024 * 1024)
+
+struct etcd_client {
+	pthread_mutex_t	 mtx;
+	char		**ep;
+	size_t		  nep, cur;
+	char		*ca_file, *cert_file, *key_file;
+	char		*user, *password;
+	char		*token;		/* guarded by mtx */
+	long		 timeout_ms;
+	CURL		*curl;		/* guarded by mtx */
+};
+
+struct buf {
+	char	*p;
+	size_t	 n;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init_once(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static char *
+dup_opt(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? xstrdup(s) : NULL;
+}
+
+struct etcd_client *
+etcd_client_new(const struct store_etcd_cfg *cfg, struct errbuf *eb)
+{
+	struct etcd_client *c;
+
+	if (cfg->nendpoints == 0)
+		return (errbuf_set(eb, "etcd: no endpoint"), NULL);
+	for (size_t i = 0; i < cfg->nendpoints; i++)
+		if (strncmp(cfg->endpoints[i], "http://", 7) != 0 &&
+		    strncmp(cfg->endpoints[i], "https://", 8) != 0)
+			return (errbuf_set(eb, "etcd: endpoint \"%s\" is not an "
+			    "http:// or https:// URL", cfg->endpoints[i]), NULL);
+	if ((cfg->cert_file == NULL) != (cfg->key_file == NULL))
+		return (errbuf_set(eb, "etcd: a client certificate needs its key "
+		    "and a key its certificate"), NULL);
+	if (cfg->user != NULL && cfg->password == NULL)
+		return (errbuf_set(eb, "etcd: user %s has no password", cfg->user),
+		    NULL);
+	pthread_once(&curl_once, curl_init_once);
+	c = xcalloc(1, sizeof(*c));
+	pthread_mutex_init(&c->mtx, NULL);
+	c->ep = xcalloc(cfg->nendpoints, sizeof(*c->ep));
+	for (size_t i = 0; i < cfg->nendpoints; i++) {
+		size_t n = strlen(cfg->endpoints[i]);
+		c->ep[i] = xstrdup(cfg->endpoints[i]);
+		while (n > 0 && c->ep[i][n - 1] == '/')
+			c->ep[i][--n] = '\0';
+	}
+	c->nep = cfg->nendpoints;
+	c->ca_file = dup_opt(cfg->ca_file);
+	c->cert_file = dup_opt(cfg->cert_file);
+	c->key_file = dup_opt(cfg->key_file);
+	c->user = dup_opt(cfg->user);
+	c->password = cfg->password != NULL ? xstrdup(cfg->password) : NULL;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 5000;
+	if ((c->curl = curl_easy_init()) == NULL) {
+		etcd_client_free(c);
+		return (errbuf_set(eb, "etcd: curl_easy_init failed"), NULL);
+	}
+	return c;
+}
+
+void
+etcd_client_free(struct etcd_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->curl != NULL)
+		curl_easy_cleanup(c->curl);
+	for (size_t i = 0; i < c->nep; i++)
+		free(c->ep[i]);
+	free(c->ep);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	free(c->user);
+	if (c->password != NULL) {
+		OPENSSL_cleanse(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->token);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	n *= size;
+	if (b->n + n > (size_t)ETCD_MAX_RESPONSE)
+		return 0;
+	b->p = xrealloc(b->p, b->n + n + 1);
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+	return n;
+}
+
+/* TLS, timeouts and headers common to calls and streams; token under mtx. */
+static struct curl_slist *
+setup(struct etcd_client *c, CURL *h, size_t i, const char *path,
+    const char *body)
+{
+	struct curl_slist	*hdrs = NULL;
+	char			*url = xasprintf("%s%s", c->ep[i % c->nep], path);
+
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	free(url);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
+	if (c->ca_file != NULL)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (c->cert_file != NULL) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (c->token != NULL) {
+		char *a = xasprintf("Authorization: %s", c->token);
+		hdrs = curl_slist_append(hdrs, a);
+		free(a);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	return hdrs;
+}
+
+CURL *
+etcd_client_easy(struct etcd_client *c, size_t i, const char *path,
+    const char *body, struct curl_slist **hdrs)
+{
+	CURL *h = curl_easy_init();
+
+	if (h == NULL)
+		return NULL;
+	pthread_mutex_lock(&c->mtx);
+	*hdrs = setup(c, h, i, path, body);
+	pthread_mutex_unlock(&c->mtx);
+	return h;
+}
+
+size_t
+etcd_client_nendpoints(const struct etcd_client *c)
+{
+	return c->nep;
+}
+
+size_t
+etcd_client_current(struct etcd_client *c)
+{
+	size_t i;
+
+	pthread_mutex_lock(&c->mtx);
+	i = c->cur;
+	pthread_mutex_unlock(&c->mtx);
+	return i;
+}
+
+enum post_result {
+	POST_OK,	/* 2xx, *resp set */
+	POST_DOWN,	/* no connection: try the next endpoint */
+	POST_AUTH,	/* the token was refused */
+	POST_ERROR	/* etcd answered an error: eb set */
+};
+
+/* One POST on endpoint i; mtx held. */
+static enum post_result
+post(struct etcd_client *c, size_t i, const char *path, const char *body,
+    json_t **resp, struct errbuf *eb)
+{
+	struct curl_slist	*hdrs = setup(c, c->curl, i, path, body);
+	struct buf		 b = { NULL, 0 };
+	CURLcode		 rc;
+	long			 status = 0;
+	json_t			*j;
+	const char		*msg;
+
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(hdrs);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK) {
+		free(b.p);
+		errbuf_set(eb, "etcd %s%s: %s", c->ep[i], path,
+		    curl_easy_strerror(rc));
+		return rc == CURLE_WRITE_ERROR ? POST_ERROR : POST_DOWN;
+	}
+	j = b.p != NULL ? json_loadb(b.p, b.n, 0, NULL) : NULL;
+	free(b.p);
+	if (status >= 200 && status < 300 && json_is_object(j)) {
+		*resp = j;
+		return POST_OK;
+	}
+	msg = json_string_value(json_object_get(j, "error"));
+	if (msg == NULL)
+		msg = json_string_value(json_object_get(j, "message"));
+	errbuf_set(eb, "etcd %s%s: HTTP %ld: %s", c->ep[i], path, status,
+	    msg != NULL ? msg : "no error message");
+	/* gRPC code 16 is Unauthenticated; an expired token reads "invalid
+	 * auth token". */
+	if (c->user != NULL && (status == 401 ||
+	    etcd_int(json_object_get(j, "code")) == 16 ||
+	    (msg != NULL && strstr(msg, "auth token") != NULL))) {
+		json_decref(j);
+		return POST_AUTH;
+	}
+	json_decref(j);
+	/* 503: this member has no leader; another may. */
+	return status == 503 || status == 502 ? POST_DOWN : POST_ERROR;
+}
+
+/* A new token; mtx held. Walks the endpoints like a call. */
+static int
+authenticate(struct etcd_client *c, struct errbuf *eb)
+{
+	json_t		*req, *resp = NULL;
+	char		*body;
+	const char	*tok;
+
+	free(c->token);
+	c->token = NULL;
+	req = json_pack("{s:s, s:s}", "name", c->user, "password", c->password);
+	body = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	for (size_t k = 0; k < c->nep; k++) {
+		size_t i = (c->cur + k) % c->nep;
+		enum post_result r = post(c, i, "/v3/auth/authenticate", body,
+		    &resp, eb);
+		if (r == POST_DOWN)
+			continue;
+		if (r == POST_OK)
+			c->cur = i;
+		break;
+	}
+	OPENSSL_cleanse(body, strlen(body));
+	free(body);
+	if (resp == NULL)
+		return errbuf_prefix(eb, "etcd: authentication as %s", c->user);
+	tok = json_string_value(json_object_get(resp, "token"));
+	if (tok != NULL)
+		c->token = xstrdup(tok);
+	json_decref(resp);
+	return tok != NULL ? 0 : errbuf_set(eb, "etcd: authentication as %s "
+	    "returned no token", c->user);
+}
+
+int
+etcd_client_reauth(struct etcd_client *c, struct errbuf *eb)
+{
+	int rc;
+
+	if (c->user == NULL)
+		return 0;
+	pthread_mutex_lock(&c->mtx);
+	rc = authenticate(c, eb);
+	pthread_mutex_unlock(&c->mtx);
+	return rc;
+}
+
+int
+etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **resp,
+    struct errbuf *eb)
+{
+	char	*body = json_dumps(req, JSON_COMPACT);
+	int	 rc = -1, reauthed = 0;
+
+	json_decref(req);
+	*resp = NULL;
+	if (body == NULL)
+		return errbuf_set(eb, "etcd: cannot encode a request to %s", path);
+	pthread_mutex_lock(&c->mtx);
+	if (c->user != NULL && c->token == NULL && authenticate(c, eb) == -1)
+		goto out;
+	for (size_t k = 0; k < c->nep; k++) {
+		size_t i = (c->cur + k) % c->nep;
+		enum post_result r = post(c, i, path, body, resp, eb);
+
+		if (r == POST_DOWN)
+			continue;
+		if (r == POST_AUTH && !reauthed) {
+			reauthed = 1;
+			if (authenticate(c, eb) == -1)
+				break;
+			k--;	/* the same endpoint again */
+			continue;
+		}
+		if (r == POST_OK) {
+			c->cur = i;
+			rc = 0;
+		}
+		break;
+	}
+out:
+	pthread_mutex_unlock(&c->mtx);
+	free(body);
+	return rc;
+}
+
+char *
+etcd_b64(const void *p, size_t n)
+{
+	size_t	 len;
+	char	*s;
+
+	if (!EVP_EncodedLength(&len, n))
+		abort();
+	s = xmalloc(len);
+	EVP_EncodeBlock((uint8_t *)s, p, n);
+	return s;
+}
+
+unsigned char *
+etcd_unb64(const char *s, size_t *len)
+{
+	size_t		 cap, n = strlen(s);
+	unsigned char	*out;
+
+	if (!EVP_DecodedLength(&cap, n))
+		return NULL;
+	out = xmalloc(cap + 1);
+	if (!EVP_DecodeBase64(out, len, cap, (const uint8_t *)s, n)) {
+		free(out);
+		return NULL;
+	}
+	out[*len] = '\0';
+	return out;
+}
+
+int64_t
+etcd_int(const json_t *v)
+{
+	if (json_is_integer(v))
+		return (int64_t)json_integer_value(v);
+	if (json_is_string(v))
+		return strtoll(json_string_value(v), NULL, 10);
+	return 0;
+}
+
+char *
+etcd_prefix_end(const char *prefix)
+{
+	char	*e = xstrdup(prefix);
+	size_t	 n = strlen(e);
+
+	/* Prefixes here are printable ASCII: the last byte never is 0xff. */
+	e[n - 1]++;
+	return e;
+}
