@@ -136,17 +136,27 @@ entry_idle(const struct od_entry *e)
 
 /*
  * Keep the table within cache_size: the least recently used idle entries
- * go, refusals before certificates, so that a flood of names nobody
- * approved cannot push the certificates in use out of memory.
+ * go, refusals before certificates (among the oldest OD_EVICT_LOOK), so
+ * that a flood of names nobody approved does not push the certificates in
+ * use out of memory; a certificate pushed out is loaded again from the
+ * store at its next handshake.
  */
+#define OD_EVICT_LOOK	256	/* oldest entries searched for a refusal */
+
 static void
 evict(struct ondemand *od)
 {
+	/* The first pass looks at the oldest entries only, so that an
+	 * insertion costs a bounded walk under the lock, not one of the
+	 * whole cache; the second takes the oldest idle entry of any kind. */
 	for (int pass = 0; pass < 2 && od->n > od->cfg.cache_size; pass++) {
-		struct od_entry *e = od->oldest, *newer;
+		struct od_entry	*e = od->oldest, *newer;
+		unsigned	 looked = 0;
 
 		for (; od->n > od->cfg.cache_size && e != NULL; e = newer) {
 			newer = e->newer;
+			if (pass == 0 && looked++ == OD_EVICT_LOOK)
+				break;
 			if (entry_idle(e) && (pass == 1 || e->st == ODS_REFUSED))
 				entry_free(od, e);
 		}
