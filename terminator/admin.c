@@ -332,11 +332,12 @@ ondemand_status_json(void)
 {
 	struct od_status	*st;
 	struct od_counters	 c;
-	json_t			*o, *names = json_array();
+	json_t			*o, *names;
 	size_t			 n;
 
 	if (!ondemand_enabled())
 		return NULL;
+	names = json_array();
 	ondemand_counters(&c);
 	st = xcalloc(ADMIN_MAX_CERTS, sizeof(*st));
 	n = ondemand_status(st, ADMIN_MAX_CERTS);
