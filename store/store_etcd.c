@@ -24,6 +24,7 @@
 #include "errbuf.h"
 #include "etcd_impl.h"
 #include "keygen.h"
+#include "renewal_json.h"
 #include "xalloc.h"
 
 #define ETCD_MAX_DELS	256
@@ -215,18 +216,6 @@ etcd_cert_put(struct store *s, const char *name, const struct certfile *cf,
 
 /* ---- renewal state (the file backend's JSON) ------------------------------ */
 
-static void
-copy_str(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src != NULL ? src : "");
-}
-
-static time_t
-jtime(json_t *o, const char *k)
-{
-	return (time_t)json_integer_value(json_object_get(o, k));
-}
-
 static int
 renewal_read(struct store_etcd *e, const char *ns, const char *name,
     enum certfile_keytype kt, struct store_renewal *r)
@@ -234,8 +223,7 @@ renewal_read(struct store_etcd *e, const char *ns, const char *name,
 	struct etcd_value	 v;
 	struct errbuf		 eb;
 	char			*k;
-	json_t			*o;
-	int			 got;
+	int			 got, rc;
 
 	if (ns == NULL || !etcd_name_ok(name))
 		return -1;
@@ -244,30 +232,9 @@ renewal_read(struct store_etcd *e, const char *ns, const char *name,
 	free(k);
 	if (got != 1)
 		return -1;
-	o = json_loadb((char *)v.data, v.len, 0, NULL);
+	rc = renewal_json_decode((const char *)v.data, v.len, r);
 	value_free(&v);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return -1;
-	}
-	r->next_attempt = jtime(o, "renew_at");
-	r->failures = (int)json_integer_value(json_object_get(o, "attempts"));
-	copy_str(r->fail_class, sizeof(r->fail_class),
-	    json_string_value(json_object_get(o, "fail_class")));
-	copy_str(r->last_error, sizeof(r->last_error),
-	    json_string_value(json_object_get(o, "last_error")));
-	r->retry_until = jtime(o, "retry_until");
-	r->ari_start = jtime(o, "ari_window_start");
-	r->ari_end = jtime(o, "ari_window_end");
-	r->ari_next = jtime(o, "ari_next");
-	r->last_order = jtime(o, "last_order");
-	r->last_success = jtime(o, "last_success");
-	copy_str(r->replaces, sizeof(r->replaces),
-	    json_string_value(json_object_get(o, "replaces")));
-	copy_str(r->profile, sizeof(r->profile),
-	    json_string_value(json_object_get(o, "profile")));
-	json_decref(o);
-	return 0;
+	return rc;
 }
 
 static int
@@ -282,36 +249,13 @@ etcd_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
     const struct store_renewal *r, const struct certfile *cur, struct errbuf *eb)
 {
 	struct store_etcd	*e = E(s);
-	json_t			*m;
 	char			*k, *text;
 	int			 rc;
 
-#define OPT(x)	((x)[0] != '\0' ? (x) : NULL)
 	if (e->ns == NULL || !etcd_name_ok(name))
 		return errbuf_set(eb, "store: bad name \"%s\"", name);
-	m = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s?, s:s?, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:s?, s:s?}",
-	    "name", name, "key_type", certfile_keytype_names[kt],
-	    "not_before", (json_int_t)(cur ? cur->not_before : 0),
-	    "not_after", (json_int_t)(cur ? cur->not_after : 0),
-	    "renew_at", (json_int_t)r->next_attempt,
-	    "attempts", r->failures,
-	    "fail_class", OPT(r->fail_class),
-	    "last_error", OPT(r->last_error),
-	    "retry_until", (json_int_t)r->retry_until,
-	    "ari_window_start", (json_int_t)r->ari_start,
-	    "ari_window_end", (json_int_t)r->ari_end,
-	    "ari_next", (json_int_t)r->ari_next,
-	    "last_order", (json_int_t)r->last_order,
-	    "last_success", (json_int_t)r->last_success,
-	    "replaces", OPT(r->replaces),
-	    "profile", OPT(r->profile));
-#undef OPT
-	if (m == NULL || (text = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-		json_decref(m);
+	if ((text = renewal_json_encode(name, kt, r, cur, 0)) == NULL)
 		return errbuf_set(eb, "store: cannot encode the renewal state");
-	}
-	json_decref(m);
 	k = cert_key(e->ns, name, kt, "renewal");
 	rc = ekv_put(e, k, text, strlen(text), 0, 0, eb);
 	free(k);
