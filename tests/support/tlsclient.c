@@ -696,6 +696,30 @@ cmd_lat(void)
 
 /* ---- snis ------------------------------------------------------------ */
 
+/* One full handshake with server name name (verified against --ca when
+ * given); 1 if it completed. */
+static int
+handshake_as(const char *name)
+{
+	int	 fd, ok;
+	SSL	*ssl;
+
+	if ((fd = tcp_connect(0)) == -1)
+		return 0;
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	SSL_set_tlsext_host_name(ssl, name);
+	if (opt_ca != NULL)
+		X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), name, 0);
+	SSL_set_connect_state(ssl);
+	ok = SSL_do_handshake(ssl) == 1 && (opt_ca == NULL ||
+	    SSL_get_verify_result(ssl) == X509_V_OK);
+	SSL_free(ssl);
+	close(fd);
+	ERR_clear_error();
+	return ok;
+}
+
 static long		opt_count = 1000;
 static atomic_long	snis_next;
 
@@ -707,26 +731,12 @@ snis_thread(void *argp)
 	char		 name[300];
 
 	while (atomic_fetch_add(&snis_next, 1) < opt_count && now() < end) {
-		int	 fd;
-		SSL	*ssl;
-
 		snprintf(name, sizeof(name), "r%08x%08x.%s", (unsigned)rand_r(&seed),
 		    (unsigned)rand_r(&seed), opt_sni);
-		if ((fd = tcp_connect(0)) == -1) {
-			atomic_fetch_add(&n_fail, 1);
-			continue;
-		}
-		ssl = SSL_new(ctx);
-		SSL_set_fd(ssl, fd);
-		SSL_set_tlsext_host_name(ssl, name);
-		SSL_set_connect_state(ssl);
-		if (SSL_do_handshake(ssl) == 1)
+		if (handshake_as(name))
 			atomic_fetch_add(&n_ok, 1);
 		else
 			atomic_fetch_add(&n_fail, 1);
-		SSL_free(ssl);
-		close(fd);
-		ERR_clear_error();
 	}
 	return NULL;
 }
@@ -763,29 +773,13 @@ names_thread(void *argp)
 
 	(void)argp;
 	while ((i = atomic_fetch_add(&nm_next, 1)) < nm_n && now() < end) {
-		double	 t1 = now();
-		int	 fd;
-		SSL	*ssl;
+		double t1 = now();
 
-		if ((fd = tcp_connect(0)) == -1) {
-			atomic_fetch_add(&n_fail, 1);
-			continue;
-		}
-		ssl = SSL_new(ctx);
-		SSL_set_fd(ssl, fd);
-		SSL_set_tlsext_host_name(ssl, nm_list[i]);
-		if (opt_ca != NULL)
-			X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), nm_list[i], 0);
-		SSL_set_connect_state(ssl);
-		if (SSL_do_handshake(ssl) == 1 && (opt_ca == NULL ||
-		    SSL_get_verify_result(ssl) == X509_V_OK)) {
+		if (handshake_as(nm_list[i])) {
 			nm_ms[i] = (now() - t1) * 1e3;
 			atomic_fetch_add(&n_ok, 1);
 		} else
 			atomic_fetch_add(&n_fail, 1);
-		SSL_free(ssl);
-		close(fd);
-		ERR_clear_error();
 	}
 	return NULL;
 }
