@@ -31,9 +31,7 @@ etcd_ondemand_touch(struct store *s, const char *name,
 
 	if (e->ns == NULL || !etcd_name_ok(name))
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
-	n = snprintf(text, sizeof(text), "%lld %lld %lld",
-	    (long long)rec->last_used, (long long)rec->not_before,
-	    (long long)rec->not_after);
+	n = (int)store_ondemand_format(rec, text, sizeof(text));
 	k = od_key(e, name);
 	rc = ekv_put(e, k, text, (size_t)n, 0, 0, eb);
 	free(k);
@@ -44,14 +42,7 @@ etcd_ondemand_touch(struct store *s, const char *name,
 static void
 od_parse(const struct etcd_value *v, struct store_ondemand *rec)
 {
-	long long x[3];
-
-	if (sscanf((const char *)v->data, "%lld %lld %lld", &x[0], &x[1],
-	    &x[2]) != 3 || x[0] < 0 || x[1] < 0 || x[2] < 0)
-		x[0] = x[1] = x[2] = 0;
-	rec->last_used = (time_t)x[0];
-	rec->not_before = (time_t)x[1];
-	rec->not_after = (time_t)x[2];
+	store_ondemand_parse((const char *)v->data, rec);
 }
 
 int

@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -314,4 +315,26 @@ long
 store_ondemand_count(struct store *s)
 {
 	return s->ops->ondemand_count(s);
+}
+
+size_t
+store_ondemand_format(const struct store_ondemand *rec, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "%lld %lld %lld", (long long)rec->last_used,
+	    (long long)rec->not_before, (long long)rec->not_after);
+
+	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+void
+store_ondemand_parse(const char *text, struct store_ondemand *rec)
+{
+	long long v[3];
+
+	if (sscanf(text, "%lld %lld %lld", &v[0], &v[1], &v[2]) != 3 ||
+	    v[0] < 0 || v[1] < 0 || v[2] < 0)
+		v[0] = v[1] = v[2] = 0;
+	rec->last_used = (time_t)v[0];
+	rec->not_before = (time_t)v[1];
+	rec->not_after = (time_t)v[2];
 }

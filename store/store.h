@@ -172,6 +172,12 @@ void		 store_close(struct store *);		/* NULL is a no-op */
 /* Change feed. */
 int		 store_watch(struct store *, store_watch_fn *fn, void *arg);
 void		 store_unwatch(struct store *, store_watch_fn *fn, void *arg);
+/* For backends: the on-demand record's text ("LAST_USED NOT_BEFORE
+ * NOT_AFTER", no newline; its length, at most cap - 1), and back (an
+ * unreadable text reads as never used, with no certificate). */
+size_t		 store_ondemand_format(const struct store_ondemand *rec, char *buf,
+		    size_t cap);
+void		 store_ondemand_parse(const char *text, struct store_ondemand *rec);
 /* For backends: deliver ev to every watcher. */
 void		 store_notify(struct store *, const struct store_event *ev);
 

@@ -37,9 +37,8 @@ file_ondemand_touch(struct store *s, const char *name,
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
 	}
 	path = xasprintf("%s/%s", dir, name);
-	n = snprintf(text, sizeof(text), "%lld %lld %lld\n",
-	    (long long)rec->last_used, (long long)rec->not_before,
-	    (long long)rec->not_after);
+	n = (int)store_ondemand_format(rec, text, sizeof(text) - 1);
+	text[n++] = '\n';
 	if (mkdirs(dir, eb) == 0)
 		rc = atomicfile_write(path, text, (size_t)n, 0600, eb);
 	free(path);
@@ -53,20 +52,13 @@ od_read(const char *path, struct store_ondemand *rec)
 	char		 text[80];
 	FILE		*fp;
 	size_t		 n;
-	long long	 v[3];
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return -1;
 	n = fread(text, 1, sizeof(text) - 1, fp);
 	fclose(fp);
 	text[n] = '\0';
-	/* Unreadable: as if never used, with no certificate. */
-	if (sscanf(text, "%lld %lld %lld", &v[0], &v[1], &v[2]) != 3 ||
-	    v[0] < 0 || v[1] < 0 || v[2] < 0)
-		v[0] = v[1] = v[2] = 0;
-	rec->last_used = (time_t)v[0];
-	rec->not_before = (time_t)v[1];
-	rec->not_after = (time_t)v[2];
+	store_ondemand_parse(text, rec);
 	return 0;
 }
 
