@@ -51,12 +51,24 @@ cfg_check_ask_url(const char *s)
 	return NULL;
 }
 
+/* Whether an error was already recorded at PATH (a value refused there is
+ * left unset: a check on what is unset would only repeat it, wrongly). */
+static int
+cfg_erred_at(const struct cfg_walk *w, const char *path)
+{
+	for (size_t i = 0; i < w->npend; i++)
+		if (strcmp(w->pend[i].path, path) == 0)
+			return 1;
+	return 0;
+}
+
 void
 cfg_ondemand_validate(struct cfg_walk *w, struct config *c)
 {
 	struct ondemand_cfg *od = &c->on_demand;
 
-	if (od->ask == NULL && od->site != NULL)
+	if (od->ask == NULL && od->site != NULL &&
+	    !cfg_erred_at(w, "/on_demand/ask"))
 		cfg_err(w, "/on_demand", "on_demand.site is set but on_demand.ask "
 		    "is not: every on-demand name must be approved by an ask "
 		    "endpoint");

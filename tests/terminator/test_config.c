@@ -959,6 +959,8 @@ test_on_demand(void **state)
 	assert_true(has_msg(&e, "od.json:2:15: on_demand.ask: expected an http:// or "
 	    "https:// URL"));
 	assert_true(has_msg(&e, "on_demand.site.names: not for on_demand.site"));
+	/* The refused URL is not reported a second time as a missing one. */
+	assert_false(has_msg(&e, "on_demand.site is set but on_demand.ask is not"));
 	config_errors_clear(&e);
 	assert_null(config_load_text("od.json", nosite, sizeof(nosite) - 1, &e));
 	dump(&e);
