@@ -71,6 +71,7 @@ struct server {
 	pthread_mutex_t		  q_mtx;	/* guards q */
 	struct store_cert	 *q;		/* certificates from the feed */
 	size_t			  nq;
+	atomic_int		  tickets_changed;	/* from the feed */
 	struct admin		 *admin;
 	struct health		 *health;
 	struct event		 *ev_expiry;
@@ -116,6 +117,11 @@ server_on_store_event(const struct store_event *ev, void *arg)
 {
 	struct server *s = arg;
 
+	if (ev->kind == STORE_CHANGE_TICKETS) {
+		atomic_store(&s->tickets_changed, 1);
+		event_active(s->ev_store, EV_TIMEOUT, 0);
+		return;
+	}
 	if (ev->kind != STORE_CHANGE_CERT)
 		return;
 	pthread_mutex_lock(&s->q_mtx);
@@ -136,6 +142,8 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	struct errbuf		 eb;
 	size_t			 n;
 
+	if (atomic_exchange(&s->tickets_changed, 0))
+		ticket_store_changed();
 	pthread_mutex_lock(&s->q_mtx);
 	q = s->q;
 	n = s->nq;
@@ -218,6 +226,7 @@ server_use_store(struct server *s, struct store *st, const struct config *c)
 	s->od = NULL;
 	acme_stop(s->acme);
 	s->acme = NULL;
+	ticket_use_store(NULL, 0);
 	if (s->store != NULL) {
 		challenge_unfollow(s->store);
 		store_unwatch(s->store, server_on_store_event, s);
@@ -229,6 +238,7 @@ server_use_store(struct server *s, struct store *st, const struct config *c)
 	if (st != NULL) {
 		store_watch(st, server_on_store_event, s);
 		challenge_follow(st);
+		ticket_use_store(st, c->ticket_rotation);
 	}
 }
 
