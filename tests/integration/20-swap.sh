@@ -21,12 +21,12 @@ old_fp=$(fingerprint "$T/old.pem"); new_fp=$(fingerprint "$T/new.pem")
 "$TG_CLIENT" stream --connect "127.0.0.1:$P" --sni swap.test --conns 50 --seconds 6 \
     >"$T/stream.log" 2>&1 &
 SP=$!
-sleep 2
+wait_established "$P" 50
 # Replace the files the way a deploy would (rename over), then reload.
 cp "$T/new.pem" "$T/live.pem.tmp" && mv "$T/live.pem.tmp" "$T/live.pem"
 cp "$T/new.key" "$T/live.key.tmp" && mv "$T/live.key.tmp" "$T/live.key"
 kill -HUP "$TG_PID"
-sleep 1
+wait_log "reload: done" 30
 now=$("$TG_CLIENT" info --connect "127.0.0.1:$P" --sni swap.test)
 [[ "$now" == *"fp=$new_fp"* ]] || fail "new handshake did not get the new cert: $now"
 ok "new handshakes get the new certificate ($new_fp)"
