@@ -549,6 +549,7 @@ cfg_site_free(struct site_cfg *s)
 	}
 	free(s->certs);
 	free(s->weights);
+	cfg_routes_free(s);
 }
 
 void

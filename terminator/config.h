@@ -62,6 +62,9 @@ struct site_cfg {
 		char	*path;
 		double	 interval, timeout;
 		int	 rise, fall;
+		char	*host;			/* Host of http checks; NULL: the
+						   site's first name */
+		int	 status_min, status_max;	/* good statuses; 0: 200-399 */
 	} health;
 	int		  mode;			/* SITE_MODE_*; TCP if proxy_protocol
 						   is set and mode is not given */
@@ -77,6 +80,22 @@ struct site_cfg {
 	long		  hsts_max_age;		/* seconds; 0: no Strict-Transport-Security */
 	int		  hsts_subdomains;	/* includeSubDomains */
 	int		  hsts_preload;		/* preload (needs the two above) */
+	/* Cookie-based sticky sessions (http/sticky.h); cookie NULL: off. */
+	struct sticky_cfg {
+		char	*cookie;
+		long	 ttl;			/* seconds; 0: a session cookie */
+	} sticky;
+	struct route_cfg *routes;		/* config_routes.c; in the order given */
+	size_t		  nroutes;
+};
+
+/* One of a site's routes: its match and, in s, its own pool and settings
+ * (s has no names or certificates; its HTTP settings start as the site's). */
+struct route_cfg {
+	char		 *path;			/* prefix, starts with "/" */
+	char		**methods;		/* NULL: any */
+	size_t		  nmethods;
+	struct site_cfg	  s;
 };
 
 struct acme_global {

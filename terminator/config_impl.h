@@ -102,5 +102,16 @@ void	 cfg_site_certs(struct cfg_walk *, const struct cfg_key *, const char *,
 	    json_t *, void *);
 void	 cfg_site_acme(struct cfg_walk *, const struct cfg_key *, const char *,
 	    json_t *, void *);
+/* config_routes.c: the rows of config_schema_routes.inc; the routes of a
+ * walked site (js its object), checked and stored in s->routes; freeing. */
+void	 cfg_site_routes(struct cfg_walk *, const struct cfg_key *, const char *,
+	    json_t *, void *);
+void	 cfg_health_status(struct cfg_walk *, const struct cfg_key *,
+	    const char *, json_t *, void *);
+const char *cfg_check_cookie_name(const char *);
+const char *cfg_check_health_host(const char *);
+void	 cfg_site_routes_walk(struct cfg_walk *, const char *path, json_t *js,
+	    struct site_cfg *s);
+void	 cfg_routes_free(struct site_cfg *);
 
 #endif

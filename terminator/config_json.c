@@ -251,6 +251,7 @@ cfg_walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg 
 	if (json_object_get(js, "backends") == NULL)
 		cfg_err(w, path, "missing key \"backends\"");
 	cfg_site_http(w, path, js, s);
+	cfg_site_routes_walk(w, path, js, s);
 	if (json_object_get(js, "certificates") == NULL && !s->acme && !ondemand)
 		cfg_err(w, path, w->from_flags ? "no --cert (or --acme) given for it" :
 		    "missing key \"certificates\" (or \"acme\": true)");

@@ -439,6 +439,7 @@ const struct cfg_key cfg_site_keys[] = {
 	{ .key = "health.fall", .type = CFG_INT, S(health.fall), .min = 1,
 	  .max = 100, .def = "3",
 	  .doc = "Bad checks (or connect failures) in a row that take it down." },
+#include "config_schema_routes.inc"
 	{ .key = "backend_tls.ca", .type = CFG_PATH, S(btls.ca),
 	  .def_doc = "system store",
 	  .doc = "Re-encrypt to the backends with TLS (any `backend_tls` key turns "

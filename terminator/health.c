@@ -1,5 +1,6 @@
 /*
- * health.c - one small non-blocking state machine per checked backend:
+ * health.c - one small non-blocking state machine per checked backend (of
+ * a site's pool or of one of its routes' pools):
  * IDLE -(interval)-> CONNECTING -(writable)-> [HTTP: READING] -> result.
  * Each wait has the check's timeout; a timeout is a failed check.
  */
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "pool.h"
+#include "route.h"
 #include "sites.h"
 #include "xalloc.h"
 
@@ -25,7 +27,8 @@ struct check {
 	struct health	*h;
 	struct pool	*pool;
 	struct backend	*b;
-	const char	*host;		/* Host header: the site's first name */
+	const char	*host;		/* Host header: health.host, or the
+					   site's first name */
 	enum chk_state	 st;
 	int		 fd;
 	struct event	*ev, *timer;
@@ -140,7 +143,8 @@ chk_on_io(evutil_socket_t fd, short what, void *arg)
 		chk_done(k, 0, "not an HTTP response");
 		return;
 	}
-	if (code >= 200 && code < 400)
+	if (k->pool->hc.status_min > 0 ? code >= k->pool->hc.status_min &&
+	    code <= k->pool->hc.status_max : code >= 200 && code < 400)
 		chk_done(k, 1, NULL);
 	else {
 		char why[32];
@@ -172,6 +176,28 @@ chk_begin(evutil_socket_t fd_unused, short what, void *arg)
 	event_add(k->ev, &tv);
 }
 
+/* Checks for every backend of p, if p asks for them. */
+static void
+health_add(struct health *h, struct pool *p, const char *site_host)
+{
+	if (!p->checked)
+		return;
+	for (size_t j = 0; j < p->n; j++) {
+		struct check	*k = xcalloc(1, sizeof(*k));
+		struct timeval	 now = { 0, 1000 * (long)(j * 7 % 100) };
+
+		k->h = h;
+		k->pool = p;
+		k->b = p->b[j];
+		k->host = p->hc.host != NULL ? p->hc.host : site_host;
+		k->fd = -1;
+		k->timer = evtimer_new(h->base, chk_begin, k);
+		evtimer_add(k->timer, &now);	/* first check right away */
+		h->c = xrealloc(h->c, (h->n + 1) * sizeof(*h->c));
+		h->c[h->n++] = k;
+	}
+}
+
 struct health *
 health_start(struct event_base *base, struct view *v)
 {
@@ -180,23 +206,13 @@ health_start(struct event_base *base, struct view *v)
 	h->base = base;
 	h->view = view_ref(v);
 	for (size_t i = 0; i < v->nsites; i++) {
-		struct pool *p = v->sites[i]->pool;
-		if (!p->checked)
-			continue;
-		for (size_t j = 0; j < p->n; j++) {
-			struct check	*k = xcalloc(1, sizeof(*k));
-			struct timeval	 now = { 0, 1000 * (long)(j * 7 % 100) };
+		struct site *s = v->sites[i];
 
-			k->h = h;
-			k->pool = p;
-			k->b = p->b[j];
-			k->host = v->sites[i]->names[0];
-			k->fd = -1;
-			k->timer = evtimer_new(base, chk_begin, k);
-			evtimer_add(k->timer, &now);	/* first check right away */
-			h->c = xrealloc(h->c, (h->n + 1) * sizeof(*h->c));
-			h->c[h->n++] = k;
-		}
+		health_add(h, s->pool, s->names[0]);
+		/* Each route's pool has its own backends and health state. */
+		for (size_t r = 0; r < route_table_n(s->routes); r++)
+			health_add(h, route_table_get(s->routes, r)->pool,
+			    s->names[0]);
 	}
 	return h;
 }

@@ -20,6 +20,7 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "sticky.h"
 #include "xalloc.h"
 
 const char *const lb_kind_names[LB__MAX] = {
@@ -217,6 +218,7 @@ pool_new(const char *site, const struct site_cfg *sc, struct errbuf *eb)
 	p->proxy_protocol = sc->proxy_protocol;
 	p->hc = sc->health;
 	p->hc.path = sc->health.path ? xstrdup(sc->health.path) : NULL;
+	p->hc.host = sc->health.host ? xstrdup(sc->health.host) : NULL;
 	pthread_mutex_init(&p->mtx, NULL);
 	return p;
 }
@@ -235,6 +237,8 @@ pool_unref(struct pool *p)
 		return;
 	pthread_mutex_destroy(&p->mtx);
 	free(p->hc.path);
+	free(p->hc.host);
+	sticky_free(p->sticky);
 	SSL_CTX_free(p->tls_ctx);
 	free(p->tls_name);
 	free(p->site);
@@ -265,6 +269,12 @@ usable(struct pool *p, size_t i, struct backend *const *tried, size_t ntried)
 		if (tried[k] == p->b[i])
 			return 0;
 	return 1;
+}
+
+int
+pool_usable(struct pool *p, size_t i)
+{
+	return usable(p, i, NULL, 0);
 }
 
 static uint64_t

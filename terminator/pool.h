@@ -21,6 +21,7 @@
 #include "config.h"
 
 struct errbuf;
+struct sticky;
 
 enum lb_kind {
 	LB_ROUND_ROBIN,		/* smooth weighted round robin */
@@ -67,6 +68,7 @@ struct pool {
 	SSL_CTX			 *tls_ctx;	/* re-encryption, or NULL */
 	char			 *tls_name;	/* SNI and name to verify */
 	int			  tls_verify;
+	struct sticky		 *sticky;	/* cookie sessions (http/sticky.h), or NULL */
 	pthread_mutex_t		  mtx;
 };
 
@@ -85,6 +87,8 @@ void		 pool_unref(struct pool *);		/* NULL is a no-op */
  */
 struct backend	*pool_pick(struct pool *, const struct sockaddr *src,
 		    struct backend *const *tried, size_t ntried);
+/* Whether p->b[i] may take a request now (up, or its hold time is over). */
+int		 pool_usable(struct pool *, size_t i);
 /*
  * After a reload: backends of old that new no longer has are draining from
  * now (no new connections: they are not in new's pools); ones that came

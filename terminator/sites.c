@@ -18,6 +18,8 @@
 #include "cidr.h"
 #include "certfile.h"
 #include "pool.h"
+#include "route.h"
+#include "sticky.h"
 #include "stats.h"
 #include "store.h"
 #include "errbuf.h"
@@ -82,6 +84,7 @@ site_unref(struct site *s)
 	free(s->alpn);
 	free(s->http.hsts);
 	pool_unref(s->pool);
+	route_table_unref(s->routes);
 	certfile_unref(s->ec);
 	certfile_unref(s->rsa);
 	free(s);
@@ -149,11 +152,9 @@ site_add_cert(struct site *s, struct certfile *cf, struct errbuf *eb)
 	return 0;
 }
 
-static void
-site_http_from(struct site *s, const struct site_cfg *sc)
+void
+site_http_init(struct site_http *h, const struct site_cfg *sc)
 {
-	struct site_http *h = &s->http;
-
 	h->mode = sc->mode;
 	h->forwarded = sc->forwarded;
 	h->max_body = sc->max_body_size;
@@ -233,7 +234,15 @@ site_build(const struct site_cfg *sc, const char *label, struct store *store,
 	if ((s->pool = pool_new(label, sc, eb)) == NULL)
 		goto fail;
 	site_copy_lists(s, sc->names, sc->nnames, sc->backends, sc->nbackends);
-	site_http_from(s, sc);
+	site_http_init(&s->http, sc);
+	if (sc->sticky.cookie != NULL && sc->mode == SITE_MODE_HTTP &&
+	    (s->pool->sticky = sticky_new(&sc->sticky, s->pool, "/", eb)) == NULL)
+		goto fail;
+	if (sc->nroutes > 0 && sc->mode == SITE_MODE_HTTP &&
+	    (s->routes = route_table_new(label, sc, eb)) == NULL) {
+		errbuf_prefix(eb, "site %s", label);
+		goto fail;
+	}
 	if (sc->mode == SITE_MODE_HTTP)
 		site_http_alpn(s, sc->h2);
 	for (size_t j = 0; j < sc->nalpn && sc->mode == SITE_MODE_TCP; j++)
@@ -297,6 +306,24 @@ fail:
 	return NULL;
 }
 
+/* Whether a site, a route or the on-demand site asks for sticky cookies. */
+static int
+uses_sticky(const struct config *c)
+{
+	for (size_t i = 0; i <= c->nsites; i++) {
+		const struct site_cfg *sc = i < c->nsites ? &c->sites[i] :
+		    c->on_demand.site;
+		if (sc == NULL)
+			continue;
+		if (sc->sticky.cookie != NULL)
+			return 1;
+		for (size_t j = 0; j < sc->nroutes; j++)
+			if (sc->routes[j].s.sticky.cookie != NULL)
+				return 1;
+	}
+	return 0;
+}
+
 struct view *
 view_build(const struct config *c, struct store *store, struct errbuf *eb)
 {
@@ -304,8 +331,10 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
 	struct site	 *od = NULL;
 	struct view	 *v;
-	size_t		  i;
+	size_t		  i = 0;
 
+	if (uses_sticky(c) && sticky_key_load(c->acme.state_dir, eb) == -1)
+		goto fail;
 	for (i = 0; i < c->nsites; i++)
 		if ((sites[i] = site_build(&c->sites[i], c->sites[i].names[0], store,
 		    eb)) == NULL)
@@ -347,6 +376,7 @@ view_with_cert(const struct view *old, const char *name, struct certfile *cf,
 	ns->acme = s->acme;
 	ns->stats = s->stats;
 	ns->pool = pool_ref(s->pool);
+	ns->routes = route_table_ref(s->routes);
 	site_copy_lists(ns, s->names, s->nnames, s->backends, s->nbackends);
 	if (s->alpn_len > 0) {
 		ns->alpn = xmalloc(s->alpn_len);

@@ -26,6 +26,7 @@ struct cidr;
 struct errbuf;
 struct site_stats;
 struct pool;
+struct route_table;
 struct store;
 
 /* A site's HTTP-mode settings (config.h's site_cfg, resolved). */
@@ -61,6 +62,7 @@ struct site {
 	int			  ondemand;	/* view->ondemand: names by handshake */
 	struct site_stats	 *stats;	/* registry entry; never freed */
 	struct pool		 *pool;		/* the backends and their policy */
+	struct route_table	 *routes;	/* http/route.h, or NULL */
 	struct site_http	  http;
 };
 
@@ -84,6 +86,9 @@ struct view {
 	struct limits		  limits;
 	struct view_http	  http;
 };
+
+/* h from sc's HTTP settings (a site's, or a route's). */
+void		 site_http_init(struct site_http *h, const struct site_cfg *sc);
 
 /*
  * Build a view from c and, for ACME sites, the certificates in store (NULL:

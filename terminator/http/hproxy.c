@@ -21,8 +21,10 @@
 #include "hlog.h"
 #include "log.h"
 #include "pool.h"
+#include "route.h"
 #include "sites.h"
 #include "stats.h"
+#include "sticky.h"
 #include "upstream.h"
 #include "worker.h"
 #include "xalloc.h"
@@ -228,6 +230,19 @@ authority_host(const char *a, char *out, size_t cap)
 		out[n - 1] = '\0';
 }
 
+/* The per-exchange settings: the route's, or the site's. */
+static const struct site_http *
+st_http(const struct hstream *st)
+{
+	return st->route != NULL ? &st->route->http : &st->site->http;
+}
+
+static struct pool *
+st_pool(const struct hstream *st)
+{
+	return st->route != NULL ? st->route->pool : st->site->pool;
+}
+
 /* --- forwarding fields -------------------------------------------------- */
 
 static void
@@ -355,7 +370,7 @@ forwarding_fields(struct hstream *st)
 	    "x-forwarded-proto", "x-forwarded-host", "forwarded", NULL };
 	struct hsess	*s = st->s;
 	struct hfields	*h = &st->req.h;
-	int		 style = st->site->http.forwarded;
+	int		 style = st_http(st)->forwarded;
 	int		 keep = s->trusted;
 	char		 el[INET6_ADDRSTRLEN + 600];
 
@@ -399,10 +414,10 @@ hproxy_upstream_opts(const struct hstream *st, struct upstream_opts *o)
 	const struct view *v = st->s->c.view;
 
 	o->connect_timeout = v->limits.connect_timeout;
-	o->response_timeout = st->site->http.backend_timeout;
+	o->response_timeout = st_http(st)->backend_timeout;
 	o->body_timeout = v->http.body_timeout;
-	o->max_idle = st->site->http.backend_max_idle;
-	o->idle_timeout = st->site->http.backend_idle_timeout;
+	o->max_idle = st_http(st)->backend_max_idle;
+	o->idle_timeout = st_http(st)->backend_idle_timeout;
 }
 
 /* Send st to the next backend the pool offers; answers it when none is
@@ -410,11 +425,19 @@ hproxy_upstream_opts(const struct hstream *st, struct upstream_opts *o)
 static void
 hproxy_dispatch(struct hstream *st, int same_backend)
 {
-	struct pool		*p = st->site->pool;
+	struct pool		*p = st_pool(st);
 	struct upstream_opts	 o;
 	struct backend		*b;
 
 	hproxy_upstream_opts(st, &o);
+	/* A valid sticky cookie names the first backend to try. */
+	if (p->sticky != NULL && st->ntried == 0 && !same_backend &&
+	    (st->sticky_bk = sticky_find(p->sticky, &st->req.h)) != NULL) {
+		b = st->sticky_bk;
+		st->tried[st->ntried++] = b;
+		same_backend = 1;
+		st->bk = b;
+	}
 	for (;;) {
 		if (same_backend && st->bk != NULL)
 			b = st->bk;
@@ -477,6 +500,7 @@ hproxy_request(struct hstream *st)
 		hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
 		return;
 	}
+	st->route = route_match(st->site->routes, st->req.target, st->req.method);
 	request_id(st);
 	forwarding_fields(st);
 	hproxy_dispatch(st, 0);
@@ -554,16 +578,20 @@ void
 hproxy_on_resp_head(struct hstream *st)
 {
 	struct timespec	 t;
-	const struct site *site = st->site;
+	const struct site_http *h = st_http(st);
+	struct pool	*p = st_pool(st);
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	st->ttfb = (double)(t.tv_sec - st->t0.tv_sec) +
 	    (double)(t.tv_nsec - st->t0.tv_nsec) / 1e9;
 	st->state = HST_RESPONDING;
-	if (site->http.hsts != NULL && hfields_get(&st->resp.h,
+	if (h->hsts != NULL && hfields_get(&st->resp.h,
 	    "strict-transport-security") == NULL)
 		hfields_add(&st->resp.h, "strict-transport-security", 25,
-		    site->http.hsts, strlen(site->http.hsts));
+		    h->hsts, strlen(h->hsts));
+	/* No valid cookie, or its backend failed: name the one that answered. */
+	if (p->sticky != NULL && st->bk != NULL && st->bk != st->sticky_bk)
+		sticky_set_cookie(p->sticky, st->bk, &st->resp.h);
 	hsess_defer(st->s, st, HPEND_HEAD);
 }
 

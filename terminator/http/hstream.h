@@ -32,6 +32,7 @@
 struct backend;
 struct evbuffer;
 struct hsess;
+struct route;
 struct site;
 struct upconn;
 
@@ -118,6 +119,8 @@ struct hstream {
 	double			 ttfb;		/* seconds to response head, or -1 */
 	void			*fe;		/* the frontend's own per-stream data */
 	struct site		*site;		/* the site the request is for */
+	const struct route	*route;		/* its route (route.h), or NULL */
+	struct backend		*sticky_bk;	/* the one its sticky cookie named */
 	unsigned		 pend;		/* hooks to run (hsess_impl.h) */
 	uint64_t		 out_bytes;	/* response bytes sent to the client */
 };
