@@ -112,6 +112,7 @@ on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 				a->u_ari[strlen(a->u_ari) - 1] = '\0';
 		}
 		meta = json_object_get(o, "meta");
+		profile_directory(a, meta);
 		if (json_is_true(json_object_get(meta, "externalAccountRequired")) &&
 		    a->cfg.eab_kid == NULL)
 			log_err("acme: %s requires External Account Binding "
