@@ -398,6 +398,7 @@ job_installed(struct job *j, struct certfile *cf)
 	j->rs.last_success = now;
 	j->rs.last_error[0] = j->rs.fail_class[0] = j->rs.replaces[0] = '\0';
 	j->rs.ari_start = j->rs.ari_end = j->rs.ari_next = 0;
+	j->no_replaces = 0;
 	j->rs.retry_until = 0;
 	j->renew_at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
 	if (j->renew_at <= now + floor) {
@@ -541,7 +542,17 @@ job_start(struct job *j)
 	pthread_mutex_lock(&j->a->pub_mtx);
 	j->a->counters.attempts++;
 	pthread_mutex_unlock(&j->a->pub_mtx);
-	if (j->current != NULL && j->a->u_ari != NULL && j->rs.replaces[0] == '\0') {
+	/*
+	 * "replaces" (ARI) names the certificate in service, unless the CA
+	 * refused it for this certificate already (alreadyReplaced, or an
+	 * account change: acme_post.c), or the certificate has expired: ARI
+	 * schedules a replacement before expiry, and past it a CA may refuse
+	 * or mishandle the certID (caddy#7843); the order goes out plainly.
+	 */
+	if (j->current != NULL && j->current->not_after <= acme_now(j->a))
+		j->rs.replaces[0] = '\0';
+	else if (j->current != NULL && j->a->u_ari != NULL && !j->no_replaces &&
+	    j->rs.replaces[0] == '\0') {
 		char *id = ari_cert_id(j->current);
 		if (id != NULL)
 			snprintf(j->rs.replaces, sizeof(j->rs.replaces), "%s", id);

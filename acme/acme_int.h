@@ -108,6 +108,8 @@ struct job {
 	struct store_renewal	 saved;		/* what the store has (if saved_ok) */
 	const struct certfile	*saved_cur;	/* ... with this certificate */
 	int			 saved_ok;
+	int			 no_replaces;	/* the CA refused "replaces" for
+						 * the certificate in service */
 	int			 profile_bad;	/* its profile is not offered:
 						 * no order (logged once) */
 };
