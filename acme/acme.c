@@ -129,6 +129,7 @@ site_copy(struct acme_site_cfg *d, const struct acme_site_cfg *s)
 	for (d->nchallenges = 0; d->nchallenges < s->nchallenges; d->nchallenges++)
 		d->challenges[d->nchallenges] = xstrdup(s->challenges[d->nchallenges]);
 	d->rsa = s->rsa;
+	d->profile = s->profile != NULL ? xstrdup(s->profile) : NULL;
 }
 
 void
@@ -137,6 +138,7 @@ site_clear(struct acme_site_cfg *s)
 	free((char *)s->label);
 	free_strv(s->names, s->nnames);
 	free_strv(s->challenges, s->nchallenges);
+	free((char *)s->profile);
 }
 
 static int
@@ -150,12 +152,13 @@ strv_eq(char *const *a, size_t na, char *const *b, size_t nb)
 	return 1;
 }
 
-/* Same names and challenges: the job can go on (rsa is per job). */
+/* Same names, challenges and profile: the job can go on (rsa is per job). */
 static int
 site_same(const struct acme_site_cfg *a, const struct acme_site_cfg *b)
 {
 	return strv_eq(a->names, a->nnames, b->names, b->nnames) &&
-	    strv_eq(a->challenges, a->nchallenges, b->challenges, b->nchallenges);
+	    strv_eq(a->challenges, a->nchallenges, b->challenges, b->nchallenges) &&
+	    strcmp(a->profile ? a->profile : "", b->profile ? b->profile : "") == 0;
 }
 
 /* ---- persistence and status ---------------------------------------------- */
@@ -395,6 +398,7 @@ job_installed(struct job *j, struct certfile *cf)
 	j->rs.last_success = now;
 	j->rs.last_error[0] = j->rs.fail_class[0] = j->rs.replaces[0] = '\0';
 	j->rs.ari_start = j->rs.ari_end = j->rs.ari_next = 0;
+	j->no_replaces = 0;
 	j->rs.retry_until = 0;
 	j->renew_at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
 	if (j->renew_at <= now + floor) {
@@ -449,6 +453,7 @@ job_schedule(struct job *j)
 
 	if (j->state != JOB_IDLE || !j->a->dir_ok)
 		return;
+	profile_check(j);	/* logs an unknown profile once; job_start refuses */
 	if (j->current != NULL && j->renew_at == 0)
 		j->renew_at = acme_sched_renew_at(j->current->not_before,
 		    j->current->not_after, j->rs.ari_start, j->rs.ari_end, acme_rnd());
@@ -517,6 +522,13 @@ job_start(struct job *j)
 		}
 	if (job_wait_for_account(j))
 		return;
+	if (profile_check(j) == -1) {
+		char why[sizeof(j->rs.last_error)];
+
+		snprintf(why, sizeof(why), "%s", j->rs.last_error);
+		job_fail(j, ACME_FAIL_OTHER, "%s", why);
+		return;
+	}
 	if ((j->lock = store_lock_acquire(j->a->store, job_name(j), ACME_LOCK_TTL,
 	    &eb)) == NULL) {
 		log_notice("acme %s: %s; waiting", job_name(j), eb.msg);
@@ -530,7 +542,17 @@ job_start(struct job *j)
 	pthread_mutex_lock(&j->a->pub_mtx);
 	j->a->counters.attempts++;
 	pthread_mutex_unlock(&j->a->pub_mtx);
-	if (j->current != NULL && j->a->u_ari != NULL && j->rs.replaces[0] == '\0') {
+	/*
+	 * "replaces" (ARI) names the certificate in service, unless the CA
+	 * refused it for this certificate already (alreadyReplaced, or an
+	 * account change: acme_post.c), or the certificate has expired: ARI
+	 * schedules a replacement before expiry, and past it a CA may refuse
+	 * or mishandle the certID (caddy#7843); the order goes out plainly.
+	 */
+	if (j->current != NULL && j->current->not_after <= acme_now(j->a))
+		j->rs.replaces[0] = '\0';
+	else if (j->current != NULL && j->a->u_ari != NULL && !j->no_replaces &&
+	    j->rs.replaces[0] == '\0') {
 		char *id = ari_cert_id(j->current);
 		if (id != NULL)
 			snprintf(j->rs.replaces, sizeof(j->rs.replaces), "%s", id);
@@ -835,6 +857,7 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->cfg.eab_hmac = a->s_hmac = dupn(cfg->eab_hmac);
 	a->cfg.dns_hook = a->s_hook = dupn(cfg->dns_hook);
 	a->cfg.preferred_chain = a->s_chain = dupn(cfg->preferred_chain);
+	a->cfg.profile = a->s_profile = dupn(cfg->profile);
 	a->cfg.retry_base = cfg->retry_base > 0 ? cfg->retry_base : 60;
 	a->cfg.on_demand_result = cfg->on_demand_result;
 	a->cfg.on_demand_arg = cfg->on_demand_arg;
@@ -912,6 +935,8 @@ acme_stop(struct acme *a)
 	free(a->u_nonce); free(a->u_account); free(a->u_order); free(a->u_ari);
 	free(a->s_dir); free(a->s_email); free(a->s_ca);
 	free(a->s_kid); free(a->s_hmac); free(a->s_hook); free(a->s_chain);
+	free(a->s_profile);
+	json_decref(a->profiles);
 	free(a);
 }
 

@@ -63,6 +63,12 @@ struct acme_cfg {
 	long		 retry_base;	/* first back-off step, seconds (default 60);
 					 * also the floor between two orders for a name */
 	unsigned	 max_concurrent_orders;	/* 0: ACME_MAX_ORDERS_DEFAULT */
+	/*
+	 * ACME profile (draft-aaron-acme-profiles) for sites that name none,
+	 * on-demand jobs included; NULL or "": the CA's default. Checked
+	 * against the directory's meta.profiles when it loads (acme_profile.c).
+	 */
+	const char	*profile;
 	time_t		 (*clock)(void);	/* NULL: time(NULL); tests inject one */
 	const struct acme_transport *transport;	/* NULL: libcurl */
 	/*
@@ -86,6 +92,7 @@ struct acme_site_cfg {
 	char		**challenges;	/* "tls-alpn-01", "http-01", "dns-01" in order */
 	size_t		  nchallenges;
 	int		  rsa;		/* also an RSA-2048 certificate */
+	const char	 *profile;	/* NULL: acme_cfg.profile */
 };
 
 enum acme_fail {

@@ -62,7 +62,7 @@ on_ari(const struct acme_http_resp *r, const char *err, void *arg)
 {
 	struct job	*j = arg;
 	json_t		*o = NULL, *w;
-	time_t		 s, e, now;
+	time_t		 s, e, now, got, s_eff;
 	long		 ra;
 	char		 b1[24], b2[24], b3[24];
 
@@ -76,12 +76,27 @@ on_ari(const struct acme_http_resp *r, const char *err, void *arg)
 	    (w = json_object_get(o, "suggestedWindow")) != NULL &&
 	    (s = acme_sched_parse_time(json_string_value(json_object_get(w, "start")))) > 0 &&
 	    (e = acme_sched_parse_time(json_string_value(json_object_get(w, "end")))) >= s) {
-		/* Keep our random pick while the window stays the same. */
-		if (s != j->rs.ari_start || e != j->rs.ari_end) {
+		/* When the certificate in service was obtained: by us (the
+		 * last success), or by whoever stored it (its notBefore). */
+		got = j->current->not_before;
+		if (j->rs.last_success > got && j->rs.last_success < j->current->not_after)
+			got = j->rs.last_success;
+		s_eff = acme_sched_ari_start(s, got, j->current->not_after -
+		    j->current->not_before);
+		if (s_eff >= e) {
+			/* Not adopted: the schedule by lifetime (or an earlier,
+			 * good window) stands. */
+			log_notice("acme %s: ARI window %s..%s ended before a third "
+			    "of the life of the certificate in service, which was "
+			    "obtained inside it or after it (%s): spent, not a reason "
+			    "to order again", job_name(j), acme_iso(s, b1),
+			    acme_iso(e, b2), acme_iso(got, b3));
+		} else if (s != j->rs.ari_start || e != j->rs.ari_end) {
+			/* Keep our random pick while the window stays the same. */
 			j->rs.ari_start = s;
 			j->rs.ari_end = e;
 			j->renew_at = acme_sched_renew_at(j->current->not_before,
-			    j->current->not_after, s, e, acme_rnd());
+			    j->current->not_after, s_eff, e, acme_rnd());
 			log_info("acme %s: ARI window %s..%s, renewing at %s",
 			    job_name(j), acme_iso(s, b1), acme_iso(e, b2),
 			    acme_iso(j->renew_at, b3));

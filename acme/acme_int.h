@@ -13,6 +13,7 @@
  *   acme_ari.c      ARI certID and renewalInfo
  *   acme_queue.c    the cap on concurrent orders and the queue of due jobs
  *   acme_demand.c   on-demand jobs (acme_demand, acme_forget)
+ *   acme_profile.c  ACME profiles: the directory's list, the order's choice
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -107,6 +108,10 @@ struct job {
 	struct store_renewal	 saved;		/* what the store has (if saved_ok) */
 	const struct certfile	*saved_cur;	/* ... with this certificate */
 	int			 saved_ok;
+	int			 no_replaces;	/* the CA refused "replaces" for
+						 * the certificate in service */
+	int			 profile_bad;	/* its profile is not offered:
+						 * no order (logged once) */
 };
 
 struct acme {
@@ -122,7 +127,7 @@ struct acme {
 	struct store		*store;		/* borrowed from the caller */
 	struct acme_cfg		 cfg;		/* strings owned below */
 	char			*s_dir, *s_email, *s_ca, *s_kid, *s_hmac,
-				*s_hook, *s_chain;
+				*s_hook, *s_chain, *s_profile;
 	time_t			 (*clock)(void);
 	EVP_PKEY		*acct_key;
 	char			*thumbprint;
@@ -133,6 +138,7 @@ struct acme {
 	/* directory */
 	int			 dir_ok;
 	char			*u_nonce, *u_account, *u_order, *u_ari;
+	json_t			*profiles;	/* meta.profiles; NULL: none */
 	struct event		*dir_timer, *kick, *stop_ev, *update_ev, *reap_ev;
 	int			 dir_attempts;
 	struct job		**jobs;
@@ -235,6 +241,12 @@ void	step_download(struct job *);
 void	demand_init(struct acme *);
 void	demand_free(struct acme *);
 void	demand_report(struct job *, int ok);	/* on_demand_result for j */
+
+/* acme_profile.c */
+const char *job_profile(const struct job *);	/* NULL: the CA's default */
+void	profile_directory(struct acme *, json_t *meta);
+int	profile_check(struct job *);	/* 0 ok; -1 not offered (logged) */
+void	profile_order(struct job *, json_t *payload);
 
 /* acme_ari.c */
 char	*ari_cert_id(const struct certfile *);

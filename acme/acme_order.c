@@ -61,7 +61,8 @@ void
 on_order(struct job *j, const struct acme_http_resp *r)
 {
 	json_t		*o;
-	const char	*st;
+	const char	*st, *prof;
+	char		 pbuf[LOG_FIELD_CAP(64)];
 
 	order_gate_leave(j);
 	if (r->location == NULL) {
@@ -76,8 +77,13 @@ on_order(struct job *j, const struct acme_http_resp *r)
 		json_decref(o);
 		return;
 	}
-	log_info("acme %s: order %s is %s (%zu authorizations)", job_name(j),
-	    j->order_url, st, j->nauthz);
+	/* The profile as the CA took it (it may pick one when we name none);
+	 * the CA's text, escaped. */
+	if ((prof = json_string_value(json_object_get(o, "profile"))) != NULL)
+		log_field_escape(pbuf, sizeof(pbuf), prof, strnlen(prof, 64));
+	log_info("acme %s: order %s is %s (%zu authorizations%s%s%s)", job_name(j),
+	    j->order_url, st, j->nauthz, prof != NULL ? ", profile \"" : "",
+	    prof != NULL ? pbuf : "", prof != NULL ? "\"" : "");
 	if (strcmp(st, "valid") == 0 && j->cert_url != NULL)
 		step_download(j);
 	else if (strcmp(st, "ready") == 0)
@@ -110,6 +116,7 @@ step_order(struct job *j)
 		json_object_set_new(p, "replaces", json_string(j->rs.replaces));
 		log_info("acme %s: new order replaces %s (ARI)", job_name(j), j->rs.replaces);
 	}
+	profile_order(j, p);
 	/* The order is on record before it leaves: a crash or a restart
 	 * right after it still counts it against the floor. */
 	j->rs.last_order = acme_now(j->a);

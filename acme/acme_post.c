@@ -112,6 +112,7 @@ on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 				a->u_ari[strlen(a->u_ari) - 1] = '\0';
 		}
 		meta = json_object_get(o, "meta");
+		profile_directory(a, meta);
 		if (json_is_true(json_object_get(meta, "externalAccountRequired")) &&
 		    a->cfg.eab_kid == NULL)
 			log_err("acme: %s requires External Account Binding "
@@ -262,15 +263,23 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 	/*
 	 * ARI: the certificate was already replaced (409 alreadyReplaced), or
 	 * the CA cannot place it (400, or a 500 from a CA that lost track of
-	 * the order): never let "replaces" block a renewal; order again at
-	 * once without it (certmagic#361). Rate limits are the exception.
+	 * the order; or 403 unauthorized after an account change: the
+	 * certificate was issued to another account): never let "replaces"
+	 * block a renewal; order again at once without it (certmagic#361),
+	 * once, and not with it again for this certificate. Rate limits and
+	 * refusals of the order itself (its profile or identifiers) are the
+	 * exception: the same order without "replaces" would fail the same.
 	 */
 	if (j->rs.replaces[0] != '\0' && j->state == JOB_ORDER &&
-	    refusal_class(j, r->status, type) != ACME_FAIL_RATE_LIMITED) {
+	    refusal_class(j, r->status, type) != ACME_FAIL_RATE_LIMITED &&
+	    !is_problem(type, "invalidProfile") &&
+	    !is_problem(type, "rejectedIdentifier") &&
+	    !is_problem(type, "unsupportedIdentifier")) {
 		log_notice("acme %s: CA refused \"replaces\" (%s); ordering without it",
 		    job_name(j), type ? type : "no problem type");
 		json_decref(prob);
 		j->rs.replaces[0] = '\0';
+		j->no_replaces = 1;
 		step_order(j);
 		return;
 	}

@@ -34,6 +34,14 @@ acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start,
 	return not_after - left - (time_t)((double)life * 0.05 * rnd);
 }
 
+time_t
+acme_sched_ari_start(time_t ari_start, time_t got, time_t life)
+{
+	if (got <= 0 || ari_start > got)
+		return ari_start;
+	return got + (life > 0 ? life / 3 : 0);
+}
+
 long
 acme_sched_backoff(int attempt, long retry_after, long base)
 {

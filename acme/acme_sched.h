@@ -21,6 +21,20 @@ time_t	acme_sched_renew_at(time_t not_before, time_t not_after, time_t ari_start
 	    time_t ari_end, double rnd);
 
 /*
+ * Where an ARI window that starts at ari_start really starts for a
+ * certificate of lifetime life obtained at got. A window that opened after
+ * got is the CA's word on this certificate, taken as it is, even when it has
+ * passed already (renew at once: a revocation, say). One that opened at or
+ * before got predates the certificate: its "now" was acted on already (this
+ * certificate is that renewal), or it is a stale answer (a CA's cache, the
+ * window of the certificate before). It cannot mean "now" again, so it starts
+ * no earlier than a third into the lifetime; if it ends before that, it is
+ * spent. One order per window, however far in the past it lies
+ * (cert-manager#8993 ordered in a loop on one).
+ */
+time_t	acme_sched_ari_start(time_t ari_start, time_t got, time_t life);
+
+/*
  * Delay before retry number attempt (1 = first failure): base, 10 x base,
  * 100 x base, then 1440 x base (with base 60: 1 min, 10 min, 100 min, daily).
  * A larger Retry-After (seconds, or -1) wins, up to a week; a smaller one

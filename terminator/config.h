@@ -48,6 +48,7 @@ struct site_cfg {
 	char		**challenges;		/* in order; default tls-alpn-01, http-01 */
 	size_t		  nchallenges;
 	int		  acme_rsa;		/* also an RSA certificate */
+	char		 *acme_profile;		/* NULL: acme.profile */
 	int		 *weights;		/* per backend, default 1 */
 	int		  balance;		/* enum lb_kind */
 	int		  retries;		/* extra backends after a failed connect */
@@ -105,6 +106,7 @@ struct acme_global {
 	char	*dns_hook, *preferred_chain;
 	long	 retry_base;		/* seconds; 0: the client's default (60) */
 	long	 max_concurrent_orders;	/* 0: the client's default */
+	char	*profile;		/* ACME profile; NULL: the CA's default */
 };
 
 /* on_demand: certificates ordered at a name's first handshake (ondemand.h). */

@@ -87,6 +87,18 @@ check_public_name(const char *s)
 	    "wildcard)" : NULL;
 }
 
+/* An ACME profile name: the CA's directory says which exist (checked when
+ * it loads); here only its shape, as it goes into the renewal state. */
+static const char *
+check_acme_profile(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n == 0 || n > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ?
+	    "expected a profile name (1-63 letters, digits, '.', '-' or '_')" : NULL;
+}
+
 /* The admin endpoint has no authentication: loopback or a unix socket. */
 static const char *
 check_admin(const char *s)
@@ -289,6 +301,15 @@ const struct cfg_key cfg_keys[] = {
 	  "beyond this wait in a queue, those a handshake waits for (on-demand) "
 	  "ahead of renewals. All requests to the CA share a few connections "
 	  "(HTTP/2 when the CA offers it)." },
+	{ .key = "acme.profile", .flag = "--acme-profile", .flag_arg = "NAME",
+	  .type = CFG_STRING, C(acme.profile), .check = check_acme_profile,
+	  .def_doc = "the CA's default",
+	  .doc = "ACME profile to order under, for every site that names none "
+	  "(on-demand names included), e.g. Let's Encrypt's `classic`, "
+	  "`tlsserver` or `shortlived`. It must be one the CA's directory lists: "
+	  "an unknown name is logged as an error when the directory loads and "
+	  "the sites using it order nothing (they keep serving what they have). "
+	  "See \"Profiles\" in `docs/acme.md`." },
 	{ .key = "http.trusted_proxies", .flag = "--trusted-proxy",
 	  .flag_arg = "CIDR", .type = CFG_CIDRS, C(trusted_proxies),
 	  .count_off = offsetof(struct config, ntrusted_proxies),
@@ -363,6 +384,11 @@ const struct cfg_key cfg_site_keys[] = {
 	{ .key = "acme.rsa", .flag = "--acme-rsa", .flag_arg = "NAME",
 	  .type = CFG_BOOL, S(acme_rsa), .flags = CFG_F_SITE, .def = "false",
 	  .doc = "Also obtain an RSA-2048 certificate beside the ECDSA P-256 one." },
+	{ .key = "acme.profile", .type = CFG_STRING, S(acme_profile),
+	  .check = check_acme_profile, .def_doc = "`acme.profile`",
+	  .doc = "The site's ACME profile, instead of the global `acme.profile`. "
+	  "A change takes effect at the next order (renewals ask for the "
+	  "configured profile). On-demand names take the global one." },
 	{ .key = "balance", .flag = "--balance", .flag_arg = "NAME=POLICY",
 	  .type = CFG_ENUM, S(balance), .values = balances, .flags = CFG_F_SITE,
 	  .def = "\"round_robin\"",

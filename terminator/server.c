@@ -188,10 +188,10 @@ acme_key_of(const struct config *c)
 	const struct acme_global *g = &c->acme;
 
 #define S(x) ((x) != NULL ? (x) : "")
-	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld\n%ld", S(g->directory),
+	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld\n%ld\n%s", S(g->directory),
 	    S(g->email), S(g->ca_file), S(g->state_dir), S(g->eab_kid),
 	    S(g->eab_hmac), S(g->dns_hook), S(g->preferred_chain), g->retry_base,
-	    g->max_concurrent_orders);
+	    g->max_concurrent_orders, S(g->profile));
 #undef S
 }
 
@@ -258,6 +258,7 @@ acme_sites_of(const struct config *c, size_t *n)
 		sites[*n].challenges = c->sites[i].challenges;
 		sites[*n].nchallenges = c->sites[i].nchallenges;
 		sites[*n].rsa = c->sites[i].acme_rsa;
+		sites[*n].profile = c->sites[i].acme_profile;
 		(*n)++;
 	}
 	return sites;
@@ -311,6 +312,7 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	ac.preferred_chain = c->acme.preferred_chain;
 	ac.retry_base = c->acme.retry_base;
 	ac.max_concurrent_orders = (unsigned)c->acme.max_concurrent_orders;
+	ac.profile = c->acme.profile;
 	ac.on_demand_result = ondemand_acme_result;
 	s->acme = acme_start(&ac, s->store, sites, n, eb);
 	free(sites);

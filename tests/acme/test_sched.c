@@ -61,6 +61,30 @@ test_ari_window_clipped_to_lifetime(void **state)
 	assert_int_equal(acme_sched_renew_at(nb, na, na + 10, na + DAY, 0.0), nb + 15);
 }
 
+/*
+ * An ARI window that opened before the certificate in service was obtained
+ * cannot ask for it "now" again (one order per window): it starts a third
+ * into the lifetime at the earliest, so a stale one that ends before is
+ * spent. One that opened after is the CA's word, even if it has passed.
+ */
+static void
+test_ari_window_before_certificate(void **state)
+{
+	time_t got = 1000000, life = 160 * 3600;
+
+	assert_int_equal(acme_sched_ari_start(got + 10, got, life), got + 10);
+	assert_int_equal(acme_sched_ari_start(got - 3600, got, life), got + life / 3);
+	assert_int_equal(acme_sched_ari_start(got, got, life), got + life / 3);
+	/* Not known when the certificate came: as the CA says. */
+	assert_int_equal(acme_sched_ari_start(got - 10, 0, life), got - 10);
+	/* A stale window of 2% of the life around half-life, for the
+	 * certificate before (Let's Encrypt's shortlived): spent. */
+	{
+		time_t s = got - 2 * 3600, e = got + 2 * 3600;
+		assert_true(acme_sched_ari_start(s, got, life) >= e);
+	}
+}
+
 /* Jitter only ever adds: never sooner than the back-off schedule. */
 static void
 test_jitter(void **state)
@@ -131,6 +155,7 @@ main(void)
 		cmocka_unit_test(test_half_for_short_lived),
 		cmocka_unit_test(test_ari_window_wins),
 		cmocka_unit_test(test_ari_window_clipped_to_lifetime),
+		cmocka_unit_test(test_ari_window_before_certificate),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_retry_after),

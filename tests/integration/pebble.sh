@@ -5,6 +5,14 @@
 # tlsgate must listen there), PEBBLE_BIN_VERSION.
 
 pebble_bin() {
+	# PEBBLE_SID=1: Pebble 2.10.0 (profiles, IP identifiers), fetched by
+	# scripts/fetch-pebble-sid; no fallback to another Pebble.
+	if [ "${PEBBLE_SID:-}" = 1 ]; then
+		local s="${TG_SRC:-.}/.cache/pebble-sid/root/usr/bin"
+		if [ -x "$s/pebble" ]; then echo "$s"; return; fi
+		if [ "${CI:-}" = true ]; then fail "Pebble 2.10 is not fetched (scripts/fetch-pebble-sid)"; fi
+		echo "skip: Pebble 2.10 not fetched (scripts/fetch-pebble-sid)" >&2; exit 77
+	fi
 	local d="${TG_SRC:-.}/.cache/pebble/root/usr/bin"
 	if [ -x "$d/pebble" ]; then echo "$d"; return; fi
 	if command -v pebble >/dev/null; then dirname "$(command -v pebble)"; return; fi
@@ -31,7 +39,11 @@ start_pebble() {
   "httpPort": $ACME_HTTP_PORT, "tlsPort": $ACME_TLS_PORT, "ocspResponderURL": "",
   "externalAccountBindingRequired": false ${1:-}}}
 JSON
-	"$bin/pebble-challtestsrv" -management "127.0.0.1:$CHALL_MGMT" -dns01 "127.0.0.1:$PDNS" \
+	# pebble-challtestsrv's DNS flag: -dns01 up to 2.6, -dnsserver in 2.10.
+	local dnsflag=-dns01 usage
+	usage=$("$bin/pebble-challtestsrv" -help 2>&1 || true)
+	case $usage in *-dnsserver*) dnsflag=-dnsserver ;; esac
+	"$bin/pebble-challtestsrv" -management "127.0.0.1:$CHALL_MGMT" "$dnsflag" "127.0.0.1:$PDNS" \
 	    -http01 "" -https01 "" -tlsalpn01 "" -doh "" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 	    >"$T/challtestsrv.log" 2>&1 &
 	PIDS+=($!)

@@ -186,7 +186,8 @@ samples(const struct cfg_key *k, char ok_flag[32], char ok_json[64],
 		snprintf(ok_flag, cap, "%s", strcmp(k->key, "admin.listen") == 0 ?
 		    "127.0.0.1:9" : strcmp(k->key, "acme.directory") == 0 ?
 		    "https://ca.test/d" : strcmp(k->key, "tls.groups") == 0 ?
-		    "P-256:X25519" : "/x/y");
+		    "P-256:X25519" : strcmp(k->key, "acme.profile") == 0 ?
+		    "shortlived" : "/x/y");
 		snprintf(ok_json, 64, "\"%.30s\"", ok_flag);
 		snprintf(bad_flag, cap, "%s", "");
 		snprintf(bad_json, 64, "\"\"");
