@@ -56,6 +56,7 @@ enum job_state {
 	JOB_FINALIZE,		/* finalize sent: polling the order */
 	JOB_DOWNLOAD,		/* chain, issuers, alternates */
 	JOB_ARI,		/* renewalInfo */
+	JOB_SETTLE,		/* challenge published: other nodes' watches get it */
 	JOB__MAX
 };
 extern const char *const job_state_names[JOB__MAX];
