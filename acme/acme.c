@@ -905,6 +905,7 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->reap_ev = evtimer_new(a->base, acme_on_reap, a);
 	queue_init(a, cfg->max_concurrent_orders);
 	demand_init(a);
+	lockkeep_start(a);
 	apply_sites(a, sites, nsites);
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		errbuf_set(eb, "cannot start the ACME thread");
@@ -936,6 +937,7 @@ acme_stop(struct acme *a)
 	hook_reap_all(a);
 	demand_free(a);
 	queue_free(a);
+	lockkeep_stop(a);
 	if (a->pending != NULL) {
 		for (size_t i = 0; i < a->npending; i++)
 			site_clear(&a->pending[i]);
