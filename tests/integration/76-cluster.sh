@@ -98,6 +98,7 @@ ok "every node serves all $N names (verified against Pebble's root), the same ce
 # others serve the new certificate through their watch.
 R=s1.cluster.test
 old=$(node_fp 11 "$R")
+asked=$(date +%s%N)
 "$TLSGATE" renew "$R" --config "$T/node11.json" >"$T/renew.out" 2>&1 ||
     fail "tlsgate renew: $(cat "$T/renew.out")"
 declare -A seen
@@ -125,8 +126,9 @@ orders=$(grep -c 'POST /order-plz' "$T/pebble.log" || true)
 a=$(node_fp 11 "$R"); b=$(node_fp 12 "$R"); c=$(node_fp 13 "$R")
 [ -n "$a" ] && [ "$a" != "$old" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] ||
     fail "after the renewal the nodes serve $a $b $c (before: $old)"
+# Each node polled in turn with a handshake: the times are as fine as a
+# round of three handshakes.
 for n in $NODES; do
-	[ "$n" = "$taker" ] && continue
-	echo "propagation: node $n served the renewed certificate $(( (seen[$n] - seen[$taker]) / 1000000 )) ms after node $taker (which ordered it) did"
+	echo "propagation: node $n served the renewed certificate $(( (seen[$n] - asked) / 1000000 )) ms after the request ($(( (seen[$n] - seen[$taker]) / 1000000 )) ms after node $taker, which ordered it)"
 done
 ok "renewal asked on node 11, taken and ordered once by node $taker, served by all three nodes"
