@@ -41,7 +41,7 @@ const char *const acme_fail_names[ACME_FAIL__MAX] = {
 
 const char *const job_state_names[JOB__MAX] = {
 	"idle", "account", "order", "authz", "hook", "challenge", "finalize",
-	"download", "ari",
+	"download", "ari", "settle",
 };
 
 static void	job_destroy(struct job *);
@@ -476,6 +476,9 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 	case JOB_HOOK:
 		hook_check(j);
 		return;
+	case JOB_SETTLE:
+		challenge_answer(j);
+		return;
 	case JOB_CHALLENGE:
 		poll_authz(j);
 		return;
@@ -500,6 +503,47 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 		queue_submit(j);
 	else
 		job_schedule(j);
+}
+
+/*
+ * Under the lock, before ordering: in a shared store (etcd) another node may
+ * have put a certificate for this name while this job waited for the lock.
+ * One that is not ours, covers the site and is not due is adopted instead
+ * of ordering (one order per name across the fleet), with the renewal state
+ * that node left. An operator's forced renewal orders anyway. 1: adopted.
+ */
+static int
+job_adopt_stored(struct job *j)
+{
+	struct certfile	*cf;
+	struct errbuf	 eb;
+	time_t		 now = acme_now(j->a), at;
+
+	if (j->forced || (cf = store_cert_get(j->a->store, job_name(j), j->kt,
+	    &eb)) == NULL)
+		return 0;
+	at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
+	for (size_t i = 0; i < j->site->nnames; i++)
+		if (!certfile_matches(cf, j->site->names[i]))
+			at = 0;
+	if ((j->current != NULL && strcmp(cf->sha256, j->current->sha256) == 0) ||
+	    at <= now) {
+		certfile_unref(cf);
+		return 0;
+	}
+	log_notice("acme %s: another node put a new %s certificate (%s); not "
+	    "ordering", job_name(j), certfile_keytype_names[j->kt], cf->sha256);
+	certfile_unref(j->current);
+	j->current = cf;
+	if (store_renewal_get(j->a->store, job_name(j), j->kt, &j->rs) == -1)
+		memset(&j->rs, 0, sizeof(j->rs));
+	j->renew_at = at;
+	store_lock_release(j->lock);
+	j->lock = NULL;
+	job_schedule(j);
+	demand_report(j, 1);
+	j->urgent = 0;
+	return 1;
 }
 
 void
@@ -535,6 +579,8 @@ job_start(struct job *j)
 		job_timer_in(j, j->a->cfg.retry_base);
 		return;
 	}
+	if (job_adopt_stored(j))
+		return;
 	evtimer_del(j->timer);
 	queue_take(j);
 	j->forced = 0;
@@ -882,6 +928,7 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->reap_ev = evtimer_new(a->base, acme_on_reap, a);
 	queue_init(a, cfg->max_concurrent_orders);
 	demand_init(a);
+	lockkeep_start(a);
 	apply_sites(a, sites, nsites);
 	if (pthread_create(&a->thread, NULL, acme_main, a) != 0) {
 		errbuf_set(eb, "cannot start the ACME thread");
@@ -913,6 +960,7 @@ acme_stop(struct acme *a)
 	hook_reap_all(a);
 	demand_free(a);
 	queue_free(a);
+	lockkeep_stop(a);
 	if (a->pending != NULL) {
 		for (size_t i = 0; i < a->npending; i++)
 			site_clear(&a->pending[i]);

@@ -86,8 +86,10 @@ install_chain(struct job *j, const char *pem)
 		    "writing the certificate", job_name(j));
 		return;
 	}
-	if ((cf = store_cert_put(j->a->store, job_name(j), j->site->names,
-	    j->site->nnames, pem, j->key_pem, &eb)) == NULL) {
+	/* Fenced: written only while the lock is still ours (etcd: in the
+	 * write's own transaction). */
+	if ((cf = store_cert_put_locked(j->a->store, j->lock, job_name(j),
+	    j->site->names, j->site->nnames, pem, j->key_pem, &eb)) == NULL) {
 		job_fail(j, ACME_FAIL_CERTIFICATE, "new certificate rejected: %s", eb.msg);
 		return;
 	}

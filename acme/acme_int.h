@@ -14,6 +14,7 @@
  *   acme_queue.c    the cap on concurrent orders and the queue of due jobs
  *   acme_demand.c   on-demand jobs (acme_demand, acme_forget)
  *   acme_profile.c  ACME profiles: the directory's list, the order's choice
+ *   acme_lockkeep.c keeps the store locks of running orders alive
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -39,7 +40,7 @@
 #define ACME_MAX_POLLS		120
 #define ACME_MAX_BADNONCE	5
 #define ACME_ARI_RECHECK	(6 * 3600)	/* "at least twice a day" */
-#define ACME_LOCK_TTL		600
+#define ACME_LOCK_TTL		30	/* refreshed every third (acme_lockkeep.c) */
 #define ACME_NONCE_POOL		16	/* spare nonces kept, newest first */
 
 struct job;
@@ -57,6 +58,7 @@ enum job_state {
 	JOB_FINALIZE,		/* finalize sent: polling the order */
 	JOB_DOWNLOAD,		/* chain, issuers, alternates */
 	JOB_ARI,		/* renewalInfo */
+	JOB_SETTLE,		/* challenge published: other nodes' watches get it */
 	JOB__MAX
 };
 extern const char *const job_state_names[JOB__MAX];
@@ -140,6 +142,7 @@ struct acme {
 	char			*u_nonce, *u_account, *u_order, *u_ari;
 	json_t			*profiles;	/* meta.profiles; NULL: none */
 	struct event		*dir_timer, *kick, *stop_ev, *update_ev, *reap_ev;
+	struct event		*lockkeep_ev;	/* acme_lockkeep.c */
 	int			 dir_attempts;
 	struct job		**jobs;
 	size_t			 njobs;
@@ -239,6 +242,9 @@ void	step_download(struct job *);
 
 /* acme_demand.c */
 void	demand_init(struct acme *);
+/* acme_lockkeep.c: refresh held store locks (ACME thread's base). */
+void	lockkeep_start(struct acme *);
+void	lockkeep_stop(struct acme *);
 void	demand_free(struct acme *);
 void	demand_report(struct job *, int ok);	/* on_demand_result for j */
 

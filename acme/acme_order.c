@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <openssl/sha.h>
 
 #include "b64url.h"
@@ -246,8 +247,20 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 	ka = xasprintf("%s.%s", j->chal_token, j->a->thumbprint);
 	log_info("acme %s: answering %s for %s", job_name(j), want, j->chal_ident);
 	if (strcmp(want, "dns-01") != 0) {
-		if (challenge_publish(j, ka) == 0)
+		unsigned settle = store_challenge_settle_ms(j->a->store);
+
+		if (challenge_publish(j, ka) == -1) {
+			/* job_fail has run */
+		} else if (settle == 0)
 			challenge_answer(j);
+		else {
+			/* A shared store: every node answers from its own
+			 * cache, which the store's watch fills. */
+			struct timeval tv = { settle / 1000, (settle % 1000) * 1000 };
+
+			j->state = JOB_SETTLE;
+			evtimer_add(j->timer, &tv);
+		}
 		free(ka);
 		return;
 	}

@@ -7,6 +7,7 @@
  */
 #include "store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,33 @@ struct certfile *
 store_cert_put(struct store *s, const char *name, char *const *names, size_t nnames,
     const char *chain_pem, const char *key_pem, struct errbuf *eb)
 {
+	return store_cert_put_locked(s, NULL, name, names, nnames, chain_pem,
+	    key_pem, eb);
+}
+
+/* The write itself, fenced by lock when there is one. */
+static int
+cert_write(struct store *s, struct store_lock *lock, const char *name,
+    const struct certfile *cf, const char *chain_pem, const char *key_pem,
+    struct errbuf *eb)
+{
+	if (lock == NULL)
+		return s->ops->cert_put(s, name, cf, chain_pem, key_pem, eb);
+	if (s->ops->cert_put_fenced != NULL)
+		return s->ops->cert_put_fenced(s, lock, name, cf, chain_pem,
+		    key_pem, eb);
+	if (!store_lock_check(lock)) {
+		errno = ESTALE;
+		return errbuf_set(eb, "the lock of %s is no longer ours", name);
+	}
+	return s->ops->cert_put(s, name, cf, chain_pem, key_pem, eb);
+}
+
+struct certfile *
+store_cert_put_locked(struct store *s, struct store_lock *lock, const char *name,
+    char *const *names, size_t nnames, const char *chain_pem, const char *key_pem,
+    struct errbuf *eb)
+{
 	struct certfile		*cf;
 	struct store_event	 ev;
 
@@ -124,7 +152,7 @@ store_cert_put(struct store *s, const char *name, char *const *names, size_t nna
 	    strlen(key_pem), eb)) == NULL)
 		return NULL;
 	if (certcheck(cf, names, nnames, time(NULL), CERTCHECK_SKEW, eb) == -1 ||
-	    s->ops->cert_put(s, name, cf, chain_pem, key_pem, eb) == -1) {
+	    cert_write(s, lock, name, cf, chain_pem, key_pem, eb) == -1) {
 		certfile_unref(cf);
 		return NULL;
 	}
@@ -215,6 +243,12 @@ store_challenge_put(struct store *s, const char *key, const char *value, long tt
 	ev.value = value;
 	store_notify(s, &ev);
 	return 0;
+}
+
+unsigned
+store_challenge_settle_ms(const struct store *s)
+{
+	return s->ops->challenge_settle_ms;
 }
 
 char *

@@ -149,6 +149,16 @@ struct store_ops {
 	int		 (*ondemand_remove)(struct store *, const char *name,
 			    struct errbuf *);
 	long		 (*ondemand_count)(struct store *);
+	/* Optional: cert_put in one transaction with a check that lock is
+	 * still ours (-1, errno ESTALE, when it is not). NULL: the caller
+	 * checks the lock just before cert_put. */
+	int		 (*cert_put_fenced)(struct store *, struct store_lock *,
+			    const char *name, const struct certfile *cf,
+			    const char *chain_pem, const char *key_pem,
+			    struct errbuf *);
+	/* How long after challenge_put other processes sharing the store
+	 * may not have it yet (their watch's delivery); 0: at once. */
+	unsigned	 challenge_settle_ms;
 };
 
 /* A lock remembers its store; backends embed this as their lock's first member. */
@@ -193,6 +203,15 @@ struct certfile	*store_cert_get(struct store *, const char *name,
 struct certfile	*store_cert_put(struct store *, const char *name,
 		    char *const *names, size_t nnames, const char *chain_pem,
 		    const char *key_pem, struct errbuf *eb);
+/*
+ * store_cert_put, fenced by lock (NULL: none): nothing is written unless
+ * the lock is still ours when the write happens (etcd: checked inside the
+ * write's transaction; the file backend: just before). NULL with eb set,
+ * errno ESTALE when the lock was lost.
+ */
+struct certfile	*store_cert_put_locked(struct store *, struct store_lock *lock,
+		    const char *name, char *const *names, size_t nnames,
+		    const char *chain_pem, const char *key_pem, struct errbuf *eb);
 int		 store_list(struct store *, store_list_fn *fn, void *arg);
 EVP_PKEY	*store_account_key(struct store *, struct errbuf *eb);
 char		*store_account_url(struct store *);
@@ -217,6 +236,10 @@ void		 store_lock_release(struct store_lock *);
 int		 store_challenge_put(struct store *, const char *key,
 		    const char *value, long ttl, struct errbuf *eb);
 char		*store_challenge_get(struct store *, const char *key);
+/* How long the ACME client waits after store_challenge_put before it asks
+ * the CA to validate: every process that answers challenges from the store
+ * (the nodes of a fleet) has it by then. 0 for a store of one machine. */
+unsigned	 store_challenge_settle_ms(const struct store *);
 void		 store_challenge_del(struct store *, const char *key);
 int		 store_tickets_get(struct store *, void *buf, size_t cap, size_t *len,
 		    time_t *updated);

@@ -192,26 +192,51 @@ etcd_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
 	return etcd_cert_read(E(s), E(s)->ns, name, kt, 0, eb);
 }
 
+/*
+ * The chain and its key in one transaction; with a lock, the same
+ * transaction first compares the lock key's create revision with the one
+ * our acquire made (the fence): a lease that ended, or another node's lock
+ * since, fails the compare and nothing is written.
+ */
 static int
-etcd_cert_put(struct store *s, const char *name, const struct certfile *cf,
-    const char *chain_pem, const char *key_pem, struct errbuf *eb)
+etcd_cert_put_fenced(struct store *s, struct store_lock *lock, const char *name,
+    const struct certfile *cf, const char *chain_pem, const char *key_pem,
+    struct errbuf *eb)
 {
 	struct store_etcd	*e = E(s);
+	struct etcd_lock	*el = (struct etcd_lock *)lock;
 	char			*ck, *kk;
-	json_t			*ops;
+	json_t			*ops, *cmp;
 	int			 rc;
 
 	if (e->ns == NULL || !etcd_name_ok(name))
 		return errbuf_set(eb, "store: bad certificate name \"%s\"", name);
+	if (el != NULL && lock->s != s)
+		return errbuf_set(eb, "store: the lock of %s is another handle's",
+		    name);
 	ck = cert_key(e->ns, name, cf->keytype, "chain");
 	kk = cert_key(e->ns, name, cf->keytype, "key");
 	ops = json_pack("[{s:o}, {s:o}]",
 	    "request_put", ekv_txn_put(e, ck, chain_pem, strlen(chain_pem), 0, 0),
 	    "request_put", ekv_txn_put(e, kk, key_pem, strlen(key_pem), 1, 0));
-	rc = ekv_txn(e, json_array(), ops, NULL, eb) == 1 ? 0 : -1;
+	cmp = el != NULL ? json_pack("[o]", ekv_cmp_created(el->key,
+	    el->created)) : json_array();
+	rc = ekv_txn(e, cmp, ops, NULL, eb);
+	if (rc == 0) {
+		errbuf_set(eb, "lock %s: no longer ours (its lease ended or another "
+		    "node took it); certificate not written", name);
+		errno = ESTALE;
+	}
 	free(ck);
 	free(kk);
-	return rc;
+	return rc == 1 ? 0 : -1;
+}
+
+static int
+etcd_cert_put(struct store *s, const char *name, const struct certfile *cf,
+    const char *chain_pem, const char *key_pem, struct errbuf *eb)
+{
+	return etcd_cert_put_fenced(s, NULL, name, cf, chain_pem, key_pem, eb);
 }
 
 /* ---- renewal state (the file backend's JSON) ------------------------------ */
@@ -799,6 +824,9 @@ static const struct store_ops etcd_ops = {
 	.close = etcd_close,
 	.cert_get = etcd_cert_get,
 	.cert_put = etcd_cert_put,
+	.cert_put_fenced = etcd_cert_put_fenced,
+	/* A watch delivers in milliseconds; a second covers a busy node. */
+	.challenge_settle_ms = 1000,
 	.list = etcd_list,
 	.account_key = etcd_account_key,
 	.account_url = etcd_account_url,

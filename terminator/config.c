@@ -526,6 +526,7 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 		cfg_err(w, "/sites", "more than one site has \"default\": true");
 	check_ech(w, c);
 	cfg_ondemand_validate(w, c);
+	cfg_store_validate(w, c);
 	/* ACME is https only; the switch exists for stub CAs in tests. */
 	if (c->acme.directory != NULL &&
 	    strncasecmp(c->acme.directory, "https://", 8) != 0 &&

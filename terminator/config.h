@@ -145,6 +145,17 @@ struct limits {
 };
 #define LIMITS_AUTO	UINT_MAX
 
+/* store: where the state lives (config_store.c, docs/cluster.md). */
+enum store_backend { STORE_BACKEND_FILE, STORE_BACKEND_ETCD };
+struct store_cfg {
+	int	 backend;		/* enum store_backend */
+	char	**endpoints;		/* etcd: "http(s)://host:port" */
+	size_t	 nendpoints;
+	char	*prefix, *enc_key_file, *ca_file, *cert_file, *key_file;
+	char	*user, *password_file;
+	double	 timeout;		/* seconds per request */
+};
+
 struct config {
 	char		*path;			/* NULL when built from flags */
 	struct addr	*https, *http;
@@ -175,6 +186,7 @@ struct config {
 	size_t		 ntrusted_proxies;
 	int		 access_log;		/* one info line per HTTP request */
 	struct ondemand_cfg on_demand;
+	struct store_cfg store;
 };
 
 /* Whether any site uses ACME. */

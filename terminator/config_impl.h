@@ -87,6 +87,10 @@ void	 cfg_ondemand_site(struct cfg_walk *, const struct cfg_key *,
 	    const char *, json_t *, void *);
 const char *cfg_check_ask_url(const char *);
 void	 cfg_ondemand_validate(struct cfg_walk *, struct config *);
+/* The store section (config_store.c): an etcd endpoint's URL, and the
+ * checks that span its keys. */
+const char *cfg_check_etcd_url(const char *);
+void	 cfg_store_validate(struct cfg_walk *, struct config *);
 void	 cfg_site_free(struct site_cfg *);
 void	 cfg_walk_root(struct cfg_walk *, json_t *root, struct config *c);
 /* Walk an object whose keys are rows of table under prefix ("" or "limits"). */

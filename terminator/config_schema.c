@@ -38,6 +38,7 @@ static const char *const balances[] = { "round_robin", "least_conn",
     "source_hash", "p2c", NULL };
 static const char *const challenges[] = { "tls-alpn-01", "http-01", "dns-01",
     NULL };
+static const char *const store_backends[] = { "file", "etcd", NULL };
 static const char *const health_types[] = { "tcp", "http", NULL };
 /* In the order of SITE_MODE_* and FWD_* (config.h). */
 static const char *const site_modes[] = { "http", "tcp", NULL };
@@ -254,6 +255,7 @@ const struct cfg_key cfg_keys[] = {
 	  .doc = "Started as root without `user`, tlsgate refuses to run unless "
 	  "this is true." },
 #include "config_schema_od.inc"
+#include "config_schema_store.inc"
 	{ .key = "acme.directory", .flag = "--acme-directory", .flag_arg = "URL",
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",

@@ -15,6 +15,7 @@
 #include "certs_cmd.h"
 #include "status_cmd.h"
 #include "config.h"
+#include "config_store.h"
 #include "config_schema.h"
 #include "ech.h"
 #include "errbuf.h"
@@ -29,7 +30,9 @@
 /*
  * tlsgate renew NAME: ask the running daemon to renew NAME now. The request
  * goes into the store (so only someone who can write the state directory can
- * ask), then SIGUSR1 to the daemon named by the store's pid file.
+ * ask), then SIGUSR1 to the daemon named by the store's pid file. With the
+ * etcd store (--config), the request goes to etcd only: every node watches
+ * it and one of them takes it.
  */
 static int
 cmd_renew(int argc, char **argv)
@@ -61,6 +64,17 @@ cmd_renew(int argc, char **argv)
 			return 1;
 		}
 		state = c->acme.state_dir;
+		if (c->store.backend == STORE_BACKEND_ETCD) {
+			/* Every node watches the store; one of them takes it. */
+			if ((st = config_store_open(c, NULL, &eb)) == NULL ||
+			    store_renew_request(st, name, &eb) == -1) {
+				fprintf(stderr, "tlsgate renew: %s\n", eb.msg);
+				goto out;
+			}
+			printf("renewal of %s requested through etcd\n", name);
+			rc = 0;
+			goto out;
+		}
 	}
 	if ((pid = store_file_pid_read(state)) == 0) {
 		fprintf(stderr, "tlsgate renew: no running tlsgate (no pid file in %s)\n",

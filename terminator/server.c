@@ -39,6 +39,7 @@
 #include "admin.h"
 #include "certfile.h"
 #include "config.h"
+#include "config_store.h"
 #include "ech.h"
 #include "errbuf.h"
 #include "health.h"
@@ -72,6 +73,7 @@ struct server {
 	struct store_cert	 *q;		/* certificates from the feed */
 	size_t			  nq;
 	atomic_int		  tickets_changed;	/* from the feed */
+	int			  renew_q;	/* a renewal request in the feed */
 	struct admin		 *admin;
 	struct health		 *health;
 	struct event		 *ev_expiry;
@@ -122,6 +124,14 @@ server_on_store_event(const struct store_event *ev, void *arg)
 		event_active(s->ev_store, EV_TIMEOUT, 0);
 		return;
 	}
+	if (ev->kind == STORE_CHANGE_RENEW_REQUEST) {
+		/* A shared store (etcd): "tlsgate renew" on any node. */
+		pthread_mutex_lock(&s->q_mtx);
+		s->renew_q = 1;
+		pthread_mutex_unlock(&s->q_mtx);
+		event_active(s->ev_store, EV_TIMEOUT, 0);
+		return;
+	}
 	if (ev->kind != STORE_CHANGE_CERT)
 		return;
 	pthread_mutex_lock(&s->q_mtx);
@@ -133,6 +143,8 @@ server_on_store_event(const struct store_event *ev, void *arg)
 	event_active(s->ev_store, EV_TIMEOUT, 0);
 }
 
+static void	server_take_renew_requests(struct server *, int all_if_none);
+
 /* Main thread: put the queued certificates in service, oldest first. */
 static void
 server_on_store_cert(evutil_socket_t fd, short what, void *arg)
@@ -141,6 +153,7 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	struct store_cert	*q;
 	struct errbuf		 eb;
 	size_t			 n;
+	int			 renew;
 
 	if (atomic_exchange(&s->tickets_changed, 0))
 		ticket_store_changed();
@@ -149,7 +162,12 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	n = s->nq;
 	s->q = NULL;
 	s->nq = 0;
+	renew = s->renew_q;
+	s->renew_q = 0;
 	pthread_mutex_unlock(&s->q_mtx);
+	/* One node of the fleet takes each request; the others find none. */
+	if (renew && s->acme != NULL)
+		server_take_renew_requests(s, 0);
 	for (size_t i = 0; i < n; i++) {
 		struct view	*cur = view_current();
 		int		 rc, ours;
@@ -178,8 +196,8 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 static char *
 store_key_of(const struct config *c)
 {
-	return xasprintf("%s\n%s", c->acme.state_dir, c->acme.directory ?
-	    c->acme.directory : ACME_LETSENCRYPT);
+	return config_store_id(c, c->acme.directory ? c->acme.directory :
+	    ACME_LETSENCRYPT);
 }
 
 static char *
@@ -210,7 +228,7 @@ server_store_for(struct server *s, const struct config *c, struct errbuf *eb)
 		return s->store;
 	}
 	free(key);
-	if ((st = store_open_file(c->acme.state_dir, c->acme.directory ?
+	if ((st = config_store_open(c, c->acme.directory ?
 	    c->acme.directory : ACME_LETSENCRYPT, eb)) == NULL)
 		return NULL;
 	return st;
@@ -369,14 +387,22 @@ static void
 server_on_usr1(evutil_socket_t sig, short what, void *arg)
 {
 	struct server		*s = arg;
-	struct renew_ctx	 r = { s, s->acme, 0 };
 
 	if (s->acme == NULL) {
 		log_warnx("SIGUSR1: no site uses ACME");
 		return;
 	}
+	server_take_renew_requests(s, 1);
+}
+
+/* Take the renewal requests in the store; none: renew all if asked to. */
+static void
+server_take_renew_requests(struct server *s, int all_if_none)
+{
+	struct renew_ctx r = { s, s->acme, 0 };
+
 	store_renew_requests_take(s->store, renew_named, &r);
-	if (r.named == 0)
+	if (r.named == 0 && all_if_none)
 		acme_renew(s->acme, NULL);
 }
 
