@@ -195,6 +195,16 @@ ticket_sync(int rotate)
 	}
 	eb.msg[0] = '\0';
 	if ((lk = store_lock_acquire(ticket_st, TICKET_LOCK, 30, &eb)) == NULL) {
+		/* Another process is making the first ring (nodes started
+		 * together): it is stored within moments; wait for it rather
+		 * than serve on keys of our own until the next rotation. */
+		for (int i = 0; !have && errno == EWOULDBLOCK && i < 30; i++) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			have = ring_get(&cur, &prev) == 0;
+			errno = EWOULDBLOCK;
+		}
 		if (have)
 			ticket_install(&cur, &prev, "taken from the store");
 		else if (errno != EWOULDBLOCK) {

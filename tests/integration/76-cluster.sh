@@ -132,3 +132,13 @@ for n in $NODES; do
 	echo "propagation: node $n served the renewed certificate $(( (seen[$n] - asked) / 1000000 )) ms after the request ($(( (seen[$n] - seen[$taker]) / 1000000 )) ms after node $taker, which ordered it)"
 done
 ok "renewal asked on node 11, taken and ordered once by node $taker, served by all three nodes"
+
+# Session tickets: one key ring for the fleet, in etcd (sealed). A ticket
+# from node 11 resumes on nodes 12 and 13.
+tls13_session "127.0.0.11:$ACME_TLS_PORT" "$T/t11" -servername "$R"
+[ -s "$T/t11" ] || fail "no session ticket from node 11"
+for n in 12 13; do
+	grep -q "^Reused, TLSv1.3" <<<"$(s_client "127.0.0.$n:$ACME_TLS_PORT" -servername "$R" \
+	    -tls1_3 -sess_in "$T/t11")" || fail "a ticket from node 11 did not resume on node $n"
+done
+ok "a session ticket from node 11 resumes on nodes 12 and 13"

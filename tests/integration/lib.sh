@@ -116,10 +116,11 @@ start_tlsgate() {
 	wait_port "$port"
 }
 
-# s_client PORT ARGS...: one openssl handshake; output to stdout.
+# s_client [ADDR:]PORT ARGS...: one openssl handshake; output to stdout.
 s_client() {
 	local port=$1; shift
-	openssl s_client -connect "127.0.0.1:$port" "$@" </dev/null 2>&1 || true
+	[[ $port == *:* ]] || port=127.0.0.1:$port
+	openssl s_client -connect "$port" "$@" </dev/null 2>&1 || true
 }
 
 # rss_kib PID
@@ -134,14 +135,15 @@ wait_log() {
 	done
 }
 
-# tls13_session PORT FILE ARGS...: a TLS 1.3 handshake held open until its
+# tls13_session [ADDR:]PORT FILE ARGS...: a TLS 1.3 handshake held open until its
 # session ticket has come (s_client writes FILE when it does), at most 20 s,
 # rather than for a fixed time that a slow build (TSan) can outlast.
 tls13_session() {
 	local port=$1 file=$2 pid deadline
 	shift 2
+	[[ $port == *:* ]] || port=127.0.0.1:$port
 	rm -f "$file"
-	openssl s_client -connect "127.0.0.1:$port" -tls1_3 -ign_eof -sess_out "$file" \
+	openssl s_client -connect "$port" -tls1_3 -ign_eof -sess_out "$file" \
 	    "$@" </dev/null >/dev/null 2>&1 &
 	pid=$!
 	deadline=$((SECONDS + 20))
