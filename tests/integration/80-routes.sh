@@ -5,13 +5,15 @@
 # HTTP/2. Each route's pool has its own health state: killing the /api/
 # backend makes /api/ answer 503 while / and /api/v2 are still served, and
 # a route whose checks accept only 204 takes its backend down (same address
-# as the site's, which stays up). Route config errors carry file:line:column.
+# as the site's, which stays up) while one whose path answers 204 stays up. Route config errors carry file:line:column.
 . "$(dirname "$0")/lib.sh"
 need curl
 
 cert s ec r.test
-PS=$(free_port); PA=$(free_port); PV=$(free_port); PP=$(free_port); P=$(free_port)
+PS=$(free_port); PA=$(free_port); PV=$(free_port); PP=$(free_port); PE=$(free_port)
+P=$(free_port)
 backend S http "$PS"; backend A http "$PA"; backend V http "$PV"; backend POST http "$PP"
+start_httpecho E "$PE"
 hc='"health": {"type": "http", "path": "/hc", "interval": 0.3, "timeout": 0.5, "rise": 1, "fall": 2'
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
@@ -23,7 +25,10 @@ cat >"$T/tlsgate.json" <<JSON
      {"path": "/api/", "backends": ["127.0.0.1:$PA"],
       $hc, "status": "200-299", "host": "health.r.test"}},
      {"path": "/api/v2", "backends": ["127.0.0.1:$PV"]},
-     {"path": "/bad/", "backends": ["127.0.0.1:$PS"], $hc, "status": "204"}}]}]}
+     {"path": "/bad/", "backends": ["127.0.0.1:$PS"], $hc, "status": "204"}},
+     {"path": "/echo/", "backends": ["127.0.0.1:$PE"],
+      "health": {"type": "http", "path": "/status/204", "status": "204", "interval": 0.3,
+                 "timeout": 0.5, "rise": 1, "fall": 1}}]}]}
 JSON
 "$TLSGATE" check --config "$T/tlsgate.json" >/dev/null || fail "check: $("$TLSGATE" check --config "$T/tlsgate.json" 2>&1)"
 start_tlsgate "$P" --config "$T/tlsgate.json"
@@ -56,7 +61,14 @@ for v in --http1.1 --http2; do
 	expect $v POST /api/users "200 POST"
 	expect $v PUT /api/users "200 A"
 	expect $v GET /bad/x "503 503 SERVICE_UNAVAILABLE"
+	got=$(req $v GET /echo/x)
+	[[ "$got" == '200 {"name":"E",'* ]] || fail "$v GET /echo/x: got \"$got\""
 done
+# Checks answered 204 (the only status accepted there) keep /echo/ up.
+grep -q "backend 127.0.0.1:$PE of r.test /echo/ is DOWN" "$T/tlsgate.log" &&
+    fail "a check answered with the accepted 204 took /echo/ down"
+[ "$(curl -sS "http://127.0.0.1:$PE/__stats" | sed 's/.*"requests": *\([0-9]*\).*/\1/')" -ge 3 ] ||
+    fail "the /echo/ backend saw no checks"
 ok "longest prefix on whole segments, method filter, site fallback (HTTP/1.1 and HTTP/2)"
 ok "a route that accepts only 204 took 127.0.0.1:$PS down for /bad/ while the site kept it"
 
