@@ -269,43 +269,70 @@ store_challenge_del(struct store *s, const char *key)
 	store_notify(s, &ev);
 }
 
+const char *const store_blob_names[STORE_BLOB__MAX] = {
+	[STORE_BLOB_TICKETS] = "tickets",
+	[STORE_BLOB_ECH] = "ech",
+	[STORE_BLOB_STICKY] = "sticky",
+};
+const char *const store_blob_files[STORE_BLOB__MAX] = {
+	[STORE_BLOB_TICKETS] = "tickets.key",
+	[STORE_BLOB_ECH] = "ech.json",
+	[STORE_BLOB_STICKY] = "sticky.key",
+};
+static const enum store_change blob_change[STORE_BLOB__MAX] = {
+	[STORE_BLOB_TICKETS] = STORE_CHANGE_TICKETS,
+	[STORE_BLOB_ECH] = STORE_CHANGE_ECH,
+	[STORE_BLOB_STICKY] = STORE_CHANGE_STICKY,
+};
+
+int
+store_blob_get(struct store *s, enum store_blob b, void *buf, size_t cap,
+    size_t *len, time_t *updated)
+{
+	if ((unsigned)b >= STORE_BLOB__MAX)
+		return -1;
+	return s->ops->blob_get(s, b, buf, cap, len, updated);
+}
+
+int
+store_blob_put(struct store *s, enum store_blob b, const void *buf, size_t len,
+    struct errbuf *eb)
+{
+	struct store_event ev;
+
+	if ((unsigned)b >= STORE_BLOB__MAX)
+		return errbuf_set(eb, "store: no blob %d", (int)b);
+	if (s->ops->blob_put(s, b, buf, len, eb) == -1)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = blob_change[b];
+	store_notify(s, &ev);
+	return 0;
+}
+
 int
 store_tickets_get(struct store *s, void *buf, size_t cap, size_t *len,
     time_t *updated)
 {
-	return s->ops->tickets_get(s, buf, cap, len, updated);
+	return store_blob_get(s, STORE_BLOB_TICKETS, buf, cap, len, updated);
 }
 
 int
 store_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
 {
-	struct store_event ev;
-
-	if (s->ops->tickets_put(s, buf, len, eb) == -1)
-		return -1;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = STORE_CHANGE_TICKETS;
-	store_notify(s, &ev);
-	return 0;
+	return store_blob_put(s, STORE_BLOB_TICKETS, buf, len, eb);
 }
 
 int
 store_ech_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
 {
-	return s->ops->ech_get(s, buf, cap, len, updated);
+	return store_blob_get(s, STORE_BLOB_ECH, buf, cap, len, updated);
 }
 
 int
 store_ech_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
 {
-	struct store_event ev;
-
-	if (s->ops->ech_put(s, buf, len, eb) == -1)
-		return -1;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = STORE_CHANGE_ECH;
-	store_notify(s, &ev);
-	return 0;
+	return store_blob_put(s, STORE_BLOB_ECH, buf, len, eb);
 }
 
 int

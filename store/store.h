@@ -67,6 +67,7 @@ enum store_change {
 	STORE_CHANGE_CHALLENGE_DEL,
 	STORE_CHANGE_TICKETS,		/* session-ticket keys replaced */
 	STORE_CHANGE_ECH,		/* ECH keys replaced */
+	STORE_CHANGE_STICKY,		/* the sticky-session key replaced */
 	STORE_CHANGE_RENEW_REQUEST	/* someone asked for a renewal */
 };
 
@@ -89,6 +90,19 @@ struct store_ondemand {
 };
 typedef void store_ondemand_fn(const char *name, const struct store_ondemand *,
     void *arg);
+
+/* The terminator's private blobs, opaque to the store: one of each per
+ * store, shared by every process (and node) of it. */
+enum store_blob {
+	STORE_BLOB_TICKETS,	/* the session-ticket key ring (ticket.c) */
+	STORE_BLOB_ECH,		/* the ECH key set (ech.c) */
+	STORE_BLOB_STICKY,	/* the sticky-session cookie key (http/sticky.c) */
+	STORE_BLOB__MAX
+};
+/* Its name: the file under STATE_DIR (file backend), the key under the
+ * prefix (etcd). */
+extern const char *const store_blob_names[STORE_BLOB__MAX];
+extern const char *const store_blob_files[STORE_BLOB__MAX];
 
 struct store_ops {
 	const char	*kind;
@@ -124,16 +138,11 @@ struct store_ops {
 			    const char *value, long ttl, struct errbuf *);
 	char		*(*challenge_get)(struct store *, const char *key);
 	void		 (*challenge_del)(struct store *, const char *key);
-	/* Session-ticket keys: an opaque blob (the terminator's key ring). */
-	int		 (*tickets_get)(struct store *, void *buf, size_t cap,
-			    size_t *len, time_t *updated);
-	int		 (*tickets_put)(struct store *, const void *buf, size_t len,
-			    struct errbuf *);
-	/* ECH keys: an opaque blob (the terminator's key set), as tickets. */
-	int		 (*ech_get)(struct store *, void *buf, size_t cap,
-			    size_t *len, time_t *updated);
-	int		 (*ech_put)(struct store *, const void *buf, size_t len,
-			    struct errbuf *);
+	/* The private blobs (store_blob_get/put say how they behave). */
+	int		 (*blob_get)(struct store *, enum store_blob, void *buf,
+			    size_t cap, size_t *len, time_t *updated);
+	int		 (*blob_put)(struct store *, enum store_blob, const void *buf,
+			    size_t len, struct errbuf *);
 	/* Renewal requests ("tlsgate renew NAME"): put, and take them all. */
 	int		 (*renew_request)(struct store *, const char *name,
 			    struct errbuf *);
@@ -241,16 +250,22 @@ char		*store_challenge_get(struct store *, const char *key);
  * (the nodes of a fleet) has it by then. 0 for a store of one machine. */
 unsigned	 store_challenge_settle_ms(const struct store *);
 void		 store_challenge_del(struct store *, const char *key);
+/*
+ * A private blob (enum store_blob). get: 0, or -1 when none is stored, it
+ * is larger than cap, or (file backend) readable by others. put replaces
+ * it atomically (file backend: mode 0600; etcd: sealed) and tells the
+ * watchers (STORE_CHANGE_TICKETS, _ECH or _STICKY). The ticket and ECH
+ * calls below are these for their blob.
+ */
+int		 store_blob_get(struct store *, enum store_blob, void *buf,
+		    size_t cap, size_t *len, time_t *updated);
+int		 store_blob_put(struct store *, enum store_blob, const void *buf,
+		    size_t len, struct errbuf *eb);
 int		 store_tickets_get(struct store *, void *buf, size_t cap, size_t *len,
 		    time_t *updated);
 int		 store_tickets_put(struct store *, const void *buf, size_t len,
 		    struct errbuf *eb);
-/*
- * ECH keys (private keys and their ECHConfigs), one blob shared by every
- * process of the store, like the ticket keys. get: 0, or -1 when none is
- * stored, it is larger than cap, or (file backend) readable by others. put
- * replaces it atomically (file backend: mode 0600) and tells the watchers.
- */
+/* ECH keys (private keys and their ECHConfigs). */
 int		 store_ech_get(struct store *, void *buf, size_t cap, size_t *len,
 		    time_t *updated);
 int		 store_ech_put(struct store *, const void *buf, size_t len,

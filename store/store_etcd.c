@@ -647,16 +647,16 @@ etcd_challenge_del(struct store *s, const char *key)
 	free(k);
 }
 
-/* ---- ticket and ECH keys: sealed blobs -------------------------------------- */
+/* ---- ticket, ECH and sticky keys: sealed blobs -------------------------------------- */
 
 static int
-blob_get(struct store *s, const char *what, void *buf, size_t cap, size_t *len,
-    time_t *updated)
+etcd_blob_get(struct store *s, enum store_blob b, void *buf, size_t cap,
+    size_t *len, time_t *updated)
 {
 	struct store_etcd	*e = E(s);
 	struct etcd_value	 v;
 	struct errbuf		 eb;
-	char			*k = xasprintf("%s%s", e->prefix, what);
+	char			*k = xasprintf("%s%s", e->prefix, store_blob_names[b]);
 	int			 rc = -1;
 
 	if (ekv_get(e, k, 0, &v, &eb) == 1) {
@@ -674,41 +674,16 @@ blob_get(struct store *s, const char *what, void *buf, size_t cap, size_t *len,
 }
 
 static int
-blob_put(struct store *s, const char *what, const void *buf, size_t len,
+etcd_blob_put(struct store *s, enum store_blob b, const void *buf, size_t len,
     struct errbuf *eb)
 {
 	struct store_etcd	*e = E(s);
-	char			*k = xasprintf("%s%s", e->prefix, what);
+	char			*k = xasprintf("%s%s", e->prefix, store_blob_names[b]);
 	int			 rc;
 
 	rc = ekv_put(e, k, buf, len, 1, 0, eb);
 	free(k);
 	return rc;
-}
-
-static int
-etcd_tickets_get(struct store *s, void *buf, size_t cap, size_t *len,
-    time_t *updated)
-{
-	return blob_get(s, "tickets", buf, cap, len, updated);
-}
-
-static int
-etcd_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
-{
-	return blob_put(s, "tickets", buf, len, eb);
-}
-
-static int
-etcd_ech_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
-{
-	return blob_get(s, "ech", buf, cap, len, updated);
-}
-
-static int
-etcd_ech_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
-{
-	return blob_put(s, "ech", buf, len, eb);
 }
 
 /* ---- renewal requests ------------------------------------------------------ */
@@ -753,6 +728,16 @@ etcd_renew_requests_take(struct store *s, void (*fn)(const char *, void *),
 	free(pre);
 }
 
+/* The blob a key under the prefix names, or STORE_BLOB__MAX. */
+static enum store_blob
+blob_of(const char *rel)
+{
+	for (int b = 0; b < STORE_BLOB__MAX; b++)
+		if (strcmp(rel, store_blob_names[b]) == 0)
+			return (enum store_blob)b;
+	return STORE_BLOB__MAX;
+}
+
 /* ---- the watch's events ---------------------------------------------------- */
 
 void
@@ -787,10 +772,16 @@ etcd_on_event(struct store_etcd *e, int put, const char *key,
 		ev.value = (char *)val.data;
 		store_notify(&e->base, &ev);
 		value_free(&val);
-	} else if (strcmp(rel, "tickets") == 0 || strcmp(rel, "ech") == 0) {
+	} else if (blob_of(rel) != STORE_BLOB__MAX) {
+		static const enum store_change kinds[STORE_BLOB__MAX] = {
+			[STORE_BLOB_TICKETS] = STORE_CHANGE_TICKETS,
+			[STORE_BLOB_ECH] = STORE_CHANGE_ECH,
+			[STORE_BLOB_STICKY] = STORE_CHANGE_STICKY,
+		};
+
 		if (!put || own)
 			return;
-		ev.kind = rel[0] == 't' ? STORE_CHANGE_TICKETS : STORE_CHANGE_ECH;
+		ev.kind = kinds[blob_of(rel)];
 		store_notify(&e->base, &ev);
 	} else if (strncmp(rel, "renew/", 6) == 0) {
 		/* store.c notifies no request: every one comes from here. */
@@ -840,10 +831,8 @@ static const struct store_ops etcd_ops = {
 	.challenge_put = etcd_challenge_put,
 	.challenge_get = etcd_challenge_get,
 	.challenge_del = etcd_challenge_del,
-	.tickets_get = etcd_tickets_get,
-	.tickets_put = etcd_tickets_put,
-	.ech_get = etcd_ech_get,
-	.ech_put = etcd_ech_put,
+	.blob_get = etcd_blob_get,
+	.blob_put = etcd_blob_put,
 	.renew_request = etcd_renew_request,
 	.renew_requests_take = etcd_renew_requests_take,
 	.ondemand_touch = etcd_ondemand_touch,

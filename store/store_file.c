@@ -608,17 +608,17 @@ file_challenge_del(struct store *s, const char *key)
 	pthread_mutex_unlock(&f->mtx);
 }
 
-/* ---- session-ticket keys ------------------------------------------------- */
+/* ---- private blobs (ticket, ECH and sticky keys) --------------------------- */
 
 /*
  * A private blob at STATE_DIR/file: refused when others may read it (a key
  * file someone widened is not trusted), or when it does not fit cap.
  */
 static int
-blob_get(struct store *s, const char *file, void *buf, size_t cap, size_t *len,
-    time_t *updated)
+file_blob_get(struct store *s, enum store_blob b, void *buf, size_t cap,
+    size_t *len, time_t *updated)
 {
-	char		*path = xasprintf("%s/%s", F(s)->root, file);
+	char		*path = xasprintf("%s/%s", F(s)->root, store_blob_files[b]);
 	struct stat	 st;
 	int		 fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t		 n;
@@ -639,42 +639,16 @@ blob_get(struct store *s, const char *file, void *buf, size_t cap, size_t *len,
 }
 
 static int
-blob_put(struct store *s, const char *file, const void *buf, size_t len,
+file_blob_put(struct store *s, enum store_blob b, const void *buf, size_t len,
     struct errbuf *eb)
 {
-	char	*path = xasprintf("%s/%s", F(s)->root, file);
+	char	*path = xasprintf("%s/%s", F(s)->root, store_blob_files[b]);
 	int	 rc;
 
 	if ((rc = mkdirs(F(s)->root, eb)) == 0)
 		rc = atomicfile_write(path, buf, len, 0600, eb);
 	free(path);
 	return rc;
-}
-
-static int
-file_tickets_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
-{
-	return blob_get(s, "tickets.key", buf, cap, len, updated);
-}
-
-static int
-file_tickets_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
-{
-	return blob_put(s, "tickets.key", buf, len, eb);
-}
-
-/* ---- ECH keys ------------------------------------------------------------ */
-
-static int
-file_ech_get(struct store *s, void *buf, size_t cap, size_t *len, time_t *updated)
-{
-	return blob_get(s, "ech.json", buf, cap, len, updated);
-}
-
-static int
-file_ech_put(struct store *s, const void *buf, size_t len, struct errbuf *eb)
-{
-	return blob_put(s, "ech.json", buf, len, eb);
 }
 
 /* ---- renewal requests -------------------------------------------------- */
@@ -776,10 +750,8 @@ static const struct store_ops file_ops = {
 	.challenge_put = file_challenge_put,
 	.challenge_get = file_challenge_get,
 	.challenge_del = file_challenge_del,
-	.tickets_get = file_tickets_get,
-	.tickets_put = file_tickets_put,
-	.ech_get = file_ech_get,
-	.ech_put = file_ech_put,
+	.blob_get = file_blob_get,
+	.blob_put = file_blob_put,
 	.renew_request = file_renew_request,
 	.renew_requests_take = file_renew_requests_take,
 	.ondemand_touch = file_ondemand_touch,

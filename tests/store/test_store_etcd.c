@@ -57,7 +57,7 @@ static pid_t	 etcd_pid;
 struct feed {
 	pthread_mutex_t	mtx;
 	pthread_cond_t	cond;
-	int		certs, puts, dels, tickets, ech, renews;
+	int		certs, puts, dels, tickets, ech, sticky, renews;
 	char		last_name[64], last_key[64], last_value[64], cert_sha[65];
 };
 
@@ -103,6 +103,9 @@ on_event(const struct store_event *ev, void *arg)
 		break;
 	case STORE_CHANGE_ECH:
 		f->ech++;
+		break;
+	case STORE_CHANGE_STICKY:
+		f->sticky++;
 		break;
 	case STORE_CHANGE_RENEW_REQUEST:
 		f->renews++;
@@ -485,6 +488,9 @@ test_challenges_and_feed(void **state)
 	assert_int_equal(feed_wait(&fb, &fb.tickets, 1), 0);
 	assert_int_equal(store_ech_put(a, blob, sizeof(blob), &eb), 0);
 	assert_int_equal(feed_wait(&fb, &fb.ech, 1), 0);
+	assert_int_equal(store_blob_put(a, STORE_BLOB_STICKY, blob, 32, &eb), 0);
+	assert_int_equal(feed_wait(&fb, &fb.sticky, 1), 0);
+	assert_int_equal(fb.tickets, 1);	/* each blob its own event */
 	assert_int_equal(testcert_make("ec", "feed.test", 30, &cert, &key), 0);
 	cf = store_cert_put(a, "feed.test", names, 1, cert, key, &eb);
 	assert_non_null(cf);
@@ -553,6 +559,12 @@ test_blobs_and_requests(void **state)
 	assert_int_equal(store_ech_get(b, back, sizeof(back), &len, NULL), 0);
 	assert_int_equal(len, 33);
 	assert_memory_equal(back, keys, 33);
+	keys[0] ^= 2;
+	assert_int_equal(store_blob_put(a, STORE_BLOB_STICKY, keys, 32, &eb), 0);
+	assert_int_equal(store_blob_get(b, STORE_BLOB_STICKY, back, sizeof(back), &len,
+	    NULL), 0);
+	assert_int_equal(len, 32);
+	assert_memory_equal(back, keys, 32);
 	/* Renewal requests: each is taken once, by one node. */
 	assert_int_equal(store_renew_request(a, "x.test", &eb), 0);
 	assert_int_equal(store_renew_request(a, "y.test", &eb), 0);
