@@ -333,7 +333,7 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 	struct view	 *v;
 	size_t		  i = 0;
 
-	if (uses_sticky(c) && sticky_key_load(c->acme.state_dir, eb) == -1)
+	if (uses_sticky(c) && sticky_key_load(c->acme.state_dir, store, eb) == -1)
 		goto fail;
 	for (i = 0; i < c->nsites; i++)
 		if ((sites[i] = site_build(&c->sites[i], c->sites[i].names[0], store,

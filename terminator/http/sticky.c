@@ -25,6 +25,7 @@
 #include "errbuf.h"
 #include "hfield.h"
 #include "pool.h"
+#include "store.h"
 #include "xalloc.h"
 
 #define STICKY_VERSION	1
@@ -63,6 +64,31 @@ unhex(const char *s, uint8_t *out, size_t n)
 	return 0;
 }
 
+/* The key's text: STICKY_KEY_LEN bytes in hex, and a newline. */
+static int
+key_parse(const char *buf, ssize_t n, uint8_t *out)
+{
+	if (n < STICKY_KEY_LEN * 2 || unhex(buf, out, STICKY_KEY_LEN) == -1 ||
+	    (n > STICKY_KEY_LEN * 2 && buf[STICKY_KEY_LEN * 2] != '\n'))
+		return -1;
+	return 0;
+}
+
+static void
+key_new_text(char text[STICKY_KEY_LEN * 2 + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t	k[STICKY_KEY_LEN];
+
+	RAND_bytes(k, sizeof(k));
+	for (size_t i = 0; i < sizeof(k); i++) {
+		text[2 * i] = hex[k[i] >> 4];
+		text[2 * i + 1] = hex[k[i] & 15];
+	}
+	text[STICKY_KEY_LEN * 2] = '\n';
+	OPENSSL_cleanse(k, sizeof(k));
+}
+
 /* 0 with the key in out; 1 if the file does not exist; -1 with eb set. */
 static int
 key_read(const char *path, uint8_t *out, struct errbuf *eb)
@@ -82,8 +108,7 @@ key_read(const char *path, uint8_t *out, struct errbuf *eb)
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n < STICKY_KEY_LEN * 2 || unhex(buf, out, STICKY_KEY_LEN) == -1 ||
-	    (n > STICKY_KEY_LEN * 2 && buf[STICKY_KEY_LEN * 2] != '\n')) {
+	if (key_parse(buf, n, out) == -1) {
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return errbuf_set(eb, "%s: not %d hex digits; remove it to make a "
 		    "new key", path, STICKY_KEY_LEN * 2);
@@ -97,19 +122,12 @@ key_read(const char *path, uint8_t *out, struct errbuf *eb)
 static int
 key_create(const char *dir, const char *path, struct errbuf *eb)
 {
-	static const char hex[] = "0123456789abcdef";
-	uint8_t	 k[STICKY_KEY_LEN];
 	char	 text[STICKY_KEY_LEN * 2 + 1], *tmp;
 	int	 fd, rc = 0;
 
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return errbuf_set(eb, "%s: %s", dir, strerror(errno));
-	RAND_bytes(k, sizeof(k));
-	for (size_t i = 0; i < sizeof(k); i++) {
-		text[2 * i] = hex[k[i] >> 4];
-		text[2 * i + 1] = hex[k[i] & 15];
-	}
-	text[sizeof(text) - 1] = '\n';
+	key_new_text(text);
 	tmp = xasprintf("%s/.sticky.key.%ld", dir, (long)getpid());
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -122,27 +140,89 @@ key_create(const char *dir, const char *path, struct errbuf *eb)
 		rc = errbuf_set(eb, "%s: %s", path, strerror(errno));
 	unlink(tmp);
 	free(tmp);
-	OPENSSL_cleanse(k, sizeof(k));
 	OPENSSL_cleanse(text, sizeof(text));
 	return rc;
 }
 
+/* From the store: 0 with the key in out; 1 if none is stored (or the file
+ * backend refused it: readable by others); -1 with eb set. */
+static int
+key_get_store(struct store *st, uint8_t *out, struct errbuf *eb)
+{
+	char	buf[STICKY_KEY_LEN * 2 + 8];
+	size_t	n = 0;
+	int	rc = 0;
+
+	if (store_blob_get(st, STORE_BLOB_STICKY, buf, sizeof(buf), &n, NULL) == -1)
+		return 1;
+	if (key_parse(buf, (ssize_t)n, out) == -1)
+		rc = errbuf_set(eb, "the store's key is not %d hex digits",
+		    STICKY_KEY_LEN * 2);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
+/*
+ * The store's key, made under its "_sticky" lock when there is none, so
+ * that every process and node of the store signs with the same one. A
+ * process that finds another making it waits for it (3 s at most).
+ */
+static int
+key_load_store(struct store *st, uint8_t *out, struct errbuf *eb)
+{
+	struct store_lock	*lk;
+	char			 text[STICKY_KEY_LEN * 2 + 1];
+	int			 rc;
+
+	if ((rc = key_get_store(st, out, eb)) != 1)
+		return rc;
+	if ((lk = store_lock_acquire(st, "_sticky", 30, eb)) == NULL) {
+		if (errno != EWOULDBLOCK)
+			return -1;
+		for (int i = 0; i < 30 && rc == 1; i++) {
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			rc = key_get_store(st, out, eb);
+		}
+		return rc != 1 ? rc : errbuf_set(eb, "another process is making "
+		    "it in the store, and has not within 3 s");
+	}
+	if ((rc = key_get_store(st, out, eb)) == 1) {
+		key_new_text(text);
+		if (store_lock_check(lk) != 1)
+			rc = errbuf_set(eb, "the store's lock was lost");
+		else if (store_blob_put(st, STORE_BLOB_STICKY, text, sizeof(text),
+		    eb) == 0 && (rc = key_get_store(st, out, eb)) == 1)
+			rc = errbuf_set(eb, "the store lost it as it was made");
+		else if (rc == 1)
+			rc = -1;
+		OPENSSL_cleanse(text, sizeof(text));
+	}
+	store_lock_release(lk);
+	return rc;
+}
+
 int
-sticky_key_load(const char *state_dir, struct errbuf *eb)
+sticky_key_load(const char *state_dir, struct store *st, struct errbuf *eb)
 {
 	uint8_t	 k[STICKY_KEY_LEN];
 	char	*path;
 	int	 rc;
 
-	if (key_set && strcmp(key_dir, state_dir) == 0)
-		return 0;
-	path = xasprintf("%s/sticky.key", state_dir);
-	if ((rc = key_read(path, k, eb)) == 1 &&
-	    (rc = key_create(state_dir, path, eb)) == 0)
-		rc = key_read(path, k, eb);	/* whoever linked first */
-	if (rc == 1)
-		rc = errbuf_set(eb, "%s: vanished after it was made", path);
-	free(path);
+	if (st != NULL)
+		rc = key_load_store(st, k, eb);
+	else {
+		if (key_set && key_dir != NULL && strcmp(key_dir, state_dir) == 0)
+			return 0;
+		path = xasprintf("%s/sticky.key", state_dir);
+		if ((rc = key_read(path, k, eb)) == 1 &&
+		    (rc = key_create(state_dir, path, eb)) == 0)
+			rc = key_read(path, k, eb);	/* whoever linked first */
+		if (rc == 1)
+			rc = errbuf_set(eb, "%s: vanished after it was made", path);
+		free(path);
+	}
 	if (rc != 0) {
 		errbuf_prefix(eb, "sticky sessions' key");
 		return -1;
@@ -153,7 +233,7 @@ sticky_key_load(const char *state_dir, struct errbuf *eb)
 	pthread_rwlock_unlock(&key_lock);
 	OPENSSL_cleanse(k, sizeof(k));
 	free(key_dir);
-	key_dir = xstrdup(state_dir);
+	key_dir = st != NULL ? NULL : xstrdup(state_dir);
 	return 0;
 }
 

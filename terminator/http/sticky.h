@@ -8,10 +8,11 @@
  * of one pool (a route, another site) on another; an expired, tampered or
  * unknown cookie is ignored, never obeyed.
  *
- * The key is one per state directory, shared by every process that uses it
- * (restarts keep it): <state_dir>/sticky.key, 32 random bytes in hex, made
- * mode 0600 when missing. It is not in the etcd store yet: the nodes of a
- * cluster need the same file.
+ * The key is one per store, shared by every process and node that uses it
+ * (restarts keep it): 32 random bytes in hex, made when missing (under the
+ * store's "_sticky" lock). With the file store, or with no store (no site
+ * uses ACME), that is <state_dir>/sticky.key, mode 0600; with etcd, a
+ * sealed key under the cluster's prefix.
  *
  * Threads: sticky_key_load, sticky_new and sticky_free on the main thread
  * (a sticky is owned by its pool, pool.h); sticky_find and sticky_set_cookie
@@ -30,9 +31,12 @@ struct hfields;
 struct pool;
 struct sticky;
 
-/* Read, or make, <state_dir>/sticky.key and use it from now on; a second
- * call for the same state_dir does nothing. 0, or -1 with eb set. */
-int		 sticky_key_load(const char *state_dir, struct errbuf *eb);
+/* Read, or make, the key in st (NULL: <state_dir>/sticky.key) and use it
+ * from now on; without a store, a second call for the same state_dir does
+ * nothing. 0, or -1 with eb set. */
+struct store;
+int		 sticky_key_load(const char *state_dir, struct store *st,
+		    struct errbuf *eb);
 /* Sticky sessions for p (which must outlive it) by cfg's cookie, sent with
  * Path=path. The key must be loaded. NULL with eb set. */
 struct sticky	*sticky_new(const struct sticky_cfg *cfg, struct pool *p,

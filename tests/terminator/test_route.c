@@ -23,6 +23,7 @@
 #include "pool.h"
 #include "route.h"
 #include "sticky.h"
+#include "store.h"
 
 static struct config *
 load(struct config_errors *e, const char *site_extra)
@@ -78,7 +79,7 @@ test_match(void **state)
 	(void)state;
 	/* Route 3 is sticky: its pool needs the key. */
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(sticky_key_load(dir, &eb), 0);
+	assert_int_equal(sticky_key_load(dir, NULL, &eb), 0);
 	snprintf(key, sizeof(key), "%s/sticky.key", dir);
 	c = load(&e, ", \"routes\": ["
 	    "{\"path\": \"/api/\", \"backends\": [\"127.0.0.1:9001\"]},"
@@ -186,11 +187,11 @@ test_sticky(void **state)
 	struct sticky_cfg	 sc = { .cookie = "SRV", .ttl = 0 };
 	char			 dir[] = "/tmp/test_route.XXXXXX", path[64], v[256];
 	const struct hfield	*f;
-	struct stat		 st;
+	struct stat		 st, st2;
 
 	(void)state;
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(sticky_key_load(dir, &eb), 0);
+	assert_int_equal(sticky_key_load(dir, NULL, &eb), 0);
 	snprintf(path, sizeof(path), "%s/sticky.key", dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -226,8 +227,37 @@ test_sticky(void **state)
 	hfields_free(&bad);
 	/* The key file is reused: a cookie still verifies after a reload from it
 	 * (a second load of the same folder keeps the key). */
-	assert_int_equal(sticky_key_load(dir, &eb), 0);
+	assert_int_equal(sticky_key_load(dir, NULL, &eb), 0);
 	assert_ptr_equal(sticky_find(p->sticky, &req), p->b[0]);
+	/* Through the (file) store: the same file, so the same key; a cookie
+	 * made before still verifies. */
+	{
+		struct store *fs = store_open_file(dir, NULL, &eb);
+
+		assert_non_null(fs);
+		assert_int_equal(sticky_key_load(dir, fs, &eb), 0);
+		assert_ptr_equal(sticky_find(p->sticky, &req), p->b[0]);
+		store_close(fs);
+	}
+	/* A store without a key gets one made, mode 0600; cookies signed
+	 * with the old key are then ignored. */
+	{
+		char other[] = "/tmp/test_route3.XXXXXX", p3[64], cmd[64];
+		struct store *fs;
+
+		assert_non_null(mkdtemp(other));
+		assert_non_null(fs = store_open_file(other, "https://ca.test/dir", &eb));
+		assert_int_equal(sticky_key_load(other, fs, &eb), 0);
+		snprintf(p3, sizeof(p3), "%s/sticky.key", other);
+		assert_int_equal(stat(p3, &st2), 0);
+		assert_int_equal(st2.st_mode & 0777, 0600);
+		assert_null(sticky_find(p->sticky, &req));
+		store_close(fs);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", other);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(sticky_key_load(dir, NULL, &eb), 0);
+		assert_ptr_equal(sticky_find(p->sticky, &req), p->b[0]);
+	}
 	/* A key readable by others is refused. */
 	chmod(path, 0644);
 	{
@@ -235,7 +265,7 @@ test_sticky(void **state)
 		assert_non_null(mkdtemp(other));
 		snprintf(p2, sizeof(p2), "%s/sticky.key", other);
 		assert_int_equal(link(path, p2), 0);
-		assert_int_equal(sticky_key_load(other, &eb), -1);
+		assert_int_equal(sticky_key_load(other, NULL, &eb), -1);
 		assert_non_null(strstr(eb.msg, "readable by others"));
 		unlink(p2);
 		rmdir(other);
