@@ -8,16 +8,22 @@
 # upgrade (403) has its answer passed back; any other upgrade (h2c, foo) is
 # not made: the request is answered as HTTP/1.1 without its Upgrade field
 # and the connection goes on; an idle tunnel is closed after
-# http.tunnel_idle_timeout.
+# http.tunnel_idle_timeout. A tunnel to a re-encrypting site's TLS backend
+# works the same.
 . "$(dirname "$0")/lib.sh"
 need openssl python3
 
 SUP="$TG_SRC/tests/support"
-cert front ec ws.test idle.test
-PB=$(free_port); P=$(free_port)
+cert front ec ws.test idle.test tls.test
+cert be ec backend.internal
+PB=$(free_port); PT=$(free_port); P=$(free_port)
 python3 "$SUP/wsecho.py" --listen "127.0.0.1:$PB" >"$T/backend-ws.log" 2>&1 &
 PIDS+=($!)
+python3 "$SUP/wsecho.py" --listen "127.0.0.1:$PT" --cert "$T/be.pem" --key "$T/be.key" \
+    >"$T/backend-wstls.log" 2>&1 &
+PIDS+=($!)
 wait_port "$PB"
+wait_port "$PT"
 # One worker: the reload's pass over its connections (once a second)
 # reaches the tunnel and the idle probe below alike.
 cat >"$T/tlsgate.json" <<JSON
@@ -26,6 +32,9 @@ cat >"$T/tlsgate.json" <<JSON
   "certificates": [{"cert": "front.pem", "key": "front.key"}]},
  {"names": ["idle.test"], "backends": ["127.0.0.1:$PB"],
   "http": {"tunnel_idle_timeout": 1},
+  "certificates": [{"cert": "front.pem", "key": "front.key"}]},
+ {"names": ["tls.test"], "backends": ["127.0.0.1:$PT"],
+  "backend_tls": {"ca": "be.pem", "server_name": "backend.internal"},
   "certificates": [{"cert": "front.pem", "key": "front.key"}]}]}
 JSON
 start_tlsgate "$P" --config "$T/tlsgate.json"
@@ -65,6 +74,13 @@ wait_until_backend() {
 wait_until_backend "tunnel ended path=/ws echoed=1000"
 wait_log "path=/ws proto=http/1.1 status=101"
 ok "the backend got the key, version 13 and the protocol, and echoed 1,000"
+
+# Re-encryption: the tunnel runs over TLS to the backend too.
+out=$("${WS[@]}" --sni tls.test --count 200) || fail "TLS backend: $out"
+[ "$out" = "ok messages=200" ] || fail "TLS backend: $out"
+grep -q "upgrade path=/ws key=yes version=13" "$T/backend-wstls.log" ||
+    fail "TLS backend saw: $(cat "$T/backend-wstls.log")"
+ok "200 messages through a tunnel re-encrypted to a TLS backend"
 
 # A backend that refuses the upgrade: its 403 reaches the client.
 out=$("${WS[@]}" --sni ws.test --path /refuse --expect-status 403) || fail "refused: $out"

@@ -13,6 +13,7 @@ An HTTP/1.1 server on --listen HOST:PORT, one thread per connection:
   - a path starting with /refuse gets 403 (body "refused"), upgrade or not;
   - anything else gets 200 and a JSON object of the request's header fields
     (names lowercased) and path, with keep-alive.
+With --cert FILE --key FILE it speaks TLS (for a re-encrypting site).
 """
 import argparse
 import base64
@@ -20,6 +21,7 @@ import hashlib
 import json
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 
@@ -139,14 +141,26 @@ def frame(op, data, fin=0x80):
 class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls = None
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, addr
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", required=True)
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     srv = Server((host, int(port)), Conn)
+    if a.cert:
+        srv.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        srv.tls.load_cert_chain(a.cert, a.key)
     srv.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     log("listening on %s" % a.listen)
     srv.serve_forever()
