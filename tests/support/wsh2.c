@@ -231,7 +231,8 @@ read_tx(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flag
 	(void)arg;
 	if (n > len)
 		n = len;
-	memcpy(buf, tx + txoff, n);
+	if (n > 0)	/* tx is NULL before the first message */
+		memcpy(buf, tx + txoff, n);
 	txoff += n;
 	if (txoff == txlen)
 		txoff = txlen = 0;
