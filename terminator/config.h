@@ -78,6 +78,8 @@ struct site_cfg {
 	double		  backend_idle_timeout;	/* seconds an idle pooled one is kept */
 	double		  backend_timeout;	/* seconds until the response starts;
 						   then 504 */
+	double		  tunnel_idle_timeout;	/* a WebSocket tunnel idle this long
+						   is closed */
 	long		  hsts_max_age;		/* seconds; 0: no Strict-Transport-Security */
 	int		  hsts_subdomains;	/* includeSubDomains */
 	int		  hsts_preload;		/* preload (needs the two above) */

@@ -437,6 +437,7 @@ const struct cfg_key cfg_site_keys[] = {
 	  .min = 0.01, .max = 86400, .flags = CFG_F_SITE, .def = "60",
 	  .doc = "Time the backend has to start its response once the request "
 	  "is sent; past it, `504`." },
+#include "config_schema_ws.inc"
 	{ .key = "hsts.max_age", .flag = "--hsts", .flag_arg = "NAME=SECONDS",
 	  .type = CFG_INT, S(hsts_max_age), .min = 0, .max = 2147483647.0,
 	  .flags = CFG_F_SITE, .def = "0",

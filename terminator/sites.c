@@ -161,6 +161,7 @@ site_http_init(struct site_http *h, const struct site_cfg *sc)
 	h->backend_max_idle = sc->backend_max_idle;
 	h->backend_idle_timeout = sc->backend_idle_timeout;
 	h->backend_timeout = sc->backend_timeout;
+	h->tunnel_idle_timeout = sc->tunnel_idle_timeout;
 	if (sc->hsts_max_age > 0)
 		h->hsts = xasprintf("max-age=%ld%s%s", sc->hsts_max_age,
 		    sc->hsts_subdomains ? "; includeSubDomains" : "",

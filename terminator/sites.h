@@ -36,6 +36,7 @@ struct site_http {
 	int64_t		  max_body;		/* 0: no limit */
 	int		  backend_max_idle;
 	double		  backend_idle_timeout, backend_timeout;
+	double		  tunnel_idle_timeout;	/* WebSocket tunnels (ws.h) */
 	char		 *hsts;			/* Strict-Transport-Security, or NULL */
 };
 

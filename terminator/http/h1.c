@@ -9,6 +9,13 @@
  * Transfer-Encoding, a duplicate or invalid Content-Length, a
  * Transfer-Encoding whose last coding is not chunked, bare CR, obs-fold);
  * this file adds the size limits (414, 431, 413) and the timeouts.
+ *
+ * A WebSocket upgrade (ws.h) whose backend answered 101 turns the
+ * connection into a tunnel (H1_TUNNEL): the 101 goes out, then the
+ * client's bytes go to the stream's request body and the backend's come
+ * back unframed, with no parser, until either side ends; then the
+ * connection closes. Any other upgrade is not made: llhttp's pause after
+ * such a request is resumed and HTTP/1.1 goes on.
  */
 #include "hsess_impl.h"
 
@@ -25,6 +32,7 @@
 
 #include "log.h"
 #include "sites.h"
+#include "ws.h"
 #include "xalloc.h"
 
 enum h1_state {
@@ -32,6 +40,7 @@ enum h1_state {
 	H1_HEAD,		/* reading a request head */
 	H1_BODY,		/* reading a request body */
 	H1_WAIT,		/* request read; answering it */
+	H1_TUNNEL,		/* WebSocket: raw bytes both ways (ws.h) */
 	H1_DONE,		/* no more requests on this connection */
 	H1__MAX
 };
@@ -244,11 +253,14 @@ h1_on_headers_complete(llhttp_t *p)
 		h->cont = r->body;
 		hfields_del(&r->h, "expect");
 	}
+	/* Before the hop-by-hop fields go: Upgrade and Connection say it. */
+	(void)ws_h1_request(st);
 	hfields_strip_hop(&r->h);
 	h->state = r->body ? H1_BODY : H1_WAIT;
 	h1_arm(h);
 	hproxy_request(st);
-	if (!r->body) {
+	/* An upgrade's request side ends with the tunnel, not here. */
+	if (!r->body && !st->upgrade) {
 		st->req_done = 1;
 		hproxy_body_end(st);
 	} else if (h->cont && st->state != HST_DONE && !st->local) {
@@ -393,6 +405,23 @@ h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
 	evbuffer_commit_space(o, &v, 1);
 }
 
+/* The backend took the WebSocket upgrade: the 101 goes out, and the
+ * connection is a tunnel until either side ends, then closes. */
+static void
+h1_tunnel_open(struct h1 *h, struct hstream *st)
+{
+	h->state = H1_TUNNEL;
+	h->close = 1;
+	h->chunked = 0;
+	h1_write_head(h->s->out, &st->resp, h1_reason(101), 0, 0,
+	    "connection: upgrade\r\nupgrade: websocket\r\n");
+	h1_arm(h);	/* no timer of ours: the tunnel's idle limit is upstream's */
+	if (h->eof) {
+		st->req_done = 1;
+		hproxy_body_end(st);
+	}
+}
+
 static void
 h1_on_head(struct hstream *st)
 {
@@ -405,6 +434,10 @@ h1_on_head(struct hstream *st)
 	if (st->head_sent)
 		return;
 	st->head_sent = 1;
+	if (st->tunnel) {
+		h1_tunnel_open(h, st);
+		return;
+	}
 	if (h->state == H1_BODY || h->state == H1_HEAD || h->eof || h->shutdown)
 		h->close = 1;	/* the rest of the request is not read, or we stop */
 	h->chunked = 0;
@@ -545,6 +578,20 @@ h1_bad(struct h1 *h, llhttp_errno_t e)
 	hproxy_respond(st, status, HSE_BAD_REQUEST, why);
 }
 
+/* Client bytes of a tunnel: the stream's request body, unparsed. */
+static ssize_t
+h1_tunnel_input(struct h1 *h, const uint8_t *p, size_t n)
+{
+	struct hstream *st = h->st;
+
+	if (h->body_wait || st->req_done)
+		return 0;
+	hproxy_body(st, p, n);
+	if (!hproxy_body_room(st))
+		h->body_wait = 1;	/* h1_on_body_taken() lifts it */
+	return (ssize_t)n;
+}
+
 static ssize_t
 h1_input(struct hsess *s, const uint8_t *p, size_t n)
 {
@@ -552,6 +599,8 @@ h1_input(struct hsess *s, const uint8_t *p, size_t n)
 	llhttp_errno_t	 e;
 	size_t		 used;
 
+	if (h->state == H1_TUNNEL)
+		return h1_tunnel_input(h, p, n);
 	if (h->state == H1_DONE || h->state == H1_WAIT || h->body_wait)
 		return 0;
 	if (h->paused) {
@@ -562,6 +611,14 @@ h1_input(struct hsess *s, const uint8_t *p, size_t n)
 	h->buf_start = (const char *)p;
 	h->buf_end = (const char *)p + n;
 	e = llhttp_execute(&h->parser, (const char *)p, n);
+	while (e == HPE_PAUSED_UPGRADE) {
+		/* After a request asking for an upgrade that was not made
+		 * (anything but a WebSocket, which never gets here): the
+		 * client goes on in HTTP/1.1. */
+		used = (size_t)((const uint8_t *)llhttp_get_error_pos(&h->parser) - p);
+		llhttp_resume_after_upgrade(&h->parser);
+		e = llhttp_execute(&h->parser, (const char *)p + used, n - used);
+	}
 	if (e == HPE_OK)
 		return (ssize_t)n;
 	if (e == HPE_PAUSED) {
@@ -600,6 +657,13 @@ h1_eof(struct hsess *s)
 			snprintf(h->st->why, sizeof(h->st->why), "client closed mid-request");
 		}
 		s->state = HSESS_ABORT;
+		break;
+	case H1_TUNNEL:
+		/* The client's end of the tunnel: the backend's follows. */
+		if (h->st != NULL && !h->st->req_done) {
+			h->st->req_done = 1;
+			hproxy_body_end(h->st);
+		}
 		break;
 	default:
 		break;		/* answer, then close */

@@ -39,6 +39,12 @@
  * (those answers went out the first time), and goes on. A connection that
  * has carried a stream keeps its session: its HPACK tables are state.
  *
+ * WebSockets (RFC 8441, ws.h): SETTINGS_ENABLE_CONNECT_PROTOCOL is
+ * offered; a CONNECT stream with :protocol websocket is bridged to an
+ * HTTP/1.1 upgrade, and the backend's 101 is answered here with 200, after
+ * which the stream's DATA both ways is the tunnel's bytes, under the same
+ * flow control as any body.
+ *
  * This file has the session, the responses and the timers; h2_recv.c has
  * the receive callbacks (requests, bodies, resets), h2_impl.h what both use.
  */
@@ -253,7 +259,8 @@ h2_on_head(struct hstream *st)
 		h2_consume(h, st, hs->unconsumed);
 	nv = (size_t)r->h.n + 2 <= sizeof(nv_small) / sizeof(nv_small[0]) ?
 	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
-	sl = h2_itoa(r->status, status);
+	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. */
+	sl = h2_itoa(st->tunnel ? 200 : r->status, status);
 	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
 	    sl, NGHTTP2_NV_FLAG_NONE };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
@@ -263,7 +270,8 @@ h2_on_head(struct hstream *st)
 	}
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
-		if (h2_skip_field(f))
+		if (h2_skip_field(f) || (st->tunnel && f->nlen == 20 &&
+		    memcmp(f->name, "sec-websocket-accept", 20) == 0))
 			continue;
 		nv[n++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value,
 		    f->nlen, f->vlen, NGHTTP2_NV_FLAG_NONE };
@@ -335,7 +343,7 @@ h2_session_new(struct h2 *h)
 {
 	nghttp2_option		*opt;
 	nghttp2_mem		 mem;
-	nghttp2_settings_entry	 set[5];
+	nghttp2_settings_entry	 set[6];
 	int			 rv;
 
 	/* Workers start sessions concurrently. */
@@ -370,7 +378,9 @@ h2_session_new(struct h2 *h)
 	set[3] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_PUSH, 0 };
 	/* RFC 9218: no RFC 7540 priority tree to keep (or to be attacked). */
 	set[4] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1 };
-	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, set, 5) != 0 ||
+	/* RFC 8441: WebSockets over extended CONNECT (ws.h). */
+	set[5] = (nghttp2_settings_entry){ NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1 };
+	if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, set, 6) != 0 ||
 	    nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0,
 	    H2_CONN_WINDOW) != 0)
 		return -1;

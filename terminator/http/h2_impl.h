@@ -66,6 +66,8 @@ struct h2st {
 	int			 refuse;	/* status to answer with, or 0 */
 	const char		*refuse_why;
 	unsigned		 eof_sent:1;
+	/* RFC 8441 :protocol: 0 none, 1 websocket, 2 another (ws.h). */
+	unsigned		 xproto:2;
 };
 
 /* The hstream of stream id, or NULL. */

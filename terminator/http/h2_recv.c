@@ -3,7 +3,9 @@
  * callbacks. A request's HEADERS become an hstream (pseudo-headers into
  * st->req, fields checked against max_headers, max_header_size and
  * max_uri), DATA goes to the middle, and client RST_STREAMs are counted
- * against rapid reset (CVE-2023-44487). h2.c owns the session.
+ * against rapid reset (CVE-2023-44487). h2.c owns the session. An
+ * extended CONNECT (RFC 8441) with :protocol websocket becomes a WebSocket
+ * upgrade towards the backend (ws.h); its DATA is the tunnel's bytes.
  */
 #include "hsess_impl.h"
 
@@ -11,11 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
 #include "h2_impl.h"
 #include "sites.h"
+#include "ws.h"
 #include "xalloc.h"
 
 struct hstream *
@@ -115,8 +119,13 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 			r->target = hfields_strdup(&r->h, (const char *)value, vlen, 0);
 		} else if (nlen == 10 && memcmp(name, ":authority", 10) == 0) {
 			hreq_set_authority(r, (const char *)value, vlen);
+		} else if (nlen == 9 && memcmp(name, ":protocol", 9) == 0) {
+			/* nghttp2 lets it in only with our SETTINGS_ENABLE_
+			 * CONNECT_PROTOCOL sent, and on CONNECT only. */
+			hs->xproto = vlen == 9 && strncasecmp((const char *)value,
+			    "websocket", 9) == 0 ? 1 : 2;
 		}
-		return 0;	/* :scheme, :protocol */
+		return 0;	/* :scheme */
 	}
 	if (nlen == 14 && memcmp(name, "content-length", 14) == 0) {
 		/* nghttp2 has checked it is digits and will check the DATA. */
@@ -185,8 +194,14 @@ h2_request(struct h2 *h, struct hstream *st, int end_stream)
 	 * "content-length: 0" it never had; upstream_req.c adds one for POST,
 	 * PUT and PATCH). */
 	r->body = !end_stream;
-	if (hs->refuse == 0 && r->m == HM_CONNECT)
-		h2_refuse(st, 405, "CONNECT is not supported");
+	if (hs->refuse == 0 && r->m == HM_CONNECT) {
+		if (hs->xproto == 1)
+			ws_h2_request(st);	/* now a GET with an upgrade */
+		else if (hs->xproto == 2)
+			h2_refuse(st, 501, "extended CONNECT is for websocket only");
+		else
+			h2_refuse(st, 405, "CONNECT is not supported");
+	}
 	if (hs->refuse != 0)
 		hproxy_respond(st, hs->refuse, HSE_BAD_REQUEST, hs->refuse_why);
 	else
@@ -271,7 +286,8 @@ h2_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *
 	}
 	hs = st->fe;
 	hs->unconsumed += n;
-	max = st->site != NULL ? st->site->http.max_body : 0;
+	/* A tunnel's bytes are no request body: no size limit. */
+	max = st->site != NULL && !st->upgrade ? st->site->http.max_body : 0;
 	if (!st->local && max > 0 && st->req_body_bytes + n > (uint64_t)max) {
 		st->req_body_bytes += n;
 		if (!st->head_sent && st->state != HST_RESPONDING)

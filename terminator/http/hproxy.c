@@ -418,6 +418,7 @@ hproxy_upstream_opts(const struct hstream *st, struct upstream_opts *o)
 	o->body_timeout = v->http.body_timeout;
 	o->max_idle = st_http(st)->backend_max_idle;
 	o->idle_timeout = st_http(st)->backend_idle_timeout;
+	o->tunnel_idle = st_http(st)->tunnel_idle_timeout;
 }
 
 /* Send st to the next backend the pool offers; answers it when none is
@@ -605,8 +606,10 @@ void
 hproxy_on_resp_end(struct hstream *st)
 {
 	st->resp_done = 1;
-	/* The backend connection is free once the request went out whole. */
-	hsess_defer(st->s, st, HPEND_DATA | (st->req_done ? HPEND_RELEASE : 0));
+	/* The backend connection is free once the request went out whole;
+	 * an upgrade's (ws.h) is done with when the backend is. */
+	hsess_defer(st->s, st, HPEND_DATA | (st->req_done || st->upgrade ?
+	    HPEND_RELEASE : 0));
 }
 
 void

@@ -106,6 +106,9 @@ struct hstream {
 	unsigned		 resp_done:1;	/* the backend's body is complete */
 	unsigned		 local:1;	/* answered by tlsgate itself */
 	unsigned		 head_sent:1;	/* frontend: response head is out */
+	/* WebSockets (ws.h): an upgrade goes to the backend; it said 101 and
+	 * the bodies are now the tunnel's bytes; asked by RFC 8441 CONNECT. */
+	unsigned		 upgrade:1, tunnel:1, ws_h2:1;
 	struct upconn		*up;		/* backend connection while attached */
 	struct backend		*bk;		/* the backend that answered, or last tried */
 	struct backend		*tried[8];

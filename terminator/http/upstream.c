@@ -24,6 +24,13 @@
  * llhttp's callbacks only fill st; the middle hears of head, data and end
  * after llhttp_execute() returned, so re-entry never meets a parser
  * half-way.
+ *
+ * A WebSocket upgrade (ws.h) takes a new connection, never a pooled one.
+ * Once its 101 is parsed the connection is a tunnel: the request side
+ * writes st->req_body as it comes, unframed, and half-closes when the
+ * client is done; the response side puts what it reads into st->resp_body,
+ * unparsed, until the backend closes. One timer, tunnel_idle, counts from
+ * the last byte either way. The connection is closed afterwards.
  */
 #include "upstream.h"
 
@@ -536,8 +543,12 @@ up_on_timer(evutil_socket_t fd, short what, void *arg)
 		    u->b->str, u->t_limit);
 		break;
 	case UP_READING:
-		(void)up_fail(u, HSE_TIMEOUT, 0, "backend %s: no response body byte "
-		    "in %.3gs", u->b->str, u->t_limit);
+		if (u->tunnel)
+			(void)up_fail(u, HSE_TIMEOUT, 0, "backend %s: tunnel idle "
+			    "for %.3gs", u->b->str, u->t_limit);
+		else
+			(void)up_fail(u, HSE_TIMEOUT, 0, "backend %s: no response "
+			    "body byte in %.3gs", u->b->str, u->t_limit);
 		break;
 	case UP_IDLE:
 		up_close(u, 1, "idle timeout");
@@ -592,7 +603,8 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 	struct upconn *u;
 
 	assert(up->magic == UPPOOL_MAGIC && st->up == NULL);
-	if ((u = upool_take(up, b, p->tls_ctx)) != NULL) {
+	/* An upgrade ends the connection's HTTP: it gets one of its own. */
+	if (!st->upgrade && (u = upool_take(up, b, p->tls_ctx)) != NULL) {
 		log_debug("u%08x backend %s: reused", u->id, b->str);
 		u->reused = 1;
 		u->state = UP_SENDING;
@@ -639,8 +651,20 @@ upstream_resume(struct upconn *u)
 		return;
 	u->paused = 0;
 	if (u->state == UP_READING)
-		up_timer(u, u->o.body_timeout);
+		up_timer(u, u->tunnel ? u->o.tunnel_idle : u->o.body_timeout);
 	up_kick(u);
+}
+
+void
+up_tunnel_open(struct upconn *u)
+{
+	u->tunnel = 1;
+	u->st->tunnel = 1;
+	u->keep = 0;
+	u->wdone = 0;		/* the client's bytes follow the head */
+	u->chunked = 0;
+	u->body_left = UINT64_MAX;
+	up_kick(u);		/* and some may be waiting already */
 }
 
 void
@@ -656,7 +680,7 @@ upstream_detach(struct upconn *u)
 	/* Reusable: both messages complete, nothing extra, and the backend
 	 * said it keeps the connection. */
 	reusable = u->state == UP_DONE && u->wdone && u->keep && !u->extra &&
-	    !u->wfail;
+	    !u->wfail && !u->tunnel;
 	u->depth++;		/* keep u while it is closed: up_unwind frees */
 	up_unattach(u);
 	if (reusable)

@@ -36,6 +36,8 @@ struct upstream_opts {
 	double	body_timeout;		/* no response body byte for this long */
 	int	max_idle;		/* idle connections per backend; 0: no reuse */
 	double	idle_timeout;		/* an idle connection is closed after */
+	double	tunnel_idle;		/* a WebSocket tunnel with no byte either
+					 * way for this long is closed (ws.h) */
 };
 
 /* The pool of worker base (one per worker). */

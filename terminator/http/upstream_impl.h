@@ -101,6 +101,7 @@ struct upconn {
 	unsigned		 keep:1;	/* llhttp: the backend keeps it open */
 	unsigned		 extra:1;	/* bytes after the response */
 	unsigned		 paused:1;	/* st->resp_body is full */
+	unsigned		 tunnel:1;	/* after a 101: raw bytes both ways */
 };
 
 enum hstream_err;
@@ -126,6 +127,8 @@ extern const char *const up_state_names[UP__MAX];
 
 /* upstream_req.c: write what can be written of the request. */
 int		 up_write(struct upconn *);
+/* upstream.c: the backend said 101; st's bodies carry raw bytes now. */
+void		 up_tunnel_open(struct upconn *);
 /* upstream_resp.c: read and parse the response; the parser's settings. */
 int		 up_read(struct upconn *);
 extern const llhttp_settings_t up_settings;

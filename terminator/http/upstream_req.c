@@ -4,6 +4,9 @@
  * st->req_body, framed by Content-Length or chunked, written with writev
  * (plain) or SSL_write (re-encryption). Writing goes on while the response
  * comes in: a backend may answer (or echo) before the body is complete.
+ * A WebSocket upgrade (ws.h) gets its two hop-by-hop fields back in the
+ * head; once it is a tunnel, st->req_body goes out unframed, and the
+ * client's end becomes a half-close towards the backend.
  */
 #include "upstream.h"
 
@@ -26,6 +29,7 @@
 #include "xalloc.h"
 
 #define UP_TLS_WRITE	16384		/* bytes per SSL_write */
+#define UP_WS_FIELDS	"connection: upgrade\r\nupgrade: websocket\r\n"
 
 static char *
 put(char *p, const char *s, size_t n)
@@ -45,7 +49,7 @@ up_build_head(struct upconn *u)
 	int			 nl = 0;
 
 	cap = ml + 1 + tl + 11 + 6 + strlen(auth) + 2 + r->h.bytes + 4 * (size_t)r->h.n +
-	    64;
+	    64 + sizeof(UP_WS_FIELDS);
 	if (cap > u->hb_cap) {
 		/* The buffer stays with the connection for the next head. */
 		if (cap < UP_HB_KEEP)
@@ -68,6 +72,8 @@ up_build_head(struct upconn *u)
 		p = put(p, f->value, f->vlen);
 		p = put(p, "\r\n", 2);
 	}
+	if (u->st->upgrade)
+		p = put(p, UP_WS_FIELDS, sizeof(UP_WS_FIELDS) - 1);
 	u->chunked = 0;
 	u->body_left = 0;
 	if (r->clen >= 0) {
@@ -123,6 +129,8 @@ up_request_complete(const struct upconn *u)
 {
 	if (u->hoff < u->hlen || u->froff < u->frlen || u->tlen > 0)
 		return 0;
+	if (u->tunnel)
+		return u->st->req_done && evbuffer_get_length(u->st->req_body) == 0;
 	if (u->chunked)
 		return u->chunk_end;
 	return u->body_left == 0;
@@ -260,6 +268,19 @@ up_tls_write(struct upconn *u, size_t budget, size_t *body)
 	}
 }
 
+/* The client ended its side of a tunnel: so do we, towards the backend
+ * (a FIN, or TLS close_notify), and read on until the backend closes. */
+static void
+up_tunnel_shut(struct upconn *u)
+{
+	if (u->ssl != NULL) {
+		ERR_clear_error();
+		(void)SSL_shutdown(u->ssl);	/* best effort, non-blocking */
+		ERR_clear_error();
+	} else
+		(void)shutdown(u->fd, SHUT_WR);
+}
+
 /* Write what can be written. -1 if the stream was let go. */
 int
 up_write(struct upconn *u)
@@ -276,6 +297,8 @@ up_write(struct upconn *u)
 		    budget == 0) {
 			if (up_request_complete(u)) {
 				u->wdone = 1;
+				if (u->tunnel)
+					up_tunnel_shut(u);
 				free(u->tbuf);
 				u->tbuf = NULL;
 				if (u->state == UP_SENDING)

@@ -3,7 +3,10 @@
  * reads from the backend, parses with llhttp in strict mode (no lenient
  * flags) into st->resp and st->resp_body, skips 1xx interim responses, and
  * tells the middle through hproxy_on_*() once llhttp_execute() returned.
- * Reading stops while st->resp_body holds HSTREAM_RESP_HIGH bytes.
+ * Reading stops while st->resp_body holds HSTREAM_RESP_HIGH bytes. A 101
+ * to a WebSocket upgrade (ws.h) ends the parsing: what follows its head is
+ * tunnel bytes, read into st->resp_body as they come until the backend
+ * closes.
  */
 #include "upstream.h"
 
@@ -23,6 +26,7 @@
 #include "log.h"
 #include "pool.h"
 #include "upstream_impl.h"
+#include "ws.h"
 #include "xalloc.h"
 
 #define UP_READSZ	16384		/* one TLS record's plaintext at most */
@@ -120,8 +124,19 @@ up_on_headers_complete(llhttp_t *ps)
 	int			 status = llhttp_get_status_code(ps);
 
 	if (status == 101) {
-		llhttp_set_error_reason(ps, "101 Switching Protocols: no upgrades yet");
-		return -1;
+		const char *why = ws_check_101(st);
+		if (why != NULL) {
+			llhttp_set_error_reason(ps, why);
+			return -1;
+		}
+		hfields_strip_hop(&st->resp.h);
+		hfields_del(&st->resp.h, "content-length");
+		st->resp.status = 101;
+		st->resp.clen = -1;
+		st->resp.body = 1;	/* the tunnel's bytes, until the close */
+		u->head_ready = 1;
+		up_tunnel_open(u);
+		return 2;	/* no body: llhttp stops after this head */
 	}
 	if (status >= 100 && status < 200) {
 		u->interim = 1;		/* 100 Continue, 103 Early Hints: skipped */
@@ -160,14 +175,17 @@ up_on_message_complete(llhttp_t *ps)
 {
 	struct upconn *u = ps->data;
 
+	if (u->tunnel)
+		return 0;	/* llhttp then stops with HPE_PAUSED_UPGRADE */
 	if (u->interim) {
 		/* The final response follows, maybe in the same read. */
 		hfields_free(&u->st->resp.h);
 		u->interim = 0;
 		return 0;
 	}
-	/* Read now: llhttp resets its flags once this returns. */
-	u->keep = llhttp_should_keep_alive(ps) != 0;
+	/* Read now: llhttp resets its flags once this returns. A refused
+	 * upgrade's connection is not kept: it was never meant for reuse. */
+	u->keep = llhttp_should_keep_alive(ps) != 0 && !u->st->upgrade;
 	u->complete = 1;
 	return HPE_PAUSED;	/* nothing after it is ours to parse */
 }
@@ -194,7 +212,7 @@ up_deliver(struct upconn *u)
 	if (u->head_ready && !u->head_sent) {
 		u->head_sent = 1;
 		u->state = UP_READING;
-		up_timer(u, u->o.body_timeout);
+		up_timer(u, u->tunnel ? u->o.tunnel_idle : u->o.body_timeout);
 		hproxy_on_resp_head(st);
 		if (u->st != st)
 			return -1;
@@ -225,8 +243,22 @@ up_parse(struct upconn *u, const char *buf, size_t n)
 
 	u->rbytes += n;
 	up_progress(u);
+	if (u->tunnel) {
+		evbuffer_add(u->st->resp_body, buf, n);
+		u->st->resp_body_bytes += n;
+		u->nbody += n;
+		return up_deliver(u);
+	}
 	e = llhttp_execute(&u->parser, buf, n);
-	if (e == HPE_PAUSED && u->complete) {
+	if (e == HPE_PAUSED_UPGRADE && u->tunnel) {
+		/* The bytes after the 101's head are the tunnel's first. */
+		pos = llhttp_get_error_pos(&u->parser);
+		if (pos != NULL && pos < buf + n) {
+			evbuffer_add(u->st->resp_body, pos, (size_t)(buf + n - pos));
+			u->st->resp_body_bytes += (size_t)(buf + n - pos);
+			u->nbody += (size_t)(buf + n - pos);
+		}
+	} else if (e == HPE_PAUSED && u->complete) {
 		pos = llhttp_get_error_pos(&u->parser);
 		if (pos != NULL && pos < buf + n)
 			u->extra = 1;	/* more than one response: not reusable */
@@ -244,6 +276,12 @@ up_eof(struct upconn *u, int err)
 	const char	*how = err ? strerror(err) : "closed";
 	llhttp_errno_t	 e;
 
+	if (u->tunnel && err == 0) {
+		/* The backend's end of the tunnel: the response ends. */
+		u->complete = 1;
+		u->keep = 0;
+		return up_deliver(u);
+	}
 	if (u->rbytes == 0) {
 		/* Nothing of the response came: a reused connection the
 		 * backend closed as we sent may be retried (RFC 9112 9.3.1). */

@@ -711,7 +711,7 @@ test_http_keys_refused_on_tcp(void **state)
 		config_errors_clear(&e);
 		checked++;
 	}
-	assert_int_equal(checked, 9);
+	assert_int_equal(checked, 10);
 
 	/* Flags name the flag. */
 	{
