@@ -47,6 +47,11 @@ struct cfg_walk {
 	int			 from_flags;
 };
 
+struct site_cfg;
+/* A site's or a route's checks once its keys are read (config_json.c). */
+void	cfg_pool_finish(struct cfg_walk *, const char *path, json_t *js,
+	    struct site_cfg *);
+
 /* Record an error at a JSON path; positions are added by cfg_errs_flush. */
 void	cfg_err(struct cfg_walk *, const char *path, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
@@ -85,6 +90,8 @@ struct cfg_key;
  * cross-key checks, and freeing. */
 void	 cfg_ondemand_site(struct cfg_walk *, const struct cfg_key *,
 	    const char *, json_t *, void *);
+/* An http(s):// URL with a host (config_ondemand.c): NULL, or why not. */
+const char *cfg_check_http_url(const char *, const char **host);
 const char *cfg_check_ask_url(const char *);
 void	 cfg_ondemand_validate(struct cfg_walk *, struct config *);
 /* The store section (config_store.c): an etcd endpoint's URL, and the

@@ -219,11 +219,36 @@ defaults_plain(const struct cfg_key *t)
 	return 1;
 }
 
+/* What a site and a route check once their keys are read: a health check
+ * has a type (and an HTTP one a path), backend_tls has both or neither of
+ * cert and key. */
+void
+cfg_pool_finish(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s)
+{
+	json_t	*h;
+	char	 sub[700];
+
+	if ((h = json_object_get(js, "health")) != NULL && json_is_object(h)) {
+		if (json_object_get(h, "type") == NULL) {
+			snprintf(sub, sizeof(sub), "%s/health", path);
+			cfg_err(w, sub, "expected \"type\": \"tcp\" or \"http\"");
+		}
+		if (s->health.type == 2 && s->health.path == NULL)
+			s->health.path = xstrdup("/");
+	}
+	if ((h = json_object_get(js, "backend_tls")) != NULL && json_is_object(h)) {
+		s->btls.on = 1;
+		if ((s->btls.cert == NULL) != (s->btls.key == NULL)) {
+			snprintf(sub, sizeof(sub), "%s/backend_tls", path);
+			cfg_err(w, sub, "give both cert and key, or neither");
+		}
+	}
+}
+
 void
 cfg_walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s,
     const struct site_cfg *tmpl, int ondemand)
 {
-	json_t	*h;
 	char	 sub[600];
 
 	if (tmpl != NULL)
@@ -255,21 +280,7 @@ cfg_walk_site(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg 
 	if (json_object_get(js, "certificates") == NULL && !s->acme && !ondemand)
 		cfg_err(w, path, w->from_flags ? "no --cert (or --acme) given for it" :
 		    "missing key \"certificates\" (or \"acme\": true)");
-	if ((h = json_object_get(js, "health")) != NULL && json_is_object(h)) {
-		if (json_object_get(h, "type") == NULL) {
-			snprintf(sub, sizeof(sub), "%s/health", path);
-			cfg_err(w, sub, "expected \"type\": \"tcp\" or \"http\"");
-		}
-		if (s->health.type == 2 && s->health.path == NULL)
-			s->health.path = xstrdup("/");
-	}
-	if ((h = json_object_get(js, "backend_tls")) != NULL && json_is_object(h)) {
-		s->btls.on = 1;
-		if ((s->btls.cert == NULL) != (s->btls.key == NULL)) {
-			snprintf(sub, sizeof(sub), "%s/backend_tls", path);
-			cfg_err(w, sub, "give both cert and key, or neither");
-		}
-	}
+	cfg_pool_finish(w, path, js, s);
 	if (s->acme && s->challenges == NULL) {
 		/* Any wildcard name (not only the first) needs DNS validation. */
 		int wild = 0;

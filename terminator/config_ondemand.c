@@ -29,25 +29,37 @@ cfg_ondemand_site(struct cfg_walk *w, const struct cfg_key *k, const char *path,
 	cfg_walk_site(w, path, v, c->on_demand.site, NULL, 1);
 }
 
+/*
+ * An http:// or https:// URL with a host, and no space or control
+ * character: NULL with *host at what follows the scheme, or why not.
+ */
+const char *
+cfg_check_http_url(const char *s, const char **host)
+{
+	if (strncasecmp(s, "http://", 7) == 0)
+		*host = s + 7;
+	else if (strncasecmp(s, "https://", 8) == 0)
+		*host = s + 8;
+	else
+		return "expected an http:// or https:// URL";
+	if ((*host)[0] == '\0' || (*host)[0] == '/')
+		return "the URL has no host";
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "the URL has a space or a control character";
+	return NULL;
+}
+
 /* http:// or https://, a host, no fragment; tlsgate appends the query. */
 const char *
 cfg_check_ask_url(const char *s)
 {
-	const char *host;
+	const char *host, *why;
 
-	if (strncasecmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncasecmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else
-		return "expected an http:// or https:// URL";
-	if (host[0] == '\0' || host[0] == '/')
-		return "the URL has no host";
+	if ((why = cfg_check_http_url(s, &host)) != NULL)
+		return why;
 	if (strchr(s, '#') != NULL)
 		return "the URL must not have a fragment";
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return "the URL has a space or a control character";
 	return NULL;
 }
 

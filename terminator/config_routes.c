@@ -117,29 +117,6 @@ check_route_path(const char *s)
 }
 
 /* What cfg_walk_site does after the walk, for a route's pool keys. */
-static void
-route_finish(struct cfg_walk *w, const char *path, json_t *js, struct site_cfg *s)
-{
-	json_t	*h;
-	char	 sub[700];
-
-	if ((h = json_object_get(js, "health")) != NULL && json_is_object(h)) {
-		if (json_object_get(h, "type") == NULL) {
-			snprintf(sub, sizeof(sub), "%s/health", path);
-			cfg_err(w, sub, "expected \"type\": \"tcp\" or \"http\"");
-		}
-		if (s->health.type == 2 && s->health.path == NULL)
-			s->health.path = xstrdup("/");
-	}
-	if ((h = json_object_get(js, "backend_tls")) != NULL && json_is_object(h)) {
-		s->btls.on = 1;
-		if ((s->btls.cert == NULL) != (s->btls.key == NULL)) {
-			snprintf(sub, sizeof(sub), "%s/backend_tls", path);
-			cfg_err(w, sub, "give both cert and key, or neither");
-		}
-	}
-}
-
 /* Any sticky key turns sticky sessions on; the cookie's name has a default. */
 static void
 sticky_default(json_t *js, struct site_cfg *s)
@@ -242,7 +219,7 @@ route_walk(struct cfg_walk *w, const char *path, json_t *js,
 		cfg_err(w, path, "missing key \"path\"");
 	if (json_object_get(js, "backends") == NULL)
 		cfg_err(w, path, "missing key \"backends\"");
-	route_finish(w, path, js, &r->s);
+	cfg_pool_finish(w, path, js, &r->s);
 	sticky_default(js, &r->s);
 }
 

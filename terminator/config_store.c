@@ -24,21 +24,14 @@
 const char *
 cfg_check_etcd_url(const char *s)
 {
-	const char *host;
+	const char *host, *why;
 
-	if (strncasecmp(s, "http://", 7) == 0)
-		host = s + 7;
-	else if (strncasecmp(s, "https://", 8) == 0)
-		host = s + 8;
-	else
-		return "expected an http:// or https:// URL";
-	if (host[0] == '\0' || host[0] == '/' || host[0] == ':')
+	if ((why = cfg_check_http_url(s, &host)) != NULL)
+		return why;
+	if (host[0] == ':')
 		return "the URL has no host";
 	if (strchr(host, '/') != NULL && strcmp(strchr(host, '/'), "/") != 0)
 		return "the URL must be the member's address only, with no path";
-	for (const char *p = s; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return "the URL has a space or a control character";
 	return NULL;
 }
 
