@@ -341,7 +341,8 @@ void
 job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 {
 	va_list	ap;
-	long	delay, jit, ra = j->last_retry_after;
+	long	delay, jit, ra = j->last_retry_after, lifetime = j->current == NULL ? 0 :
+		    (long)(j->current->not_after - j->current->not_before);
 	time_t	now = acme_now(j->a);
 	char	tb[24];
 
@@ -367,9 +368,9 @@ job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 		j->rs.retry_until = now + (ra < 7 * 86400 ? ra : 7 * 86400);
 	/* Spread out: many jobs failing together must not come back together.
 	 * The CA's own Retry-After, when longer, is kept as given. */
-	delay = acme_sched_backoff(j->rs.failures, ra, j->a->cfg.retry_base);
-	jit = acme_sched_jitter(acme_sched_backoff(j->rs.failures, -1,
-	    j->a->cfg.retry_base), acme_rnd());
+	delay = acme_sched_backoff_life(j->rs.failures, ra, j->a->cfg.retry_base, lifetime);
+	jit = acme_sched_jitter(acme_sched_backoff_life(j->rs.failures, -1,
+	    j->a->cfg.retry_base, lifetime), acme_rnd());
 	if (jit > delay)
 		delay = jit;
 	log_err("acme %s: attempt %d failed: %s (%s); next try in %lds%s", job_name(j),

@@ -56,6 +56,36 @@ acme_sched_backoff(int attempt, long retry_after, long base)
 	return d;
 }
 
+/*
+ * Why a twentieth: renewal starts with half the lifetime left for short
+ * certificates (a third for the others), so one twentieth per step leaves
+ * room for about ten attempts (six or more even with the jitter and the
+ * first short steps) before expiry, where a tenth would leave barely five.
+ * The hour's floor keeps a seconds-long test certificate or a 6-day one
+ * from turning the back-off into hammering.
+ */
+#define BACKOFF_LIFE_DIV	20
+#define BACKOFF_CAP_MIN		3600L
+
+long
+acme_sched_backoff_life(int attempt, long retry_after, long base, long life)
+{
+	long d = acme_sched_backoff(attempt, -1, base), cap;
+
+	if (life > 0) {
+		cap = life / BACKOFF_LIFE_DIV;
+		if (cap < BACKOFF_CAP_MIN)
+			cap = BACKOFF_CAP_MIN;
+		if (cap < base)
+			cap = base;
+		if (d > cap)
+			d = cap;
+	}
+	if (retry_after > d)
+		d = retry_after > 7 * 86400 ? 7 * 86400 : retry_after;
+	return d;
+}
+
 long
 acme_sched_jitter(long delay, double rnd)
 {

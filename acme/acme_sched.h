@@ -43,6 +43,19 @@ time_t	acme_sched_ari_start(time_t ari_start, time_t got, time_t life);
 long	acme_sched_backoff(int attempt, long retry_after, long base);
 
 /*
+ * acme_sched_backoff for a job whose certificate in service lives life
+ * seconds (0 or less: none, or unknown): the schedule's steps are capped at
+ * a twentieth of that lifetime, but never below an hour (nor below base),
+ * so a certificate too short for the daily step still gets about ten
+ * retries in the half of its life left at renewal (a 160-hour one: steps of
+ * 8 hours), and the CA is never asked more than hourly by the steps. A
+ * 90-day (or 45-day) certificate's twentieth is beyond the daily step:
+ * unchanged. Retry-After still wins when larger, up to a week.
+ */
+long	acme_sched_backoff_life(int attempt, long retry_after, long base,
+	    long life);
+
+/*
  * A delay spread out for a retry: delay plus up to half of it (at most an
  * hour more), by rnd in [0, 1). Never less than delay, so jitter never
  * retries sooner than acme_sched_backoff allows; jobs that failed together

@@ -390,7 +390,7 @@ const struct cfg_key cfg_site_keys[] = {
 	  .check = check_acme_profile, .def_doc = "`acme.profile`",
 	  .doc = "The site's ACME profile, instead of the global `acme.profile`. "
 	  "A change takes effect at the next order (renewals ask for the "
-	  "configured profile). On-demand names take the global one." },
+	  "configured profile). In `on_demand.site`: the profile of on-demand names." },
 	{ .key = "balance", .flag = "--balance", .flag_arg = "NAME=POLICY",
 	  .type = CFG_ENUM, S(balance), .values = balances, .flags = CFG_F_SITE,
 	  .def = "\"round_robin\"",

@@ -61,6 +61,7 @@ struct ondemand {
 	char			**challenges;	/* of on_demand.site */
 	size_t			  nchallenges;
 	int			  rsa;
+	char			 *profile;	/* of on_demand.site; NULL: acme.profile */
 	struct store		*store;
 	struct acme		*acme;
 	struct od_entry		**tab;

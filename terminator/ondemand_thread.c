@@ -40,6 +40,8 @@ od_challenges_free(struct ondemand *od)
 	free(od->challenges);
 	od->challenges = NULL;
 	od->nchallenges = 0;
+	free(od->profile);
+	od->profile = NULL;
 }
 
 void
@@ -52,6 +54,7 @@ od_site_from(struct ondemand *od, const struct site_cfg *site)
 	for (; od->nchallenges < site->nchallenges; od->nchallenges++)
 		od->challenges[od->nchallenges] = xstrdup(site->challenges[od->nchallenges]);
 	od->rsa = site->acme_rsa;
+	od->profile = site->acme_profile != NULL ? xstrdup(site->acme_profile) : NULL;
 }
 
 void
@@ -76,6 +79,7 @@ od_demand(struct ondemand *od, const char *name)
 	sc.challenges = od->challenges;
 	sc.nchallenges = od->nchallenges;
 	sc.rsa = od->rsa;
+	sc.profile = od->profile;
 	/* acme_demand copies sc and never calls back from inside. */
 	if (acme_demand(od->acme, &sc) == -1)
 		log_err("on-demand: the ACME client refused a job for %s", name);

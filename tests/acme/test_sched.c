@@ -123,6 +123,68 @@ test_backoff(void **state)
 	assert_int_equal(acme_sched_backoff(3, -1, 1), 100);
 }
 
+/*
+ * Attempts a certificate valid [nb, na) gets between its renewal time and
+ * its expiry when every order fails, on a simulated clock: the renewal as
+ * late as its jitter allows, every retry as late as its own jitter allows
+ * (the worst case), as job_fail schedules them.
+ */
+static int
+attempts_before_expiry(time_t nb, time_t na, long life)
+{
+	time_t	t = acme_sched_renew_at(nb, na, 0, 0, 0.0);
+	int	n = 0;
+
+	while (t < na && n < 1000) {
+		long d, jit;
+
+		n++;
+		d = acme_sched_backoff_life(n, -1, 60, life);
+		jit = acme_sched_jitter(d, 0.999);
+		t += jit > d ? jit : d;
+	}
+	return n;
+}
+
+/* The back-off's steps scale with short lifetimes, and only with those. */
+static void
+test_backoff_short_lived(void **state)
+{
+	const long	 sl = 160 * 3600;	/* Let's Encrypt's "shortlived" */
+	time_t		 nb = 1767225600;	/* 2026-01-01 */
+
+	/*
+	 * Before: the three quick steps (1, 10, 100 min), then only three
+	 * daily tries in the 80 hours a 160-hour certificate has left.
+	 */
+	assert_int_equal(attempts_before_expiry(nb, nb + sl, 0), 7);
+	/* Now: a step is at most a twentieth of the lifetime (8 h). */
+	assert_true(attempts_before_expiry(nb, nb + sl, sl) >= 10);
+	assert_int_equal(acme_sched_backoff_life(4, -1, 60, sl), sl / 20);
+	assert_int_equal(acme_sched_backoff_life(40, -1, 60, sl), sl / 20);
+	/* The short steps stay as they are. */
+	assert_int_equal(acme_sched_backoff_life(1, -1, 60, sl), 60);
+	assert_int_equal(acme_sched_backoff_life(2, -1, 60, sl), 600);
+	assert_int_equal(acme_sched_backoff_life(3, -1, 60, sl), 6000);
+	/* Retry-After is honoured always, beyond the cap (up to a week). */
+	assert_int_equal(acme_sched_backoff_life(5, 2 * DAY, 60, sl), 2 * DAY);
+	assert_int_equal(acme_sched_backoff_life(5, 30 * DAY, 60, sl), 7 * DAY);
+	/* A sane minimum: never capped below an hour, nor below base. */
+	assert_int_equal(acme_sched_backoff_life(4, -1, 60, 60), 3600);
+	assert_int_equal(acme_sched_backoff_life(4, -1, 60, 6 * DAY), 6 * DAY / 20);
+	assert_int_equal(acme_sched_backoff_life(2, -1, 7200, 60), 7200);
+	assert_int_equal(acme_sched_backoff_life(1, -1, 60, 60), 60);
+	/* 90-day, 45-day and unknown lifetimes: the steps are unchanged. */
+	for (int n = 1; n <= 40; n++) {
+		long old = acme_sched_backoff(n, -1, 60);
+		assert_int_equal(acme_sched_backoff_life(n, -1, 60, 90 * DAY), old);
+		assert_int_equal(acme_sched_backoff_life(n, -1, 60, 45 * DAY), old);
+		assert_int_equal(acme_sched_backoff_life(n, -1, 60, 0), old);
+		assert_int_equal(acme_sched_backoff_life(n, 3 * 3600, 60, 90 * DAY),
+		    acme_sched_backoff(n, 3 * 3600, 60));
+	}
+}
+
 static void
 test_retry_after(void **state)
 {
@@ -157,6 +219,7 @@ main(void)
 		cmocka_unit_test(test_ari_window_clipped_to_lifetime),
 		cmocka_unit_test(test_ari_window_before_certificate),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test(test_backoff_short_lived),
 		cmocka_unit_test(test_jitter),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_rfc3339),

@@ -12,10 +12,13 @@
 # - a profile the CA does not offer is an error naming it and the CA's list;
 #   that site orders nothing and the others are not held up;
 # - after an account change, Pebble refuses "replaces" (unauthorized): the
-#   renewal goes again at once without it, under the same profile.
+#   renewal goes again at once without it, under the same profile;
+# - an on-demand name orders under on_demand.site's acme.profile
+#   (`shortlived`), not the global one, and is served a 160-hour certificate.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pebble.sh"
 need openssl curl jq
+: "${TG_ASK:?}"
 
 PEBBLE_SID=1
 # Pebble's validity is inclusive: a certificate covers validityPeriod - 1 s.
@@ -27,14 +30,20 @@ start_pebble ", \"profiles\": {
 jq -e '.meta.profiles.shortlived and .meta.profiles.tlsserver' "$T/directory.json" \
     >/dev/null || fail "Pebble's directory lists no profiles: $(cat "$T/directory.json")"
 
-PE=$(free_port)
+PE=$(free_port); AP=$(free_port)
 backend ECHO echo "$PE"
+"$TG_ASK" --listen "127.0.0.1:$AP" --allow .ok.test >"$T/ask.log" 2>&1 &
+PIDS+=($!)
+wait_port "$AP"
 # write_config SHORT_PROFILE
 write_config() {
 	cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1, "profile": "classic"},
+ "on_demand": {"ask": "http://127.0.0.1:$AP/ask",
+               "site": {"mode": "tcp", "backends": ["127.0.0.1:$PE"],
+                        "acme": {"profile": "shortlived"}}},
  "sites": [
   {"mode": "tcp", "names": ["short.test"], "backends": ["127.0.0.1:$PE"],
    "acme": {"profile": "$1"}},
@@ -75,6 +84,14 @@ done
 [ "$(orders short.test shortlived)" = 1 ] || fail "short.test's order was not under shortlived"
 [ "$(orders classic.test classic)" = 1 ] || fail "classic.test did not take the global profile"
 ok "shortlived, tlsserver and classic (global) certificates with 160 h, 45 d and 90 d lifetimes"
+
+# On-demand names take on_demand.site's profile, not the global one.
+s_client "$ACME_TLS_PORT" -servername od.ok.test >/dev/null	# the first handshake orders
+wait_log "on-demand: od.ok.test has its certificate" 60
+[ "$(orders od.ok.test shortlived)" = 1 ] || fail "od.ok.test's order was not under shortlived"
+[ "$(orders od.ok.test classic)" = 0 ] || fail "od.ok.test ordered under the global profile"
+[ "$(life od.ok.test)" = $((SHORT - 1)) ] || fail "od.ok.test: lifetime $(life od.ok.test), want $((SHORT - 1))"
+ok "an on-demand name ordered under on_demand.site's profile (shortlived), not the global one"
 
 wait_log 'acme bogus.test: the CA (.*) does not offer the profile "nope" (it offers: ' 20
 grep -q 'acme bogus.test: the CA .*(it offers: classic, shortlived, tlsserver)' "$T/tlsgate.log" ||
