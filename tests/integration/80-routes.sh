@@ -5,7 +5,9 @@
 # HTTP/2. Each route's pool has its own health state: killing the /api/
 # backend makes /api/ answer 503 while / and /api/v2 are still served, and
 # a route whose checks accept only 204 takes its backend down (same address
-# as the site's, which stays up) while one whose path answers 204 stays up. Route config errors carry file:line:column.
+# as the site's, which stays up) while one whose path answers 204 stays up. A reload
+# that drops a route's backend drains it like a site's. Route config errors
+# carry file:line:column.
 . "$(dirname "$0")/lib.sh"
 need curl
 
@@ -88,6 +90,18 @@ backend A2 http "$PA"
 wait_log "backend 127.0.0.1:$PA of r.test /api/ is UP" 20
 expect --http2 GET /api/users "200 A2"
 ok "the /api/ backend is back after its own check"
+
+# A reload that moves /api/v2 from V to S drains V as it would a site's
+# backend; the site's own S and the other routes' backends stay.
+sed -i "s|\"backends\": \\[\"127.0.0.1:$PV\"\\]|\"backends\": [\"127.0.0.1:$PS\"]|" "$T/tlsgate.json"
+grep -q "127.0.0.1:$PV" "$T/tlsgate.json" && fail "config edit did not take"
+kill -HUP "$TG_PID"
+wait_log "backend 127.0.0.1:$PV of r.test /api/v2 removed: draining its [0-9]* connections" 30
+wait_log "reload: done" 30
+expect --http1.1 GET /api/v2/items "200 S"
+grep -E "backend 127.0.0.1:($PS|$PA|$PP|$PE) of .* removed" "$T/tlsgate.log" &&
+    fail "a reload marked a kept backend as removed"
+ok "a reload that drops a route's backend drains it, like a site's"
 
 # Errors name the file, line and column.
 cat >"$T/bad.json" <<JSON
