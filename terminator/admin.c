@@ -36,6 +36,7 @@
 #include "ondemand.h"
 #include "lpause.h"
 #include "pool.h"
+#include "route.h"
 #include "sites.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -148,6 +149,52 @@ reply(struct evhttp_request *req, int code, const char *reason, const char *type
 	evbuffer_free(b);
 }
 
+/* A pool and its series labels: site="NAME", and route="PATH" for a route's. */
+struct lpool {
+	char		*lbl;
+	struct pool	*pool;
+};
+
+/* The pools of v's sites and of their routes; free with lpools_free. */
+static struct lpool *
+lpools(const struct view *v, size_t *n)
+{
+	size_t		 k = 0, cap = 1;
+	struct lpool	*p;
+
+	for (size_t i = 0; v != NULL && i < v->nsites; i++)
+		cap += 1 + route_table_n(v->sites[i]->routes);
+	p = xcalloc(cap, sizeof(*p));
+	for (size_t i = 0; v != NULL && i < v->nsites; i++) {
+		const struct route_table *t = v->sites[i]->routes;
+		p[k].lbl = xasprintf("site=\"%s\"", v->sites[i]->names[0]);
+		p[k++].pool = v->sites[i]->pool;
+		for (size_t j = 0; j < route_table_n(t); j++) {
+			const struct route *r = route_table_get(t, j);
+			char *e = xcalloc(1, 2 * r->plen + 1), *q = e;
+			for (size_t c = 0; c < r->plen; c++) {	/* exposition escapes */
+				if (r->path[c] == '"' || r->path[c] == '\\')
+					*q++ = '\\';
+				*q++ = r->path[c];
+			}
+			p[k].lbl = xasprintf("site=\"%s\",route=\"%s\"",
+			    v->sites[i]->names[0], e);
+			p[k++].pool = r->pool;
+			free(e);
+		}
+	}
+	*n = k;
+	return p;
+}
+
+static void
+lpools_free(struct lpool *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(p[i].lbl);
+	free(p);
+}
+
 static void
 write_cert_metrics(FILE *f, struct admin *a)
 {
@@ -157,6 +204,8 @@ write_cert_metrics(FILE *f, struct admin *a)
 	struct acme_counters	 ctr;
 	size_t			 n = acme_status(ac, st, ADMIN_MAX_CERTS);
 	time_t			 now = time(NULL);
+	size_t			 np;
+	struct lpool		*lp = lpools(v, &np);
 
 	fprintf(f, "# HELP tlsgate_certificate_not_after Expiry of each certificate in "
 	    "service (unix seconds).\n# TYPE tlsgate_certificate_not_after gauge\n");
@@ -186,47 +235,47 @@ write_cert_metrics(FILE *f, struct admin *a)
 		    st[i].label, st[i].rsa ? "rsa" : "ecdsa", (long)st[i].renew_at);
 	fprintf(f, "# HELP tlsgate_backend_up Backend health: 1 up, 0 down.\n"
 	    "# TYPE tlsgate_backend_up gauge\n");
-	for (size_t i = 0; v && i < v->nsites; i++)
-		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
-			fprintf(f, "tlsgate_backend_up{site=\"%s\",backend=\"%s\"} %d\n",
-			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
-			    atomic_load(&v->sites[i]->pool->b[j]->up));
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < lp[i].pool->n; j++)
+			fprintf(f, "tlsgate_backend_up{%s,backend=\"%s\"} %d\n",
+			    lp[i].lbl, lp[i].pool->b[j]->str,
+			    atomic_load(&lp[i].pool->b[j]->up));
 	fprintf(f, "# HELP tlsgate_backend_connections Open connections per backend.\n"
 	    "# TYPE tlsgate_backend_connections gauge\n");
-	for (size_t i = 0; v && i < v->nsites; i++)
-		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
-			fprintf(f, "tlsgate_backend_connections{site=\"%s\",backend=\"%s\"} %d\n",
-			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
-			    atomic_load(&v->sites[i]->pool->b[j]->active));
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < lp[i].pool->n; j++)
+			fprintf(f, "tlsgate_backend_connections{%s,backend=\"%s\"} %d\n",
+			    lp[i].lbl, lp[i].pool->b[j]->str,
+			    atomic_load(&lp[i].pool->b[j]->active));
 	fprintf(f, "# HELP tlsgate_backend_pool_connections HTTP mode's keep-alive "
 	    "connections per backend, idle or active, over all workers.\n"
 	    "# TYPE tlsgate_backend_pool_connections gauge\n");
-	for (size_t i = 0; v && i < v->nsites; i++)
-		for (size_t j = 0; j < v->sites[i]->pool->n; j++) {
-			struct backend *b = v->sites[i]->pool->b[j];
-			fprintf(f, "tlsgate_backend_pool_connections{site=\"%s\",backend=\"%s\","
-			    "state=\"idle\"} %d\n", v->sites[i]->names[0], b->str,
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < lp[i].pool->n; j++) {
+			struct backend *b = lp[i].pool->b[j];
+			fprintf(f, "tlsgate_backend_pool_connections{%s,backend=\"%s\","
+			    "state=\"idle\"} %d\n", lp[i].lbl, b->str,
 			    atomic_load(&b->conns_idle));
-			fprintf(f, "tlsgate_backend_pool_connections{site=\"%s\",backend=\"%s\","
-			    "state=\"active\"} %d\n", v->sites[i]->names[0], b->str,
+			fprintf(f, "tlsgate_backend_pool_connections{%s,backend=\"%s\","
+			    "state=\"active\"} %d\n", lp[i].lbl, b->str,
 			    atomic_load(&b->conns_busy));
 		}
 	fprintf(f, "# HELP tlsgate_backend_pool_reuses_total Requests sent on a "
 	    "reused keep-alive connection.\n"
 	    "# TYPE tlsgate_backend_pool_reuses_total counter\n");
-	for (size_t i = 0; v && i < v->nsites; i++)
-		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
-			fprintf(f, "tlsgate_backend_pool_reuses_total{site=\"%s\",backend=\"%s\"} %lu\n",
-			    v->sites[i]->names[0], v->sites[i]->pool->b[j]->str,
-			    atomic_load(&v->sites[i]->pool->b[j]->reuses));
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < lp[i].pool->n; j++)
+			fprintf(f, "tlsgate_backend_pool_reuses_total{%s,backend=\"%s\"} %lu\n",
+			    lp[i].lbl, lp[i].pool->b[j]->str,
+			    atomic_load(&lp[i].pool->b[j]->reuses));
 	fprintf(f, "# HELP tlsgate_backend_connect_failures_total Failed connects.\n"
 	    "# TYPE tlsgate_backend_connect_failures_total counter\n");
-	for (size_t i = 0; v && i < v->nsites; i++)
-		for (size_t j = 0; j < v->sites[i]->pool->n; j++)
-			fprintf(f, "tlsgate_backend_connect_failures_total{site=\"%s\","
-			    "backend=\"%s\"} %lu\n", v->sites[i]->names[0],
-			    v->sites[i]->pool->b[j]->str,
-			    atomic_load(&v->sites[i]->pool->b[j]->failures));
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < lp[i].pool->n; j++)
+			fprintf(f, "tlsgate_backend_connect_failures_total{%s,"
+			    "backend=\"%s\"} %lu\n", lp[i].lbl,
+			    lp[i].pool->b[j]->str,
+			    atomic_load(&lp[i].pool->b[j]->failures));
 	acme_get_counters(ac, &ctr);
 	fprintf(f, "# HELP tlsgate_acme_attempts_total Orders started.\n"
 	    "# TYPE tlsgate_acme_attempts_total counter\n"
@@ -243,6 +292,7 @@ write_cert_metrics(FILE *f, struct admin *a)
 	    "(unix seconds, 0: never).\n# TYPE tlsgate_acme_last_success_time gauge\n"
 	    "tlsgate_acme_last_success_time %ld\n", (long)ctr.last_success);
 	free(st);
+	lpools_free(lp, np);
 	view_unref(v);
 }
 
@@ -354,6 +404,19 @@ ondemand_status_json(void)
 	return o;
 }
 
+/* Appends p's backends, with their health, to the JSON array a. */
+static void
+pool_backends_json(json_t *a, const struct pool *p)
+{
+	for (size_t j = 0; j < p->n; j++) {
+		struct backend *b = p->b[j];
+		json_array_append_new(a, json_pack("{s:s, s:i, s:i, s:i, s:I}",
+		    "address", b->str, "weight", p->weight[j],
+		    "up", atomic_load(&b->up), "connections", atomic_load(&b->active),
+		    "connect_failures", (json_int_t)atomic_load(&b->failures)));
+	}
+}
+
 static void
 on_status(struct evhttp_request *req, struct admin *a)
 {
@@ -367,16 +430,18 @@ on_status(struct evhttp_request *req, struct admin *a)
 	for (size_t i = 0; v && i < v->nsites; i++) {
 		struct site	*site = v->sites[i];
 		json_t		*names = json_array(), *backends = json_array(), *certs = json_array();
+		json_t		*routes = json_array();
 		struct certfile	*cfs[2] = { site->ec, site->rsa };
 
 		for (size_t j = 0; j < site->nnames; j++)
 			json_array_append_new(names, json_string(site->names[j]));
-		for (size_t j = 0; j < site->pool->n; j++) {
-			struct backend *b = site->pool->b[j];
-			json_array_append_new(backends, json_pack("{s:s, s:i, s:i, s:i, s:I}",
-			    "address", b->str, "weight", site->pool->weight[j],
-			    "up", atomic_load(&b->up), "connections", atomic_load(&b->active),
-			    "connect_failures", (json_int_t)atomic_load(&b->failures)));
+		pool_backends_json(backends, site->pool);
+		for (size_t j = 0; j < route_table_n(site->routes); j++) {
+			const struct route *r = route_table_get(site->routes, j);
+			json_t *rb = json_array();
+			pool_backends_json(rb, r->pool);
+			json_array_append_new(routes, json_pack("{s:s, s:o}", "path",
+			    r->path, "backends", rb));
 		}
 
 		for (int k = 0; k < 2; k++) {
@@ -396,9 +461,9 @@ on_status(struct evhttp_request *req, struct admin *a)
 				}
 			json_array_append_new(certs, c);
 		}
-		json_array_append_new(sites, json_pack("{s:o, s:b, s:o, s:o, s:I}",
+		json_array_append_new(sites, json_pack("{s:o, s:b, s:o, s:o, s:o, s:I}",
 		    "names", names, "acme", site->acme, "backends", backends,
-		    "certificates", certs, "connections",
+		    "routes", routes, "certificates", certs, "connections",
 		    (json_int_t)atomic_load(&site->stats->conns_current)));
 	}
 	json_object_set_new(root, "sites", sites);

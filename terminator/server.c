@@ -46,6 +46,7 @@
 #include "http80.h"
 #include "pool.h"
 #include "log.h"
+#include "route.h"
 #include "ondemand.h"
 #include "sdnotify.h"
 #include "sites.h"
@@ -406,6 +407,25 @@ server_take_renew_requests(struct server *s, int all_if_none)
 		acme_renew(s->acme, NULL);
 }
 
+/* The pools of v's sites and of their routes (v may be NULL), *n of them. */
+static struct pool **
+view_pools(const struct view *v, size_t *n)
+{
+	size_t		 k = 0, cap = 1;
+	struct pool	**p;
+
+	for (size_t i = 0; v != NULL && i < v->nsites; i++)
+		cap += 1 + route_table_n(v->sites[i]->routes);
+	p = xcalloc(cap, sizeof(*p));
+	for (size_t i = 0; v != NULL && i < v->nsites; i++) {
+		p[k++] = v->sites[i]->pool;
+		for (size_t j = 0; j < route_table_n(v->sites[i]->routes); j++)
+			p[k++] = route_table_get(v->sites[i]->routes, j)->pool;
+	}
+	*n = k;
+	return p;
+}
+
 static void
 server_reload(struct server *s)
 {
@@ -461,13 +481,10 @@ server_reload(struct server *s)
 	{
 		/* Backends this reload dropped drain for drain_timeout. */
 		struct view	*old = view_current();
-		struct pool	**op = xcalloc(old ? old->nsites + 1 : 1, sizeof(*op));
-		struct pool	**np = xcalloc(v->nsites + 1, sizeof(*np));
-		for (size_t i = 0; old && i < old->nsites; i++)
-			op[i] = old->sites[i]->pool;
-		for (size_t i = 0; i < v->nsites; i++)
-			np[i] = v->sites[i]->pool;
-		pool_mark_removed(op, old ? old->nsites : 0, np, v->nsites);
+		size_t		 nop, nnp;
+		struct pool	**op = view_pools(old, &nop);
+		struct pool	**np = view_pools(v, &nnp);
+		pool_mark_removed(op, nop, np, nnp);
 		free(op);
 		free(np);
 		view_unref(old);

@@ -30,6 +30,25 @@ collect(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* One line per backend of the /status array bk, each line after indent. */
+static void
+print_backends(FILE *out, json_t *bk, const char *indent)
+{
+	size_t	 j;
+	json_t	*v;
+
+	json_array_foreach(bk, j, v) {
+		json_int_t up = json_integer_value(json_object_get(v, "up"));
+		fprintf(out, "%sbackend %-24s %-4s weight %lld  connections %lld  "
+		    "connect failures %lld\n", indent,
+		    json_string_value(json_object_get(v, "address")),
+		    up == 1 ? "up" : "DOWN",
+		    (long long)json_integer_value(json_object_get(v, "weight")),
+		    (long long)json_integer_value(json_object_get(v, "connections")),
+		    (long long)json_integer_value(json_object_get(v, "connect_failures")));
+	}
+}
+
 static void
 when(json_int_t t, char *buf, size_t cap)
 {
@@ -93,15 +112,10 @@ status_cmd_print(const char *admin, FILE *out)
 		fprintf(out, "site %s%s  connections: %lld\n", names,
 		    json_is_true(json_object_get(s, "acme")) ? " (acme)" : "",
 		    (long long)json_integer_value(json_object_get(s, "connections")));
-		json_array_foreach(bk, j, v) {
-			json_int_t up = json_integer_value(json_object_get(v, "up"));
-			fprintf(out, "  backend %-24s %-4s weight %lld  connections %lld  "
-			    "connect failures %lld\n",
-			    json_string_value(json_object_get(v, "address")),
-			    up == 1 ? "up" : "DOWN",
-			    (long long)json_integer_value(json_object_get(v, "weight")),
-			    (long long)json_integer_value(json_object_get(v, "connections")),
-			    (long long)json_integer_value(json_object_get(v, "connect_failures")));
+		print_backends(out, bk, "  ");
+		json_array_foreach(json_object_get(s, "routes"), j, v) {
+			fprintf(out, "  route %s\n", json_string_value(json_object_get(v, "path")));
+			print_backends(out, json_object_get(v, "backends"), "    ");
 		}
 		if (json_array_size(cs) == 0)
 			fprintf(out, "  certificate (none yet)\n");

@@ -5,19 +5,21 @@
 # HTTP/2. Each route's pool has its own health state: killing the /api/
 # backend makes /api/ answer 503 while / and /api/v2 are still served, and
 # a route whose checks accept only 204 takes its backend down (same address
-# as the site's, which stays up) while one whose path answers 204 stays up. Route config errors carry file:line:column.
+# as the site's, which stays up) while one whose path answers 204 stays up.
+# A reload that drops a route's backend drains it like a site's. /metrics and
+# tlsgate status list route pools. Route config errors carry file:line:column.
 . "$(dirname "$0")/lib.sh"
 need curl
 
 cert s ec r.test
 PS=$(free_port); PA=$(free_port); PV=$(free_port); PP=$(free_port); PE=$(free_port)
-P=$(free_port)
+P=$(free_port); PADM=$(free_port)
 backend S http "$PS"; backend A http "$PA"; backend V http "$PV"; backend POST http "$PP"
 start_httpecho E "$PE"
 hc='"health": {"type": "http", "path": "/hc", "interval": 0.3, "timeout": 0.5, "rise": 1, "fall": 2'
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$P"]},
- "log": {"level": "info"},
+ "log": {"level": "info"}, "admin": {"listen": "127.0.0.1:$PADM"},
  "sites": [{"names": ["r.test"], "backends": ["127.0.0.1:$PS"], $hc},
    "certificates": [{"cert": "s.pem", "key": "s.key"}],
    "routes": [
@@ -72,6 +74,17 @@ grep -q "backend 127.0.0.1:$PE of r.test /echo/ is DOWN" "$T/tlsgate.log" &&
 ok "longest prefix on whole segments, method filter, site fallback (HTTP/1.1 and HTTP/2)"
 ok "a route that accepts only 204 took 127.0.0.1:$PS down for /bad/ while the site kept it"
 
+# metric_is LINE: /metrics on the admin listener has exactly this sample.
+metric_is() {
+	local m
+	m=$(curl -sS --max-time 10 "http://127.0.0.1:$PADM/metrics") || fail "/metrics"
+	grep -qxF "$1" <<<"$m" || fail "/metrics has no line: $1: $(grep backend_up <<<"$m")"
+}
+metric_is "tlsgate_backend_up{site=\"r.test\",route=\"/bad/\",backend=\"127.0.0.1:$PS\"} 0"
+metric_is "tlsgate_backend_up{site=\"r.test\",backend=\"127.0.0.1:$PS\"} 1"
+metric_is "tlsgate_backend_up{site=\"r.test\",route=\"/api/\",backend=\"127.0.0.1:$PA\"} 1"
+ok "/metrics lists each route's pool with route=\"PATH\" and its own health"
+
 kill "${PIDS[1]}"	# A
 wait_log "backend 127.0.0.1:$PA of r.test /api/ is DOWN" 20
 for v in --http1.1 --http2; do
@@ -82,12 +95,31 @@ for v in --http1.1 --http2; do
 done
 grep -q "backend 127.0.0.1:$PS of r.test is DOWN" "$T/tlsgate.log" &&
     fail "the site's backend was taken down with the route's"
-ok "/api/ pool down: /api/ gets 503, / and /api/v2 still served"
+metric_is "tlsgate_backend_up{site=\"r.test\",route=\"/api/\",backend=\"127.0.0.1:$PA\"} 0"
+"$TLSGATE" status --config "$T/tlsgate.json" >"$T/status.out" || fail "tlsgate status"
+grep -A1 -x "  route /api/v2" "$T/status.out" | grep -q "^    backend 127.0.0.1:$PV *up " ||
+    fail "status: /api/v2's backend: $(cat "$T/status.out")"
+grep -A1 -x "  route /api/" "$T/status.out" | grep -q "^    backend 127.0.0.1:$PA *DOWN " ||
+    fail "status: /api/'s backend: $(cat "$T/status.out")"
+ok "/api/ pool down: /api/ gets 503, / and /api/v2 still served; /metrics and status say so"
 
 backend A2 http "$PA"
 wait_log "backend 127.0.0.1:$PA of r.test /api/ is UP" 20
 expect --http2 GET /api/users "200 A2"
-ok "the /api/ backend is back after its own check"
+metric_is "tlsgate_backend_up{site=\"r.test\",route=\"/api/\",backend=\"127.0.0.1:$PA\"} 1"
+ok "the /api/ backend is back after its own check (and up in /metrics)"
+
+# A reload that moves /api/v2 from V to S drains V as it would a site's
+# backend; the site's own S and the other routes' backends stay.
+sed -i "s|\"backends\": \\[\"127.0.0.1:$PV\"\\]|\"backends\": [\"127.0.0.1:$PS\"]|" "$T/tlsgate.json"
+grep -q "127.0.0.1:$PV" "$T/tlsgate.json" && fail "config edit did not take"
+kill -HUP "$TG_PID"
+wait_log "backend 127.0.0.1:$PV of r.test /api/v2 removed: draining its [0-9]* connections" 30
+wait_log "reload: done" 30
+expect --http1.1 GET /api/v2/items "200 S"
+grep -E "backend 127.0.0.1:($PS|$PA|$PP|$PE) of .* removed" "$T/tlsgate.log" &&
+    fail "a reload marked a kept backend as removed"
+ok "a reload that drops a route's backend drains it, like a site's"
 
 # Errors name the file, line and column.
 cat >"$T/bad.json" <<JSON
