@@ -45,7 +45,6 @@ struct store_etcd {
 };
 
 struct store_etcd *E(struct store *s);
-int	 etcd_name_ok(const char *name);
 
 /* etcd_kv.c: one value. get: 1 found (out set), 0 absent, -1 error (eb);
  * rev > 0 reads at that revision. */

@@ -29,7 +29,7 @@ etcd_ondemand_touch(struct store *s, const char *name,
 	char			*k, text[80];
 	int			 n, rc;
 
-	if (e->ns == NULL || !etcd_name_ok(name))
+	if (e->ns == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
 	n = (int)store_ondemand_format(rec, text, sizeof(text));
 	k = od_key(e, name);
@@ -54,7 +54,7 @@ etcd_ondemand_get(struct store *s, const char *name, struct store_ondemand *rec)
 	char			*k;
 	int			 got;
 
-	if (e->ns == NULL || !etcd_name_ok(name))
+	if (e->ns == NULL || !store_name_ok(name))
 		return -1;
 	k = od_key(e, name);
 	got = ekv_get(e, k, 0, &v, &eb);
@@ -91,7 +91,7 @@ etcd_ondemand_list(struct store *s, store_ondemand_fn *fn, void *arg)
 		struct store_ondemand	 rec;
 
 		if (k != NULL && strncmp(k, pre, plen) == 0 &&
-		    etcd_name_ok(k + plen) && (raw = ekv_raw(kv, &n)) != NULL) {
+		    store_name_ok(k + plen) && (raw = ekv_raw(kv, &n)) != NULL) {
 			if (etcd_seal_open(e->seal, k, raw, n, &v, &eb) == 0) {
 				od_parse(&v, &rec);
 				fn(k + plen, &rec, arg);
@@ -142,7 +142,7 @@ etcd_ondemand_remove(struct store *s, const char *name, struct errbuf *eb)
 	json_t			*ops;
 	int			 rc;
 
-	if (e->ns == NULL || !etcd_name_ok(name))
+	if (e->ns == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
 	certs = xasprintf("%scert/%s/", e->ns, name);
 	cend = etcd_prefix_end(certs);

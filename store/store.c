@@ -399,3 +399,24 @@ store_ondemand_parse(const char *text, struct store_ondemand *rec)
 	rec->not_before = (time_t)v[1];
 	rec->not_after = (time_t)v[2];
 }
+
+int
+store_name_ok(const char *name)
+{
+	return name != NULL && name[0] != '\0' && name[0] != '.' &&
+	    strchr(name, '/') == NULL && strlen(name) < 256;
+}
+
+char *
+store_ca_slug(const char *url)
+{
+	const char	*p = strstr(url, "://");
+	char		*s, *q;
+
+	s = xstrdup(p != NULL ? p + 3 : url);
+	for (q = s; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+		    (*q >= '0' && *q <= '9') || *q == '.' || *q == '-'))
+			*q = '_';
+	return s;
+}

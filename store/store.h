@@ -293,6 +293,13 @@ int		 store_ondemand_remove(struct store *, const char *name,
 		    struct errbuf *eb);
 long		 store_ondemand_count(struct store *);
 
+/* For the backends. A certificate, lock or on-demand name is one path
+ * component: not empty, no "/", no leading dot, under 256 bytes. */
+int		 store_name_ok(const char *name);
+/* The CA's folder (file) or key segment (etcd) for a directory URL: what
+ * follows "://", with anything but [A-Za-z0-9.-] made "_". Free it. */
+char		*store_ca_slug(const char *directory_url);
+
 /* The file backend's pid file, for "tlsgate renew" to signal the daemon. */
 int		 store_file_pid_write(const char *state_dir, struct errbuf *eb);
 long		 store_file_pid_read(const char *state_dir);

@@ -44,28 +44,6 @@ E(struct store *s)
 	return (struct store_etcd *)s;
 }
 
-int
-etcd_name_ok(const char *name)
-{
-	return name != NULL && name[0] != '\0' && name[0] != '.' &&
-	    strchr(name, '/') == NULL && strlen(name) < 256;
-}
-
-/* The CA folder name, as the file backend makes it. */
-static char *
-ca_slug(const char *url)
-{
-	const char	*p = strstr(url, "://");
-	char		*s, *q;
-
-	s = xstrdup(p != NULL ? p + 3 : url);
-	for (q = s; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		    (*q >= '0' && *q <= '9') || *q == '.' || *q == '-'))
-			*q = '_';
-	return s;
-}
-
 static int
 prefix_ok(const char *p)
 {
@@ -105,7 +83,7 @@ store_open_etcd(const struct store_etcd_cfg *cfg, const char *directory_url,
 	if (directory_url == NULL)
 		return &e->base;
 	e->base.ca = xstrdup(directory_url);
-	e->slug = ca_slug(directory_url);
+	e->slug = store_ca_slug(directory_url);
 	e->ns = xasprintf("%sca/%s/", e->prefix, e->slug);
 	if ((e->watch = etcd_watch_start(e, rev + 1, eb)) == NULL)
 		goto fail;
@@ -163,7 +141,7 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 	char			*ck, *kk;
 	int			 found[2];
 
-	if (ns == NULL || !etcd_name_ok(name))
+	if (ns == NULL || !store_name_ok(name))
 		return NULL;
 	ck = cert_key(ns, name, kt, "chain");
 	kk = cert_key(ns, name, kt, "key");
@@ -209,7 +187,7 @@ etcd_cert_put_fenced(struct store *s, struct store_lock *lock, const char *name,
 	json_t			*ops, *cmp;
 	int			 rc;
 
-	if (e->ns == NULL || !etcd_name_ok(name))
+	if (e->ns == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad certificate name \"%s\"", name);
 	if (el != NULL && lock->s != s)
 		return errbuf_set(eb, "store: the lock of %s is another handle's",
@@ -250,7 +228,7 @@ renewal_read(struct store_etcd *e, const char *ns, const char *name,
 	char			*k;
 	int			 got, rc;
 
-	if (ns == NULL || !etcd_name_ok(name))
+	if (ns == NULL || !store_name_ok(name))
 		return -1;
 	k = cert_key(ns, name, kt, "renewal");
 	got = ekv_get(e, k, 0, &v, &eb);
@@ -277,7 +255,7 @@ etcd_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
 	char			*k, *text;
 	int			 rc;
 
-	if (e->ns == NULL || !etcd_name_ok(name))
+	if (e->ns == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad name \"%s\"", name);
 	if ((text = renewal_json_encode(name, kt, r, cur, 0)) == NULL)
 		return errbuf_set(eb, "store: cannot encode the renewal state");
@@ -311,7 +289,7 @@ parse_cert_key(const char *rel, char *slug, size_t scap, char *name,
 		if (strlen(certfile_keytype_names[k]) == (size_t)(r - q) &&
 		    strncmp(q, certfile_keytype_names[k], (size_t)(r - q)) == 0) {
 			*kt = (enum certfile_keytype)k;
-			return etcd_name_ok(name) ? 0 : -1;
+			return store_name_ok(name) ? 0 : -1;
 		}
 	return -1;
 }
@@ -477,7 +455,7 @@ etcd_lock_acquire(struct store *s, const char *name, long ttl, struct errbuf *eb
 	int64_t			 lease, rev;
 	int			 r;
 
-	if (e->ns == NULL || !etcd_name_ok(name)) {
+	if (e->ns == NULL || !store_name_ok(name)) {
 		errbuf_set(eb, "store: bad lock name \"%s\"", name);
 		errno = EINVAL;
 		return NULL;
@@ -695,7 +673,7 @@ etcd_renew_request(struct store *s, const char *name, struct errbuf *eb)
 	char			*k;
 	int			 rc;
 
-	if (!etcd_name_ok(name))
+	if (!store_name_ok(name))
 		return errbuf_set(eb, "bad name \"%s\"", name);
 	k = xasprintf("%srenew/%s", e->prefix, name);
 	rc = ekv_put(e, k, "", 0, 0, 0, eb);
@@ -718,7 +696,7 @@ etcd_renew_requests_take(struct store *s, void (*fn)(const char *, void *),
 		json_array_foreach(kvs, i, kv) {
 			char *k = ekv_key(kv);
 			if (k != NULL && strncmp(k, pre, strlen(pre)) == 0 &&
-			    etcd_name_ok(k + strlen(pre)) &&
+			    store_name_ok(k + strlen(pre)) &&
 			    ekv_del(e, k, 0, &eb) == 1)
 				fn(k + strlen(pre), arg);
 			free(k);
@@ -785,7 +763,7 @@ etcd_on_event(struct store_etcd *e, int put, const char *key,
 		store_notify(&e->base, &ev);
 	} else if (strncmp(rel, "renew/", 6) == 0) {
 		/* store.c notifies no request: every one comes from here. */
-		if (!put || !etcd_name_ok(rel + 6))
+		if (!put || !store_name_ok(rel + 6))
 			return;
 		ev.kind = STORE_CHANGE_RENEW_REQUEST;
 		ev.name = rel + 6;

@@ -65,28 +65,6 @@ F(struct store *s)
 	return (struct store_file *)s;
 }
 
-static char *
-ca_slug(const char *url)
-{
-	const char	*p = strstr(url, "://");
-	char		*s, *q;
-
-	s = xstrdup(p != NULL ? p + 3 : url);
-	for (q = s; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		    (*q >= '0' && *q <= '9') || *q == '.' || *q == '-'))
-			*q = '_';
-	return s;
-}
-
-/* A name is one path component: no "/", no leading dot, not empty. */
-int
-name_ok(const char *name)
-{
-	return name != NULL && name[0] != '\0' && name[0] != '.' &&
-	    strchr(name, '/') == NULL && strlen(name) < 256;
-}
-
 /* mkdir -p with mode 0700 for the folders we create. */
 int
 mkdirs(const char *path, struct errbuf *eb)
@@ -149,7 +127,7 @@ store_open_file(const char *state_dir, const char *directory_url, struct errbuf 
 	if (directory_url == NULL)
 		return &f->base;
 	f->base.ca = xstrdup(directory_url);
-	slug = ca_slug(directory_url);
+	slug = store_ca_slug(directory_url);
 	f->dir = xasprintf("%s/%s", state_dir, slug);
 	free(slug);
 	certs = xasprintf("%s/certs", f->dir);
@@ -214,7 +192,7 @@ cert_read(const char *dir, const char *name, enum certfile_keytype kt,
 	struct certfile	*cf = NULL;
 	char		*path;
 
-	if (dir == NULL || !name_ok(name))
+	if (dir == NULL || !store_name_ok(name))
 		return NULL;
 	path = cert_path(dir, name, kt, "pem");
 	if (access(path, F_OK) == 0)
@@ -238,7 +216,7 @@ file_cert_put(struct store *s, const char *name, const struct certfile *cf,
 	char			*dir, *path, *bundle;
 	int			 rc;
 
-	if (f->dir == NULL || !name_ok(name))
+	if (f->dir == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad certificate name \"%s\"", name);
 	dir = xasprintf("%s/certs/%s", f->dir, name);
 	if (mkdirs(dir, eb) == -1) {
@@ -266,7 +244,7 @@ renewal_read(const char *dir, const char *name, enum certfile_keytype kt,
 	char	*path, *text;
 	int	 rc;
 
-	if (dir == NULL || !name_ok(name))
+	if (dir == NULL || !store_name_ok(name))
 		return -1;
 	path = cert_path(dir, name, kt, "json");
 	text = slurp(path, NULL);
@@ -293,7 +271,7 @@ file_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
 	char			*dir, *path, *text;
 	int			 rc = -1;
 
-	if (f->dir == NULL || !name_ok(name))
+	if (f->dir == NULL || !store_name_ok(name))
 		return errbuf_set(eb, "store: bad name \"%s\"", name);
 	if ((text = renewal_json_encode(name, kt, r, cur, 1)) == NULL)
 		return errbuf_set(eb, "store: cannot encode the renewal state");
@@ -323,7 +301,7 @@ list_ca(const char *ca, const char *cadir, store_list_fn *fn,
 		return;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (!name_ok(e->d_name))
+		if (!store_name_ok(e->d_name))
 			continue;
 		for (int k = 0; k < CERTFILE__MAX; k++) {
 			struct store_entry	 en;
@@ -370,7 +348,7 @@ file_list(struct store *s, store_list_fn *fn, void *arg)
 		return -1;
 	while ((e = readdir(d)) != NULL) {
 		char *cadir;
-		if (!name_ok(e->d_name) || strcmp(e->d_name, "renew-requests") == 0)
+		if (!store_name_ok(e->d_name) || strcmp(e->d_name, "renew-requests") == 0)
 			continue;
 		cadir = xasprintf("%s/%s", f->root, e->d_name);
 		list_ca(e->d_name, cadir, fn, arg, &n);
@@ -476,7 +454,7 @@ file_lock_acquire(struct store *s, const char *name, long ttl, struct errbuf *eb
 	int			 fd;
 
 	(void)ttl;
-	if (f->dir == NULL || !name_ok(name)) {
+	if (f->dir == NULL || !store_name_ok(name)) {
 		errbuf_set(eb, "store: bad lock name \"%s\"", name);
 		errno = EINVAL;
 		return NULL;
@@ -659,7 +637,7 @@ file_renew_request(struct store *s, const char *name, struct errbuf *eb)
 	char	*dir = xasprintf("%s/renew-requests", F(s)->root), *path;
 	int	 rc = -1;
 
-	if (!name_ok(name)) {
+	if (!store_name_ok(name)) {
 		free(dir);
 		return errbuf_set(eb, "bad name \"%s\"", name);
 	}
@@ -681,7 +659,7 @@ file_renew_requests_take(struct store *s, void (*fn)(const char *, void *), void
 	if ((d = opendir(dir)) != NULL) {
 		while ((e = readdir(d)) != NULL) {
 			char *p;
-			if (!name_ok(e->d_name) || strstr(e->d_name, ".tmp.") != NULL)
+			if (!store_name_ok(e->d_name) || strstr(e->d_name, ".tmp.") != NULL)
 				continue;
 			p = xasprintf("%s/%s", dir, e->d_name);
 			if (unlink(p) == 0)

@@ -29,7 +29,6 @@ struct store_file {
 
 struct store_file *F(struct store *s);
 /* A name is one path component: no "/", no leading dot, not empty. */
-int	 name_ok(const char *name);
 /* mkdir -p, mode 0700: 0, or -1 with eb set. */
 int	 mkdirs(const char *path, struct errbuf *eb);
 /* A whole file (up to STORE_MAX_FILE), NUL-terminated, or NULL. */

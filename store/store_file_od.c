@@ -32,7 +32,7 @@ file_ondemand_touch(struct store *s, const char *name,
 	char	*dir, *path, text[80];
 	int	 n, rc = -1;
 
-	if ((dir = od_dir(s)) == NULL || !name_ok(name)) {
+	if ((dir = od_dir(s)) == NULL || !store_name_ok(name)) {
 		free(dir);
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
 	}
@@ -68,7 +68,7 @@ file_ondemand_get(struct store *s, const char *name, struct store_ondemand *rec)
 	char	*dir, *path;
 	int	 rc;
 
-	if ((dir = od_dir(s)) == NULL || !name_ok(name)) {
+	if ((dir = od_dir(s)) == NULL || !store_name_ok(name)) {
 		free(dir);
 		return -1;
 	}
@@ -83,7 +83,7 @@ file_ondemand_get(struct store *s, const char *name, struct store_ondemand *rec)
 static int
 od_entry(const struct dirent *e)
 {
-	return name_ok(e->d_name) && strstr(e->d_name, ".tmp.") == NULL;
+	return store_name_ok(e->d_name) && strstr(e->d_name, ".tmp.") == NULL;
 }
 
 int
@@ -166,7 +166,7 @@ file_ondemand_remove(struct store *s, const char *name, struct errbuf *eb)
 	char	*dir, *path, *cdir;
 	int	 rc;
 
-	if ((dir = od_dir(s)) == NULL || !name_ok(name)) {
+	if ((dir = od_dir(s)) == NULL || !store_name_ok(name)) {
 		free(dir);
 		return errbuf_set(eb, "store: bad on-demand name \"%s\"", name);
 	}
