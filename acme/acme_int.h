@@ -38,7 +38,7 @@
 
 #define JOB_MAGIC		0x6a6f6221u
 #define ACME_MAX_POLLS		120
-#define ACME_MAX_BADNONCE	5
+#define ACME_MAX_BADNONCE	10
 #define ACME_ARI_RECHECK	(6 * 3600)	/* "at least twice a day" */
 #define ACME_LOCK_TTL		30	/* refreshed every third (acme_lockkeep.c) */
 #define ACME_NONCE_POOL		16	/* spare nonces kept, newest first */

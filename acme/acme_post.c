@@ -284,7 +284,10 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		return;
 	}
 	detail = prob != NULL ? json_string_value(json_object_get(prob, "detail")) : NULL;
-	job_fail(j, refusal_class(j, r->status, type), "%s: HTTP %ld %s: %s",
+	/* Nonces refused again and again are the CA's trouble, never a
+	 * failed validation, even while an authorization is fetched. */
+	job_fail(j, is_problem(type, "badNonce") ? ACME_FAIL_SERVER :
+	    refusal_class(j, r->status, type), "%s: HTTP %ld %s: %s",
 	    j->req_url, r->status, type ? type : "", detail ? detail :
 	    r->len < 200 && r->body ? r->body : "(no problem document)");
 	json_decref(prob);

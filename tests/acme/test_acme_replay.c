@@ -84,6 +84,38 @@ test_bad_nonce_is_retried(void **state)
 	free(s);
 }
 
+/* Nonces refused more times than the client retries: a failure of the
+ * CA's (class "server", the usual back-off), not of the validation, though
+ * it happens while the authorization is fetched; 1 + 10 tries, no more. */
+static void
+test_bad_nonce_exhausted_is_the_cas(void **state)
+{
+	static const struct replay_step head[] = {
+		{ "POST", "/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"pending\", \"authorizations\": [\"https://ca.test/authz/1\"], "
+		  "\"finalize\": \"https://ca.test/finalize/1\"}" },
+	};
+	static const struct replay_step bad = { "POST", "/authz/1", 400, NULL, NULL,
+	    "{\"type\": \"urn:ietf:params:acme:error:badNonce\", \"detail\": \"stale\"}" };
+	struct replay_step	 tail[12];
+	struct replay		 r;
+	size_t			 n, i;
+	struct replay_step	*s;
+	json_t			*m;
+
+	tail[0] = head[0];
+	for (i = 1; i < 12; i++)
+		tail[i] = bad;
+	s = script(tail, 12, &n);
+	m = run(s, n, has_error, &r);
+	assert_non_null(m);
+	assert_non_null(strstr(err_of(m), "badNonce"));
+	assert_string_equal(str(m, "fail_class"), "server");
+	assert_int_equal(atomic_load(&r.i), n);
+	json_decref(m);
+	free(s);
+}
+
 static void
 test_server_internal_backs_off(void **state)
 {
@@ -458,6 +490,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_rate_limited_honours_retry_after, replay_fx_setup_each),
 		cmocka_unit_test_setup(test_bad_nonce_is_retried, replay_fx_setup_each),
+		cmocka_unit_test_setup(test_bad_nonce_exhausted_is_the_cas, replay_fx_setup_each),
 		cmocka_unit_test_setup(test_server_internal_backs_off, replay_fx_setup_each),
 		cmocka_unit_test_setup(test_malformed_json, replay_fx_setup_each),
 		cmocka_unit_test_setup(test_hostile_token_refused, replay_fx_setup_each),

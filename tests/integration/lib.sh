@@ -1,6 +1,7 @@
 # lib.sh - helpers for integration tests. Each test sources this, gets a
 # private temp directory, and everything it starts is killed on exit. On
-# failure the logs of every process are printed.
+# failure the logs of every process are printed. TG_KEEP=DIR copies the
+# temp directory (logs, state) to DIR before it is removed.
 set -euo pipefail
 
 : "${TLSGATE:?}" "${TG_BACKEND:?}" "${TG_CLIENT:?}"
@@ -26,6 +27,7 @@ finish() {
 			echo "== $f"; tail -n 60 "$f"
 		done
 	fi
+	[ -z "$TG_KEEP" ] || cp -r "$T" "$TG_KEEP"
 	rm -rf "$T"
 	exit "$rc"
 }
