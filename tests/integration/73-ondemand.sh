@@ -14,6 +14,7 @@ need openssl curl
 : "${TG_ASK:?}"
 N=${OD_NAMES:-200}
 PAR=${OD_PAR:-20}
+ORDERS=${OD_ORDERS:-20}	# acme.max_concurrent_orders
 
 start_pebble
 pebble_root "$T/root.pem"
@@ -27,7 +28,7 @@ cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
  "admin": {"listen": "127.0.0.1:$ADM"},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
-          "state_dir": "$T/state", "retry_base": 1, "max_concurrent_orders": 20},
+          "state_dir": "$T/state", "retry_base": 1, "max_concurrent_orders": $ORDERS},
  "on_demand": {"ask": "http://127.0.0.1:$AP/ask", "ask_per_client": 30,
                "orders_per_minute": 100000, "max_concurrent_orders": $((PAR > 50 ? PAR : 50)),
                "cache_size": 1000, "handshake_wait": 120,

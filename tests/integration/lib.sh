@@ -27,7 +27,7 @@ finish() {
 			echo "== $f"; tail -n 60 "$f"
 		done
 	fi
-	[ -z "$TG_KEEP" ] || cp -r "$T" "$TG_KEEP"
+	[ -z "${TG_KEEP:-}" ] || cp -r "$T" "$TG_KEEP"
 	rm -rf "$T"
 	exit "$rc"
 }
