@@ -5,6 +5,7 @@
  */
 #include "certs_cmd.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +13,8 @@
 #include <openssl/x509.h>
 
 #include "certfile.h"
+#include "config.h"
+#include "config_store.h"
 #include "errbuf.h"
 #include "store.h"
 #include "xalloc.h"
@@ -43,8 +46,9 @@ issuer_cn(const struct certfile *cf, char *buf, size_t cap)
 }
 
 struct list_ctx {
-	FILE		*out;
-	const char	*state_dir;
+	FILE			*out;
+	const struct config	*c;		/* or NULL: state_dir */
+	const char		*state_dir;
 	struct store	*ns;		/* the namespace of ns_ca, for its index */
 	char		*ns_ca;
 };
@@ -63,8 +67,9 @@ ondemand_note(struct list_ctx *x, const struct store_entry *e, char *buf,
 	if (x->ns_ca == NULL || strcmp(x->ns_ca, e->ca) != 0) {
 		store_close(x->ns);
 		free(x->ns_ca);
-		/* A namespace's folder name is its own slug. */
-		x->ns = store_open_file(x->state_dir, e->ca, &eb);
+		/* A namespace's name is its own slug. */
+		x->ns = x->c != NULL ? config_store_open(x->c, e->ca, &eb) :
+		    store_open_file(x->state_dir, e->ca, &eb);
 		x->ns_ca = xstrdup(e->ca);
 	}
 	if (x->ns == NULL || store_ondemand_get(x->ns, e->name, &rec) == -1)
@@ -106,18 +111,22 @@ list_one(const struct store_entry *e, void *arg)
 }
 
 int
-certs_cmd_list(const char *state_dir, FILE *out)
+certs_cmd_list(const struct config *c, const char *state_dir, FILE *out,
+    struct errbuf *eb)
 {
 	struct store	*st;
-	struct errbuf	 eb;
-	struct list_ctx	 x = { out, state_dir, NULL, NULL };
+	struct list_ctx	 x = { out, c, state_dir, NULL, NULL };
 	int		 n;
 
-	if ((st = store_open_file(state_dir, NULL, &eb)) == NULL)
+	st = c != NULL ? config_store_open(c, NULL, eb) :
+	    store_open_file(state_dir, NULL, eb);
+	if (st == NULL)
 		return -1;
 	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s\n", "NAMES", "KEY", "ISSUER",
 	    "NOT AFTER", "NEXT RENEWAL", "LAST ERROR");
-	n = store_list(st, list_one, &x);
+	if ((n = store_list(st, list_one, &x)) == -1)
+		errbuf_set(eb, "%s: %s", c != NULL && c->store.backend ==
+		    STORE_BACKEND_ETCD ? "etcd" : state_dir, strerror(errno));
 	store_close(x.ns);
 	free(x.ns_ca);
 	store_close(st);

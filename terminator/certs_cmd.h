@@ -7,11 +7,17 @@
 
 #include <stdio.h>
 
+struct config;
+struct errbuf;
+
 /*
- * List every certificate in state_dir (all CAs): names, key type, issuer,
- * not-after, next renewal and last error. Returns the number listed, -1 if
- * state_dir cannot be read.
+ * List every certificate in the store (all CAs): names, key type, issuer,
+ * not-after, next renewal and last error. The store is c's (its state
+ * directory, or etcd) when c is not NULL, else the state directory
+ * state_dir. Returns the number listed, -1 with eb set if the store cannot
+ * be opened or read.
  */
-int	certs_cmd_list(const char *state_dir, FILE *out);
+int	certs_cmd_list(const struct config *c, const char *state_dir, FILE *out,
+	    struct errbuf *eb);
 
 #endif

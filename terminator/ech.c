@@ -20,6 +20,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -30,7 +31,9 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 
+#include "acme.h"		/* ACME_LETSENCRYPT: the store's default CA */
 #include "config.h"
+#include "config_store.h"
 #include "errbuf.h"
 #include "log.h"
 #include "store.h"
@@ -331,30 +334,87 @@ out:
 	return rc;
 }
 
+/* Is the current key due for a new one at now (or for another public
+ * name)? */
+static int
+ech_due(time_t now)
+{
+	char pn[256];
+
+	return ech.nkeys == 0 || ech.keys[0].created + ech.rotation <= now ||
+	    !config_public_name(ech.keys[0].config, ech.keys[0].config_len, pn,
+	    sizeof(pn)) || strcmp(pn, ech.public_name) != 0;
+}
+
+/* Adopt the stored keys (when readable): 0, -1 none, -2 unparsable. */
+static int
+ech_adopt(void)
+{
+	struct ech_key	 loaded[ECH_MAX_KEYS];
+	size_t		 nloaded;
+	int		 rc = keys_load(ech.store, loaded, &nloaded);
+
+	if (rc == 0) {
+		keys_clear(ech.keys, &ech.nkeys);
+		memcpy(ech.keys, loaded, nloaded * sizeof(loaded[0]));
+		ech.nkeys = nloaded;
+	}
+	return rc;
+}
+
 /*
  * Bring the keys up to date at now: adopt the store's, drop keys past their
  * grace, rotate when the current one is due (or names another public name),
  * write the store if anything changed, install. 0 or -1.
+ *
+ * A shared store (etcd) serves a fleet: the rotation is made under the
+ * store's ECH_LOCK, by whichever node takes it, after reading the keys
+ * again; a node that finds the lock taken adopts what the holder writes
+ * (through the store's feed, ech_store_changed). With no keys at all it
+ * waits a few seconds for them rather than publish a list of its own.
  */
+#define ECH_LOCK	"_ech"
+
 static int
 ech_sync(time_t now, struct errbuf *eb)
 {
-	struct ech_key	 loaded[ECH_MAX_KEYS];
-	size_t		 nloaded, j = 0;
-	char		 pn[256];
-	int		 changed = 0;
+	struct store_lock	*lk = NULL;
+	struct errbuf		 leb;
+	size_t			 j = 0;
+	int			 changed = 0;
 
-	switch (keys_load(ech.store, loaded, &nloaded)) {
-	case 0:
-		keys_clear(ech.keys, &ech.nkeys);
-		memcpy(ech.keys, loaded, nloaded * sizeof(loaded[0]));
-		ech.nkeys = nloaded;
-		break;
-	case -2:
+	if (ech_adopt() == -2) {
 		log_warnx("ech: the stored keys do not parse; %s",
 		    ech.nkeys > 0 ? "writing the ones in use" : "making new ones");
 		changed = 1;
-		break;
+	}
+	if (ech_due(now)) {
+		leb.msg[0] = '\0';
+		lk = store_lock_acquire(ech.store, ECH_LOCK, 30, &leb);
+		if (lk == NULL && errno == EWOULDBLOCK) {
+			/* Another node rotates: its keys come through the
+			 * feed; the first ones are worth a short wait. */
+			for (int i = 0; ech.nkeys == 0 && i < 50; i++) {
+				struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+				nanosleep(&ts, NULL);
+				(void)ech_adopt();
+			}
+			if (ech.nkeys == 0) {
+				errbuf_set(eb, "another node holds the ECH keys' lock and "
+				    "stored none within 5 s");
+				return -1;
+			}
+			return ech_install(eb);
+		}
+		if (lk == NULL)
+			log_warnx("ech: the store's lock: %s; rotating without it",
+			    leb.msg);
+		else if (ech_adopt() == 0 && !ech_due(now)) {
+			/* Rotated by another node between the read and the lock. */
+			store_lock_release(lk);
+			return ech_install(eb);
+		}
 	}
 	for (size_t i = 0; i < ech.nkeys; i++) {
 		if (i > 0 && ech.keys[i].retired != 0 &&
@@ -368,15 +428,23 @@ ech_sync(time_t now, struct errbuf *eb)
 		ech.keys[j++] = ech.keys[i];
 	}
 	ech.nkeys = j;
-	if (ech.nkeys == 0 || ech.keys[0].created + ech.rotation <= now ||
-	    !config_public_name(ech.keys[0].config, ech.keys[0].config_len, pn,
-	    sizeof(pn)) || strcmp(pn, ech.public_name) != 0) {
-		if (ech_rotate(now, eb) == -1)
+	if (ech_due(now)) {
+		if (ech_rotate(now, eb) == -1) {
+			store_lock_release(lk);
 			return -1;
+		}
 		changed = 1;
 	}
-	if (changed && keys_save(eb) == -1)
+	if (changed && lk != NULL && store_lock_check(lk) != 1) {
+		store_lock_release(lk);
+		errbuf_set(eb, "the store's lock for the ECH keys was lost");
+		return -1;
+	}
+	if (changed && keys_save(eb) == -1) {
+		store_lock_release(lk);
 		return errbuf_prefix(eb, "ECH keys not stored");
+	}
+	store_lock_release(lk);
 	return ech_install(eb);
 }
 
@@ -400,6 +468,19 @@ ech_on_timer(evutil_socket_t fd, short what, void *arg)
 	struct errbuf	eb;
 	time_t		now = time(NULL);
 
+	if (ech_sync(now, &eb) == -1)
+		log_err("ech: %s; the installed keys stay in use", eb.msg);
+	ech_arm(now);
+}
+
+void
+ech_store_changed(void)
+{
+	struct errbuf	eb;
+	time_t		now = time(NULL);
+
+	if (!ech.on)
+		return;
 	if (ech_sync(now, &eb) == -1)
 		log_err("ech: %s; the installed keys stay in use", eb.msg);
 	ech_arm(now);
@@ -503,7 +584,8 @@ ech_start(struct event_base *base, SSL_CTX *ctx, const struct config *c,
 				ech.max_name_len = strlen(c->sites[i].names[j]);
 	if (ech.max_name_len > 255)
 		ech.max_name_len = 255;
-	if ((ech.store = store_open_file(c->acme.state_dir, NULL, eb)) == NULL ||
+	if ((ech.store = config_store_open(c, c->acme.directory != NULL ?
+	    c->acme.directory : ACME_LETSENCRYPT, eb)) == NULL ||
 	    ech_sync(now, eb) == -1) {
 		ech_stop();
 		return -1;
@@ -586,19 +668,20 @@ ech_conn_note(const SSL *ssl, char *buf, size_t cap)
 }
 
 char *
-ech_published(const char *state_dir, struct errbuf *eb)
+ech_published(const struct config *c, struct errbuf *eb)
 {
 	struct ech_key	 keys[ECH_MAX_KEYS];
 	size_t		 n;
 	struct store	*st;
 	char		*s;
 
-	if ((st = store_open_file(state_dir, NULL, eb)) == NULL)
+	if ((st = config_store_open(c, NULL, eb)) == NULL)
 		return NULL;
 	if (keys_load(st, keys, &n) != 0) {
 		store_close(st);
-		errbuf_set(eb, "no ECH keys in %s yet (tlsgate makes them when it "
-		    "starts with tls.ech.enabled), or they are unreadable", state_dir);
+		errbuf_set(eb, "no ECH keys in the store (%s) yet (tlsgate makes them "
+		    "when it starts with tls.ech.enabled), or they are unreadable",
+		    c->store.backend == STORE_BACKEND_ETCD ? "etcd" : c->acme.state_dir);
 		return NULL;
 	}
 	store_close(st);
@@ -643,10 +726,16 @@ ech_conn_note(const SSL *ssl, char *buf, size_t cap)
 }
 
 char *
-ech_published(const char *state_dir, struct errbuf *eb)
+ech_published(const struct config *c, struct errbuf *eb)
 {
+	(void)c;
 	errbuf_set(eb, "%s", ech_unsupported());
 	return NULL;
+}
+
+void
+ech_store_changed(void)
+{
 }
 
 #endif

@@ -30,14 +30,18 @@ struct json_t;
 /* NULL when this build can do ECH, else why not (a config error message). */
 const char	*ech_unsupported(void);
 /*
- * With c->ech.enabled: load the keys from the store under
- * c->acme.state_dir, make or rotate them as due (writing the store), install
- * them on ctx and arm the rotation timer on base. Without it, nothing. 0, or
- * -1 with eb set (nothing installed). Call once, before workers start.
+ * With c->ech.enabled: load the keys from c's store (the state directory,
+ * or etcd: one key list for the fleet), make or rotate them as due (under
+ * the store's lock, writing the store), install them on ctx and arm the
+ * rotation timer on base. Without it, nothing. 0, or -1 with eb set
+ * (nothing installed). Call once, before workers start.
  */
 int		 ech_start(struct event_base *base, SSL_CTX *ctx,
 		    const struct config *c, struct errbuf *eb);
 void		 ech_stop(void);	/* frees the keys and the timer */
+/* The store's feed said the keys changed (another node rotated them): adopt
+ * and install them. Main thread. */
+void		 ech_store_changed(void);
 /* /status's "ech" object (new), or NULL when ECH is off. */
 struct json_t	*ech_status_json(void);
 /*
@@ -47,10 +51,10 @@ struct json_t	*ech_status_json(void);
  */
 const char	*ech_conn_note(const SSL *ssl, char *buf, size_t cap);
 /*
- * `tlsgate ech`: the current ECHConfigList in the store under state_dir, in
- * base64 (new string), or NULL with eb set (none yet, unreadable, or no ECH
- * in this build).
+ * `tlsgate ech`: the current ECHConfigList in c's store, in base64 (new
+ * string), or NULL with eb set (none yet, unreadable, or no ECH in this
+ * build).
  */
-char		*ech_published(const char *state_dir, struct errbuf *eb);
+char		*ech_published(const struct config *c, struct errbuf *eb);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acme.h"
 #include "bench_crypto.h"
 #include "bufcache.h"
 #include "certs_cmd.h"
@@ -101,8 +102,9 @@ out:
 /*
  * tlsgate approve NAME --config FILE: pre-order an on-demand name, as if
  * the ask endpoint had said yes. The name goes into the store's on-demand
- * index and a request into the store; SIGUSR1 tells the daemon. Takes
- * ownership of c.
+ * index and a request into the store; SIGUSR1 tells the daemon. With the
+ * etcd store, both go to etcd only: every node watches the requests and one
+ * of them orders. Takes ownership of c.
  */
 static int
 cmd_approve(const char *name, struct config *c)
@@ -111,8 +113,8 @@ cmd_approve(const char *name, struct config *c)
 	struct store		*st = NULL;
 	struct errbuf		 eb;
 	const char		*why;
-	long			 pid;
-	int			 rc = 1;
+	long			 pid = 0;
+	int			 rc = 1, etcd;
 
 	if (c->on_demand.ask == NULL) {
 		fprintf(stderr, "tlsgate approve: on-demand TLS is off in %s "
@@ -123,17 +125,25 @@ cmd_approve(const char *name, struct config *c)
 		fprintf(stderr, "tlsgate approve: \"%s\": %s\n", name, why);
 		goto out;
 	}
-	if ((pid = store_file_pid_read(c->acme.state_dir)) == 0) {
+	etcd = c->store.backend == STORE_BACKEND_ETCD;
+	if (!etcd && (pid = store_file_pid_read(c->acme.state_dir)) == 0) {
 		fprintf(stderr, "tlsgate approve: no running tlsgate (no pid file "
 		    "in %s)\n", c->acme.state_dir);
 		goto out;
 	}
 	rec.last_used = time(NULL);
-	if ((st = store_open_file(c->acme.state_dir, c->acme.directory, &eb)) == NULL ||
+	if ((st = config_store_open(c, c->acme.directory != NULL ? c->acme.directory :
+	    ACME_LETSENCRYPT, &eb)) == NULL ||
 	    (store_ondemand_get(st, name, &rec) == -1 &&
 	    store_ondemand_touch(st, name, &rec, &eb) == -1) ||
 	    store_renew_request(st, name, &eb) == -1) {
 		fprintf(stderr, "tlsgate approve: %s\n", eb.msg);
+		goto out;
+	}
+	if (etcd) {
+		printf("%s approved through etcd; a node of the fleet orders it "
+		    "unless the store has it\n", name);
+		rc = 0;
 		goto out;
 	}
 	if (kill((pid_t)pid, SIGUSR1) == -1) {
@@ -166,7 +176,7 @@ cmd_ech(struct config *c)
 	if (!c->ech.enabled)
 		fprintf(stderr, "tlsgate ech: %s does not enable tls.ech\n",
 		    c->path ? c->path : "the command line");
-	else if ((list = ech_published(c->acme.state_dir, &eb)) == NULL)
+	else if ((list = ech_published(c, &eb)) == NULL)
 		fprintf(stderr, "tlsgate ech: %s\n", eb.msg);
 	else {
 		printf("%s\n", list);
@@ -287,8 +297,8 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if ((n = certs_cmd_list(state, stdout)) == -1) {
-			fprintf(stderr, "tlsgate certs: %s: %s\n", state, strerror(errno));
+		if ((n = certs_cmd_list(c, state, stdout, &eb)) == -1) {
+			fprintf(stderr, "tlsgate certs: %s\n", eb.msg);
 			config_free(c);
 			return 1;
 		}

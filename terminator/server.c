@@ -74,6 +74,7 @@ struct server {
 	struct store_cert	 *q;		/* certificates from the feed */
 	size_t			  nq;
 	atomic_int		  tickets_changed;	/* from the feed */
+	atomic_int		  ech_changed;		/* from the feed */
 	int			  renew_q;	/* a renewal request in the feed */
 	struct admin		 *admin;
 	struct health		 *health;
@@ -120,8 +121,9 @@ server_on_store_event(const struct store_event *ev, void *arg)
 {
 	struct server *s = arg;
 
-	if (ev->kind == STORE_CHANGE_TICKETS) {
-		atomic_store(&s->tickets_changed, 1);
+	if (ev->kind == STORE_CHANGE_TICKETS || ev->kind == STORE_CHANGE_ECH) {
+		atomic_store(ev->kind == STORE_CHANGE_TICKETS ? &s->tickets_changed :
+		    &s->ech_changed, 1);
 		event_active(s->ev_store, EV_TIMEOUT, 0);
 		return;
 	}
@@ -158,6 +160,8 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 
 	if (atomic_exchange(&s->tickets_changed, 0))
 		ticket_store_changed();
+	if (atomic_exchange(&s->ech_changed, 0))
+		ech_store_changed();
 	pthread_mutex_lock(&s->q_mtx);
 	q = s->q;
 	n = s->nq;
