@@ -4,6 +4,8 @@
  * whoever follows the store's feed answers it; dns-01: the hook), tell the
  * CA, and poll until the authorization is valid. A failed challenge spends
  * the authorization, so the next configured type needs a new order.
+ * IP literals are "ip" identifiers (RFC 8738): validated by http-01, or by
+ * tls-alpn-01 with the reverse-DNS name as SNI; never by dns-01.
  */
 #include "acme_int.h"
 #include "acme_queue.h"
@@ -16,6 +18,7 @@
 
 #include "b64url.h"
 #include "errbuf.h"
+#include "ipname.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -110,9 +113,18 @@ step_order(struct job *j)
 		return;		/* another job's newOrder is out: ours follows */
 	}
 	ids = json_object_get(p, "identifiers");
-	for (size_t i = 0; i < j->site->nnames; i++)
-		json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
-		    "value", j->site->names[i]));
+	for (size_t i = 0; i < j->site->nnames; i++) {
+		char ip[IPNAME_MAX];
+
+		/* RFC 8738: an IP literal is an "ip" identifier, in its
+		 * canonical text (RFC 5952 for IPv6). */
+		if (ipname_canon(j->site->names[i], ip) == 0)
+			json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "ip",
+			    "value", ip));
+		else
+			json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns",
+			    "value", j->site->names[i]));
+	}
 	if (j->rs.replaces[0] != '\0') {
 		json_object_set_new(p, "replaces", json_string(j->rs.replaces));
 		log_info("acme %s: new order replaces %s (ARI)", job_name(j), j->rs.replaces);
@@ -134,12 +146,21 @@ step_order(struct job *j)
 static int
 challenge_publish(struct job *j, const char *key_auth)
 {
-	struct errbuf eb;
+	struct errbuf	eb;
+	struct ipname	ip;
+	char		rev[IPNAME_REVERSE_MAX];
 
 	free(j->chal_key);
-	j->chal_key = strcmp(j->chal_type, "tls-alpn-01") == 0 ?
-	    xasprintf("tls-alpn-01/%s", j->chal_ident) :
-	    xasprintf("http-01/%s", j->chal_token);
+	if (strcmp(j->chal_type, "tls-alpn-01") != 0)
+		j->chal_key = xasprintf("http-01/%s", j->chal_token);
+	else if (ipname_parse(j->chal_ident, &ip) == 0) {
+		/* RFC 8738 section 6: the CA's handshake names the address by
+		 * its reverse-DNS name, which is the key the terminator looks
+		 * the SNI up by; the certificate carries the address. */
+		ipname_reverse(&ip, rev);
+		j->chal_key = xasprintf("tls-alpn-01/%s", rev);
+	} else
+		j->chal_key = xasprintf("tls-alpn-01/%s", j->chal_ident);
 	if (store_challenge_put(j->a->store, j->chal_key, key_auth, 3600, &eb) == -1) {
 		job_fail(j, ACME_FAIL_OTHER, "publishing the %s challenge: %s",
 		    j->chal_type, eb.msg);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
@@ -25,6 +26,7 @@
 
 #include "certfile.h"
 #include "errbuf.h"
+#include "ipname.h"
 #include "keygen.h"
 #include "log.h"
 #include "store.h"
@@ -125,7 +127,8 @@ challenge_tlsalpn_set(const char *name, const char *key_auth, struct errbuf *eb)
 	struct certfile	*cf = NULL;
 	struct chal	*c;
 	BIGNUM		*sn = NULL;
-	int		 rc = -1;
+	struct ipname	 ip;
+	int		 rc = -1, is_ip;
 
 	/* extnValue = DER(OCTET STRING(SHA-256(keyAuthorization))) */
 	der[0] = 0x04;
@@ -141,11 +144,21 @@ challenge_tlsalpn_set(const char *name, const char *key_auth, struct errbuf *eb)
 	    !ASN1_OCTET_STRING_set(os, der, sizeof(der)) ||
 	    (ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 1, os)) == NULL)
 		goto ssl_err;
-	gn->type = GEN_DNS;
-	gn->d.dNSName = ASN1_IA5STRING_new();
-	if (gn->d.dNSName == NULL ||
-	    !ASN1_STRING_set(gn->d.dNSName, name, (int)strlen(name)) ||
-	    !sk_GENERAL_NAME_push(gens, gn))
+	if ((is_ip = ipname_from_reverse(name, &ip) == 0)) {
+		/* RFC 8738 section 6: an IP identifier's challenge is asked
+		 * for by its reverse-DNS name and carries the address. */
+		gn->type = GEN_IPADD;
+		if ((gn->d.iPAddress = ASN1_OCTET_STRING_new()) == NULL ||
+		    !ASN1_OCTET_STRING_set(gn->d.iPAddress, ip.addr,
+		    ip.family == AF_INET ? 4 : 16))
+			goto ssl_err;
+	} else {
+		gn->type = GEN_DNS;
+		if ((gn->d.dNSName = ASN1_IA5STRING_new()) == NULL ||
+		    !ASN1_STRING_set(gn->d.dNSName, name, (int)strlen(name)))
+			goto ssl_err;
+	}
+	if (!sk_GENERAL_NAME_push(gens, gn))
 		goto ssl_err;
 	gn = NULL;
 	sn = BN_bin2bn(serial, sizeof(serial), NULL);
@@ -153,8 +166,8 @@ challenge_tlsalpn_set(const char *name, const char *key_auth, struct errbuf *eb)
 	    BN_to_ASN1_INTEGER(sn, X509_get_serialNumber(x)) == NULL ||
 	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), 7 * 86400) ||
-	    !X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-	    (const uint8_t *)name, -1, -1, 0) ||
+	    (!is_ip && !X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_ASC, (const uint8_t *)name, -1, -1, 0)) ||
 	    !X509_set_issuer_name(x, X509_get_subject_name(x)) ||
 	    !X509_set_pubkey(x, pk) ||
 	    !X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) ||

@@ -25,7 +25,10 @@ char		*challenge_http_get(const char *token);
 
 /*
  * TLS-ALPN-01 (RFC 8737): a self-signed certificate for name carrying the
- * critical acmeIdentifier extension with SHA-256(key_auth). 0 or -1.
+ * critical acmeIdentifier extension with SHA-256(key_auth). A reverse-DNS
+ * name ("1.0.0.127.in-addr.arpa", ip6.arpa) stands for an IP identifier
+ * (RFC 8738 section 6): its certificate has that address as its only SAN
+ * and no CN. Looked up by the SNI of the CA's handshake. 0 or -1.
  */
 int		 challenge_tlsalpn_set(const char *name, const char *key_auth,
 		    struct errbuf *eb);

@@ -27,6 +27,7 @@
 
 #include "certfile.h"
 #include "errbuf.h"
+#include "ipname.h"
 
 static const char *
 iso(time_t t, char *buf, size_t len)
@@ -113,6 +114,19 @@ eku_names(X509 *leaf, char *buf, size_t len)
 	EXTENDED_KEY_USAGE_free(eku);
 }
 
+/* Whether sans has the iPAddress whose canonical text is ip. */
+static int
+has_ip(const GENERAL_NAMES *sans, const char *ip)
+{
+	char t[IPNAME_MAX];
+
+	for (size_t i = 0; i < sk_GENERAL_NAME_num(sans); i++)
+		if (certfile_san_ip(sk_GENERAL_NAME_value(sans, i), t) == 0 &&
+		    strcmp(t, ip) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
     size_t nnames, time_t now, long skew, struct errbuf *eb)
@@ -133,16 +147,24 @@ check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
 	if ((sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL)) == NULL)
 		return errbuf_set(eb, "the certificate has no subjectAltName");
 	for (size_t i = 0; i < sk_GENERAL_NAME_num(sans); i++)
-		if (sk_GENERAL_NAME_value(sans, i)->type == GEN_DNS)
+		if (sk_GENERAL_NAME_value(sans, i)->type == GEN_DNS ||
+		    sk_GENERAL_NAME_value(sans, i)->type == GEN_IPADD)
 			ndns++;
-	GENERAL_NAMES_free(sans);
-	if (ndns == 0)
-		return errbuf_set(eb, "the certificate's subjectAltName has no DNS name");
+	if (ndns == 0) {
+		GENERAL_NAMES_free(sans);
+		return errbuf_set(eb, "the certificate's subjectAltName has no DNS "
+		    "name or IP address");
+	}
 	for (size_t i = 0; i < nnames; i++) {
-		size_t off = 0;
+		size_t	off = 0;
+		char	ip[IPNAME_MAX];
 
-		if (certfile_matches(cf, names[i]))
+		/* An IP name needs an iPAddress SAN: a dNSName spelling the
+		 * address is not one to clients (RFC 6125 3.1.3.2). */
+		if (ipname_canon(names[i], ip) == 0 ? has_ip(sans, ip) :
+		    certfile_matches(cf, names[i]))
 			continue;
+		GENERAL_NAMES_free(sans);
 		buf[0] = '\0';
 		for (size_t k = 0; k < cf->nnames && off + 1 < sizeof(buf); k++)
 			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
@@ -150,6 +172,7 @@ check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
 		return errbuf_set(eb, "the certificate does not cover %s (it names %s)",
 		    names[i], buf);
 	}
+	GENERAL_NAMES_free(sans);
 
 	/* UINT32_MAX means no EKU extension: any purpose. */
 	xku = X509_get_extended_key_usage(leaf);

@@ -11,7 +11,8 @@
  *   - the leaf is inside its validity dates (not-before with skew seconds of
  *     tolerance for a CA or host clock that runs a little ahead);
  *   - the leaf has a subjectAltName with DNS names covering every name of
- *     the site (exactly or by a one-label wildcard, as certfile_matches);
+ *     the site (exactly or by a one-label wildcard, as certfile_matches),
+ *     and an iPAddress for each name that is an IP literal (RFC 8738);
  *   - its extended key usage, if any, includes serverAuth;
  *   - it is not a CA (basicConstraints CA:TRUE), except a lone self-signed
  *     certificate, which `openssl req -x509` marks CA:TRUE by default and

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
@@ -30,6 +31,7 @@
 #include <openssl/x509v3.h>
 
 #include "errbuf.h"
+#include "ipname.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -100,6 +102,30 @@ add_name(struct certfile *cf, const char *s, size_t n)
 	cf->names[cf->nnames++] = p;
 }
 
+int
+certfile_san_ip(const GENERAL_NAME *gn, char *out)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct ipname	 ip;
+	const uint8_t	*p;
+	int		 n;
+
+	if (gn->type != GEN_IPADD)
+		return -1;
+	p = ASN1_STRING_get0_data(gn->d.iPAddress);
+	if ((n = ASN1_STRING_length(gn->d.iPAddress)) != 4 && n != 16)
+		return -1;
+	if (n == 16 && memcmp(p, mapped, 12) == 0) {	/* ::ffff:a.b.c.d */
+		p += 12;
+		n = 4;
+	}
+	memset(&ip, 0, sizeof(ip));
+	ip.family = n == 4 ? AF_INET : AF_INET6;
+	memcpy(ip.addr, p, (size_t)n);
+	ipname_format(&ip, out);
+	return 0;
+}
+
 static void
 collect_names(struct certfile *cf, X509 *leaf)
 {
@@ -112,6 +138,12 @@ collect_names(struct certfile *cf, X509 *leaf)
 	if (sans != NULL) {
 		for (size_t i = 0; i < sk_GENERAL_NAME_num(sans); i++) {
 			const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+			char ip[IPNAME_MAX];
+
+			/* An iPAddress SAN (RFC 8738) as ipname.h's text, the
+			 * form IP site names take. */
+			if (gn->type == GEN_IPADD && certfile_san_ip(gn, ip) == 0)
+				add_name(cf, ip, strlen(ip));
 			if (gn->type != GEN_DNS)
 				continue;
 			add_name(cf, (const char *)ASN1_STRING_get0_data(gn->d.dNSName),

@@ -15,6 +15,7 @@
 #include <openssl/base.h>
 
 struct errbuf;
+struct GENERAL_NAME_st;
 
 enum certfile_keytype {
 	CERTFILE_EC,
@@ -30,7 +31,8 @@ struct certfile {
 	EVP_PKEY		*key;
 	enum certfile_keytype	 keytype;
 	time_t			 not_before, not_after;
-	char			**names;	/* DNS SANs (or CN), lowercase */
+	char			**names;	/* DNS SANs (or CN), lowercase, and
+						 * IP SANs as ipname.h text */
 	size_t			 nnames;
 	char			 sha256[65];	/* hex fingerprint of the leaf */
 	char			*subject;	/* one-line subject, for logs */
@@ -51,5 +53,8 @@ struct certfile	*certfile_ref(struct certfile *);
 void		 certfile_unref(struct certfile *);
 /* 1 if the certificate covers host (exact or one-label wildcard). */
 int		 certfile_matches(const struct certfile *, const char *host);
+/* An iPAddress SAN as ipname.h's canonical text (out: IPNAME_MAX bytes);
+ * 0, or -1 if gn is not one of 4 or 16 bytes. */
+int		 certfile_san_ip(const struct GENERAL_NAME_st *gn, char *out);
 
 #endif

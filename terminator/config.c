@@ -23,6 +23,7 @@
 
 #include "acme_http.h"
 #include "config_impl.h"
+#include "ipname.h"
 #include "fnv.h"
 #include "config_schema.h"
 #include "ech.h"
@@ -332,6 +333,15 @@ cfg_valid_name(const char *s)
 }
 
 char *
+cfg_name_dup(const char *s)
+{
+	char ip[IPNAME_MAX];
+
+	/* One spelling per address: "::0:1" and "::1" are one site name. */
+	return ipname_canon(s, ip) == 0 ? xstrdup(ip) : cfg_lowercase_dup(s);
+}
+
+char *
 cfg_lowercase_dup(const char *s)
 {
 	char *p = xstrdup(s);
@@ -515,6 +525,17 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 				cfg_err(w, p, "\"%s\" is a wildcard name: it can only be "
 				    "validated with dns-01, which acme.challenges lacks",
 				    s->names[j]);
+				break;
+			}
+		/* RFC 8738 section 7: no dns-01 for an address. */
+		for (size_t j = 0; j < s->nnames; j++)
+			if (ipname_is(s->names[j]) &&
+			    has_str(s->challenges, s->nchallenges, "dns-01")) {
+				snprintf(p, sizeof(p), "/sites/%zu/acme/challenges", i);
+				cfg_err(w, p, "\"%s\" is an IP address: it can only be "
+				    "validated with http-01 or tls-alpn-01, not dns-01 "
+				    "(a site with a wildcard name and an IP address "
+				    "needs to be two sites)", s->names[j]);
 				break;
 			}
 		snprintf(p, sizeof(p), "/sites/%zu/acme", i);

@@ -162,7 +162,7 @@ flag_site(struct flags *f, const char *val)
 	 * and a repeated name is reported by the common checks. */
 	json_array_foreach(nv, i, e) {
 		struct cfg_map_ent	*m;
-		char			*key = cfg_lowercase_dup(json_string_value(e));
+		char			*key = cfg_name_dup(json_string_value(e));
 
 		if ((m = cfg_map_get(&f->names, key, 0)) != NULL) {
 			free(key);
@@ -183,7 +183,7 @@ site_named(struct flags *f, const char *flag, const char *val, const char *name,
     size_t *idx)
 {
 	struct cfg_map_ent	*m;
-	char			*low = cfg_lowercase_dup(name);
+	char			*low = cfg_name_dup(name);
 
 	m = cfg_map_get(&f->names, low, 0);
 	free(low);

@@ -66,6 +66,7 @@ void	cfg_errs_add(struct config_errors *, char *msg);
 /* Helpers (config.c). */
 int	 cfg_valid_name(const char *);	/* DNS name, optional "*." label */
 char	*cfg_lowercase_dup(const char *);
+char	*cfg_name_dup(const char *);	/* lowercase; IP literals canonical */
 char	*cfg_abs_path(const struct cfg_walk *, const char *);
 char	*cfg_acme_directory(const char *);	/* "production", "staging" or a URL */
 void	 cfg_free_strs(char **, size_t);

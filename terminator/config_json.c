@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "config_impl.h"
+#include "ipname.h"
 #include "config_schema.h"
 #include "xalloc.h"
 
@@ -72,9 +73,10 @@ cfg_site_names(struct cfg_walk *w, const struct cfg_key *k, const char *path,
 			cfg_err(w, sub, "expected a string");
 			continue;
 		}
-		s->names[s->nnames] = cfg_lowercase_dup(json_string_value(e));
-		if (!cfg_valid_name(s->names[s->nnames])) {
-			cfg_err(w, sub, "\"%s\" is not a valid DNS name",
+		s->names[s->nnames] = cfg_name_dup(json_string_value(e));
+		if (!cfg_valid_name(s->names[s->nnames]) &&
+		    !ipname_is(s->names[s->nnames])) {
+			cfg_err(w, sub, "\"%s\" is not a valid DNS name or IP address",
 			    json_string_value(e));
 			free(s->names[s->nnames]);
 			continue;

@@ -22,6 +22,7 @@
 
 #include "cidr.h"
 #include "config_impl.h"
+#include "ipname.h"
 #include "log.h"
 #include "tlsnego.h"
 #include "xalloc.h"
@@ -81,11 +82,11 @@ static const char *
 check_public_name(const char *s)
 {
 	char	*l = cfg_lowercase_dup(s);
-	int	 bad = l[0] == '*' || !cfg_valid_name(l);
+	int	 bad = l[0] == '*' || !cfg_valid_name(l) || ipname_is(l);
 
 	free(l);
 	return bad ? "expected a DNS name (letters, digits, '-' and '.'; no "
-	    "wildcard)" : NULL;
+	    "wildcard, no IP address)" : NULL;
 }
 
 /* An ACME profile name: the CA's directory says which exist (checked when
@@ -331,9 +332,12 @@ const struct cfg_key cfg_keys[] = {
 
 const struct cfg_key cfg_site_keys[] = {
 	{ .key = "names", .type = CFG_SPECIAL, .special = cfg_site_names,
-	  .def_doc = "required", .type_doc = "array of DNS names",
+	  .def_doc = "required", .type_doc = "array of DNS names or IP addresses",
 	  .doc = "Lowercase letters, digits, `-` and `.`; `*.example.com` matches "
-	  "exactly one label. A name may appear once in the whole config." },
+	  "exactly one label. A name may appear once in the whole config. An IP "
+	  "address (kept in RFC 5952 form) gets an IP certificate, served to "
+	  "clients without SNI that connect to it (\"IP-address certificates\" "
+	  "in `docs/acme.md`)." },
 	{ .key = "backends", .type = CFG_SPECIAL, .special = cfg_site_backends,
 	  .def_doc = "required", .type_doc = "array of `\"host:port\"` or "
 	  "`{\"address\", \"weight\": 1-256}`",

@@ -745,6 +745,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr *sa, socklen_t salen
 	}
 	SSL_set_accept_state(c->ssl);
 	c->ts.peer = (const struct sockaddr *)&c->peer;
+	c->ts.local_fd = fd;
 	tls_attach(c->ssl, &c->ts);
 	event_assign(&c->cev, w->base, fd, EV_READ | EV_PERSIST, conn_on_client, c);
 	evtimer_assign(&c->tev, w->base, conn_on_timer, c);

@@ -20,6 +20,7 @@
 #include "config_schema.h"
 #include "ech.h"
 #include "errbuf.h"
+#include "ipname.h"
 #include "log.h"
 #include "ondemand.h"
 #include "server.h"
@@ -42,6 +43,7 @@ cmd_renew(int argc, char **argv)
 	struct config	*c = NULL;
 	struct store	*st = NULL;
 	struct errbuf	 eb;
+	char		 ip[IPNAME_MAX];
 	long		 pid;
 	int		 rc = 1;
 
@@ -50,6 +52,9 @@ cmd_renew(int argc, char **argv)
 		return 2;
 	}
 	name = argv[0];
+	/* An address names its site in one spelling (ipname.h). */
+	if (ipname_canon(name, ip) == 0)
+		name = ip;
 	if (strchr(name, '/') != NULL || name[0] == '.') {
 		fprintf(stderr, "tlsgate renew: bad name \"%s\"\n", name);
 		return 2;

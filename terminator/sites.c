@@ -23,6 +23,7 @@
 #include "stats.h"
 #include "store.h"
 #include "errbuf.h"
+#include "ipname.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -114,8 +115,10 @@ view_assemble(struct site **sites, size_t n, const struct limits *lim,
 	v->tab = xcalloc(cap, sizeof(*v->tab));
 	v->tabmask = cap - 1;
 	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < sites[i]->nnames; j++)
+		for (size_t j = 0; j < sites[i]->nnames; j++) {
 			tab_put(v, sites[i]->names[j], sites[i]);
+			v->nipnames += ipname_is(sites[i]->names[j]);
+		}
 		if (sites[i]->is_default)
 			v->def = sites[i];
 	}
@@ -438,6 +441,18 @@ view_lookup(const struct view *v, const char *sni)
 			return s;
 	}
 	return v->def;
+}
+
+struct site *
+view_lookup_ip(const struct view *v, const struct ipname *ip)
+{
+	char text[IPNAME_MAX];
+
+	if (v->nipnames == 0)
+		return NULL;
+	/* Site names are stored in the same canonical text (config.c). */
+	ipname_format(ip, text);
+	return tab_get(v, text, strlen(text));
 }
 
 struct view *

@@ -24,6 +24,7 @@
 struct certfile;
 struct cidr;
 struct errbuf;
+struct ipname;
 struct site_stats;
 struct pool;
 struct route_table;
@@ -84,6 +85,7 @@ struct view {
 	struct site		 *ondemand;	/* on_demand.site, or NULL: no names,
 						 * no certificates (ondemand.h has them) */
 	double			  od_wait;	/* on_demand.handshake_wait */
+	size_t			  nipnames;	/* names that are IP literals */
 	struct limits		  limits;
 	struct view_http	  http;
 };
@@ -108,6 +110,13 @@ struct view	*view_with_cert(const struct view *old, const char *name,
 struct site	*view_site_named(const struct view *, const char *name);
 /* Exact name, then one-label wildcard, then the default; sni may be NULL. */
 struct site	*view_lookup(const struct view *, const char *sni);
+/*
+ * The site named by the IP literal ip (its canonical text), or NULL: for a
+ * client that sent no SNI, ip is the address it connected to (RFC 8738
+ * certificates are found by it); for one that sent an IP literal as SNI
+ * (RFC 6066 forbids it; some clients do it), that literal.
+ */
+struct site	*view_lookup_ip(const struct view *, const struct ipname *ip);
 /* Whether site has name (exactly, or by a one-label wildcard). */
 int		 site_has_name(const struct site *site, const char *name);
 /* Whether sa is one of the view's trusted proxies. */

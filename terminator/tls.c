@@ -10,6 +10,7 @@
 #include "tls.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
@@ -18,6 +19,7 @@
 #include "certfile.h"
 #include "challenge.h"
 #include "errbuf.h"
+#include "ipname.h"
 #include "log.h"
 #include "ondemand.h"
 #include "sites.h"
@@ -153,6 +155,52 @@ tls_select_ondemand(const SSL_CLIENT_HELLO *ch, struct tls_state *ts)
 	}
 }
 
+/* The TLS-ALPN-01 certificate for sni, which may end in a dot (RFC 8738's
+ * reverse names often do): a new reference, or NULL. */
+static struct certfile *
+challenge_get(const char *sni)
+{
+	char	name[TLS_SNI_MAX + 1];
+	size_t	n = strlen(sni);
+
+	if (n < 2 || sni[n - 1] != '.')
+		return challenge_tlsalpn_get(sni);
+	memcpy(name, sni, n - 1);
+	name[n - 1] = '\0';
+	return challenge_tlsalpn_get(name);
+}
+
+/*
+ * The site for this handshake: by SNI (exact, wildcard, default); but with
+ * no SNI, a site named by the IP address the client connected to (the local
+ * address of the accepted socket: an RFC 8738 certificate), and with an IP
+ * literal as SNI, which RFC 6066 forbids but some clients send, the site
+ * named by that address. getsockname() runs only if some site has an IP
+ * name, and only for clients without SNI.
+ */
+static struct site *
+lookup_site(const struct tls_state *ts)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	struct ipname		 ip;
+	struct site		*s;
+
+	if (ts->view->nipnames == 0)
+		return view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL);
+	if (ts->sni[0] == '\0') {
+		if (ts->local_fd > 0 &&
+		    getsockname(ts->local_fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    ipname_from_sockaddr((struct sockaddr *)&ss, &ip) == 0 &&
+		    (s = view_lookup_ip(ts->view, &ip)) != NULL)
+			return s;
+		return view_lookup(ts->view, NULL);
+	}
+	if (ipname_parse(ts->sni, &ip) == 0)
+		return (s = view_lookup_ip(ts->view, &ip)) != NULL ? s : ts->view->def;
+	return view_lookup(ts->view, ts->sni);
+}
+
 static enum ssl_select_cert_result_t
 tls_select_cert(const SSL_CLIENT_HELLO *ch)
 {
@@ -180,7 +228,7 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 	 * acme-tls/1, and without a challenge in flight it is refused.
 	 */
 	if (hello_acme_tls(ch)) {
-		if (ts->sni[0] == '\0' || (cf = challenge_tlsalpn_get(ts->sni)) == NULL) {
+		if (ts->sni[0] == '\0' || (cf = challenge_get(ts->sni)) == NULL) {
 			ts->no_site = 1;
 			return ssl_select_cert_success;
 		}
@@ -192,7 +240,7 @@ tls_select_cert(const SSL_CLIENT_HELLO *ch)
 		certfile_unref(cf);
 		return ssl_select_cert_success;
 	}
-	s = view_lookup(ts->view, ts->sni[0] ? ts->sni : NULL);
+	s = lookup_site(ts);
 	/* A name no site has: on-demand TLS, when it is on. */
 	if (ts->sni[0] != '\0' && ts->view->ondemand != NULL &&
 	    (s == NULL || (s == ts->view->def && !site_has_name(s, ts->sni))))

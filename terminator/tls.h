@@ -4,7 +4,8 @@
  * One SSL_CTX serves every site on every worker. The certificate is chosen in
  * the TLS library's select-certificate callback (which also makes the
  * server's group and suite choices: tlsnego.h) from the connection's view: exact
- * SNI, then a one-label wildcard, then the default site. Clients that offer
+ * SNI, then a one-label wildcard, then the default site; without SNI, first a
+ * site named by the IP address the client connected to (RFC 8738). Clients that offer
  * ECDSA get a site's ECDSA certificate; others get its RSA one.
  * The context is made on the main thread at start and shared read-only; the
  * callbacks run on the worker that owns the connection.
@@ -34,6 +35,9 @@ struct tls_state {
 	 * endpoint and its limits; and, while the handshake is paused for a
 	 * certificate (SSL_ERROR_PENDING_CERTIFICATE), the wait to bind. */
 	const struct sockaddr *peer;
+	/* The accepted socket, whose local address picks a site named by an
+	 * IP address for a client that sends no SNI; 0: unknown. */
+	int		 local_fd;
 	struct od_wait	*odw;
 	const char	*od_refused;	/* why on-demand said no, or NULL */
 	int		 od_woken;	/* the wait ended: take its answer */

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "hlog.h"
+#include "ipname.h"
 #include "log.h"
 #include "pool.h"
 #include "route.h"
@@ -228,6 +229,16 @@ authority_host(const char *a, char *out, size_t cap)
 	/* A trailing dot names the same host. */
 	if (n > 1 && out[n - 1] == '.')
 		out[n - 1] = '\0';
+	/* "[::1]": the address as site names spell it (ipname.h). */
+	if (n > 2 && out[0] == '[' && out[n - 1] == ']') {
+		char ip[IPNAME_MAX];
+
+		out[n - 1] = '\0';
+		if (ipname_canon(out + 1, ip) == 0 && strlen(ip) < cap)
+			memcpy(out, ip, strlen(ip) + 1);
+		else
+			out[n - 1] = ']';
+	}
 }
 
 /* The per-exchange settings: the route's, or the site's. */

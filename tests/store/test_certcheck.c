@@ -258,6 +258,52 @@ test_no_san(void **state)
 	expect(&o, "the certificate has no subjectAltName");
 }
 
+/*
+ * RFC 8738 certificates: IP names need iPAddress SANs (a dNSName spelling
+ * the address does not do), and the certificate's names list them in the
+ * canonical text, so the serving view finds the site by them.
+ */
+static void
+test_ip_names(void **state)
+{
+	static char		*ips[] = { "127.0.0.1", "::1", "acme.test" };
+	struct testcert_opts	 good = { .names = "IP:127.0.0.1,IP:0:0::1,acme.test" };
+	struct testcert_opts	 dns = { .names = "127.0.0.1,IP:::1,acme.test" };
+	struct testcert_opts	 ipsonly = { .cn = "x", .names = "IP:127.0.0.1" };
+	char			*c, *k;
+	struct certfile		*cf;
+	struct errbuf		 eb;
+
+	leaf(&good, &c, &k);
+	assert_non_null(cf = certfile_load_mem(c, strlen(c), k, strlen(k), &eb));
+	if (certcheck(cf, ips, 3, t0, CERTCHECK_SKEW, &eb) == -1)
+		fail_msg("IP certificate refused: %s", eb.msg);
+	assert_true(certfile_matches(cf, "::1"));
+	assert_true(certfile_matches(cf, "127.0.0.1"));
+	assert_false(certfile_matches(cf, "127.0.0.2"));
+	certfile_unref(cf);
+	free(c);
+	free(k);
+
+	leaf(&dns, &c, &k);
+	assert_non_null(cf = certfile_load_mem(c, strlen(c), k, strlen(k), &eb));
+	assert_int_equal(certcheck(cf, ips, 3, t0, CERTCHECK_SKEW, &eb), -1);
+	assert_string_equal(eb.msg, "the certificate does not cover 127.0.0.1 (it "
+	    "names 127.0.0.1, ::1, acme.test)");
+	certfile_unref(cf);
+	free(c);
+	free(k);
+
+	/* No dNSName at all is fine when the site is an address. */
+	leaf(&ipsonly, &c, &k);
+	assert_non_null(cf = certfile_load_mem(c, strlen(c), k, strlen(k), &eb));
+	if (certcheck(cf, ips, 1, t0, CERTCHECK_SKEW, &eb) == -1)
+		fail_msg("IP-only certificate refused: %s", eb.msg);
+	certfile_unref(cf);
+	free(c);
+	free(k);
+}
+
 /* The store: a failing certificate is refused, the stored one stays. */
 static void
 test_store_keeps_old(void **state)
@@ -339,6 +385,7 @@ main(void)
 		cmocka_unit_test(test_leaf_is_ca),
 		cmocka_unit_test(test_client_auth_only),
 		cmocka_unit_test(test_no_san),
+		cmocka_unit_test(test_ip_names),
 		cmocka_unit_test(test_store_keeps_old),
 	};
 	return cmocka_run_group_tests_name("certcheck", tests, setup, teardown);

@@ -111,8 +111,10 @@ testcert_issue(const struct testcert_opts *o, char **cert_pem, char **key_pem)
 		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 			if (san[0] == '\0')
 				snprintf(first, sizeof(first), "%s", tok);
-			snprintf(san + strlen(san), sizeof(san) - strlen(san), "%sDNS:%s",
-			    san[0] ? "," : "", tok);
+			/* "IP:addr" is an iPAddress SAN; anything else a dNSName. */
+			snprintf(san + strlen(san), sizeof(san) - strlen(san), "%s%s%s",
+			    san[0] ? "," : "", strncmp(tok, "IP:", 3) == 0 ? "" : "DNS:",
+			    tok);
 		}
 		free(copy);
 	}

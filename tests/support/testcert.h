@@ -17,7 +17,8 @@ int	testcert_make(const char *type, const char *names, int days, char **cert_pem
 struct testcert_opts {
 	const char	*type;		/* "ec" (default) or "rsa" */
 	const char	*cn;		/* subject CN; default: the first name */
-	const char	*names;		/* comma-separated DNS SANs; NULL: no SAN */
+	const char	*names;		/* comma-separated DNS SANs ("IP:addr"
+					 * for an iPAddress); NULL: no SAN */
 	time_t		 not_before, not_after;
 	int		 ca;		/* basicConstraints CA:TRUE, keyCertSign */
 	const char	*eku;		/* e.g. "serverAuth", "clientAuth" */

@@ -157,6 +157,68 @@ test_acme_wildcard_on_every_name(void **state)
 	}
 }
 
+/*
+ * IP addresses as site names (RFC 8738): accepted in one spelling (RFC 5952,
+ * mapped IPv4 unwrapped), also through flags that name the site; refused with
+ * dns-01 and as ECH's public name; a malformed one is named as such.
+ */
+static void
+test_ip_names(void **state)
+{
+	static const char ok[] = "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
+	    " \"sites\": [{\"names\": [\"2001:DB8:0:0::1\", \"::ffff:192.0.2.1\","
+	    " \"a.test\"], \"backends\": [\"127.0.0.1:2\"], \"acme\": true}]}";
+	static const char dns[] = "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
+	    " \"acme\": {\"dns_hook\": \"/bin/true\"},"
+	    " \"sites\": [{\"names\": [\"127.0.0.1\"], \"backends\": [\"127.0.0.1:2\"],"
+	    " \"acme\": {\"challenges\": [\"http-01\", \"dns-01\"]}}]}";
+	static const char bad[] = "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
+	    " \"sites\": [{\"names\": [\"fe80::1%lo\", \"[::1]\"],"
+	    " \"backends\": [\"127.0.0.1:2\"], \"acme\": true}]}";
+	char *flags[] = { "--https", "127.0.0.1:8443", "--site",
+	    "0:0::1=127.0.0.1:8080", "--acme", "::1", NULL };
+	struct config_errors	 e = { 0 };
+	struct config		*c;
+
+	(void)state;
+	c = config_load_text("t.json", ok, strlen(ok), &e);
+	dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->sites[0].nnames, 3);
+	assert_string_equal(c->sites[0].names[0], "2001:db8::1");
+	assert_string_equal(c->sites[0].names[1], "192.0.2.1");
+	/* The default challenges fit addresses: no dns-01. */
+	assert_int_equal(c->sites[0].nchallenges, 2);
+	assert_string_equal(c->sites[0].challenges[0], "tls-alpn-01");
+	config_free(c);
+
+	assert_null(config_load_text("t.json", dns, strlen(dns), &e));
+	dump(&e);
+	assert_true(has_msg(&e, "sites[0].acme.challenges: \"127.0.0.1\" is an IP "
+	    "address: it can only be validated with http-01 or tls-alpn-01, not dns-01"));
+	config_errors_clear(&e);
+
+	assert_null(config_load_text("t.json", bad, strlen(bad), &e));
+	dump(&e);
+	assert_true(has_msg(&e, "\"fe80::1%lo\" is not a valid DNS name or IP address"));
+	assert_true(has_msg(&e, "\"[::1]\" is not a valid DNS name or IP address"));
+	config_errors_clear(&e);
+
+	/* --acme names the site by another spelling of its address. */
+	c = config_from_args(6, flags, &e);
+	dump(&e);
+	assert_non_null(c);
+	assert_string_equal(c->sites[0].names[0], "::1");
+	assert_int_equal(c->sites[0].acme, 1);
+	config_free(c);
+
+	c = from_flags(&e, "--ech-public-name", "192.0.2.1", NULL);
+	assert_null(c);
+	dump(&e);
+	assert_true(has_msg(&e, "no IP address"));
+	config_errors_clear(&e);
+}
+
 /* A valid and an invalid value for row k, as flag text and as JSON text. */
 static int
 samples(const struct cfg_key *k, char ok_flag[32], char ok_json[64],
@@ -1004,6 +1066,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flag_errors_name_flag_and_value),
 		cmocka_unit_test(test_acme_wildcard_on_every_name),
+		cmocka_unit_test(test_ip_names),
 		cmocka_unit_test(test_every_flag_agrees_with_json),
 		cmocka_unit_test(test_on_demand),
 		cmocka_unit_test(test_duplicates_once_per_name),
