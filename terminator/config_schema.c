@@ -256,6 +256,7 @@ const struct cfg_key cfg_keys[] = {
 	  "this is true." },
 #include "config_schema_od.inc"
 #include "config_schema_store.inc"
+#include "config_schema_issuers.inc"
 	{ .key = "acme.directory", .flag = "--acme-directory", .flag_arg = "URL",
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",
@@ -985,6 +986,8 @@ config_schema_doc(FILE *out, const char *what)
 		doc_keys(out, cfg_keys, "");
 		fputs("\nKeys of each site, in `sites[]`:\n\n", out);
 		doc_keys(out, cfg_site_keys, "");
+		fputs("\nKeys of each issuer, in `acme.issuers[]`:\n\n", out);
+		doc_keys(out, cfg_issuer_keys, "");
 		return 0;
 	}
 	if (strcmp(what, "flags") == 0) {
