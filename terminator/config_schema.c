@@ -256,7 +256,6 @@ const struct cfg_key cfg_keys[] = {
 	  "this is true." },
 #include "config_schema_od.inc"
 #include "config_schema_store.inc"
-#include "config_schema_issuers.inc"
 	{ .key = "acme.directory", .flag = "--acme-directory", .flag_arg = "URL",
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",
@@ -313,6 +312,7 @@ const struct cfg_key cfg_keys[] = {
 	  "an unknown name is logged as an error when the directory loads and "
 	  "the sites using it order nothing (they keep serving what they have). "
 	  "See \"Profiles\" in `docs/acme.md`." },
+#include "config_schema_issuers.inc"
 	{ .key = "http.trusted_proxies", .flag = "--trusted-proxy",
 	  .flag_arg = "CIDR", .type = CFG_CIDRS, C(trusted_proxies),
 	  .count_off = offsetof(struct config, ntrusted_proxies),
