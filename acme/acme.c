@@ -184,6 +184,10 @@ publish_one(struct acme_cert_status *p, const struct job *j)
 	p->last_success = j->rs.last_success;
 	p->attempts = j->rs.failures;
 	p->on_demand = j->ondemand;
+	snprintf(p->issuer, sizeof(p->issuer), "%s", j->rs.issuer[0] != '\0' ?
+	    j->rs.issuer : j->current != NULL ? j->a->iss[0].directory : "");
+	snprintf(p->ordering_from, sizeof(p->ordering_from), "%s",
+	    job_iss(j)->directory);
 	snprintf(p->last_error, sizeof(p->last_error), "%s", j->rs.last_error);
 }
 
@@ -283,6 +287,7 @@ job_new(struct acme *a, const struct acme_site_cfg *sc, enum certfile_keytype kt
 		    "name of the site; ordering a new one", sc->label);
 		j->renew_at = now;
 	}
+	issuer_job_init(j);
 	return j;
 }
 
@@ -329,8 +334,8 @@ job_idle(struct job *j)
 	j->chal_idx = 0;
 	store_lock_release(j->lock);
 	j->lock = NULL;
-	if (j->a->acct_job == j) {
-		j->a->acct_job = NULL;
+	if (job_iss(j)->acct_job == j) {
+		job_iss(j)->acct_job = NULL;
 		queue_kick(j->a);	/* jobs waiting for the account */
 	}
 	order_gate_leave(j);
@@ -373,6 +378,7 @@ job_fail(struct job *j, enum acme_fail cls, const char *fmt, ...)
 	    j->a->cfg.retry_base, lifetime), acme_rnd());
 	if (jit > delay)
 		delay = jit;
+	delay = issuer_after_fail(j, cls, ra, delay);	/* the next CA? */
 	log_err("acme %s: attempt %d failed: %s (%s); next try in %lds%s", job_name(j),
 	    j->rs.failures, j->rs.last_error, acme_fail_names[cls], delay,
 	    j->current ? "; the current certificate keeps serving" : "");
@@ -401,6 +407,7 @@ job_installed(struct job *j, struct certfile *cf)
 	j->rs.ari_start = j->rs.ari_end = j->rs.ari_next = 0;
 	j->no_replaces = 0;
 	j->rs.retry_until = 0;
+	issuer_installed(j);
 	j->renew_at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
 	if (j->renew_at <= now + floor) {
 		/*
@@ -459,7 +466,7 @@ job_schedule(struct job *j)
 		j->renew_at = acme_sched_renew_at(j->current->not_before,
 		    j->current->not_after, j->rs.ari_start, j->rs.ari_end, acme_rnd());
 	next = job_due(j);
-	if (j->current != NULL && j->a->u_ari != NULL && j->rs.ari_next < next &&
+	if (j->current != NULL && job_ari_url(j) != NULL && j->rs.ari_next < next &&
 	    j->current->not_after > now)
 		next = j->rs.ari_next;
 	evtimer_del(j->timer);
@@ -495,7 +502,7 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 	default:
 		return;		/* a request is out; its answer moves the job */
 	}
-	if (j->current != NULL && j->a->u_ari != NULL && now >= j->rs.ari_next &&
+	if (j->current != NULL && job_ari_url(j) != NULL && now >= j->rs.ari_next &&
 	    now < j->renew_at && j->current->not_after > now) {
 		step_ari(j);
 		return;
@@ -538,6 +545,7 @@ job_adopt_stored(struct job *j)
 	j->current = cf;
 	if (store_renewal_get(j->a->store, job_name(j), j->kt, &j->rs) == -1)
 		memset(&j->rs, 0, sizeof(j->rs));
+	issuer_job_init(j);
 	j->renew_at = at;
 	store_lock_release(j->lock);
 	j->lock = NULL;
@@ -565,7 +573,7 @@ job_start(struct job *j)
 			job_timer_in(j, 2);
 			return;
 		}
-	if (job_wait_for_account(j))
+	if (job_wait_for_account(j) || issuer_ready(j) == -1)
 		return;
 	if (profile_check(j) == -1) {
 		char why[sizeof(j->rs.last_error)];
@@ -598,17 +606,19 @@ job_start(struct job *j)
 	 */
 	if (j->current != NULL && j->current->not_after <= acme_now(j->a))
 		j->rs.replaces[0] = '\0';
-	else if (j->current != NULL && j->a->u_ari != NULL && !j->no_replaces &&
-	    j->rs.replaces[0] == '\0') {
+	else if (j->current != NULL && job_ari_url(j) != NULL && !j->no_replaces &&
+	    job_cert_iss(j) == job_iss(j) && j->rs.replaces[0] == '\0') {
 		char *id = ari_cert_id(j->current);
 		if (id != NULL)
 			snprintf(j->rs.replaces, sizeof(j->rs.replaces), "%s", id);
 		free(id);
 	}
-	log_notice("acme %s: %s %s certificate for %zu name(s) via %s", job_name(j),
-	    j->current ? "renewing" : "ordering", certfile_keytype_names[j->kt],
-	    j->site->nnames, j->site->challenges[j->chal_idx]);
-	if (j->a->acct_url == NULL)
+	log_notice("acme %s: %s %s certificate for %zu name(s) via %s%s%s",
+	    job_name(j), j->current ? "renewing" : "ordering",
+	    certfile_keytype_names[j->kt], j->site->nnames,
+	    j->site->challenges[j->chal_idx], j->a->niss > 1 ? " from " : "",
+	    j->a->niss > 1 ? job_iss(j)->directory : "");
+	if (job_iss(j)->acct_url == NULL)
 		step_account(j);
 	else
 		step_order(j);
@@ -664,8 +674,8 @@ job_remove(struct job *j)
 		    job_name(j), certfile_keytype_names[j->kt]);
 	job_reset_order(j);
 	job_idle(j);
-	if (a->acct_job == j)
-		a->acct_job = NULL;
+	if (job_iss(j)->acct_job == j)
+		job_iss(j)->acct_job = NULL;
 	if (j->inflight) {
 		j->removed = 1;		/* job_gone frees it */
 		a->zombies = xrealloc(a->zombies, (a->nzombies + 1) * sizeof(*a->zombies));
@@ -878,7 +888,7 @@ acme_main(void *arg)
 {
 	struct acme *a = arg;
 
-	acme_fetch_directory(a);
+	issuers_fetch(a);
 	/* Kept running with no job at all: on-demand jobs may come later. */
 	event_base_loop(a->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return NULL;
@@ -896,8 +906,9 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 {
 	struct acme *a = xcalloc(1, sizeof(*a));
 
-	a->cfg.directory = a->s_dir = xstrdup(cfg->directory ? cfg->directory :
-	    ACME_LETSENCRYPT);
+	a->cfg.directory = a->s_dir = xstrdup(cfg->nissuers > 0 &&
+	    cfg->issuers[0].directory != NULL ? cfg->issuers[0].directory :
+	    cfg->directory ? cfg->directory : ACME_LETSENCRYPT);
 	a->cfg.email = a->s_email = dupn(cfg->email);
 	a->cfg.ca_file = a->s_ca = dupn(cfg->ca_file);
 	a->cfg.eab_kid = a->s_kid = dupn(cfg->eab_kid);
@@ -911,18 +922,13 @@ acme_start(const struct acme_cfg *cfg, struct store *store,
 	a->clock = cfg->clock;
 	pthread_mutex_init(&a->pub_mtx, NULL);
 	a->store = store;
-	if ((a->acct_key = store_account_key(store, eb)) == NULL)
-		goto fail;
-	if ((a->thumbprint = jws_thumbprint(a->acct_key, eb)) == NULL)
-		goto fail;
-	a->acct_url = store_account_url(store);
 	if ((a->base = event_base_new()) == NULL) {
 		errbuf_set(eb, "event_base_new failed");
 		goto fail;
 	}
 	a->tr = cfg->transport != NULL ? *cfg->transport : acme_curl_transport;
-	a->http = a->tr.create(a->base, a->cfg.ca_file, a->tr.arg);
-	a->dir_timer = evtimer_new(a->base, acme_on_dir_timer, a);
+	if (issuers_init(a, cfg, eb) == -1)	/* each CA and its account */
+		goto fail;
 	a->kick = event_new(a->base, -1, 0, on_kick, a);
 	a->stop_ev = event_new(a->base, -1, 0, on_stop, a);
 	a->update_ev = event_new(a->base, -1, 0, on_update, a);
@@ -970,22 +976,15 @@ acme_stop(struct acme *a)
 	free_strv(a->renew_req, a->nrenew_req);
 	free(a->pub);
 	pthread_mutex_destroy(&a->pub_mtx);
-	if (a->http != NULL)
-		a->tr.destroy(a->http);
-	if (a->dir_timer) event_free(a->dir_timer);
+	issuers_free(a);
 	if (a->kick) event_free(a->kick);
 	if (a->stop_ev) event_free(a->stop_ev);
 	if (a->update_ev) event_free(a->update_ev);
 	if (a->reap_ev) event_free(a->reap_ev);
 	if (a->base) event_base_free(a->base);
-	EVP_PKEY_free(a->acct_key);
-	free(a->thumbprint); free(a->acct_url);
-	nonce_clear(a);
-	free(a->u_nonce); free(a->u_account); free(a->u_order); free(a->u_ari);
 	free(a->s_dir); free(a->s_email); free(a->s_ca);
 	free(a->s_kid); free(a->s_hmac); free(a->s_hook); free(a->s_chain);
 	free(a->s_profile);
-	json_decref(a->profiles);
 	free(a);
 }
 

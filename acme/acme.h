@@ -51,6 +51,19 @@ struct acme_transport {
 };
 
 #define ACME_LETSENCRYPT	"https://acme-v02.api.letsencrypt.org/directory"
+
+/*
+ * One CA of an ordered list (acme.issuers; acme_issuer.h has the rule that
+ * moves a certificate from one to the next). Each has its own account.
+ */
+struct acme_issuer_cfg {
+	const char	*directory;
+	const char	*email;		/* optional contact */
+	const char	*ca_file;	/* extra CA bundle to trust it */
+	const char	*eab_kid, *eab_hmac;	/* External Account Binding */
+	const char	*profile;	/* NULL: acme_cfg.profile */
+};
+#define ACME_MAX_ISSUERS	8
 #define ACME_LETSENCRYPT_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 struct acme_cfg {
@@ -69,6 +82,22 @@ struct acme_cfg {
 	 * against the directory's meta.profiles when it loads (acme_profile.c).
 	 */
 	const char	*profile;
+	/*
+	 * Fallback CAs: issuers[0..nissuers), in order of preference (at most
+	 * ACME_MAX_ISSUERS). 0: one issuer, made of directory, email, ca_file
+	 * and eab_*. The store given to acme_start belongs to issuers[0]: every
+	 * certificate and renewal state is kept there, whichever CA issued it.
+	 * Issuer i >= 1 keeps its account in account_store(its directory),
+	 * a new store that acme_stop closes (NULL callback: in that store).
+	 */
+	const struct acme_issuer_cfg *issuers;
+	size_t		 nissuers;
+	int		 fallback_failures;	/* in a row at one CA; 0: 2 */
+	long		 fallback_retry_after;	/* a longer rate limit moves on
+						 * at once (seconds); 0: 3600 */
+	struct store	*(*account_store)(const char *directory, void *arg,
+			    struct errbuf *eb);
+	void		 *account_store_arg;
 	time_t		 (*clock)(void);	/* NULL: time(NULL); tests inject one */
 	const struct acme_transport *transport;	/* NULL: libcurl */
 	/*
@@ -115,6 +144,9 @@ struct acme_cert_status {
 	time_t	 last_success;
 	int	 attempts;		/* failures since the last success */
 	int	 on_demand;		/* made by acme_demand, not by a site */
+	char	 issuer[256];		/* directory URL of the CA that issued
+					 * the certificate in service, "" none */
+	char	 ordering_from[256];	/* of the CA the next order goes to */
 	char	 last_error[300];
 };
 

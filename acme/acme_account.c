@@ -18,6 +18,7 @@
 static void
 on_account(struct job *j, const struct acme_http_resp *r)
 {
+	struct acme_iss	*s = job_iss(j);
 	struct errbuf	 eb;
 	json_t		*o;
 	const char	*st;
@@ -35,12 +36,12 @@ on_account(struct job *j, const struct acme_http_resp *r)
 		return;
 	}
 	json_decref(o);
-	free(j->a->acct_url);
-	j->a->acct_url = xstrdup(r->location);
-	j->a->acct_job = NULL;
-	if (store_account_url_put(j->a->store, r->location, &eb) == -1)
+	free(s->acct_url);
+	s->acct_url = xstrdup(r->location);
+	s->acct_job = NULL;
+	if (store_account_url_put(s->acct_store, r->location, &eb) == -1)
 		log_warnx("acme: saving account URL: %s", eb.msg);
-	log_notice("acme: account %s", r->location);
+	log_notice("acme: account %s at %s", r->location, s->directory);
 	queue_kick(j->a);	/* the jobs queued behind the registration */
 	step_order(j);
 }
@@ -48,7 +49,7 @@ on_account(struct job *j, const struct acme_http_resp *r)
 void
 step_account(struct job *j)
 {
-	struct acme	*a = j->a;
+	struct acme_iss	*a = job_iss(j);	/* each CA has its own account */
 	struct errbuf	 eb;
 	json_t		*p;
 	char		*s, *eab = NULL;
@@ -56,13 +57,13 @@ step_account(struct job *j)
 	j->state = JOB_ACCOUNT;
 	a->acct_job = j;
 	p = json_pack("{s:b}", "termsOfServiceAgreed", 1);
-	if (a->cfg.email != NULL && a->cfg.email[0] != '\0') {
-		char *mailto = xasprintf("mailto:%s", a->cfg.email);
+	if (a->email != NULL && a->email[0] != '\0') {
+		char *mailto = xasprintf("mailto:%s", a->email);
 		json_object_set_new(p, "contact", json_pack("[s]", mailto));
 		free(mailto);
 	}
-	if (a->cfg.eab_kid != NULL) {
-		if ((eab = jws_eab(a->acct_key, a->cfg.eab_kid, a->cfg.eab_hmac,
+	if (a->eab_kid != NULL) {
+		if ((eab = jws_eab(a->acct_key, a->eab_kid, a->eab_hmac,
 		    a->u_account, &eb)) == NULL) {
 			json_decref(p);
 			job_fail(j, ACME_FAIL_OTHER, "external account binding: %s", eb.msg);
@@ -81,7 +82,9 @@ step_account(struct job *j)
 int
 job_wait_for_account(struct job *j)
 {
-	if (j->a->acct_url != NULL || j->a->acct_job == NULL || j->a->acct_job == j)
+	const struct acme_iss *s = job_iss(j);
+
+	if (s->acct_url != NULL || s->acct_job == NULL || s->acct_job == j)
 		return 0;
 	job_timer_in(j, 1);
 	return 1;

@@ -118,7 +118,7 @@ step_ari(struct job *j)
 	char *id = ari_cert_id(j->current), *url;
 
 	if (id != NULL) {
-		url = xasprintf("%s/%s", j->a->u_ari, id);
+		url = xasprintf("%s/%s", job_ari_url(j), id);
 		free(id);
 		j->state = JOB_ARI;
 		if (job_get(j, url, on_ari) == 0) {

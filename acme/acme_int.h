@@ -15,6 +15,8 @@
  *   acme_demand.c   on-demand jobs (acme_demand, acme_forget)
  *   acme_profile.c  ACME profiles: the directory's list, the order's choice
  *   acme_lockkeep.c keeps the store locks of running orders alive
+ *   acme_issuer.c   the CAs of acme.issuers, each with its account, and
+ *                   the fallback from one to the next
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -45,6 +47,30 @@
 
 struct job;
 struct demand_op;
+
+/*
+ * One CA of acme.issuers (acme_issuer.c): its directory, its account (kept
+ * in acct_store) and its own connections and nonces. a->iss[0] is the CA
+ * of the store the certificates live in.
+ */
+struct acme_iss {
+	struct acme		*a;
+	size_t			 idx;
+	char			*directory, *email, *ca_file, *eab_kid, *eab_hmac,
+				*profile;
+	struct store		*acct_store;	/* owned unless it is a->store */
+	void			*http;		/* a->tr's, for this CA */
+	EVP_PKEY		*acct_key;
+	char			*thumbprint, *acct_url;
+	struct job		*acct_job;	/* the one job registering, or NULL */
+	char			*nonces[ACME_NONCE_POOL];	/* newest last */
+	size_t			 nnonces;
+	int			 dir_ok, dir_attempts;
+	char			*u_nonce, *u_account, *u_order, *u_ari;
+	json_t			*profiles;	/* meta.profiles; NULL: none */
+	struct event		*dir_timer;
+	char			 dir_err[160];	/* why the directory is not loaded */
+};
 typedef void job_resp_fn(struct job *, const struct acme_http_resp *);
 
 /* Where a job is; every state but IDLE has a request, a poll or a hook out. */
@@ -114,6 +140,9 @@ struct job {
 						 * the certificate in service */
 	int			 profile_bad;	/* its profile is not offered:
 						 * no order (logged once) */
+	size_t			 iss;		/* a->iss[] the orders go to */
+	time_t			 iss_until[ACME_MAX_ISSUERS];	/* each CA's
+						 * Retry-After (this run only) */
 };
 
 struct acme {
@@ -125,25 +154,21 @@ struct acme {
 	pthread_t		 thread;
 	int			 started;
 	struct acme_transport	 tr;
-	void			*http;
 	struct store		*store;		/* borrowed from the caller */
 	struct acme_cfg		 cfg;		/* strings owned below */
 	char			*s_dir, *s_email, *s_ca, *s_kid, *s_hmac,
 				*s_hook, *s_chain, *s_profile;
 	time_t			 (*clock)(void);
-	EVP_PKEY		*acct_key;
-	char			*thumbprint;
-	char			*acct_url;
-	struct job		*acct_job;	/* the one job registering, or NULL */
-	char			*nonces[ACME_NONCE_POOL];	/* newest last */
-	size_t			 nnonces;
-	/* directory */
-	int			 dir_ok;
-	char			*u_nonce, *u_account, *u_order, *u_ari;
-	json_t			*profiles;	/* meta.profiles; NULL: none */
-	struct event		*dir_timer, *kick, *stop_ev, *update_ev, *reap_ev;
+	/* the CAs (acme_issuer.c) */
+	struct acme_iss		*iss;
+	size_t			 niss;
+	int			 fb_failures;	/* acme_issuer_rule */
+	long			 fb_retry_after;
+	int			 dir_ok;	/* jobs may start: a directory
+						 * loaded (or, with fallback CAs,
+						 * one was tried) */
+	struct event		*kick, *stop_ev, *update_ev, *reap_ev;
 	struct event		*lockkeep_ev;	/* acme_lockkeep.c */
-	int			 dir_attempts;
 	struct job		**jobs;
 	size_t			 njobs;
 	/* a reload's new site list, handed over under pub_mtx */
@@ -203,10 +228,10 @@ int	job_gone(struct job *);
 
 /* acme_post.c */
 extern const struct acme_transport acme_curl_transport;
-void	nonce_put(struct acme *, const char *);
-char	*nonce_take(struct acme *);	/* the newest spare nonce, or NULL */
-void	nonce_clear(struct acme *);
-void	acme_fetch_directory(struct acme *);
+void	nonce_put(struct acme_iss *, const char *);
+char	*nonce_take(struct acme_iss *);	/* the newest spare nonce, or NULL */
+void	nonce_clear(struct acme_iss *);
+void	acme_fetch_directory(struct acme_iss *);
 void	acme_on_dir_timer(evutil_socket_t, short, void *);
 void	job_post(struct job *, const char *url, const char *payload, int use_jwk,
 	    job_resp_fn *fn);
@@ -250,9 +275,22 @@ void	demand_report(struct job *, int ok);	/* on_demand_result for j */
 
 /* acme_profile.c */
 const char *job_profile(const struct job *);	/* NULL: the CA's default */
-void	profile_directory(struct acme *, json_t *meta);
+void	profile_directory(struct acme_iss *, json_t *meta);
 int	profile_check(struct job *);	/* 0 ok; -1 not offered (logged) */
 void	profile_order(struct job *, json_t *payload);
+
+/* acme_issuer.c */
+int	issuers_init(struct acme *, const struct acme_cfg *, struct errbuf *);
+void	issuers_free(struct acme *);
+void	issuers_fetch(struct acme *);	/* every CA's directory */
+struct acme_iss *job_iss(const struct job *);	/* where orders go */
+struct acme_iss *job_cert_iss(const struct job *);	/* the CA of j->current,
+							 * or NULL: not listed */
+const char *job_ari_url(const struct job *);	/* its CA's renewalInfo, or NULL */
+void	issuer_job_init(struct job *);	/* j->iss from j->rs */
+int	issuer_ready(struct job *);	/* 0, or -1: not now (handled) */
+long	issuer_after_fail(struct job *, enum acme_fail, long ra, long delay);
+void	issuer_installed(struct job *);
 
 /* acme_ari.c */
 char	*ari_cert_id(const struct certfile *);

@@ -136,7 +136,7 @@ step_order(struct job *j)
 	job_save(j);
 	s = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	job_post(j, j->a->u_order, s, 0, on_order);
+	job_post(j, job_iss(j)->u_order, s, 0, on_order);
 	free(s);
 }
 
@@ -265,7 +265,7 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 	j->chal_ident = xstrdup(ident);
 	j->chal_type = xstrdup(want);
 	json_decref(o);
-	ka = xasprintf("%s.%s", j->chal_token, j->a->thumbprint);
+	ka = xasprintf("%s.%s", j->chal_token, job_iss(j)->thumbprint);
 	log_info("acme %s: answering %s for %s", job_name(j), want, j->chal_ident);
 	if (strcmp(want, "dns-01") != 0) {
 		unsigned settle = store_challenge_settle_ms(j->a->store);

@@ -7,6 +7,7 @@
  * class decided here, where the status and the problem type are known.
  */
 #include "acme_int.h"
+#include "acme_queue.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,7 @@ const struct acme_transport acme_curl_transport = {
  * first (a CA may expire old ones), and drops the oldest when full.
  */
 void
-nonce_put(struct acme *a, const char *n)
+nonce_put(struct acme_iss *a, const char *n)
 {
 	if (n == NULL || *n == '\0')
 		return;
@@ -75,13 +76,13 @@ nonce_put(struct acme *a, const char *n)
 }
 
 char *
-nonce_take(struct acme *a)
+nonce_take(struct acme_iss *a)
 {
 	return a->nnonces > 0 ? a->nonces[--a->nnonces] : NULL;
 }
 
 void
-nonce_clear(struct acme *a)
+nonce_clear(struct acme_iss *a)
 {
 	while (a->nnonces > 0)
 		free(a->nonces[--a->nnonces]);
@@ -89,10 +90,13 @@ nonce_clear(struct acme *a)
 
 /* ---- the directory ----------------------------------------------------------- */
 
+/* Every CA's directory is fetched at start, each on its own; a job orders
+ * from its CA once that one has loaded (acme_issuer.c). */
 static void
 on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 {
-	struct acme	*a = arg;
+	struct acme_iss	*s = arg;
+	struct acme	*a = s->a;
 	json_t		*o = NULL, *meta;
 	const char	*n, *acct, *ord, *ari;
 	struct timeval	 tv;
@@ -102,44 +106,57 @@ on_directory(const struct acme_http_resp *r, const char *err, void *arg)
 	    (n = json_string_value(json_object_get(o, "newNonce"))) != NULL &&
 	    (acct = json_string_value(json_object_get(o, "newAccount"))) != NULL &&
 	    (ord = json_string_value(json_object_get(o, "newOrder"))) != NULL) {
-		a->u_nonce = xstrdup(n);
-		a->u_account = xstrdup(acct);
-		a->u_order = xstrdup(ord);
+		s->u_nonce = xstrdup(n);
+		s->u_account = xstrdup(acct);
+		s->u_order = xstrdup(ord);
 		if ((ari = json_string_value(json_object_get(o, "renewalInfo"))) != NULL) {
-			a->u_ari = xstrdup(ari);
+			s->u_ari = xstrdup(ari);
 			/* Drop a trailing slash: certIDs are appended after one. */
-			if (a->u_ari[0] && a->u_ari[strlen(a->u_ari) - 1] == '/')
-				a->u_ari[strlen(a->u_ari) - 1] = '\0';
+			if (s->u_ari[0] && s->u_ari[strlen(s->u_ari) - 1] == '/')
+				s->u_ari[strlen(s->u_ari) - 1] = '\0';
 		}
 		meta = json_object_get(o, "meta");
-		profile_directory(a, meta);
+		profile_directory(s, meta);
 		if (json_is_true(json_object_get(meta, "externalAccountRequired")) &&
-		    a->cfg.eab_kid == NULL)
+		    s->eab_kid == NULL)
 			log_err("acme: %s requires External Account Binding "
-			    "(acme.eab_kid and acme.eab_hmac_key)", a->cfg.directory);
+			    "(eab_kid and eab_hmac_key)", s->directory);
 		json_decref(o);
+		s->dir_ok = 1;
+		s->dir_err[0] = '\0';
 		a->dir_ok = 1;
-		log_info("acme: directory %s loaded%s", a->cfg.directory,
-		    a->u_ari ? " (with ARI)" : "");
+		log_info("acme: directory %s loaded%s", s->directory,
+		    s->u_ari ? " (with ARI)" : "");
 		for (size_t i = 0; i < a->njobs; i++)
 			job_schedule(a->jobs[i]);
 		return;
 	}
 	json_decref(o);
-	a->dir_attempts++;
-	tv.tv_sec = acme_sched_backoff(a->dir_attempts,
+	s->dir_attempts++;
+	snprintf(s->dir_err, sizeof(s->dir_err), "%s", err ? err :
+	    "not a usable ACME directory");
+	tv.tv_sec = acme_sched_backoff(s->dir_attempts,
 	    err ? -1 : acme_sched_parse_retry_after(r->retry_after, acme_now(a)),
 	    a->cfg.retry_base);
 	tv.tv_usec = 0;
-	log_err("acme: directory %s: %s; retrying in %lds", a->cfg.directory,
-	    err ? err : "not a usable ACME directory", (long)tv.tv_sec);
-	evtimer_add(a->dir_timer, &tv);
+	log_err("acme: directory %s: %s; retrying in %lds", s->directory,
+	    s->dir_err, (long)tv.tv_sec);
+	evtimer_add(s->dir_timer, &tv);
+	/* With fallback CAs, jobs need not wait for this one: those bound to
+	 * it fail over (issuer_ready). */
+	if (a->niss > 1 && !a->dir_ok) {
+		a->dir_ok = 1;
+		for (size_t i = 0; i < a->njobs; i++)
+			job_schedule(a->jobs[i]);
+		queue_kick(a);
+	}
 }
 
 void
-acme_fetch_directory(struct acme *a)
+acme_fetch_directory(struct acme_iss *s)
 {
-	if (a->tr.request(a->http, "GET", a->cfg.directory, NULL, on_directory, a) == -1)
+	if (s->a->tr.request(s->http, "GET", s->directory, NULL, on_directory,
+	    s) == -1)
 		log_err("acme: cannot start the directory request");
 }
 
@@ -228,10 +245,10 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 		j->nonce_retries++;
 		log_info("acme %s: badNonce, retrying with the fresh nonce", job_name(j));
 		json_decref(prob);
-		job_send(j, r->nonce != NULL ? xstrdup(r->nonce) : nonce_take(j->a));
+		job_send(j, r->nonce != NULL ? xstrdup(r->nonce) : nonce_take(job_iss(j)));
 		return;
 	}
-	nonce_put(j->a, r->nonce);
+	nonce_put(job_iss(j), r->nonce);
 	if (r->status >= 200 && r->status < 300) {
 		j->nonce_retries = 0;
 		j->req_fn(j, r);
@@ -250,13 +267,13 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 	}
 	/* The CA forgot us (a test CA restarted, or a reset): register again,
 	 * then redo what we were doing. */
-	if (is_problem(type, "accountDoesNotExist") && j->a->acct_url != NULL &&
+	if (is_problem(type, "accountDoesNotExist") && job_iss(j)->acct_url != NULL &&
 	    !j->req_jwk) {
 		log_notice("acme %s: the CA does not know account %s; registering "
-		    "again", job_name(j), j->a->acct_url);
+		    "again", job_name(j), job_iss(j)->acct_url);
 		json_decref(prob);
-		free(j->a->acct_url);
-		j->a->acct_url = NULL;
+		free(job_iss(j)->acct_url);
+		job_iss(j)->acct_url = NULL;
 		step_account(j);
 		return;
 	}
@@ -297,12 +314,12 @@ on_post(const struct acme_http_resp *r, const char *err, void *arg)
 static void
 job_send(struct job *j, char *nonce)
 {
-	struct acme	*a = j->a;
+	struct acme_iss	*a = job_iss(j);
 	struct errbuf	 eb;
 	char		*body;
 
 	if (nonce == NULL) {
-		if (a->tr.request(a->http, "HEAD", a->u_nonce, NULL, on_nonce, j) == -1)
+		if (j->a->tr.request(a->http, "HEAD", a->u_nonce, NULL, on_nonce, j) == -1)
 			job_fail(j, ACME_FAIL_TRANSPORT, "cannot start a request");
 		else
 			j->inflight = 1;
@@ -316,7 +333,7 @@ job_send(struct job *j, char *nonce)
 		job_fail(j, ACME_FAIL_OTHER, "signing: %s", eb.msg);
 		return;
 	}
-	if (a->tr.request(a->http, "POST", j->req_url, body, on_post, j) == -1)
+	if (j->a->tr.request(a->http, "POST", j->req_url, body, on_post, j) == -1)
 		job_fail(j, ACME_FAIL_TRANSPORT, "cannot start a request");
 	else
 		j->inflight = 1;
@@ -344,14 +361,17 @@ job_post(struct job *j, const char *url, const char *payload, int use_jwk,
 	j->req_jwk = use_jwk;
 	j->req_fn = fn;
 	j->nonce_retries = 0;
-	job_send(j, nonce_take(j->a));
+	job_send(j, nonce_take(job_iss(j)));
 }
 
-/* An unsigned GET (ARI); 0, or -1 if it could not start. */
+/* An unsigned GET (ARI: to the CA of the certificate in service); 0, or -1
+ * if it could not start. */
 int
 job_get(struct job *j, const char *url, acme_transport_done *fn)
 {
-	if (j->a->tr.request(j->a->http, "GET", url, NULL, fn, j) == -1)
+	struct acme_iss *s = job_cert_iss(j);
+
+	if (s == NULL || j->a->tr.request(s->http, "GET", url, NULL, fn, j) == -1)
 		return -1;
 	j->inflight = 1;
 	return 0;

@@ -4,8 +4,9 @@
  * its directory's meta.profiles, which one a job asks for, and the
  * newOrder's "profile" field.
  *
- * A job asks for its site's profile, else acme.profile, else none (the
- * CA's default). A name the CA does not offer is an error that is logged
+ * A job asks for its site's profile, else its issuer's (acme.issuers),
+ * else acme.profile, else none (the CA's default). Each CA of acme.issuers
+ * has its own list. A name the CA does not offer is an error that is logged
  * once, when the directory loads (or when a reload or on-demand brings the
  * job), and that refuses the job's orders: it never orders under another
  * profile than the one configured. The daemon still starts and serves;
@@ -30,7 +31,7 @@ const char *
 job_profile(const struct job *j)
 {
 	const char *p = j->site->profile != NULL ? j->site->profile :
-	    j->a->cfg.profile;
+	    job_iss(j)->profile != NULL ? job_iss(j)->profile : j->a->cfg.profile;
 
 	return p != NULL && p[0] != '\0' ? p : NULL;
 }
@@ -47,7 +48,7 @@ plain_name(const char *s)
 
 /* "classic, shortlived, tlsserver" (the CA's order; at most cap bytes). */
 static void
-offered(const struct acme *a, char *buf, size_t cap)
+offered(const struct acme_iss *a, char *buf, size_t cap)
 {
 	const char	*k;
 	json_t		*v;
@@ -69,7 +70,7 @@ offered(const struct acme *a, char *buf, size_t cap)
 }
 
 void
-profile_directory(struct acme *a, json_t *meta)
+profile_directory(struct acme_iss *a, json_t *meta)
 {
 	json_t	*p = json_object_get(meta, "profiles");
 	char	 list[256];
@@ -80,34 +81,35 @@ profile_directory(struct acme *a, json_t *meta)
 		return;
 	a->profiles = json_incref(p);
 	offered(a, list, sizeof(list));
-	log_info("acme: %s offers the profiles %s", a->cfg.directory, list);
+	log_info("acme: %s offers the profiles %s", a->directory, list);
 }
 
 int
 profile_check(struct job *j)
 {
 	const char	*p = job_profile(j);
+	struct acme_iss	*a = job_iss(j);
 	char		 list[200];
 
-	if (p == NULL || !j->a->dir_ok ||
-	    (j->a->profiles != NULL && json_object_get(j->a->profiles, p) != NULL)) {
+	if (p == NULL || !a->dir_ok ||
+	    (a->profiles != NULL && json_object_get(a->profiles, p) != NULL)) {
 		j->profile_bad = 0;
 		return 0;
 	}
 	if (j->profile_bad)
 		return -1;	/* said already */
 	j->profile_bad = 1;
-	if (j->a->profiles != NULL)
-		offered(j->a, list, sizeof(list));
+	if (a->profiles != NULL)
+		offered(a, list, sizeof(list));
 	log_err("acme %s: the CA (%s) does not offer the profile \"%s\" (%s%s); "
 	    "no order for this site until the config or the CA changes%s",
-	    job_name(j), j->a->cfg.directory, p, j->a->profiles != NULL ?
-	    "it offers: " : "it offers no profiles", j->a->profiles != NULL ?
+	    job_name(j), a->directory, p, a->profiles != NULL ?
+	    "it offers: " : "it offers no profiles", a->profiles != NULL ?
 	    list : "", j->current != NULL ?
 	    "; the certificate in service keeps serving" : "");
 	snprintf(j->rs.last_error, sizeof(j->rs.last_error), "profile \"%s\" is "
-	    "not offered by the CA (%s%s)", p, j->a->profiles != NULL ?
-	    "it offers: " : "it offers no profiles", j->a->profiles != NULL ?
+	    "not offered by the CA (%s%s)", p, a->profiles != NULL ?
+	    "it offers: " : "it offers no profiles", a->profiles != NULL ?
 	    list : "");
 	snprintf(j->rs.fail_class, sizeof(j->rs.fail_class), "%s",
 	    acme_fail_names[ACME_FAIL_OTHER]);

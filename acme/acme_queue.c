@@ -64,7 +64,9 @@ queue_drop(struct job *j)
 static int
 account_pending(const struct acme *a, const struct job *j)
 {
-	return a->acct_url == NULL && a->acct_job != NULL && a->acct_job != j;
+	const struct acme_iss *s = job_iss(j);	/* the CA j orders from */
+
+	return s->acct_url == NULL && s->acct_job != NULL && s->acct_job != j;
 }
 
 static void

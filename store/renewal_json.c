@@ -29,7 +29,7 @@ renewal_json_encode(const char *name, enum certfile_keytype kt,
 
 #define OPT(x)	((x)[0] != '\0' ? (x) : NULL)
 	m = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s?, s:s?, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:s?, s:s?}",
+	    "s:I, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:i}",
 	    "name", name, "key_type", certfile_keytype_names[kt],
 	    "not_before", (json_int_t)(cur ? cur->not_before : 0),
 	    "not_after", (json_int_t)(cur ? cur->not_after : 0),
@@ -44,7 +44,10 @@ renewal_json_encode(const char *name, enum certfile_keytype kt,
 	    "last_order", (json_int_t)r->last_order,
 	    "last_success", (json_int_t)r->last_success,
 	    "replaces", OPT(r->replaces),
-	    "profile", OPT(r->profile));
+	    "profile", OPT(r->profile),
+	    "issuer", OPT(r->issuer),
+	    "order_issuer", OPT(r->order_issuer),
+	    "issuer_attempts", r->issuer_failures);
 #undef OPT
 	if (m == NULL)
 		return NULL;
@@ -78,6 +81,12 @@ renewal_json_decode(const char *text, size_t len, struct store_renewal *r)
 	    json_string_value(json_object_get(o, "replaces")));
 	copy_str(r->profile, sizeof(r->profile),
 	    json_string_value(json_object_get(o, "profile")));
+	copy_str(r->issuer, sizeof(r->issuer),
+	    json_string_value(json_object_get(o, "issuer")));
+	copy_str(r->order_issuer, sizeof(r->order_issuer),
+	    json_string_value(json_object_get(o, "order_issuer")));
+	r->issuer_failures = (int)json_integer_value(json_object_get(o,
+	    "issuer_attempts"));
 	json_decref(o);
 	return 0;
 }

@@ -47,6 +47,12 @@ struct store_renewal {
 	time_t	last_success;
 	char	replaces[256];	/* ARI certID of the certificate being replaced */
 	char	profile[64];	/* ACME profile asked for, "" none */
+	/* Fallback CAs (acme.issuers): the directory URL of the CA that issued
+	 * the certificate in service ("" : this store's own CA), of the CA the
+	 * orders go to now ("" : that one), and the failures in a row there. */
+	char	issuer[256];
+	char	order_issuer[256];
+	int	issuer_failures;
 };
 
 /* One certificate found by store_list (cf NULL if there is none yet or it

@@ -458,6 +458,12 @@ on_status(struct evhttp_request *req, struct admin *a)
 					if (st[j].last_error[0])
 						json_object_set_new(c, "last_error",
 						    json_string(st[j].last_error));
+					/* The CA's directory (acme.issuers). */
+					if (st[j].issuer[0])
+						json_object_set_new(c, "acme_issuer",
+						    json_string(st[j].issuer));
+					json_object_set_new(c, "acme_ordering_from",
+					    json_string(st[j].ordering_from));
 				}
 			json_array_append_new(certs, c);
 		}

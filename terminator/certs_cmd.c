@@ -78,6 +78,27 @@ ondemand_note(struct list_ctx *x, const struct store_entry *e, char *buf,
 	snprintf(buf, cap, " (on-demand, last used %s)", lu);
 }
 
+/*
+ * " (CA URL)": the ACME directory of the CA that issued the certificate
+ * (acme.issuers), and " (ordering from URL)" while a fallback orders from
+ * another one. A certificate from before acme.issuers came from its
+ * folder's own CA, which the folder name shows.
+ */
+static void
+issuer_note(const struct store_entry *e, char *buf, size_t cap)
+{
+	const struct store_renewal *r = e->renewal;
+
+	buf[0] = '\0';
+	if (r == NULL)
+		return;
+	if (r->issuer[0] != '\0' && e->cf != NULL)
+		snprintf(buf, cap, " (CA %s)", r->issuer);
+	if (r->order_issuer[0] != '\0' && strcmp(r->order_issuer, r->issuer) != 0)
+		snprintf(buf + strlen(buf), cap - strlen(buf), " (ordering from %s)",
+		    r->order_issuer);
+}
+
 static void
 list_one(const struct store_entry *e, void *arg)
 {
@@ -88,6 +109,7 @@ list_one(const struct store_entry *e, void *arg)
 	const char		*err = e->renewal != NULL && e->renewal->last_error[0] ?
 				    e->renewal->last_error : NULL;
 	char			 na[40], ra[40], iss[128], names[512] = "", od[96];
+	char			 ca[600];
 
 	if (e->err != NULL) {
 		fprintf(out, "%-28s %-6s UNREADABLE: %s\n", e->name, kt, e->err);
@@ -106,8 +128,9 @@ list_one(const struct store_entry *e, void *arg)
 	}
 	fmt_time(e->renewal != NULL ? e->renewal->next_attempt : 0, ra, sizeof(ra));
 	ondemand_note(x, e, od, sizeof(od));
-	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s%s\n", names, kt, iss, na, ra,
-	    err ? err : "-", od);
+	issuer_note(e, ca, sizeof(ca));
+	fprintf(out, "%-28s %-6s %-24s %-20s %-20s %s%s%s\n", names, kt, iss, na, ra,
+	    err ? err : "-", od, ca);
 }
 
 int

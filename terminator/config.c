@@ -555,6 +555,7 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 		cfg_err(w, "/acme/directory", "\"%s\" is not an https:// URL (plain "
 		    "http is allowed only for tests, with TLSGATE_ACME_ALLOW_HTTP=1)",
 		    c->acme.directory);
+	cfg_issuers_validate(w, c);
 }
 
 void
@@ -586,6 +587,7 @@ config_free(struct config *c)
 		free(c->on_demand.site);
 	}
 	cfg_free_fields(cfg_keys, c);
+	cfg_issuers_free(c);
 	free(c->sites);
 	free(c->path);
 	free(c);

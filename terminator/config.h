@@ -101,14 +101,24 @@ struct route_cfg {
 	struct site_cfg	  s;
 };
 
+/* One CA of acme.issuers (config_issuers.c); NULL fields: acme.*'s. */
+struct acme_issuer_entry {
+	char	*directory;		/* required */
+	char	*email, *ca_file, *eab_kid, *eab_hmac, *profile;
+};
+
 struct acme_global {
-	char	*directory;		/* ACME directory URL */
+	char	*directory;		/* ACME directory URL; with issuers,
+					 * the first one's */
 	char	*email, *ca_file, *state_dir;
 	char	*eab_kid, *eab_hmac;
 	char	*dns_hook, *preferred_chain;
 	long	 retry_base;		/* seconds; 0: the client's default (60) */
 	long	 max_concurrent_orders;	/* 0: the client's default */
 	char	*profile;		/* ACME profile; NULL: the CA's default */
+	struct acme_issuer_entry *issuers;	/* fallback CAs, in order */
+	size_t	 nissuers;		/* 0: directory alone */
+	long	 fallback_failures, fallback_retry_after;
 };
 
 /* on_demand: certificates ordered at a name's first handshake (ondemand.h). */
@@ -193,6 +203,12 @@ struct config {
 
 /* Whether any site uses ACME. */
 int	config_uses_acme(const struct config *);
+struct acme_issuer_cfg;
+/* acme.issuers for acme_cfg (config_issuers.c): a new array borrowing c's
+ * strings (issuer fields left out take acme.*'s), or NULL with *n 0 in the
+ * single-CA form; and the list as text, new, to tell if a reload changed it. */
+struct acme_issuer_cfg *config_acme_issuers(const struct config *c, size_t *n);
+char	*config_acme_issuers_key(const struct config *c);
 
 /* Error lines collected by the loaders; each is "where: key: message". */
 struct config_errors {

@@ -99,6 +99,12 @@ void	 cfg_ondemand_validate(struct cfg_walk *, struct config *);
  * checks that span its keys. */
 const char *cfg_check_etcd_url(const char *);
 void	 cfg_store_validate(struct cfg_walk *, struct config *);
+/* acme.issuers (config_issuers.c): its row's parser, the checks (last:
+ * they set acme.directory), and freeing. */
+void	 cfg_acme_issuers(struct cfg_walk *, const struct cfg_key *,
+	    const char *, json_t *, void *);
+void	 cfg_issuers_validate(struct cfg_walk *, struct config *);
+void	 cfg_issuers_free(struct config *);
 void	 cfg_site_free(struct site_cfg *);
 void	 cfg_walk_root(struct cfg_walk *, json_t *root, struct config *c);
 /* Walk an object whose keys are rows of table under prefix ("" or "limits"). */

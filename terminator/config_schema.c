@@ -313,6 +313,7 @@ const struct cfg_key cfg_keys[] = {
 	  "an unknown name is logged as an error when the directory loads and "
 	  "the sites using it order nothing (they keep serving what they have). "
 	  "See \"Profiles\" in `docs/acme.md`." },
+#include "config_schema_issuers.inc"
 	{ .key = "http.trusted_proxies", .flag = "--trusted-proxy",
 	  .flag_arg = "CIDR", .type = CFG_CIDRS, C(trusted_proxies),
 	  .count_off = offsetof(struct config, ntrusted_proxies),
@@ -989,6 +990,8 @@ config_schema_doc(FILE *out, const char *what)
 		doc_keys(out, cfg_keys, "");
 		fputs("\nKeys of each site, in `sites[]`:\n\n", out);
 		doc_keys(out, cfg_site_keys, "");
+		fputs("\nKeys of each issuer, in `acme.issuers[]`:\n\n", out);
+		doc_keys(out, cfg_issuer_keys, "");
 		return 0;
 	}
 	if (strcmp(what, "flags") == 0) {

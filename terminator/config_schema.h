@@ -66,6 +66,8 @@ struct cfg_key {
 /* Top-level keys (base: struct config) and keys of sites[] (struct site_cfg). */
 extern const struct cfg_key cfg_keys[];
 extern const struct cfg_key cfg_site_keys[];
+/* Keys of each item of acme.issuers (base: struct acme_issuer_entry). */
+extern const struct cfg_key cfg_issuer_keys[];
 
 /* The row for a key or a flag in table, or NULL. */
 const struct cfg_key	*cfg_key_find(const struct cfg_key *table, const char *key);

@@ -210,12 +210,16 @@ acme_key_of(const struct config *c)
 {
 	const struct acme_global *g = &c->acme;
 
+	char *ik = config_acme_issuers_key(c), *k;
+
 #define S(x) ((x) != NULL ? (x) : "")
-	return xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld\n%ld\n%s", S(g->directory),
+	k = xasprintf("%s\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%ld\n%ld\n%s\n%s", S(g->directory),
 	    S(g->email), S(g->ca_file), S(g->state_dir), S(g->eab_kid),
 	    S(g->eab_hmac), S(g->dns_hook), S(g->preferred_chain), g->retry_base,
-	    g->max_concurrent_orders, S(g->profile));
+	    g->max_concurrent_orders, S(g->profile), ik);
 #undef S
+	free(ik);
+	return k;
 }
 
 /* The store for c (NULL if no site uses ACME); s->store if it fits. */
@@ -287,6 +291,13 @@ acme_sites_of(const struct config *c, size_t *n)
 	return sites;
 }
 
+/* acme_cfg.account_store: a fallback CA's account, in its own namespace. */
+static struct store *
+server_account_store(const char *directory, void *arg, struct errbuf *eb)
+{
+	return config_store_open(arg, directory, eb);
+}
+
 /*
  * Start the ACME client for s->cfg, or, when one runs with the same
  * settings, hand it the new site list: unchanged sites keep their jobs.
@@ -295,6 +306,7 @@ static int
 server_sync_acme(struct server *s, struct errbuf *eb)
 {
 	struct acme_site_cfg	*sites;
+	struct acme_issuer_cfg	*iss;
 	struct acme_cfg		 ac;
 	size_t			 n;
 	const struct config	*c = s->cfg;
@@ -337,7 +349,13 @@ server_sync_acme(struct server *s, struct errbuf *eb)
 	ac.max_concurrent_orders = (unsigned)c->acme.max_concurrent_orders;
 	ac.profile = c->acme.profile;
 	ac.on_demand_result = ondemand_acme_result;
+	ac.issuers = iss = config_acme_issuers(c, &ac.nissuers);
+	ac.fallback_failures = (int)c->acme.fallback_failures;
+	ac.fallback_retry_after = c->acme.fallback_retry_after;
+	ac.account_store = server_account_store;
+	ac.account_store_arg = (void *)c;
 	s->acme = acme_start(&ac, s->store, sites, n, eb);
+	free(iss);
 	free(sites);
 	return s->acme == NULL ? -1 : 0;
 }

@@ -41,6 +41,15 @@ void	*run_user;			/* replay.user for make() */
 const char *site_profile;		/* the site's acme profile */
 time_t	(*run_clock)(void);		/* acme_cfg.clock for run() */
 long	 run_retry_base;		/* acme_cfg.retry_base for run() */
+const struct acme_issuer_cfg *run_issuers;	/* acme_cfg.issuers for run() */
+size_t	 run_nissuers;
+
+/* acme_cfg.account_store: each CA's account in its own folder. */
+static struct store *
+fx_account_store(const char *directory, void *arg, struct errbuf *eb)
+{
+	return store_open_file(statedir, directory, eb);
+}
 
 static const struct replay_step prelude[] = {
 	{ "GET", "/dir", 200, NULL, NULL, DIR_BODY },
@@ -69,6 +78,9 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	cfg.transport = &r->tr;
 	cfg.clock = run_clock;
 	cfg.retry_base = run_retry_base;
+	cfg.issuers = run_issuers;
+	cfg.nissuers = run_nissuers;
+	cfg.account_store = fx_account_store;
 	st = store_open_file(statedir, DIR_URL, &eb);
 	assert_non_null(st);
 	memset(&site, 0, sizeof(site));
@@ -393,6 +405,8 @@ replay_fx_setup_each(void **state)
 	run_clock = NULL;
 	run_retry_base = 0;
 	run_user = NULL;
+	run_issuers = NULL;
+	run_nissuers = 0;
 	/* Each test starts with no state for the CA. */
 	snprintf(path, sizeof(path), "%s/ca.test_dir", statedir);
 	return testcert_rmtree(path) == 0 || access(path, F_OK) != 0 ? 0 : -1;

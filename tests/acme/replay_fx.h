@@ -31,6 +31,8 @@ extern size_t		 site_nnames;
 extern const char	*site_profile;		/* the site's acme profile */
 extern time_t		 (*run_clock)(void);	/* acme_cfg.clock */
 extern long		 run_retry_base;	/* acme_cfg.retry_base */
+extern const struct acme_issuer_cfg *run_issuers;	/* acme_cfg.issuers; */
+extern size_t		 run_nissuers;		/* accounts: one folder each */
 extern void		*run_user;		/* replay.user for make() */
 extern char		*ca_cert, *ca_key;	/* the replayed CA's issuer */
 

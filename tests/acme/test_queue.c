@@ -58,6 +58,13 @@ acme_now(const struct acme *a)
 	return 1000;
 }
 
+/* One CA (acme_issuer.c): the account every job waits for. */
+struct acme_iss *
+job_iss(const struct job *j)
+{
+	return &j->a->iss[0];
+}
+
 /* ---- helpers ---------------------------------------------------------------- */
 
 static struct acme *
@@ -67,7 +74,10 @@ new_acme(unsigned max)
 
 	a->base = event_base_new();
 	a->dir_ok = 1;
-	a->acct_url = "https://ca.test/acct/1";
+	a->iss = calloc(1, sizeof(*a->iss));
+	a->niss = 1;
+	a->iss[0].a = a;
+	a->iss[0].acct_url = "https://ca.test/acct/1";
 	queue_init(a, max);
 	nstarted = 0;
 	timers_armed = scheduled = 0;
@@ -79,6 +89,7 @@ free_acme(struct acme *a)
 {
 	queue_free(a);
 	event_base_free(a->base);
+	free(a->iss);
 	free(a);
 }
 
@@ -215,16 +226,16 @@ test_wait_for_account(void **state)
 	struct acme	*a = new_acme(4);
 	struct job	*reg = new_job(a, 0, 0), *j2 = new_job(a, 0, 0), *j3 = new_job(a, 1, 1);
 
-	a->acct_url = NULL;
+	a->iss[0].acct_url = NULL;
 	queue_submit(reg);
-	a->acct_job = reg;	/* reg registers the account */
+	a->iss[0].acct_job = reg;	/* reg registers the account */
 	queue_submit(j2);
 	queue_submit(j3);
 	run_loop(a);
 	assert_int_equal(nstarted, 1);	/* slots are free, but they wait */
 	assert_int_equal(a->nqueued, 2);
-	a->acct_url = "https://ca.test/acct/1";
-	a->acct_job = NULL;
+	a->iss[0].acct_url = "https://ca.test/acct/1";
+	a->iss[0].acct_job = NULL;
 	queue_kick(a);
 	run_loop(a);
 	assert_int_equal(nstarted, 3);

@@ -79,3 +79,35 @@ start_one_acme_site() {
 JSON
 	start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 }
+
+# start_pebble2 [EXTRA-PEBBLE-CONFIG-JSON-MEMBERS]: a second Pebble, another
+# CA with its own root, next to start_pebble's (call that first) on other
+# ports. It shares the first one's DNS server and API certificate
+# (PEBBLE_CA trusts both) and validates at the same ACME_TLS_PORT and
+# ACME_HTTP_PORT. Sets PEBBLE2_DIR_URL and PEBBLE2_MGMT; log in
+# $T/pebble2.log.
+start_pebble2() {
+	local bin; bin=$(pebble_bin)
+	[ -n "${PP:-}" ] || fail "start_pebble2 needs start_pebble first"
+	PP2=$(free_port); PEBBLE2_MGMT=$(free_port)
+	cat >"$T/pebble2.json" <<JSON
+{"pebble": {"listenAddress": "127.0.0.1:$PP2", "managementListenAddress": "127.0.0.1:$PEBBLE2_MGMT",
+  "certificate": "$T/pebble.pem", "privateKey": "$T/pebble.key",
+  "httpPort": $ACME_HTTP_PORT, "tlsPort": $ACME_TLS_PORT, "ocspResponderURL": "",
+  "externalAccountBindingRequired": false ${1:-}}}
+JSON
+	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_NONCEREJECT:-0} \
+	PEBBLE_AUTHZREUSE=0 PEBBLE_ALTERNATE_ROOTS=${PEBBLE_ALTROOTS:-0} \
+	    "$bin/pebble" -config "$T/pebble2.json" -dnsserver "127.0.0.1:$PDNS" -strict=false \
+	    >"$T/pebble2.log" 2>&1 &
+	PIDS+=($!)
+	wait_port "$PP2"; wait_port "$PEBBLE2_MGMT"
+	PEBBLE2_DIR_URL="https://127.0.0.1:$PP2/dir"
+	curl -sS --cacert "$PEBBLE_CA" "$PEBBLE2_DIR_URL" >"$T/directory2.json" ||
+	    fail "the second Pebble's directory is not reachable"
+}
+
+# pebble2_root FILE: the root that issues the second Pebble's certificates.
+pebble2_root() {
+	curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE2_MGMT/roots/0" >"$1"
+}
