@@ -215,8 +215,11 @@ job_save(struct job *j)
 
 	j->rs.next_attempt = j->renew_at;
 	/* Unchanged: no write. 1,000 jobs scheduled at start once took 10 s of
-	 * writing the same state back before the first order. */
-	if (!j->saved_ok || j->saved_cur != j->current ||
+	 * writing the same state back before the first order. Unreachable
+	 * store (acme_storegate.c): written at the next save after it is back. */
+	if (!store_available(j->a->store))
+		j->saved_ok = 0;
+	else if (!j->saved_ok || j->saved_cur != j->current ||
 	    memcmp(&j->saved, &j->rs, sizeof(j->rs)) != 0) {
 		if (store_renewal_put(j->a->store, job_name(j), j->kt, &j->rs,
 		    j->current, &eb) == -1) {
@@ -573,7 +576,7 @@ job_start(struct job *j)
 			job_timer_in(j, 2);
 			return;
 		}
-	if (job_wait_for_account(j) || issuer_ready(j) == -1)
+	if (storegate_wait(j) || job_wait_for_account(j) || issuer_ready(j) == -1)
 		return;
 	if (profile_check(j) == -1) {
 		char why[sizeof(j->rs.last_error)];

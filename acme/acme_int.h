@@ -17,6 +17,7 @@
  *   acme_lockkeep.c keeps the store locks of running orders alive
  *   acme_issuer.c   the CAs of acme.issuers, each with its account, and
  *                   the fallback from one to the next
+ *   acme_storegate.c no order while the store is unreachable
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -44,6 +45,7 @@
 #define ACME_ARI_RECHECK	(6 * 3600)	/* "at least twice a day" */
 #define ACME_LOCK_TTL		30	/* refreshed every third (acme_lockkeep.c) */
 #define ACME_NONCE_POOL		16	/* spare nonces kept, newest first */
+#define ACME_STORE_WAIT		2	/* s between looks at an unreachable store */
 
 struct job;
 struct demand_op;
@@ -169,6 +171,7 @@ struct acme {
 						 * one was tried) */
 	struct event		*kick, *stop_ev, *update_ev, *reap_ev;
 	struct event		*lockkeep_ev;	/* acme_lockkeep.c */
+	int			 store_waiting;	/* acme_storegate.c: said so */
 	struct job		**jobs;
 	size_t			 njobs;
 	/* a reload's new site list, handed over under pub_mtx */
@@ -270,6 +273,8 @@ void	demand_init(struct acme *);
 /* acme_lockkeep.c: refresh held store locks (ACME thread's base). */
 void	lockkeep_start(struct acme *);
 void	lockkeep_stop(struct acme *);
+/* acme_storegate.c: 1 if the store is unreachable (j waits; logged once). */
+int	storegate_wait(struct job *);
 void	demand_free(struct acme *);
 void	demand_report(struct job *, int ok);	/* on_demand_result for j */
 

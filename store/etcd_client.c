@@ -7,15 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/base64.h>
 #include <openssl/mem.h>
 
 #include "errbuf.h"
+#include "log.h"
+#include "store.h"
 #include "store_etcd.h"
 #include "xalloc.h"
 
 #define ETCD_MAX_RESPONSE	(64L * 1024 * 1024)
+#define ETCD_ELECTION_PAUSE_MS	200	/* between passes while no leader */
 
 struct etcd_client {
 	pthread_mutex_t	 mtx;
@@ -26,6 +31,18 @@ struct etcd_client {
 	char		*token;		/* guarded by mtx */
 	long		 timeout_ms;
 	CURL		*curl;		/* guarded by mtx */
+	int		 reached;	/* a member answered this call (mtx) */
+	int		 noleader;	/* one answered 502/503 this pass (mtx) */
+	/*
+	 * Reachability, under hmtx (never held across a request, so that the
+	 * admin endpoint reading it never waits for etcd): up until a call
+	 * finds no member answering, up again at the next call one answers.
+	 */
+	pthread_mutex_t	 hmtx;
+	int		 up;
+	time_t		 since;		/* of the last change of up */
+	unsigned long	 errors, outages;
+	char		 last_error[512];
 };
 
 struct buf {
@@ -68,6 +85,9 @@ etcd_client_new(const struct store_etcd_cfg *cfg, struct errbuf *eb)
 	pthread_once(&curl_once, curl_init_once);
 	c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->hmtx, NULL);
+	c->up = 1;
+	c->since = time(NULL);
 	c->ep = xcalloc(cfg->nendpoints, sizeof(*c->ep));
 	for (size_t i = 0; i < cfg->nendpoints; i++) {
 		size_t n = strlen(cfg->endpoints[i]);
@@ -109,6 +129,7 @@ etcd_client_free(struct etcd_client *c)
 	}
 	free(c->token);
 	pthread_mutex_destroy(&c->mtx);
+	pthread_mutex_destroy(&c->hmtx);
 	free(c);
 }
 
@@ -213,6 +234,11 @@ post(struct etcd_client *c, size_t i, const char *path, const char *body,
 	rc = curl_easy_perform(c->curl);
 	curl_slist_free_all(hdrs);
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+	/* An answer other than 502/503 (no leader) is a member reached. */
+	if (rc == CURLE_OK && status != 502 && status != 503)
+		c->reached = 1;
+	else if (rc == CURLE_OK)
+		c->noleader = 1;
 	if (rc != CURLE_OK) {
 		free(b.p);
 		errbuf_set(eb, "etcd %s%s: %s", c->ep[i], path,
@@ -291,18 +317,92 @@ etcd_client_reauth(struct etcd_client *c, struct errbuf *eb)
 	return rc;
 }
 
+/*
+ * After each call: a member answered (reached) or none did. The changes are
+ * logged once each way, not at every failed call.
+ */
+static void
+health_note(struct etcd_client *c, int reached, int failed,
+    const struct errbuf *eb)
+{
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&c->hmtx);
+	if (failed) {
+		c->errors++;
+		snprintf(c->last_error, sizeof(c->last_error), "%s", eb->msg);
+	}
+	if (reached && !c->up) {
+		log_notice("etcd: a member answers again, after %lld s unreachable",
+		    (long long)(now - c->since));
+		c->up = 1;
+		c->since = now;
+	} else if (!reached && c->up) {
+		log_err("etcd: no member answers (%s); unreachable until one does",
+		    eb->msg);
+		c->up = 0;
+		c->since = now;
+		c->outages++;
+	}
+	pthread_mutex_unlock(&c->hmtx);
+}
+
+int
+etcd_client_up(struct etcd_client *c)
+{
+	int up;
+
+	pthread_mutex_lock(&c->hmtx);
+	up = c->up;
+	pthread_mutex_unlock(&c->hmtx);
+	return up;
+}
+
+void
+etcd_client_health(struct etcd_client *c, struct store_status *st)
+{
+	pthread_mutex_lock(&c->hmtx);
+	st->up = c->up;
+	st->down_since = c->up ? 0 : c->since;
+	st->errors = c->errors;
+	st->outages = c->outages;
+	snprintf(st->last_error, sizeof(st->last_error), "%s", c->last_error);
+	pthread_mutex_unlock(&c->hmtx);
+}
+
+static long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)(t.tv_sec - t0->tv_sec) * 1000 +
+	    (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Endpoints in turn from the last that answered. A pass where members
+ * answered but none had a leader (an election, after the leader was lost
+ * or at a cluster's start) is tried again after a short pause, for at most
+ * one timeout: a member's loss with quorum kept is not an outage.
+ */
 int
 etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **resp,
     struct errbuf *eb)
 {
-	char	*body = json_dumps(req, JSON_COMPACT);
-	int	 rc = -1, reauthed = 0;
+	char		*body = json_dumps(req, JSON_COMPACT);
+	int		 rc = -1, reauthed = 0;
+	struct timespec	 t0;
 
 	json_decref(req);
 	*resp = NULL;
 	if (body == NULL)
 		return errbuf_set(eb, "etcd: cannot encode a request to %s", path);
 	pthread_mutex_lock(&c->mtx);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->reached = 0;
+again:
+	c->noleader = 0;
 	if (c->user != NULL && c->token == NULL && authenticate(c, eb) == -1)
 		goto out;
 	for (size_t k = 0; k < c->nep; k++) {
@@ -324,7 +424,13 @@ etcd_call(struct etcd_client *c, const char *path, json_t *req, json_t **resp,
 		}
 		break;
 	}
+	if (rc == -1 && !c->reached && c->noleader &&
+	    ms_since(&t0) + ETCD_ELECTION_PAUSE_MS < c->timeout_ms) {
+		usleep(ETCD_ELECTION_PAUSE_MS * 1000);
+		goto again;
+	}
 out:
+	health_note(c, c->reached, rc == -1, eb);
 	pthread_mutex_unlock(&c->mtx);
 	free(body);
 	return rc;

@@ -23,6 +23,7 @@
 
 struct errbuf;
 struct store_etcd_cfg;
+struct store_status;
 struct etcd_client;
 
 /* A client for cfg (copied). NULL with eb set on a bad configuration. */
@@ -48,6 +49,15 @@ CURL		*etcd_client_easy(struct etcd_client *, size_t i, const char *path,
 size_t		 etcd_client_nendpoints(const struct etcd_client *);
 /* The endpoint that answered last (where a stream should start). */
 size_t		 etcd_client_current(struct etcd_client *);
+/*
+ * Reachability: up (1) from the start and after any call a member answered
+ * (etcd errors included: a member answered them), down (0) after a call no
+ * member answered (refused, timed out, or no leader). Each change is logged
+ * once. health fills up, down_since, errors (failed calls), outages and
+ * last_error. Any thread; never waits for a request in flight.
+ */
+int		 etcd_client_up(struct etcd_client *);
+void		 etcd_client_health(struct etcd_client *, struct store_status *);
 /* Get a new token (after the stream was refused): 0 or -1. */
 int		 etcd_client_reauth(struct etcd_client *, struct errbuf *eb);
 

@@ -1,7 +1,8 @@
 /*
  * etcd_impl.h - the etcd backend's insides, shared by store_etcd.c (the
- * ops), etcd_kv.c (key-value calls), etcd_watch.c (the change feed) and
- * etcd_od.c (the on-demand index). Not for use outside store/.
+ * ops), etcd_kv.c (key-value calls), etcd_watch.c (the change feed and
+ * its catching up), etcd_od.c (the on-demand index) and etcd_reseal.c (key
+ * rotation); the local copy is etcd_copy.h. Not for use outside store/.
  *
  * Keys, under the prefix P:
  *   P ca/<ca-slug>/account/key            ECDSA P-256 PEM, sealed
@@ -20,6 +21,7 @@
 #define TLSGATE_ETCD_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -28,6 +30,7 @@
 #include "etcd_seal.h"
 #include "store.h"
 
+struct etcd_copy;
 struct etcd_watch;
 
 struct store_etcd {
@@ -42,6 +45,8 @@ struct store_etcd {
 	pthread_mutex_t		 mtx;		/* guards dels */
 	char			**dels;		/* our challenge deletes in flight */
 	size_t			  ndels;
+	struct etcd_copy	*copy;		/* the local copy, or NULL */
+	atomic_int		 from_copy;	/* opened offline, not resynced */
 };
 
 struct store_etcd *E(struct store *s);
@@ -67,8 +72,10 @@ json_t	*ekv_range(struct store_etcd *, const char *prefix, int keys_only,
 /* The request_put of a txn for key (a new object). */
 json_t	*ekv_txn_put(struct store_etcd *, const char *key, const void *p,
 	    size_t n, int private, int64_t lease);
-/* A txn compare: key's create revision is rev (0: key absent). */
+/* A txn compare: key's create revision is rev (0: key absent); cmp_mod:
+ * its last change was at rev. */
 json_t	*ekv_cmp_created(const char *key, int64_t rev);
+json_t	*ekv_cmp_mod(const char *key, int64_t rev);
 /* A txn: 1 succeeded, 0 compare failed, -1 error; *rev the revision. */
 int	 ekv_txn(struct store_etcd *, json_t *compare, json_t *success,
 	    int64_t *rev, struct errbuf *eb);
@@ -83,18 +90,30 @@ int64_t	 ekv_revision(struct store_etcd *, struct errbuf *eb);
 char	*ekv_key(const json_t *kv);
 unsigned char *ekv_raw(const json_t *kv, size_t *len);
 
-/* store_etcd.c: a certificate read at rev (0: latest); the watch calls it. */
+/* store_etcd.c: a certificate read at rev (0: latest); the watch calls it.
+ * Read in this handle's namespace, it goes to the local copy too; *fresh
+ * (if not NULL) is 1 when the copy did not have it yet. */
 struct certfile *etcd_cert_read(struct store_etcd *, const char *ns,
-	    const char *name, enum certfile_keytype, int64_t rev,
+	    const char *name, enum certfile_keytype, int64_t rev, int *fresh,
 	    struct errbuf *eb);
+/* store_etcd.c: "<slug>/cert/<name>/<kt>/<what>" (relative to P ca/): 0
+ * and its parts, or -1. */
+int	 etcd_parse_cert_key(const char *rel, char *slug, size_t scap,
+	    char *name, size_t ncap, enum certfile_keytype *kt);
 /* store_etcd.c: one watch event; put is 0 for a delete. */
 void	 etcd_on_event(struct store_etcd *, int put, const char *key,
 	    const unsigned char *v, size_t n, int64_t rev);
 
-/* etcd_watch.c: the watch thread on the prefix from revision rev. */
+/* etcd_watch.c: the watch thread on the prefix from revision rev; rev 0:
+ * resynchronise first (after an offline open). */
 struct etcd_watch *etcd_watch_start(struct store_etcd *, int64_t rev,
 	    struct errbuf *eb);
 void	 etcd_watch_stop(struct etcd_watch *);		/* NULL: no-op */
+
+/* etcd_reseal.c: every value under the prefix that opens only under the
+ * previous key, sealed again under the current one: how many were (*left:
+ * how many another writer changed first, or failed), or -1 (eb). */
+long	 etcd_reseal(struct store_etcd *, long *left, struct errbuf *eb);
 
 /* etcd_od.c: the on-demand index ops. */
 int	 etcd_ondemand_touch(struct store *, const char *name,

@@ -234,6 +234,13 @@ ekv_cmp_created(const char *key, int64_t rev)
 	    (json_int_t)rev);
 }
 
+json_t *
+ekv_cmp_mod(const char *key, int64_t rev)
+{
+	return json_pack("{s:o, s:s, s:s, s:I}", "key", jkey(key),
+	    "target", "MOD", "result", "EQUAL", "mod_revision", (json_int_t)rev);
+}
+
 int
 ekv_get2(struct store_etcd *e, const char *k1, const char *k2, int64_t rev,
     struct etcd_value out[2], int found[2], struct errbuf *eb)

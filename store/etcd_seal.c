@@ -23,6 +23,8 @@
 
 struct etcd_seal {
 	EVP_AEAD_CTX	ctx;
+	EVP_AEAD_CTX	prev;		/* opens only: the previous key */
+	int		has_prev;
 };
 
 static int
@@ -37,32 +39,32 @@ hexval(int c)
 	return -1;
 }
 
-struct etcd_seal *
-etcd_seal_load(const char *path, struct errbuf *eb)
+/* The 32 bytes of the key file at path into key: 0, or -1 with eb set. */
+static int
+key_read(const char *path, unsigned char key[SEAL_KEY], struct errbuf *eb)
 {
-	struct etcd_seal	*s;
 	struct stat		 st;
-	unsigned char		 buf[80], key[SEAL_KEY];
+	unsigned char		 buf[80];
 	ssize_t			 n;
 	int			 fd;
 
 	if (path == NULL || path[0] == '\0')
-		return (errbuf_set(eb, "etcd: no encryption key file (a node "
-		    "without the cluster's key cannot start)"), NULL);
+		return errbuf_set(eb, "etcd: no encryption key file (a node "
+		    "without the cluster's key cannot start)");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return (errbuf_set(eb, "etcd: encryption key %s: %s (a node "
+		return errbuf_set(eb, "etcd: encryption key %s: %s (a node "
 		    "without the cluster's key cannot start)", path,
-		    strerror(errno)), NULL);
+		    strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return (errbuf_set(eb, "etcd: encryption key %s is not a "
-		    "regular file", path), NULL);
+		return errbuf_set(eb, "etcd: encryption key %s is not a "
+		    "regular file", path);
 	}
 	if ((st.st_mode & 077) != 0) {
 		close(fd);
-		return (errbuf_set(eb, "etcd: encryption key %s has mode %04o: "
+		return errbuf_set(eb, "etcd: encryption key %s has mode %04o: "
 		    "group and others must have no access (chmod 600)", path,
-		    (unsigned)(st.st_mode & 07777)), NULL);
+		    (unsigned)(st.st_mode & 07777));
 	}
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
@@ -74,17 +76,28 @@ etcd_seal_load(const char *path, struct errbuf *eb)
 			int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
 			if (hi < 0 || lo < 0) {
 				OPENSSL_cleanse(buf, sizeof(buf));
-				return (errbuf_set(eb, "etcd: encryption key %s: "
-				    "not 64 hex digits", path), NULL);
+				return errbuf_set(eb, "etcd: encryption key %s: "
+				    "not 64 hex digits", path);
 			}
 			key[i] = (unsigned char)(hi << 4 | lo);
 		}
 	} else {
 		OPENSSL_cleanse(buf, sizeof(buf));
-		return (errbuf_set(eb, "etcd: encryption key %s: %zd bytes, "
-		    "want 32 raw bytes or 64 hex digits", path, n), NULL);
+		return errbuf_set(eb, "etcd: encryption key %s: %zd bytes, "
+		    "want 32 raw bytes or 64 hex digits", path, n);
 	}
 	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
+struct etcd_seal *
+etcd_seal_load(const char *path, struct errbuf *eb)
+{
+	struct etcd_seal	*s;
+	unsigned char		 key[SEAL_KEY];
+
+	if (key_read(path, key, eb) == -1)
+		return NULL;
 	s = xcalloc(1, sizeof(*s));
 	if (!EVP_AEAD_CTX_init(&s->ctx, EVP_aead_aes_256_gcm(), key, SEAL_KEY,
 	    EVP_AEAD_DEFAULT_TAG_LENGTH, NULL)) {
@@ -96,12 +109,39 @@ etcd_seal_load(const char *path, struct errbuf *eb)
 	return s;
 }
 
+int
+etcd_seal_add_previous(struct etcd_seal *s, const char *path, struct errbuf *eb)
+{
+	unsigned char key[SEAL_KEY];
+
+	if (s->has_prev)
+		return errbuf_set(eb, "etcd: a previous key is set already");
+	if (key_read(path, key, eb) == -1)
+		return -1;
+	if (!EVP_AEAD_CTX_init(&s->prev, EVP_aead_aes_256_gcm(), key, SEAL_KEY,
+	    EVP_AEAD_DEFAULT_TAG_LENGTH, NULL)) {
+		OPENSSL_cleanse(key, sizeof(key));
+		return errbuf_set(eb, "etcd: AES-256-GCM setup failed");
+	}
+	OPENSSL_cleanse(key, sizeof(key));
+	s->has_prev = 1;
+	return 0;
+}
+
+int
+etcd_seal_has_previous(const struct etcd_seal *s)
+{
+	return s->has_prev;
+}
+
 void
 etcd_seal_free(struct etcd_seal *s)
 {
 	if (s == NULL)
 		return;
 	EVP_AEAD_CTX_cleanup(&s->ctx);
+	if (s->has_prev)
+		EVP_AEAD_CTX_cleanup(&s->prev);
 	free(s);
 }
 
@@ -173,7 +213,10 @@ etcd_seal_open(const struct etcd_seal *s, const char *key,
 	out->data = xmalloc(n + 1);
 	if (!EVP_AEAD_CTX_open(&s->ctx, out->data, &plen, n, v + SEAL_HDR,
 	    SEAL_NONCE, v + SEAL_HDR + SEAL_NONCE, n - SEAL_HDR - SEAL_NONCE,
-	    (const uint8_t *)key, strlen(key))) {
+	    (const uint8_t *)key, strlen(key)) && (!s->has_prev ||
+	    !(out->stale = EVP_AEAD_CTX_open(&s->prev, out->data, &plen, n,
+	    v + SEAL_HDR, SEAL_NONCE, v + SEAL_HDR + SEAL_NONCE,
+	    n - SEAL_HDR - SEAL_NONCE, (const uint8_t *)key, strlen(key))))) {
 		free(out->data);
 		out->data = NULL;
 		return errbuf_set(eb, "etcd: %s: the sealed value does not open "

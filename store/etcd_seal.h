@@ -27,6 +27,14 @@ struct etcd_seal;
  * others, or of another size. */
 struct etcd_seal *etcd_seal_load(const char *path, struct errbuf *eb);
 void		 etcd_seal_free(struct etcd_seal *);	/* NULL: no-op */
+/*
+ * Key rotation: a second key, read as etcd_seal_load reads the first, that
+ * opens values but never seals them (the fleet's previous key while it
+ * moves to the new one). 0, or -1 with eb set.
+ */
+int		 etcd_seal_add_previous(struct etcd_seal *, const char *path,
+		    struct errbuf *eb);
+int		 etcd_seal_has_previous(const struct etcd_seal *);
 
 /* The envelope of n bytes at p for etcd key, sealed if private: a new
  * buffer of *outlen bytes. */
@@ -40,6 +48,7 @@ struct etcd_value {
 	size_t		 len;
 	uint64_t	 writer;
 	time_t		 written;
+	int		 stale;		/* opened with the previous key only */
 };
 /*
  * Open the envelope v (n bytes) read from key: 0, or -1 with eb naming the

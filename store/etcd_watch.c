@@ -6,8 +6,13 @@
  *
  * The stream is one JSON object per line. The thread remembers the next
  * revision it wants, so a broken stream (an endpoint down, etcd restarted)
- * is reopened, on the next endpoint, from where it stopped; nothing is lost
- * unless etcd compacted past it (then it goes on from the compaction).
+ * is reopened, on the next endpoint, from where it stopped. Before each
+ * stream it makes one request through the client: that request tells the
+ * client (and so /healthz, /metrics and the ACME client's order gate)
+ * whether a member answers, even on a node that has nothing else to ask
+ * etcd. When events may have been lost (the handle was opened from the
+ * local copy while etcd was down, or etcd compacted past the revision the
+ * watch wanted), the thread resynchronises instead: see resync().
  * etcd_watch_stop wakes the thread through curl_multi_wakeup and joins it.
  */
 #include <pthread.h>
@@ -19,6 +24,7 @@
 
 #include "errbuf.h"
 #include "etcd_impl.h"
+#include "log.h"
 #include "xalloc.h"
 
 #define WATCH_MAX_LINE	(8L * 1024 * 1024)
@@ -29,7 +35,9 @@ struct etcd_watch {
 	pthread_t		 th;
 	CURLM			*multi;
 	atomic_int		 stop;
-	int64_t			 next_rev;
+	int64_t			 next_rev;	/* 0: resync first */
+	int			 resync;	/* events may have been lost */
+	int			 resealed;	/* etcd_reseal done (key rotation) */
 	size_t			 ep;		/* endpoint of the current stream */
 	int			 reauth;	/* the stream was refused */
 	char			*buf;		/* a partial line */
@@ -56,8 +64,10 @@ on_line(struct etcd_watch *w, const char *line, size_t len)
 	}
 	res = json_object_get(j, "result");
 	if ((crev = etcd_int(json_object_get(res, "compact_revision"))) > 0 &&
-	    crev >= w->next_rev)
-		w->next_rev = crev;	/* events before it are gone */
+	    crev >= w->next_rev) {
+		w->next_rev = crev;	/* events before it are gone: */
+		w->resync = 1;		/* catch up by reading */
+	}
 	evs = json_object_get(res, "events");
 	json_array_foreach(evs, i, ev) {
 		json_t		*kv = json_object_get(ev, "kv");
@@ -155,13 +165,132 @@ stream(struct etcd_watch *w)
 	curl_slist_free_all(hdrs);
 }
 
+/*
+ * Catch up when events may have been missed: every certificate of the
+ * namespace is read at one revision, and those the local copy did not have
+ * yet are notified as the watch would have (so a node opened from its copy
+ * serves what the fleet wrote while it could not see etcd); the ticket,
+ * ECH and sticky keys are notified so that their owners read them again,
+ * and pending renewal requests are notified. The stream then goes on from
+ * the next revision. 0, or -1 when etcd did not answer.
+ */
+static int
+resync(struct etcd_watch *w)
+{
+	static const enum store_change blob_kinds[STORE_BLOB__MAX] = {
+		[STORE_BLOB_TICKETS] = STORE_CHANGE_TICKETS,
+		[STORE_BLOB_ECH] = STORE_CHANGE_ECH,
+		[STORE_BLOB_STICKY] = STORE_CHANGE_STICKY,
+	};
+	struct store_etcd	*e = w->e;
+	struct store_event	 ev;
+	struct errbuf		 eb;
+	json_t			*kvs, *kv;
+	char			*pre;
+	size_t			 i, pl = strlen(e->prefix);
+	int64_t			 rev;
+	int			 n = 0, total = 0;
+
+	if ((rev = ekv_revision(e, &eb)) == -1)
+		return -1;
+	pre = xasprintf("%scert/", e->ns);
+	kvs = ekv_range(e, pre, 1, &eb);
+	free(pre);
+	if (kvs == NULL)
+		return -1;
+	json_array_foreach(kvs, i, kv) {
+		char			*k = ekv_key(kv), slug[300], name[256];
+		enum certfile_keytype	 kt;
+		int			 fresh = 0;
+
+		memset(&ev, 0, sizeof(ev));
+		if (k != NULL && strlen(k) > pl + 9 &&
+		    strcmp(k + strlen(k) - 6, "/chain") == 0 &&
+		    strncmp(k, e->prefix, pl) == 0 &&
+		    strncmp(k + pl, "ca/", 3) == 0 &&
+		    etcd_parse_cert_key(k + pl + 3, slug, sizeof(slug), name,
+		    sizeof(name), &kt) == 0 &&
+		    (ev.cf = etcd_cert_read(e, e->ns, name, kt, rev, &fresh,
+		    &eb)) != NULL) {
+			total++;
+			if (fresh || e->copy == NULL) {
+				ev.kind = STORE_CHANGE_CERT;
+				ev.name = name;
+				ev.kt = kt;
+				store_notify(&e->base, &ev);
+				n++;
+			}
+			certfile_unref(ev.cf);
+		}
+		free(k);
+	}
+	json_decref(kvs);
+	for (int b = 0; b < STORE_BLOB__MAX; b++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = blob_kinds[b];
+		store_notify(&e->base, &ev);
+	}
+	pre = xasprintf("%srenew/", e->prefix);
+	if ((kvs = ekv_range(e, pre, 1, &eb)) != NULL) {
+		json_array_foreach(kvs, i, kv) {
+			char *k = ekv_key(kv);
+
+			memset(&ev, 0, sizeof(ev));
+			if (k != NULL && strncmp(k, pre, strlen(pre)) == 0 &&
+			    store_name_ok(k + strlen(pre))) {
+				ev.kind = STORE_CHANGE_RENEW_REQUEST;
+				ev.name = k + strlen(pre);
+				store_notify(&e->base, &ev);
+			}
+			free(k);
+		}
+		json_decref(kvs);
+	}
+	free(pre);
+	w->next_rev = rev + 1;
+	w->resync = 0;
+	log_notice("etcd: caught up at revision %lld: %d of %d certificate(s) "
+	    "new to this node; watching from there", (long long)rev, n, total);
+	atomic_store(&e->from_copy, 0);
+	return 0;
+}
+
+/* Key rotation: once per handle, when etcd answers (etcd_reseal.c). */
+static void
+reseal(struct etcd_watch *w)
+{
+	struct errbuf	eb;
+	long		left, n = etcd_reseal(w->e, &left, &eb);
+
+	if (n == -1) {
+		log_warnx("etcd: sealing values again under the current key: %s; "
+		    "trying again", eb.msg);
+		return;
+	}
+	w->resealed = 1;
+	log_notice("etcd: %ld value(s) sealed again under the current key, %ld "
+	    "changed meanwhile by another writer; once every node has said so, "
+	    "the previous key can go", n, left);
+}
+
 static void *
 watch_main(void *arg)
 {
 	struct etcd_watch	*w = arg;
 	struct errbuf		 eb;
+	size_t			 nep = etcd_client_nendpoints(w->e->c);
 
 	while (!atomic_load(&w->stop)) {
+		/* One request first: reachability, or the catching up. */
+		if (w->resync || w->next_rev <= 0 ? resync(w) == -1 :
+		    ekv_revision(w->e, &eb) == -1) {
+			w->ep = (w->ep + 1) % nep;
+			pause_ms(w, WATCH_RETRY_MS);
+			continue;
+		}
+		w->ep = etcd_client_current(w->e->c);	/* the one that answered */
+		if (!w->resealed && etcd_seal_has_previous(w->e->seal))
+			reseal(w);
 		stream(w);
 		if (atomic_load(&w->stop))
 			break;
@@ -169,8 +298,7 @@ watch_main(void *arg)
 			w->reauth = 0;
 			etcd_client_reauth(w->e->c, &eb);
 		}
-		/* Broken or refused: the next endpoint, after a pause. */
-		w->ep = (w->ep + 1) % etcd_client_nendpoints(w->e->c);
+		/* Broken or refused: a pause, then the probe finds a member. */
 		pause_ms(w, WATCH_RETRY_MS);
 	}
 	return NULL;

@@ -401,6 +401,25 @@ store_ondemand_parse(const char *text, struct store_ondemand *rec)
 }
 
 int
+store_available(struct store *s)
+{
+	return s == NULL || s->ops->available == NULL || s->ops->available(s);
+}
+
+void
+store_status(struct store *s, struct store_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->up = 1;
+	st->local_certs = -1;
+	if (s == NULL)
+		return;
+	st->backend = s->ops->kind;
+	if (s->ops->status != NULL)
+		s->ops->status(s, st);
+}
+
+int
 store_name_ok(const char *name)
 {
 	return name != NULL && name[0] != '\0' && name[0] != '.' &&

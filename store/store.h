@@ -97,6 +97,20 @@ struct store_ondemand {
 typedef void store_ondemand_fn(const char *name, const struct store_ondemand *,
     void *arg);
 
+/* Whether the store can be reached, for /healthz, /metrics and the ACME
+ * client's order gate (store_status). */
+struct store_status {
+	const char	*backend;	/* "file", "etcd" */
+	int		 up;		/* 1: reachable (the file backend: always) */
+	time_t		 down_since;	/* 0 when up */
+	unsigned long	 errors;	/* requests that failed */
+	unsigned long	 outages;	/* times it became unreachable */
+	char		 last_error[512];
+	long		 local_certs;	/* in the node's local copy; -1: none kept */
+	int		 from_copy;	/* opened from the local copy; not yet
+					 * caught up with etcd */
+};
+
 /* The terminator's private blobs, opaque to the store: one of each per
  * store, shared by every process (and node) of it. */
 enum store_blob {
@@ -174,6 +188,10 @@ struct store_ops {
 	/* How long after challenge_put other processes sharing the store
 	 * may not have it yet (their watch's delivery); 0: at once. */
 	unsigned	 challenge_settle_ms;
+	/* Optional (NULL: always reachable): reachability, without waiting
+	 * for a request in flight. */
+	int		 (*available)(struct store *);
+	void		 (*status)(struct store *, struct store_status *);
 };
 
 /* A lock remembers its store; backends embed this as their lock's first member. */
@@ -298,6 +316,15 @@ int		 store_ondemand_list(struct store *, store_ondemand_fn *fn, void *arg);
 int		 store_ondemand_remove(struct store *, const char *name,
 		    struct errbuf *eb);
 long		 store_ondemand_count(struct store *);
+
+/*
+ * Reachability (any thread, never blocks on the backend): available is 1
+ * unless the last request found the store unreachable (etcd: no member
+ * answered); status fills st for /healthz and /metrics. The ACME client
+ * places no order while it is 0 (docs/cluster.md).
+ */
+int		 store_available(struct store *);
+void		 store_status(struct store *, struct store_status *st);
 
 /* For the backends. A certificate, lock or on-demand name is one path
  * component: not empty, no "/", no leading dot, under 256 bytes. */

@@ -7,6 +7,10 @@
  * A certificate's chain and sealed key are written in one txn, so a reader
  * sees both or neither. A lock is a key attached to a lease and created by
  * a put-if-absent txn; its create revision is the fencing token.
+ *
+ * With a local copy (etcd_copy.h), every certificate of the namespace read
+ * or written here, and the account, go to the copy as well; when no member
+ * answers, certificates and the account are read from it instead.
  */
 #include "store_etcd.h"
 
@@ -22,8 +26,10 @@
 #include <openssl/rand.h>
 
 #include "errbuf.h"
+#include "etcd_copy.h"
 #include "etcd_impl.h"
 #include "keygen.h"
+#include "log.h"
 #include "renewal_json.h"
 #include "xalloc.h"
 
@@ -74,17 +80,44 @@ store_open_etcd(const struct store_etcd_cfg *cfg, const char *directory_url,
 	pthread_mutex_init(&e->mtx, NULL);
 	e->prefix = xstrdup(prefix);
 	RAND_bytes((uint8_t *)&e->writer, sizeof(e->writer));
+	atomic_init(&e->from_copy, 0);
 	if ((e->seal = etcd_seal_load(cfg->enc_key_file, eb)) == NULL ||
+	    (cfg->prev_key_file != NULL && etcd_seal_add_previous(e->seal,
+	    cfg->prev_key_file, eb) == -1) ||
 	    (e->c = etcd_client_new(cfg, eb)) == NULL)
 		goto fail;
-	/* Reach etcd now: a node that cannot is told at start. */
-	if ((rev = ekv_revision(e, eb)) == -1)
-		goto fail;
+	if (directory_url != NULL) {
+		e->base.ca = xstrdup(directory_url);
+		e->slug = store_ca_slug(directory_url);
+		e->ns = xasprintf("%sca/%s/", e->prefix, e->slug);
+		if (cfg->copy_dir != NULL && (e->copy = etcd_copy_open(cfg->copy_dir,
+		    e->slug, e->seal, eb)) == NULL)
+			log_warnx("%s; no local copy: restarted while etcd is down, "
+			    "this node would have nothing to serve", eb->msg);
+	}
+	/* Reach etcd now: a node that cannot is told at start, unless its
+	 * local copy lets it serve meanwhile. */
+	if ((rev = ekv_revision(e, eb)) == -1) {
+		char why[sizeof(eb->msg)];
+
+		if (e->copy == NULL)
+			goto fail;
+		if (!etcd_copy_synced(e->copy)) {
+			snprintf(why, sizeof(why), "%s", eb->msg);
+			errbuf_set(eb, "%s; and no local copy to start from (%s was "
+			    "never in step with etcd)", why, etcd_copy_dir(e->copy));
+			goto fail;
+		}
+		log_warnx("etcd: starting from the local copy in %s (%ld "
+		    "certificate(s)), as no member answers: serving them, no ACME "
+		    "order until etcd is back", etcd_copy_dir(e->copy),
+		    etcd_copy_count(e->copy));
+		atomic_store(&e->from_copy, 1);
+		rev = -1;	/* the watch resynchronises first */
+	} else if (e->copy != NULL && etcd_copy_mark_synced(e->copy, eb) == -1)
+		log_warnx("%s", eb->msg);
 	if (directory_url == NULL)
 		return &e->base;
-	e->base.ca = xstrdup(directory_url);
-	e->slug = store_ca_slug(directory_url);
-	e->ns = xasprintf("%sca/%s/", e->prefix, e->slug);
 	if ((e->watch = etcd_watch_start(e, rev + 1, eb)) == NULL)
 		goto fail;
 	return &e->base;
@@ -99,6 +132,7 @@ etcd_close(struct store *s)
 	struct store_etcd *e = E(s);
 
 	etcd_watch_stop(e->watch);
+	etcd_copy_free(e->copy);
 	etcd_client_free(e->c);
 	etcd_seal_free(e->seal);
 	for (size_t i = 0; i < e->ndels; i++)
@@ -134,13 +168,16 @@ cert_key(const char *ns, const char *name, enum certfile_keytype kt,
 
 struct certfile *
 etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
-    enum certfile_keytype kt, int64_t rev, struct errbuf *eb)
+    enum certfile_keytype kt, int64_t rev, int *fresh, struct errbuf *eb)
 {
 	struct etcd_value	 v[2];
 	struct certfile		*cf = NULL;
+	struct errbuf		 e2;
 	char			*ck, *kk;
 	int			 found[2];
 
+	if (fresh != NULL)
+		*fresh = 0;
 	if (ns == NULL || !store_name_ok(name))
 		return NULL;
 	ck = cert_key(ns, name, kt, "chain");
@@ -154,6 +191,17 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 			    "key without its chain", ck);
 		if (cf == NULL && found[0] && found[1])
 			errbuf_prefix(eb, "%s", ck);
+		/* Only a pair that loads reaches the copy. */
+		if (cf != NULL && e->copy != NULL && e->ns != NULL &&
+		    strcmp(ns, e->ns) == 0) {
+			int r = etcd_copy_cert_put(e->copy, name, kt, cf,
+			    (char *)v[0].data, v[0].len, (char *)v[1].data, v[1].len,
+			    &e2);
+			if (r == -1)
+				log_warnx("%s", e2.msg);
+			if (fresh != NULL)
+				*fresh = r == 1;
+		}
 		for (int i = 0; i < 2; i++)
 			if (found[i])
 				value_free(&v[i]);
@@ -163,11 +211,29 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 	return cf;
 }
 
+/* etcd's, or the local copy's when no member answers. */
 static struct certfile *
 etcd_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
     struct errbuf *eb)
 {
-	return etcd_cert_read(E(s), E(s)->ns, name, kt, 0, eb);
+	struct store_etcd	*e = E(s);
+	struct certfile		*cf;
+	struct errbuf		 e2;
+
+	cf = etcd_cert_read(e, e->ns, name, kt, 0, NULL, eb);
+	if (cf != NULL || e->copy == NULL || etcd_client_up(e->c))
+		return cf;
+	if ((cf = etcd_copy_cert_get(e->copy, name, kt, &e2)) != NULL) {
+		log_info("store %s: %s certificate from the local copy (etcd "
+		    "unreachable): %s", name, certfile_keytype_names[kt],
+		    cf->sha256);
+		if (eb != NULL)
+			eb->msg[0] = '\0';
+	} else if (eb != NULL)
+		/* The copy's error, or none: not "unreadable" for want of etcd
+		 * (no order is placed meanwhile anyway). */
+		snprintf(eb->msg, sizeof(eb->msg), "%s", e2.msg);
+	return cf;
 }
 
 /*
@@ -204,6 +270,13 @@ etcd_cert_put_fenced(struct store *s, struct store_lock *lock, const char *name,
 		errbuf_set(eb, "lock %s: no longer ours (its lease ended or another "
 		    "node took it); certificate not written", name);
 		errno = ESTALE;
+	}
+	if (rc == 1 && e->copy != NULL) {
+		struct errbuf e2;
+
+		if (etcd_copy_cert_put(e->copy, name, cf->keytype, cf, chain_pem,
+		    strlen(chain_pem), key_pem, strlen(key_pem), &e2) == -1)
+			log_warnx("%s", e2.msg);
 	}
 	free(ck);
 	free(kk);
@@ -268,9 +341,8 @@ etcd_renewal_put(struct store *s, const char *name, enum certfile_keytype kt,
 
 /* ---- listing --------------------------------------------------------------- */
 
-/* "<slug>/cert/<name>/<kt>/<what>" relative to P ca/: 0 and the parts. */
-static int
-parse_cert_key(const char *rel, char *slug, size_t scap, char *name,
+int
+etcd_parse_cert_key(const char *rel, char *slug, size_t scap, char *name,
     size_t ncap, enum certfile_keytype *kt)
 {
 	const char	*p = strchr(rel, '/'), *q, *r;
@@ -319,7 +391,7 @@ etcd_list(struct store *s, store_list_fn *fn, void *arg)
 		struct errbuf		 eb;
 
 		if (k == NULL || strncmp(k, all, strlen(all)) != 0 ||
-		    parse_cert_key(k + strlen(all), slug, sizeof(slug), name,
+		    etcd_parse_cert_key(k + strlen(all), slug, sizeof(slug), name,
 		    sizeof(name), &kt) == -1) {
 			free(k);
 			continue;
@@ -335,7 +407,7 @@ etcd_list(struct store *s, store_list_fn *fn, void *arg)
 		en.ca = slug;
 		en.name = name;
 		en.kt = kt;
-		en.cf = etcd_cert_read(e, ns, name, kt, 0, &eb);
+		en.cf = etcd_cert_read(e, ns, name, kt, 0, NULL, &eb);
 		en.err = en.cf == NULL && eb.msg[0] != '\0' ? eb.msg : NULL;
 		memset(&r, 0, sizeof(r));
 		en.renewal = renewal_read(e, ns, name, kt, &r) == 0 ? &r : NULL;
@@ -378,7 +450,24 @@ etcd_account_key(struct store *s, struct errbuf *eb)
 	if (e->ns == NULL)
 		return (errbuf_set(eb, "store: no CA namespace"), NULL);
 	k = xasprintf("%saccount/key", e->ns);
-	if ((got = ekv_get(e, k, 0, &v, eb)) == 0) {
+	if ((got = ekv_get(e, k, 0, &v, eb)) == -1 && e->copy != NULL &&
+	    !etcd_client_up(e->c)) {
+		/* No member answers: the account as the copy has it. */
+		struct errbuf e2;
+
+		if ((got = etcd_copy_value_get(e->copy, "account-key", &v,
+		    &e2)) == 1) {
+			log_notice("store: the ACME account key from the local copy "
+			    "(etcd unreachable)");
+			pk = pem_key(&v, k, eb);
+			value_free(&v);
+			free(k);
+			return pk;
+		}
+		if (got == -1)
+			snprintf(eb->msg, sizeof(eb->msg), "%s", e2.msg);
+		got = -1;
+	} else if (got == 0) {
 		/* None yet: make one; the first node to create it wins. */
 		if ((pk = keygen(CERTFILE_EC, eb)) == NULL) {
 			free(k);
@@ -401,7 +490,12 @@ etcd_account_key(struct store *s, struct errbuf *eb)
 			got = ekv_get(e, k, 0, &v, eb);
 	}
 	if (got == 1) {
-		pk = pem_key(&v, k, eb);
+		struct errbuf e2;
+
+		if ((pk = pem_key(&v, k, eb)) != NULL && e->copy != NULL &&
+		    etcd_copy_value_put(e->copy, "account-key", v.data, v.len, 1,
+		    &e2) == -1)
+			log_warnx("%s", e2.msg);
 		value_free(&v);
 	} else if (got == 0)
 		errbuf_set(eb, "etcd: %s vanished after it was created", k);
@@ -416,11 +510,20 @@ etcd_account_url(struct store *s)
 	struct etcd_value	 v;
 	struct errbuf		 eb;
 	char			*k, *url = NULL;
+	int			 got;
 
 	if (e->ns == NULL)
 		return NULL;
 	k = xasprintf("%saccount/url", e->ns);
-	if (ekv_get(e, k, 0, &v, &eb) == 1) {
+	if ((got = ekv_get(e, k, 0, &v, &eb)) == 1) {
+		if (v.len > 0)
+			url = xstrdup((char *)v.data);
+		if (e->copy != NULL && etcd_copy_value_put(e->copy, "account-url",
+		    v.data, v.len, 0, &eb) == -1)
+			log_warnx("%s", eb.msg);
+		value_free(&v);
+	} else if (got == -1 && e->copy != NULL && !etcd_client_up(e->c) &&
+	    etcd_copy_value_get(e->copy, "account-url", &v, &eb) == 1) {
 		if (v.len > 0)
 			url = xstrdup((char *)v.data);
 		value_free(&v);
@@ -441,6 +544,13 @@ etcd_account_url_put(struct store *s, const char *url, struct errbuf *eb)
 	k = xasprintf("%saccount/url", e->ns);
 	rc = ekv_put(e, k, url, strlen(url), 0, 0, eb);
 	free(k);
+	if (rc == 0 && e->copy != NULL) {
+		struct errbuf e2;
+
+		if (etcd_copy_value_put(e->copy, "account-url", url, strlen(url), 0,
+		    &e2) == -1)
+			log_warnx("%s", e2.msg);
+	}
 	return rc;
 }
 
@@ -769,15 +879,15 @@ etcd_on_event(struct store_etcd *e, int put, const char *key,
 		ev.name = rel + 6;
 		store_notify(&e->base, &ev);
 	} else if (put && !own && strncmp(rel, "ca/", 3) == 0 &&
-	    parse_cert_key(rel + 3, slug, sizeof(slug), name, sizeof(name),
+	    etcd_parse_cert_key(rel + 3, slug, sizeof(slug), name, sizeof(name),
 	    &kt) == 0 && strcmp(slug, e->slug) == 0 &&
 	    strlen(key) > 6 && strcmp(key + strlen(key) - 6, "/chain") == 0) {
 		/* The chain and its key, as that txn wrote them. */
 		eb.msg[0] = '\0';
-		ev.cf = etcd_cert_read(e, e->ns, name, kt, rev, &eb);
+		ev.cf = etcd_cert_read(e, e->ns, name, kt, rev, NULL, &eb);
 		/* Compacted past rev since: the latest is as good. */
 		if (ev.cf == NULL && strstr(eb.msg, "compacted") != NULL)
-			ev.cf = etcd_cert_read(e, e->ns, name, kt, 0, &eb);
+			ev.cf = etcd_cert_read(e, e->ns, name, kt, 0, NULL, &eb);
 		if (ev.cf == NULL)
 			return;
 		ev.kind = STORE_CHANGE_CERT;
@@ -786,6 +896,24 @@ etcd_on_event(struct store_etcd *e, int put, const char *key,
 		store_notify(&e->base, &ev);
 		certfile_unref(ev.cf);
 	}
+}
+
+/* ---- reachability ---------------------------------------------------------- */
+
+static int
+etcd_available(struct store *s)
+{
+	return etcd_client_up(E(s)->c);
+}
+
+static void
+etcd_status(struct store *s, struct store_status *st)
+{
+	struct store_etcd *e = E(s);
+
+	etcd_client_health(e->c, st);
+	st->local_certs = e->copy != NULL ? etcd_copy_count(e->copy) : -1;
+	st->from_copy = atomic_load(&e->from_copy);
 }
 
 static const struct store_ops etcd_ops = {
@@ -818,4 +946,6 @@ static const struct store_ops etcd_ops = {
 	.ondemand_list = etcd_ondemand_list,
 	.ondemand_remove = etcd_ondemand_remove,
 	.ondemand_count = etcd_ondemand_count,
+	.available = etcd_available,
+	.status = etcd_status,
 };

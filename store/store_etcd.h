@@ -34,13 +34,27 @@ struct store_etcd_cfg {
 	const char		*user;		/* auth, or NULL */
 	const char		*password;
 	const char		*enc_key_file;	/* 32 bytes (raw or 64 hex), 0600 */
+	const char		*prev_key_file;	/* the previous key: opens, never
+						 * seals (key rotation), or NULL */
 	long			 timeout_ms;	/* per request; 0: 5000 */
+	const char		*copy_dir;	/* the local copy (etcd_copy.h), or
+						 * NULL: none */
 };
 
 /*
  * A store on etcd for the CA at directory_url (NULL: every namespace,
  * read-only listing, no watch). Fails (NULL, eb set) when the key file is
  * missing, readable by others or not 32 bytes, or no endpoint answers.
+ *
+ * With prev_key_file, values sealed under it still open, and the watch
+ * thread seals them again under enc_key_file once (etcd_reseal.c).
+ *
+ * With copy_dir and directory_url, the handle keeps a local copy of the
+ * namespace's certificates and account under copy_dir/<ca>/ and reads it
+ * while no member answers. A handle whose copy was in step with etcd once
+ * then opens even when no endpoint answers (logged): it serves from the
+ * copy, reports itself unreachable (store_available), and catches up with
+ * etcd by itself when a member answers (the watch resynchronises).
  */
 struct store	*store_open_etcd(const struct store_etcd_cfg *cfg,
 		    const char *directory_url, struct errbuf *eb);

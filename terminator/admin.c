@@ -39,6 +39,7 @@
 #include "route.h"
 #include "sites.h"
 #include "stats.h"
+#include "store.h"
 #include "xalloc.h"
 
 #define ADMIN_MAX_CERTS	4096
@@ -55,6 +56,14 @@ struct admin {
 };
 
 static int	expiry_days = 14;
+/* The store the daemon uses (server.c, main thread, as are the handlers). */
+static struct store *admin_store;
+
+void
+admin_set_store(struct store *st)
+{
+	admin_store = st;
+}
 
 time_t
 admin_expiry_threshold(const struct certfile *cf, int days)
@@ -334,6 +343,39 @@ write_ondemand_metrics(FILE *f)
 	    c.loads, c.cached, c.stored, c.pending);
 }
 
+/* The store's reachability (docs/cluster.md): etcd lost shows here. */
+static void
+write_store_metrics(FILE *f)
+{
+	struct store_status st;
+
+	if (admin_store == NULL)
+		return;
+	store_status(admin_store, &st);
+	fprintf(f, "# HELP tlsgate_store_up 1 if the store answers (etcd: a member "
+	    "answered the last request), 0 if not.\n# TYPE tlsgate_store_up gauge\n"
+	    "tlsgate_store_up{backend=\"%s\"} %d\n", st.backend, st.up);
+	fprintf(f, "# HELP tlsgate_store_errors_total Store requests that "
+	    "failed.\n# TYPE tlsgate_store_errors_total counter\n"
+	    "tlsgate_store_errors_total{backend=\"%s\"} %lu\n", st.backend,
+	    st.errors);
+	fprintf(f, "# HELP tlsgate_store_outages_total Times the store became "
+	    "unreachable.\n# TYPE tlsgate_store_outages_total counter\n"
+	    "tlsgate_store_outages_total{backend=\"%s\"} %lu\n", st.backend,
+	    st.outages);
+	fprintf(f, "# HELP tlsgate_store_down_since When the store became "
+	    "unreachable (unix seconds, 0: it answers).\n"
+	    "# TYPE tlsgate_store_down_since gauge\n"
+	    "tlsgate_store_down_since{backend=\"%s\"} %lld\n", st.backend,
+	    (long long)st.down_since);
+	if (st.local_certs >= 0)
+		fprintf(f, "# HELP tlsgate_store_local_copy_certificates "
+		    "Certificates in the node's local copy of the store.\n"
+		    "# TYPE tlsgate_store_local_copy_certificates gauge\n"
+		    "tlsgate_store_local_copy_certificates{backend=\"%s\"} %ld\n",
+		    st.backend, st.local_certs);
+}
+
 static void
 on_metrics(struct evhttp_request *req, struct admin *a)
 {
@@ -344,6 +386,7 @@ on_metrics(struct evhttp_request *req, struct admin *a)
 	stats_write(f);
 	write_cert_metrics(f, a);
 	write_ondemand_metrics(f);
+	write_store_metrics(f);
 	fclose(f);
 	reply(req, 200, "OK", "text/plain; version=0.0.4", buf, len);
 	free(buf);
@@ -352,11 +395,12 @@ on_metrics(struct evhttp_request *req, struct admin *a)
 static void
 on_healthz(struct evhttp_request *req, struct admin *a)
 {
-	struct view	*v = view_current();
-	char		 body[4096] = "";
-	size_t		 off = 0;
-	time_t		 now = time(NULL);
-	int		 bad = 0;
+	struct view		*v = view_current();
+	struct store_status	 st;
+	char			 body[4096] = "";
+	size_t			 off = 0;
+	time_t			 now = time(NULL);
+	int			 bad = 0;
 
 	for (size_t i = 0; v && i < v->nsites; i++) {
 		struct certfile *cfs[2] = { v->sites[i]->ec, v->sites[i]->rsa };
@@ -369,8 +413,23 @@ on_healthz(struct evhttp_request *req, struct admin *a)
 			}
 	}
 	view_unref(v);
+	/*
+	 * A lost store degrades the node but does not fail it: it serves on
+	 * from memory and its local copy, and every node of a fleet loses the
+	 * same etcd together, so a 503 would let a balancer drain them all.
+	 * 200, with the loss in the body (and tlsgate_store_up for alerts).
+	 */
+	store_status(admin_store, &st);
+	if (!st.up && off + 600 < sizeof(body))
+		off += (size_t)snprintf(body + off, sizeof(body) - off,
+		    "degraded: store %s unreachable for %lld s (%s); serving from "
+		    "memory%s; no ACME order until it is back\n", st.backend,
+		    (long long)(now - st.down_since), st.last_error,
+		    st.local_certs >= 0 ? " and the local copy" : "");
 	if (bad)
 		reply(req, 503, "Service Unavailable", "text/plain", body, off);
+	else if (off > 0)
+		reply(req, 200, "OK", "text/plain", body, off);
 	else
 		reply(req, 200, "OK", "text/plain", "ok\n", 3);
 }

@@ -16,6 +16,7 @@ struct admin;
 struct errbuf;
 struct event_base;
 struct certfile;
+struct store;
 
 typedef struct acme *admin_acme_fn(void *arg);
 
@@ -26,6 +27,10 @@ typedef struct acme *admin_acme_fn(void *arg);
 struct admin	*admin_new(struct event_base *base, const char *addr,
 		    admin_acme_fn *acme, void *arg, struct errbuf *eb);
 void		 admin_free(struct admin *);		/* NULL is a no-op */
+
+/* The store whose reachability /healthz and /metrics show (NULL: none);
+ * main thread. */
+void		 admin_set_store(struct store *);
 
 /* The expiry threshold for a certificate: days, or a third of its lifetime
  * for short certificates. */

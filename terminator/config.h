@@ -164,6 +164,7 @@ struct store_cfg {
 	char	**endpoints;		/* etcd: "http(s)://host:port" */
 	size_t	 nendpoints;
 	char	*prefix, *enc_key_file, *ca_file, *cert_file, *key_file;
+	char	*prev_key_file;		/* key rotation: opens, never seals */
 	char	*user, *password_file;
 	double	 timeout;		/* seconds per request */
 };

@@ -257,6 +257,7 @@ const struct cfg_key cfg_keys[] = {
 	  "this is true." },
 #include "config_schema_od.inc"
 #include "config_schema_store.inc"
+#include "config_schema_rotate.inc"
 	{ .key = "acme.directory", .flag = "--acme-directory", .flag_arg = "URL",
 	  .type = CFG_STRING, C(acme.directory), .conv = cfg_acme_directory,
 	  .def = "\"production\"",

@@ -42,6 +42,7 @@ cfg_store_validate(struct cfg_walk *w, struct config *c)
 
 	if (sc->backend != STORE_BACKEND_ETCD) {
 		if (sc->nendpoints > 0 || sc->enc_key_file != NULL ||
+		    sc->prev_key_file != NULL ||
 		    sc->ca_file != NULL || sc->cert_file != NULL ||
 		    sc->key_file != NULL || sc->user != NULL ||
 		    sc->password_file != NULL)
@@ -92,7 +93,7 @@ config_store_open(const struct config *c, const char *directory_url,
 	const struct store_cfg	*sc = &c->store;
 	struct store_etcd_cfg	 ec;
 	struct store		*st;
-	char			*pw = NULL;
+	char			*pw = NULL, *copy = NULL;
 
 	if (sc->backend != STORE_BACKEND_ETCD)
 		return store_open_file(c->acme.state_dir, directory_url, eb);
@@ -105,12 +106,17 @@ config_store_open(const struct config *c, const char *directory_url,
 	ec.key_file = sc->key_file;
 	ec.user = sc->user;
 	ec.enc_key_file = sc->enc_key_file;
+	ec.prev_key_file = sc->prev_key_file;
 	ec.timeout_ms = (long)(sc->timeout * 1000);
 	if (sc->password_file != NULL &&
 	    (pw = read_password(sc->password_file, eb)) == NULL)
 		return NULL;
 	ec.password = pw;
+	/* The node's local copy of what it serves (docs/cluster.md). */
+	if (c->acme.state_dir != NULL)
+		ec.copy_dir = copy = xasprintf("%s/etcd-copy", c->acme.state_dir);
 	st = store_open_etcd(&ec, directory_url, eb);
+	free(copy);
 	if (pw != NULL) {
 		OPENSSL_cleanse(pw, strlen(pw));
 		free(pw);
@@ -128,10 +134,10 @@ config_store_id(const struct config *c, const char *directory_url)
 	if (sc->backend != STORE_BACKEND_ETCD)
 		return xasprintf("file\n%s\n%s", c->acme.state_dir,
 		    S(directory_url));
-	id = xasprintf("etcd\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%g\n%s", S(sc->prefix),
-	    S(sc->enc_key_file), S(sc->ca_file), S(sc->cert_file),
-	    S(sc->key_file), S(sc->user), S(sc->password_file), sc->timeout,
-	    S(directory_url));
+	id = xasprintf("etcd\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n%g\n%s\n%s",
+	    S(sc->prefix), S(sc->enc_key_file), S(sc->ca_file),
+	    S(sc->cert_file), S(sc->key_file), S(sc->user), S(sc->password_file),
+	    sc->timeout, S(directory_url), S(sc->prev_key_file));
 	for (size_t i = 0; i < sc->nendpoints; i++) {
 		t = xasprintf("%s\n%s", id, sc->endpoints[i]);
 		free(id);

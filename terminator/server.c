@@ -267,6 +267,7 @@ server_use_store(struct server *s, struct store *st, const struct config *c)
 		challenge_follow(st);
 		ticket_use_store(st, c->ticket_rotation);
 	}
+	admin_set_store(st);
 }
 
 /* The ACME sites of c, borrowing c's strings (free the array only). */

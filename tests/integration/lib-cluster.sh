@@ -31,32 +31,79 @@ wait_addr() {
 # Sets EC[M] (client ports), ETCD_PID[M], ETCD_ENDPOINTS (a JSON list's
 # members), and makes the fleet's encryption key $T/etcd.key.
 start_etcd3() {
-	local init="" m deadline
+	local m
 	ETCD_ENDPOINTS=""
+	ETCD_INIT=""
 	for m in 1 2 3; do
 		EC[m]=$(cluster_port); EPEER[m]=$(cluster_port)
-		init="${init:+$init,}m$m=http://127.0.0.1:${EPEER[m]}"
+		ETCD_INIT="${ETCD_INIT:+$ETCD_INIT,}m$m=http://127.0.0.1:${EPEER[m]}"
 		ETCD_ENDPOINTS="${ETCD_ENDPOINTS:+$ETCD_ENDPOINTS, }\"http://127.0.0.1:${EC[m]}\""
 	done
-	for m in 1 2 3; do
-		etcd --name "m$m" --data-dir "$T/etcd$m" \
-		    --listen-client-urls "http://127.0.0.1:${EC[m]}" \
-		    --advertise-client-urls "http://127.0.0.1:${EC[m]}" \
-		    --listen-peer-urls "http://127.0.0.1:${EPEER[m]}" \
-		    --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[m]}" \
-		    --initial-cluster "$init" --initial-cluster-state new \
-		    --initial-cluster-token "tg-$$" --log-level warn >"$T/etcd$m.log" 2>&1 &
-		ETCD_PID[m]=$!
-		PIDS+=($!)
-	done
-	deadline=$((SECONDS + 60))
-	for m in 1 2 3; do
-		until curl -sf "http://127.0.0.1:${EC[m]}/health" 2>/dev/null | grep -q '"true"'; do
+	for m in 1 2 3; do etcd_member "$m"; done
+	etcd_healthy 1 2 3
+	(umask 077; head -c 32 /dev/urandom >"$T/etcd.key")
+}
+
+# etcd_member M: start member M of the cluster start_etcd3 made, on its
+# ports and data folder (a restart keeps its data); log appended to
+# $T/etcdM.log; sets ETCD_PID[M]. Does not wait (etcd_healthy does).
+etcd_member() {
+	local m=$1
+	etcd --name "m$m" --data-dir "$T/etcd$m" \
+	    --listen-client-urls "http://127.0.0.1:${EC[m]}" \
+	    --advertise-client-urls "http://127.0.0.1:${EC[m]}" \
+	    --listen-peer-urls "http://127.0.0.1:${EPEER[m]}" \
+	    --initial-advertise-peer-urls "http://127.0.0.1:${EPEER[m]}" \
+	    --initial-cluster "$ETCD_INIT" --initial-cluster-state new \
+	    --initial-cluster-token "tg-$$" --log-level warn >>"$T/etcd$m.log" 2>&1 &
+	ETCD_PID[m]=$!
+	PIDS+=($!)
+}
+
+# etcd_healthy M...: until each member M reports itself healthy (60 s).
+etcd_healthy() {
+	local m deadline=$((SECONDS + 60))
+	for m in "$@"; do
+		until curl -sf --max-time 2 "http://127.0.0.1:${EC[m]}/health" 2>/dev/null |
+		    grep -q '"true"'; do
 			[ $SECONDS -lt $deadline ] || fail "etcd member m$m not healthy after 60 s"
 			sleep 0.1
 		done
 	done
-	(umask 077; head -c 32 /dev/urandom >"$T/etcd.key")
+}
+
+# etcd_status M FIELD: FIELD ("member_id", "leader") of member M's status.
+etcd_status() {
+	{ curl -s --max-time 5 -X POST -d '{}' \
+	    "http://127.0.0.1:${EC[$1]}/v3/maintenance/status" || true; } |
+	    grep -o "\"$2\":\"[0-9]*\"" | head -1 | grep -o '[0-9][0-9]*' || true
+}
+
+# etcd_make_leader M: move the cluster's leadership to member M (15 s).
+etcd_make_leader() {
+	local id leader m deadline=$((SECONDS + 15))
+	id=$(etcd_status "$1" member_id)
+	[ -n "$id" ] || fail "etcd member m$1 has no member_id"
+	until [ "$(etcd_status "$1" leader)" = "$id" ]; do
+		leader=$(etcd_status "$1" leader)
+		for m in 1 2 3; do
+			[ "$(etcd_status "$m" member_id)" = "$leader" ] || continue
+			curl -s --max-time 5 -X POST -d "{\"targetID\": \"$id\"}" \
+			    "http://127.0.0.1:${EC[m]}/v3/maintenance/transfer-leadership" \
+			    >/dev/null || true
+		done
+		[ $SECONDS -lt $deadline ] || fail "etcd member m$1 did not become the leader"
+		sleep 0.2
+	done
+}
+
+# etcd_stop SIGNAL M...: send SIGNAL (TERM, KILL) to members M and wait
+# until they are gone.
+etcd_stop() {
+	local sig=$1 m
+	shift
+	for m in "$@"; do kill "-$sig" "${ETCD_PID[m]}" 2>/dev/null || true; done
+	for m in "$@"; do wait "${ETCD_PID[m]}" 2>/dev/null || true; done
 }
 
 # cluster_names NAME...: each NAME resolves to the three node addresses.
@@ -68,13 +115,15 @@ cluster_names() {
 	done
 }
 
-# node_config NODE SITES [ACME-MEMBERS]: $T/nodeNODE.json, the fleet's
-# config for node 127.0.0.NODE: SITES is the JSON of the sites array's
-# members, ACME-MEMBERS extra members of "acme" (", \"dns_hook\": ...").
-# Only the listen addresses and the folder of the pid file differ by node.
+# node_config NODE SITES [ACME-MEMBERS [TOP-MEMBERS]]: $T/nodeNODE.json,
+# the fleet's config for node 127.0.0.NODE: SITES is the JSON of the sites
+# array's members, ACME-MEMBERS extra members of "acme" (", \"dns_hook\":
+# ..."), TOP-MEMBERS extra top-level members (", \"admin\": {...}").
+# Only the listen addresses, the admin address and the state folder (pid
+# file, local copy of the store) differ by node.
 node_config() {
 	cat >"$T/node$1.json" <<JSON
-{"allow_root": true, "log": {"level": "notice"},
+{"allow_root": true, "log": {"level": "notice"} ${4:-},
  "listen": {"https": ["127.0.0.$1:$ACME_TLS_PORT"], "http": ["127.0.0.$1:$ACME_HTTP_PORT"]},
  "acme": {"directory": "$PEBBLE_DIR_URL", "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state$1", "retry_base": 1 ${3:-}},
@@ -94,6 +143,17 @@ start_node() {
 
 # wait_node NODE: until its TLS port listens.
 wait_node() { wait_addr "127.0.0.$1" "$ACME_TLS_PORT"; }
+
+# wait_node_log NODE PATTERN [SECONDS]: until NODE's log has a line matching
+# PATTERN (60 s).
+wait_node_log() {
+	local deadline=$((SECONDS + ${3:-60}))
+	until grep -q -- "$2" "$T/node$1.log"; do
+		[ $SECONDS -lt "$deadline" ] || fail "node $1: no log line matching: $2"
+		kill -0 "${NODE_PID[$1]}" 2>/dev/null || fail "node $1 exited"
+		sleep 0.1
+	done
+}
 
 # node_fp NODE NAME: "fp=..." of the certificate NODE serves for NAME, or
 # nothing.
