@@ -33,6 +33,9 @@ struct cert_cfg {
 #define FWD_FORWARDED	1	/* RFC 7239 Forwarded */
 #define FWD_BOTH	2
 #define FWD_NONE	3
+/* site_cfg.backend_proto: HTTP/1.1 (the default) or HTTP/2 (http/h2up.h). */
+#define BACKEND_PROTO_H1	0
+#define BACKEND_PROTO_H2	1
 
 struct site_cfg {
 	char		**names;		/* lowercase; "*.x" allowed */
@@ -80,6 +83,7 @@ struct site_cfg {
 						   then 504 */
 	double		  tunnel_idle_timeout;	/* a WebSocket tunnel idle this long
 						   is closed */
+	int		  backend_proto;	/* BACKEND_PROTO_*: HTTP to the backends */
 	long		  hsts_max_age;		/* seconds; 0: no Strict-Transport-Security */
 	int		  hsts_subdomains;	/* includeSubDomains */
 	int		  hsts_preload;		/* preload (needs the two above) */

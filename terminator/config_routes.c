@@ -30,7 +30,8 @@ static const char *const route_keys[] = { "backends", "balance", "retries",
     "health", "backend_tls", "sticky", "hsts", "http", NULL };
 /* Its http.* keys. */
 static const char *const route_http_keys[] = { "forwarded", "backend_timeout",
-    "backend_max_idle", "backend_idle_timeout", "tunnel_idle_timeout", NULL };
+    "backend_max_idle", "backend_idle_timeout", "tunnel_idle_timeout",
+    "backend_protocol", NULL };
 
 static int
 in_list(const char *const *l, const char *k)
@@ -170,6 +171,7 @@ route_walk(struct cfg_walk *w, const char *path, json_t *js,
 	r->s.backend_idle_timeout = site->backend_idle_timeout;
 	r->s.backend_timeout = site->backend_timeout;
 	r->s.tunnel_idle_timeout = site->tunnel_idle_timeout;
+	r->s.backend_proto = site->backend_proto;
 	r->s.hsts_max_age = site->hsts_max_age;
 	r->s.hsts_subdomains = site->hsts_subdomains;
 	r->s.hsts_preload = site->hsts_preload;

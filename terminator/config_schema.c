@@ -444,6 +444,7 @@ const struct cfg_key cfg_site_keys[] = {
 	  .doc = "Time the backend has to start its response once the request "
 	  "is sent; past it, `504`." },
 #include "config_schema_ws.inc"
+#include "config_schema_h2up.inc"
 	{ .key = "hsts.max_age", .flag = "--hsts", .flag_arg = "NAME=SECONDS",
 	  .type = CFG_INT, S(hsts_max_age), .min = 0, .max = 2147483647.0,
 	  .flags = CFG_F_SITE, .def = "0",

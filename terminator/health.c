@@ -2,9 +2,11 @@
  * health.c - one small non-blocking state machine per checked backend (of
  * a site's pool or of one of its routes' pools):
  * IDLE -(interval)-> CONNECTING -(writable)-> [HTTP: READING] -> result.
+ * An `http` check of an HTTP/2 cleartext pool speaks HTTP/2 (health_h2.h).
  * Each wait has the check's timeout; a timeout is a failed check.
  */
 #include "health.h"
+#include "health_h2.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@ struct check {
 	struct event	*ev, *timer;
 	char		 buf[256];
 	size_t		 got;
+	struct hchk_h2	*h2;		/* an HTTP/2 check's session, or NULL */
 };
 
 struct health {
@@ -59,6 +62,8 @@ chk_done(struct check *k, int ok, const char *why)
 	const struct health_cfg	*hc = &k->pool->hc;
 	struct timeval		 tv = secs(hc->interval);
 
+	hchk_h2_free(k->h2);
+	k->h2 = NULL;
 	if (k->fd != -1) {
 		event_del(k->ev);
 		event_free(k->ev);
@@ -114,10 +119,20 @@ chk_on_io(evutil_socket_t fd, short what, void *arg)
 			chk_done(k, 1, NULL);
 			return;
 		}
-		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
-		    "User-Agent: tlsgate-health\r\nConnection: close\r\n\r\n",
-		    k->pool->hc.path, k->host);
-		if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+		/* An HTTP/2 cleartext pool is checked in HTTP/2 (health_h2.h). */
+		if (k->pool->h2 && k->pool->tls_ctx == NULL) {
+			if ((k->h2 = hchk_h2_new(k->pool->hc.path, k->host)) == NULL ||
+			    hchk_h2_send(k->h2, fd) == -1) {
+				chk_done(k, 0, "HTTP/2 request not sent");
+				return;
+			}
+			req[0] = '\0';
+		} else
+			snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+			    "User-Agent: tlsgate-health\r\nConnection: close\r\n\r\n",
+			    k->pool->hc.path, k->host);
+		if (k->h2 == NULL &&
+		    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
 			chk_done(k, 0, "send failed");
 			return;
 		}
@@ -127,6 +142,25 @@ chk_on_io(evutil_socket_t fd, short what, void *arg)
 		event_assign(k->ev, k->h->base, fd, EV_READ, chk_on_io, k);
 		event_add(k->ev, &tv);
 		return;
+	}
+	if (k->h2 != NULL) {
+		uint8_t b[2048];
+
+		if ((n = recv(fd, b, sizeof(b), 0)) <= 0) {
+			chk_done(k, 0, n == 0 ? "closed before a response" : strerror(errno));
+			return;
+		}
+		code = hchk_h2_recv(k->h2, b, (size_t)n);
+		(void)hchk_h2_send(k->h2, fd);	/* acknowledgements */
+		if (code == 0) {
+			event_add(k->ev, &tv);
+			return;
+		}
+		if (code < 0) {
+			chk_done(k, 0, "HTTP/2 stream reset or session error");
+			return;
+		}
+		goto status;
 	}
 	n = recv(fd, k->buf + k->got, sizeof(k->buf) - 1 - k->got, 0);
 	if (n <= 0) {
@@ -143,6 +177,7 @@ chk_on_io(evutil_socket_t fd, short what, void *arg)
 		chk_done(k, 0, "not an HTTP response");
 		return;
 	}
+status:
 	if (k->pool->hc.status_min > 0 ? code >= k->pool->hc.status_min &&
 	    code <= k->pool->hc.status_max : code >= 200 && code < 400)
 		chk_done(k, 1, NULL);
@@ -230,6 +265,7 @@ health_stop(struct health *h)
 		}
 		if (k->fd != -1)
 			close(k->fd);
+		hchk_h2_free(k->h2);
 		event_free(k->timer);
 		free(k);
 	}

@@ -216,6 +216,7 @@ pool_new(const char *site, const struct site_cfg *sc, struct errbuf *eb)
 	p->retries = sc->retries;
 	p->fall = sc->health.fall > 0 ? sc->health.fall : 1;
 	p->proxy_protocol = sc->proxy_protocol;
+	p->h2 = sc->backend_proto == BACKEND_PROTO_H2;
 	p->hc = sc->health;
 	p->hc.path = sc->health.path ? xstrdup(sc->health.path) : NULL;
 	p->hc.host = sc->health.host ? xstrdup(sc->health.host) : NULL;

@@ -69,6 +69,7 @@ struct pool {
 	char			 *tls_name;	/* SNI and name to verify */
 	int			  tls_verify;
 	struct sticky		 *sticky;	/* cookie sessions (http/sticky.h), or NULL */
+	int			  h2;		/* HTTP/2 to the backends (http/h2up.h) */
 	pthread_mutex_t		  mtx;
 };
 

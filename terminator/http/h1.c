@@ -255,6 +255,8 @@ h1_on_headers_complete(llhttp_t *p)
 	}
 	/* Before the hop-by-hop fields go: Upgrade and Connection say it. */
 	(void)ws_h1_request(st);
+	r->te_trailers = (f = hfields_get(&r->h, "te")) != NULL &&
+	    hfield_has_token(f->value, "trailers");
 	hfields_strip_hop(&r->h);
 	h->state = r->body ? H1_BODY : H1_WAIT;
 	h1_arm(h);
@@ -475,6 +477,23 @@ h1_finish(struct h1 *h)
 	hsess_kick_later(h->s);	/* pipelined input may be waiting */
 }
 
+/* The last chunk, with the backend's trailers (h2up.h) when the client
+ * said it takes them (TE: trailers); otherwise they are dropped. */
+static void
+h1_last_chunk(struct evbuffer *out, const struct hstream *st)
+{
+	evbuffer_add(out, "0\r\n", 3);
+	for (uint32_t i = 0; st->resp_tr != NULL && st->req.te_trailers &&
+	    i < st->resp_tr->n; i++) {
+		const struct hfield *f = &st->resp_tr->v[i];
+		evbuffer_add(out, f->name, f->nlen);
+		evbuffer_add(out, ": ", 2);
+		evbuffer_add(out, f->value, f->vlen);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	evbuffer_add(out, "\r\n", 2);
+}
+
 static void
 h1_on_data(struct hstream *st)
 {
@@ -498,7 +517,7 @@ h1_on_data(struct hstream *st)
 	}
 	if (st->resp_done && evbuffer_get_length(st->resp_body) == 0) {
 		if (h->chunked)
-			evbuffer_add(s->out, "0\r\n\r\n", 5);
+			h1_last_chunk(s->out, st);
 		h1_finish(h);
 	}
 }

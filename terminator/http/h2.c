@@ -162,6 +162,30 @@ h2_check(struct h2 *h)
 
 /* --- responses -------------------------------------------------------- */
 
+static int	h2_skip_field(const struct hfield *f);
+
+/* Submit st's response trailers, if it has any: 0 when submitted. */
+static int
+h2_trailers(nghttp2_session *ng, struct hstream *st)
+{
+	const struct hfields	*t = st->resp_tr;
+	nghttp2_nv		*nv;
+	size_t			 n = 0;
+	int			 rv;
+
+	if (t == NULL || t->n == 0)
+		return -1;
+	nv = xcalloc(t->n, sizeof(*nv));
+	for (uint32_t i = 0; i < t->n; i++)
+		if (!h2_skip_field(&t->v[i]))
+			nv[n++] = (nghttp2_nv){ (uint8_t *)t->v[i].name,
+			    (uint8_t *)t->v[i].value, t->v[i].nlen, t->v[i].vlen,
+			    NGHTTP2_NV_FLAG_NONE };
+	rv = n > 0 ? nghttp2_submit_trailer(ng, st->id, nv, n) : -1;
+	free(nv);
+	return rv == 0 ? 0 : -1;
+}
+
 static ssize_t
 h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *src, void *arg)
@@ -183,6 +207,9 @@ h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	}
 	if (st->resp_done && evbuffer_get_length(st->resp_body) == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		/* The backend's trailers end the stream instead (h2up.h). */
+		if (h2_trailers(ng, st) == 0)
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		hs->eof_sent = 1;
 		st->state = HST_DONE;
 		return n;

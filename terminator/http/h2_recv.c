@@ -188,7 +188,9 @@ h2_request(struct h2 *h, struct hstream *st, int end_stream)
 		hreq_set_authority(r, f->value, f->vlen);
 	hfields_del(&r->h, "host");
 	h2_join_cookies(&r->h);
-	/* nghttp2 refused connection-specific fields; TE: trailers remains. */
+	/* nghttp2 refused connection-specific fields; TE: trailers remains,
+	 * and goes on to an HTTP/2 backend (h2up.h). */
+	r->te_trailers = hfields_get(&r->h, "te") != NULL;
 	hfields_strip_hop(&r->h);
 	/* No body and no content-length: none is sent on (a GET gets no
 	 * "content-length: 0" it never had; upstream_req.c adds one for POST,

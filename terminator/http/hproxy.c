@@ -174,6 +174,10 @@ hstream_free(struct hstream *st)
 		upstream_detach(st->up);
 	if (st->req.method != NULL)
 		hlog_request(st);
+	if (st->resp_tr != NULL) {
+		hfields_free(st->resp_tr);
+		free(st->resp_tr);
+	}
 	if (st->prev != NULL)
 		st->prev->next = st->next;
 	else

@@ -56,6 +56,7 @@ struct hreq {
 	struct hfields	 h;		/* end-to-end fields; no Host, no pseudo-headers */
 	int64_t		 clen;		/* Content-Length, -1 when unknown */
 	unsigned	 body:1;	/* body bytes follow the head */
+	unsigned	 te_trailers:1;	/* the client sent TE: trailers (h2up.h) */
 };
 
 struct hresp {
@@ -102,6 +103,9 @@ struct hstream {
 	/* Response body from the backend not yet taken by the frontend. */
 	struct evbuffer		*resp_body;
 	uint64_t		 resp_body_bytes;	/* received from the backend */
+	/* Response trailers (HTTP/2 backends, h2up.h), or NULL; complete
+	 * when resp_done is set. Freed with the stream. */
+	struct hfields		*resp_tr;
 	unsigned		 req_done:1;	/* the client's body is complete */
 	unsigned		 resp_done:1;	/* the backend's body is complete */
 	unsigned		 local:1;	/* answered by tlsgate itself */

@@ -50,6 +50,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "h2up.h"
 #include "hstream.h"
 #include "log.h"
 #include "pool.h"
@@ -603,6 +604,8 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 	struct upconn *u;
 
 	assert(up->magic == UPPOOL_MAGIC && st->up == NULL);
+	if (p->h2)	/* http.backend_protocol "h2" */
+		return h2up_start(up->h2, st, p, b, o);
 	/* An upgrade ends the connection's HTTP: it gets one of its own. */
 	if (!st->upgrade && (u = upool_take(up, b, p->tls_ctx)) != NULL) {
 		log_debug("u%08x backend %s: reused", u->id, b->str);
@@ -637,6 +640,10 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 void
 upstream_body(struct upconn *u)
 {
+	if (h2up_owns(u)) {
+		h2up_body(u);
+		return;
+	}
 	assert(u->magic == UPCONN_MAGIC);
 	if (u->st != NULL && !u->wdone)
 		up_kick(u);
@@ -645,6 +652,10 @@ upstream_body(struct upconn *u)
 void
 upstream_resume(struct upconn *u)
 {
+	if (h2up_owns(u)) {
+		h2up_resume(u);
+		return;
+	}
 	assert(u->magic == UPCONN_MAGIC);
 	if (u->st == NULL || !u->paused ||
 	    evbuffer_get_length(u->st->resp_body) >= HSTREAM_RESP_HIGH)
@@ -674,6 +685,10 @@ upstream_detach(struct upconn *u)
 
 	if (u == NULL)
 		return;
+	if (h2up_owns(u)) {
+		h2up_detach(u);
+		return;
+	}
 	assert(u->magic == UPCONN_MAGIC);
 	if (u->st == NULL)
 		return;

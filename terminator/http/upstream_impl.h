@@ -48,6 +48,7 @@ struct upstream_pool {
 	struct event_base	*base;
 	struct upkey		*keys;
 	unsigned		 nconns;	/* open connections, idle or busy */
+	struct h2up_pool	*h2;		/* HTTP/2 backends (h2up.h) */
 };
 
 struct upconn {

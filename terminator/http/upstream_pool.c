@@ -22,6 +22,7 @@
 
 #include <openssl/err.h>
 
+#include "h2up.h"
 #include "log.h"
 #include "pool.h"
 #include "upstream_impl.h"
@@ -34,6 +35,7 @@ upstream_pool_new(struct event_base *base)
 
 	up->magic = UPPOOL_MAGIC;
 	up->base = base;
+	up->h2 = h2up_pool_new(base);
 	return up;
 }
 
@@ -209,6 +211,7 @@ upstream_pool_sweep(struct upstream_pool *up)
 {
 	assert(up->magic == UPPOOL_MAGIC);
 	upool_close_if(up, key_removed, "backend removed by a reload");
+	h2up_pool_sweep(up->h2);
 }
 
 void
@@ -218,6 +221,7 @@ upstream_pool_free(struct upstream_pool *up)
 		return;
 	assert(up->magic == UPPOOL_MAGIC);
 	upool_close_if(up, key_any, "worker stopping");
+	h2up_pool_free(up->h2);
 	assert(up->keys == NULL && up->nconns == 0);
 	up->magic = 0;
 	free(up);

@@ -773,7 +773,7 @@ test_http_keys_refused_on_tcp(void **state)
 		config_errors_clear(&e);
 		checked++;
 	}
-	assert_int_equal(checked, 10);
+	assert_int_equal(checked, 11);	/* with http.backend_protocol */
 
 	/* Flags name the flag. */
 	{
