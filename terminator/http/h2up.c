@@ -252,21 +252,6 @@ h2uc_close(struct h2uconn *c, const char *why)
 	}
 }
 
-/* Drain BoringSSL's queue into out; errno describes a bare EOF. */
-static const char *
-h2uc_ssl_err(char *out, size_t cap)
-{
-	uint32_t	 e = ERR_get_error();
-	const char	*r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-	if (e != 0)
-		snprintf(out, cap, "%s", r != NULL ? r : "error");
-	else
-		snprintf(out, cap, "%s", errno ? strerror(errno) : "unexpected EOF");
-	ERR_clear_error();
-	return out;
-}
-
 /* Connect or TLS failed: passive health, and the streams try elsewhere. */
 static int
 h2uc_connect_fail(struct h2uconn *c, const char *what, const char *detail)
@@ -352,7 +337,7 @@ h2uc_handshake(struct h2uconn *c)
 			snprintf(e, sizeof(e), "certificate verify failed: %s",
 			    X509_verify_cert_error_string(vr));
 		} else
-			h2uc_ssl_err(e, sizeof(e));
+			up_ssl_err(e, sizeof(e));
 		log_notice("h%08x backend %s TLS: %s; failing closed", c->id,
 		    c->b->str, e);
 		return h2uc_connect_fail(c, "TLS to backend", e);
@@ -370,7 +355,7 @@ h2uc_connected(struct h2uconn *c, int err)
 		return h2uc_session_start(c);
 	if ((c->ssl = SSL_new(c->p->tls_ctx)) == NULL ||
 	    sockbio_attach(c->ssl, c->fd, &c->rb) == -1)
-		return h2uc_connect_fail(c, "TLS to backend", h2uc_ssl_err(e, sizeof(e)));
+		return h2uc_connect_fail(c, "TLS to backend", up_ssl_err(e, sizeof(e)));
 	SSL_set_connect_state(c->ssl);
 	pool_tls_prepare(c->ssl, c->b);
 	if (c->p->tls_name != NULL) {
@@ -434,7 +419,7 @@ h2uc_read(struct h2uconn *c)
 				}
 				/* FALLTHROUGH */
 			default:
-				h2uc_close(c, h2uc_ssl_err(e, sizeof(e)));
+				h2uc_close(c, up_ssl_err(e, sizeof(e)));
 				return -1;
 			}
 		} else if ((n = recv(c->fd, buf, sizeof(buf), 0)) <= 0) {
@@ -504,7 +489,7 @@ h2uc_write(struct h2uconn *c)
 				c->wblocked = 1;
 				return 0;
 			default:
-				h2uc_close(c, h2uc_ssl_err(e, sizeof(e)));
+				h2uc_close(c, up_ssl_err(e, sizeof(e)));
 				return -1;
 			}
 		}

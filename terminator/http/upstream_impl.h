@@ -122,8 +122,6 @@ void		 up_timer_off(struct upconn *);
 void		 up_progress(struct upconn *);
 void		 up_kick(struct upconn *);
 void		 up_unwind(struct upconn *);
-/* BoringSSL's first queued error (or errno) as text; clears the queue. */
-const char	*up_ssl_err(char *out, size_t cap);
 extern const char *const up_state_names[UP__MAX];
 
 /* upstream_req.c: write what can be written of the request. */
