@@ -585,8 +585,7 @@ job_start(struct job *j)
 		job_fail(j, ACME_FAIL_OTHER, "%s", why);
 		return;
 	}
-	if ((j->lock = store_lock_acquire(j->a->store, job_name(j), ACME_LOCK_TTL,
-	    &eb)) == NULL) {
+	if (lock_take(j, &eb) == -1) {
 		log_notice("acme %s: %s; waiting", job_name(j), eb.msg);
 		job_timer_in(j, j->a->cfg.retry_base);
 		return;

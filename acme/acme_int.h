@@ -121,6 +121,7 @@ struct job {
 	pid_t			 hook_pid;
 	time_t			 hook_deadline;
 	struct store_lock	*lock;		/* while ordering */
+	int			 lock_lost;	/* told once (acme_lockkeep.c) */
 	EVP_PKEY		*key;
 	char			*key_pem;
 	char			**alternates;
@@ -273,6 +274,11 @@ void	demand_init(struct acme *);
 /* acme_lockkeep.c: refresh held store locks (ACME thread's base). */
 void	lockkeep_start(struct acme *);
 void	lockkeep_stop(struct acme *);
+/* acme_lockkeep.c: take the name's store lock and have the store keep it
+ * (NULL j->lock and eb set when another holder has it or on error); take
+ * it again after its lease lapsed: 0 when it is ours again, else -1. */
+int	lock_take(struct job *, struct errbuf *eb);
+int	lock_retake(struct job *);
 /* acme_storegate.c: 1 if the store is unreachable (j waits; logged once). */
 int	storegate_wait(struct job *);
 void	demand_free(struct acme *);

@@ -40,6 +40,7 @@ struct etcd_client {
 	 */
 	pthread_mutex_t	 hmtx;
 	int		 up;
+	int		 quiet;		/* no logging of the changes */
 	time_t		 since;		/* of the last change of up */
 	unsigned long	 errors, outages;
 	char		 last_error[512];
@@ -333,17 +334,27 @@ health_note(struct etcd_client *c, int reached, int failed,
 		snprintf(c->last_error, sizeof(c->last_error), "%s", eb->msg);
 	}
 	if (reached && !c->up) {
-		log_notice("etcd: a member answers again, after %lld s unreachable",
-		    (long long)(now - c->since));
+		if (!c->quiet)
+			log_notice("etcd: a member answers again, after %lld s "
+			    "unreachable", (long long)(now - c->since));
 		c->up = 1;
 		c->since = now;
 	} else if (!reached && c->up) {
-		log_err("etcd: no member answers (%s); unreachable until one does",
-		    eb->msg);
+		if (!c->quiet)
+			log_err("etcd: no member answers (%s); unreachable "
+			    "until one does", eb->msg);
 		c->up = 0;
 		c->since = now;
 		c->outages++;
 	}
+	pthread_mutex_unlock(&c->hmtx);
+}
+
+void
+etcd_client_quiet(struct etcd_client *c)
+{
+	pthread_mutex_lock(&c->hmtx);
+	c->quiet = 1;
 	pthread_mutex_unlock(&c->hmtx);
 }
 

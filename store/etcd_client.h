@@ -57,6 +57,8 @@ size_t		 etcd_client_current(struct etcd_client *);
  * last_error. Any thread; never waits for a request in flight.
  */
 int		 etcd_client_up(struct etcd_client *);
+/* Stop logging the changes (a second client of the same cluster). */
+void		 etcd_client_quiet(struct etcd_client *);
 void		 etcd_client_health(struct etcd_client *, struct store_status *);
 /* Get a new token (after the stream was refused): 0 or -1. */
 int		 etcd_client_reauth(struct etcd_client *, struct errbuf *eb);

@@ -31,6 +31,7 @@
 #include "store.h"
 
 struct etcd_copy;
+struct etcd_keeper;
 struct etcd_watch;
 
 struct store_etcd {
@@ -46,6 +47,7 @@ struct store_etcd {
 	char			**dels;		/* our challenge deletes in flight */
 	size_t			  ndels;
 	struct etcd_copy	*copy;		/* the local copy, or NULL */
+	struct etcd_keeper	*keeper;	/* kept locks' leases */
 	atomic_int		 from_copy;	/* opened offline, not resynced */
 };
 

@@ -217,6 +217,16 @@ store_lock_keepalive(struct store_lock *l)
 }
 
 int
+store_lock_keep(struct store_lock *l, long ttl, struct errbuf *eb)
+{
+	if (l == NULL)
+		return errbuf_set(eb, "store: no lock to keep");
+	if (l->s->ops->lock_keep == NULL)
+		return 0;
+	return l->s->ops->lock_keep(l, ttl, eb);
+}
+
+int
 store_lock_check(struct store_lock *l)
 {
 	return l == NULL ? 0 : l->s->ops->lock_check(l);

@@ -151,6 +151,9 @@ struct store_ops {
 	struct store_lock *(*lock_acquire)(struct store *, const char *name,
 			    long ttl, struct errbuf *);
 	int		 (*lock_keepalive)(struct store_lock *);
+	/* Optional (NULL: locks live with the process, nothing to keep). */
+	int		 (*lock_keep)(struct store_lock *, long ttl,
+			    struct errbuf *);
 	int		 (*lock_check)(struct store_lock *);	/* fencing */
 	void		 (*lock_release)(struct store_lock *);
 	/* Challenges: key "http-01/<token>" or "tls-alpn-01/<name>". */
@@ -264,6 +267,13 @@ int		 store_renewal_put(struct store *, const char *name,
 struct store_lock *store_lock_acquire(struct store *, const char *name, long ttl,
 		    struct errbuf *eb);
 int		 store_lock_keepalive(struct store_lock *);
+/*
+ * From now on the backend keeps the lock's lease alive by itself, on its
+ * own thread and connection, until release: 0, or -1 (eb). After it,
+ * store_lock_keepalive sends nothing: it returns -1 once a refresh found
+ * the lease ended, else 0. A process that dies stops keeping its locks.
+ */
+int		 store_lock_keep(struct store_lock *, long ttl, struct errbuf *eb);
 int		 store_lock_check(struct store_lock *);
 void		 store_lock_release(struct store_lock *);
 int		 store_challenge_put(struct store *, const char *key,

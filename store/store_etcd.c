@@ -28,6 +28,7 @@
 #include "errbuf.h"
 #include "etcd_copy.h"
 #include "etcd_impl.h"
+#include "etcd_keeper.h"
 #include "keygen.h"
 #include "log.h"
 #include "renewal_json.h"
@@ -40,6 +41,7 @@ struct etcd_lock {
 	char			*key;
 	int64_t			 lease;
 	int64_t			 created;	/* create revision: the fence */
+	int			 kept;		/* by e->keeper (store_lock_keep) */
 };
 
 static const struct store_ops etcd_ops;
@@ -70,6 +72,7 @@ store_open_etcd(const struct store_etcd_cfg *cfg, const char *directory_url,
 	struct store_etcd	*e;
 	const char		*prefix = cfg->prefix != NULL ? cfg->prefix :
 				    "/tlsgate/";
+	struct etcd_client	*kc = NULL;
 	int64_t			 rev;
 
 	if (!prefix_ok(prefix))
@@ -84,8 +87,13 @@ store_open_etcd(const struct store_etcd_cfg *cfg, const char *directory_url,
 	if ((e->seal = etcd_seal_load(cfg->enc_key_file, eb)) == NULL ||
 	    (cfg->prev_key_file != NULL && etcd_seal_add_previous(e->seal,
 	    cfg->prev_key_file, eb) == -1) ||
-	    (e->c = etcd_client_new(cfg, eb)) == NULL)
+	    (e->c = etcd_client_new(cfg, eb)) == NULL ||
+	    (kc = etcd_client_new(cfg, eb)) == NULL ||
+	    (e->keeper = etcd_keeper_new(kc, eb)) == NULL) {
+		etcd_client_free(kc);
 		goto fail;
+	}
+	etcd_client_quiet(kc);	/* e->c tells of etcd's reachability */
 	if (directory_url != NULL) {
 		e->base.ca = xstrdup(directory_url);
 		e->slug = store_ca_slug(directory_url);
@@ -132,6 +140,7 @@ etcd_close(struct store *s)
 	struct store_etcd *e = E(s);
 
 	etcd_watch_stop(e->watch);
+	etcd_keeper_free(e->keeper);
 	etcd_copy_free(e->copy);
 	etcd_client_free(e->c);
 	etcd_seal_free(e->seal);
@@ -596,12 +605,28 @@ etcd_lock_acquire(struct store *s, const char *name, long ttl, struct errbuf *eb
 	return &l->base;
 }
 
+/* A kept lock: what the keeper's last refresh found (no network here). */
 static int
 etcd_lock_keepalive(struct store_lock *l)
 {
 	struct etcd_lock *el = (struct etcd_lock *)l;
 
+	if (el->kept)
+		return etcd_keeper_alive(E(l->s)->keeper, el->lease) == 0 ? -1 : 0;
 	return ekv_lease_keepalive(E(l->s), el->lease) > 0 ? 0 : -1;
+}
+
+static int
+etcd_lock_keep(struct store_lock *l, long ttl, struct errbuf *eb)
+{
+	struct etcd_lock *el = (struct etcd_lock *)l;
+
+	if (el->kept)
+		return 0;
+	if (etcd_keeper_add(E(l->s)->keeper, el->lease, ttl, eb) == -1)
+		return -1;
+	el->kept = 1;
+	return 0;
 }
 
 /* Still ours: the key exists, was created by our txn, on our lease. */
@@ -634,6 +659,8 @@ etcd_lock_release(struct store_lock *l)
 {
 	struct etcd_lock *el = (struct etcd_lock *)l;
 
+	if (el->kept)
+		etcd_keeper_remove(E(l->s)->keeper, el->lease);
 	/* Revoking the lease deletes the key with it. */
 	ekv_lease_revoke(E(l->s), el->lease);
 	free(el->key);
@@ -932,6 +959,7 @@ static const struct store_ops etcd_ops = {
 	.renewal_put = etcd_renewal_put,
 	.lock_acquire = etcd_lock_acquire,
 	.lock_keepalive = etcd_lock_keepalive,
+	.lock_keep = etcd_lock_keep,
 	.lock_check = etcd_lock_check,
 	.lock_release = etcd_lock_release,
 	.challenge_put = etcd_challenge_put,

@@ -449,6 +449,44 @@ test_locks(void **state)
 	store_close(a);
 }
 
+/*
+ * A kept lock (store_lock_keep) outlives its lease's TTL with no call from
+ * its holder: the store's own thread refreshes it. Over twice the TTL the
+ * lock stays ours and another node is refused; released, it is free.
+ */
+static void
+test_lock_kept(void **state)
+{
+	struct errbuf		 eb;
+	struct store		*a = open_ca(CA), *b = open_ca(CA);
+	struct store_lock	*l1, *l2;
+	time_t			 until;
+	int			 polls = 0;
+
+	(void)state;
+	l1 = store_lock_acquire(a, "k.test", 3, &eb);
+	assert_non_null(l1);
+	assert_int_equal(store_lock_keep(l1, 3, &eb), 0);
+	until = time(NULL) + 2 * 3 + 1;
+	while (time(NULL) < until) {
+		assert_int_equal(store_lock_check(l1), 1);
+		assert_int_equal(store_lock_keepalive(l1), 0);
+		assert_null(store_lock_acquire(b, "k.test", 3, &eb));
+		assert_int_equal(errno, EWOULDBLOCK);
+		polls++;
+		usleep(250 * 1000);	/* polling the condition over the span */
+	}
+	assert_true(polls > 4);
+	store_lock_release(l1);
+	l2 = store_lock_acquire(b, "k.test", 3, &eb);
+	assert_non_null(l2);
+	store_lock_release(l2);
+	/* No lock to keep is an error, not a crash. */
+	assert_int_equal(store_lock_keep(NULL, 3, &eb), -1);
+	store_close(b);
+	store_close(a);
+}
+
 static void
 test_challenges_and_feed(void **state)
 {
@@ -981,6 +1019,7 @@ main(void)
 		cmocka_unit_test(test_account),
 		cmocka_unit_test(test_renewal_state),
 		cmocka_unit_test(test_locks),
+		cmocka_unit_test(test_lock_kept),
 		cmocka_unit_test(test_challenges_and_feed),
 		cmocka_unit_test(test_blobs_and_requests),
 		cmocka_unit_test(test_ondemand_index),
