@@ -488,7 +488,7 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 		hook_check(j);
 		return;
 	case JOB_SETTLE:
-		challenge_answer(j);
+		challenge_settle(j);
 		return;
 	case JOB_CHALLENGE:
 		poll_authz(j);

@@ -86,7 +86,8 @@ enum job_state {
 	JOB_FINALIZE,		/* finalize sent: polling the order */
 	JOB_DOWNLOAD,		/* chain, issuers, alternates */
 	JOB_ARI,		/* renewalInfo */
-	JOB_SETTLE,		/* challenge published: other nodes' watches get it */
+	JOB_SETTLE,		/* challenge published: waiting for every member's
+				   acknowledgement (acme_order.c) */
 	JOB__MAX
 };
 extern const char *const job_state_names[JOB__MAX];
@@ -122,6 +123,7 @@ struct job {
 	time_t			 hook_deadline;
 	struct store_lock	*lock;		/* while ordering */
 	int			 lock_lost;	/* told once (acme_lockkeep.c) */
+	long long		 settle_from_ms;	/* JOB_SETTLE's start */
 	EVP_PKEY		*key;
 	char			*key_pem;
 	char			**alternates;
@@ -253,6 +255,7 @@ void	step_authz(struct job *);
 void	poll_authz(struct job *);
 void	on_order(struct job *, const struct acme_http_resp *);
 void	challenge_answer(struct job *);
+void	challenge_settle(struct job *);
 void	challenge_withdraw(struct job *);
 
 /* acme_hook.c */

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -197,6 +198,49 @@ on_challenge_posted(struct job *j, const struct acme_http_resp *r)
 	job_poll_later(j);
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/*
+ * JOB_SETTLE: the challenge is in the shared store; the CA is asked once
+ * every member of the fleet has it in its cache (each acknowledges it:
+ * store_challenge_acked), or after store_challenge_settle_ms all the same
+ * (a member that hangs must not stall the fleet's orders).
+ */
+void
+challenge_settle(struct job *j)
+{
+	struct errbuf	 eb;
+	char		 missing[256];
+	long long	 now = mono_ms(), waited = now - j->settle_from_ms;
+	int		 r;
+
+	r = store_challenge_acked(j->a->store, j->chal_key, missing,
+	    sizeof(missing), &eb);
+	if (r == 1) {
+		log_info("acme %s: every member has the %s challenge for %s "
+		    "(%lld ms)", job_name(j), j->chal_type, j->chal_ident, waited);
+		challenge_answer(j);
+		return;
+	}
+	if (waited >= store_challenge_settle_ms(j->a->store)) {
+		log_notice("acme %s: %s for %s: after %lld ms, not every member "
+		    "has acknowledged the challenge (%s); asking the CA all the "
+		    "same", job_name(j), j->chal_type, j->chal_ident, waited,
+		    r == -1 ? eb.msg : missing);
+		challenge_answer(j);
+		return;
+	}
+	struct timeval tv = { 0, (waited < 200 ? 20 : 100) * 1000 };
+	evtimer_add(j->timer, &tv);
+}
+
 /* The answer is in place: tell the CA to validate. */
 void
 challenge_answer(struct job *j)
@@ -277,10 +321,9 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 		else {
 			/* A shared store: every node answers from its own
 			 * cache, which the store's watch fills. */
-			struct timeval tv = { settle / 1000, (settle % 1000) * 1000 };
-
 			j->state = JOB_SETTLE;
-			evtimer_add(j->timer, &tv);
+			j->settle_from_ms = mono_ms();
+			challenge_settle(j);
 		}
 		free(ka);
 		return;

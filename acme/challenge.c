@@ -240,34 +240,51 @@ challenge_tlsalpn_get(const char *name)
 static void
 on_store_event(const struct store_event *ev, void *arg)
 {
+	struct store	*s = arg;
 	struct errbuf	 eb;
 	const char	*k = ev->key;
+	int		 ok = 0;
 
 	if (k == NULL || (ev->kind != STORE_CHANGE_CHALLENGE_PUT &&
 	    ev->kind != STORE_CHANGE_CHALLENGE_DEL))
 		return;
 	if (strncmp(k, "http-01/", 8) == 0) {
-		if (ev->kind == STORE_CHANGE_CHALLENGE_PUT)
+		if (ev->kind == STORE_CHANGE_CHALLENGE_PUT) {
 			challenge_http_set(k + 8, ev->value);
-		else
+			ok = 1;
+		} else
 			challenge_http_clear(k + 8);
 	} else if (strncmp(k, "tls-alpn-01/", 12) == 0) {
 		if (ev->kind == STORE_CHANGE_CHALLENGE_DEL)
 			challenge_tlsalpn_clear(k + 12);
 		else if (challenge_tlsalpn_set(k + 12, ev->value, &eb) == -1)
 			log_err("tls-alpn-01 for %s: %s", k + 12, eb.msg);
+		else
+			ok = 1;
 	}
+	/* In the cache: the node that ordered may ask the CA now, as far
+	 * as this node goes. */
+	if (ok && store_challenge_ack(s, k, &eb) == -1)
+		log_warnx("challenge %s: cannot acknowledge it in the store: %s",
+		    k, eb.msg);
 }
 
 void
 challenge_follow(struct store *s)
 {
-	store_watch(s, on_store_event, NULL);
+	struct errbuf eb;
+
+	store_watch(s, on_store_event, s);
+	/* Its acknowledgements are waited for from now on (store.h). */
+	if (store_member_join(s, &eb) == -1)
+		log_warnx("the store's member list: cannot join it (%s); nodes "
+		    "that order will not wait for this one's challenge cache",
+		    eb.msg);
 }
 
 void
 challenge_unfollow(struct store *s)
 {
 	if (s != NULL)
-		store_unwatch(s, on_store_event, NULL);
+		store_unwatch(s, on_store_event, s);
 }

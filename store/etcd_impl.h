@@ -15,6 +15,7 @@
  *   P challenge/<key>                      attached to a lease for its TTL
  *   P tickets, P ech                       sealed blobs
  *   P renew/<name>                         "tlsgate renew NAME"
+ *   P member/<id>, P challenge-ack/<key>/<id>   etcd_member.c (not sealed)
  * Every value is an etcd_seal envelope.
  */
 #ifndef TLSGATE_ETCD_IMPL_H
@@ -43,11 +44,13 @@ struct store_etcd {
 	char			*ns;		/* P ca/<slug>/, or NULL */
 	uint64_t		 writer;	/* random id of this handle */
 	struct etcd_watch	*watch;
-	pthread_mutex_t		 mtx;		/* guards dels */
+	pthread_mutex_t		 mtx;		/* guards dels, member_lease */
 	char			**dels;		/* our challenge deletes in flight */
 	size_t			  ndels;
 	struct etcd_copy	*copy;		/* the local copy, or NULL */
 	struct etcd_keeper	*keeper;	/* kept locks' leases */
+	int64_t			 member_lease;	/* etcd_member.c; 0: none */
+	int			 member_want;	/* joined, or tried to */
 	atomic_int		 from_copy;	/* opened offline, not resynced */
 };
 
@@ -116,6 +119,14 @@ void	 etcd_watch_stop(struct etcd_watch *);		/* NULL: no-op */
  * previous key, sealed again under the current one: how many were (*left:
  * how many another writer changed first, or failed), or -1 (eb). */
 long	 etcd_reseal(struct store_etcd *, long *left, struct errbuf *eb);
+
+/* etcd_member.c: the challenge-answering members and their
+ * acknowledgements (the ops of store.h); leave revokes the membership. */
+int	 etcd_member_join(struct store *, struct errbuf *eb);
+void	 etcd_member_leave(struct store_etcd *);
+int	 etcd_challenge_ack(struct store *, const char *key, struct errbuf *eb);
+int	 etcd_challenge_acked(struct store *, const char *key, char *missing,
+	    size_t cap, struct errbuf *eb);
 
 /* etcd_od.c: the on-demand index ops. */
 int	 etcd_ondemand_touch(struct store *, const char *name,

@@ -255,6 +255,29 @@ store_challenge_put(struct store *s, const char *key, const char *value, long tt
 	return 0;
 }
 
+int
+store_member_join(struct store *s, struct errbuf *eb)
+{
+	return s->ops->member_join != NULL ? s->ops->member_join(s, eb) : 0;
+}
+
+int
+store_challenge_ack(struct store *s, const char *key, struct errbuf *eb)
+{
+	return s->ops->challenge_ack != NULL ?
+	    s->ops->challenge_ack(s, key, eb) : 0;
+}
+
+int
+store_challenge_acked(struct store *s, const char *key, char *missing,
+    size_t cap, struct errbuf *eb)
+{
+	if (cap > 0)
+		missing[0] = '\0';
+	return s->ops->challenge_acked != NULL ?
+	    s->ops->challenge_acked(s, key, missing, cap, eb) : 1;
+}
+
 unsigned
 store_challenge_settle_ms(const struct store *s)
 {

@@ -188,9 +188,15 @@ struct store_ops {
 			    const char *name, const struct certfile *cf,
 			    const char *chain_pem, const char *key_pem,
 			    struct errbuf *);
-	/* How long after challenge_put other processes sharing the store
-	 * may not have it yet (their watch's delivery); 0: at once. */
+	/* The longest wait after challenge_put for every member sharing the
+	 * store to acknowledge it (see store_challenge_acked); 0: at once. */
 	unsigned	 challenge_settle_ms;
+	/* Optional (NULL: one process, nobody to wait for). */
+	int		 (*member_join)(struct store *, struct errbuf *);
+	int		 (*challenge_ack)(struct store *, const char *key,
+			    struct errbuf *);
+	int		 (*challenge_acked)(struct store *, const char *key,
+			    char *missing, size_t cap, struct errbuf *);
 	/* Optional (NULL: always reachable): reachability, without waiting
 	 * for a request in flight. */
 	int		 (*available)(struct store *);
@@ -279,9 +285,24 @@ void		 store_lock_release(struct store_lock *);
 int		 store_challenge_put(struct store *, const char *key,
 		    const char *value, long ttl, struct errbuf *eb);
 char		*store_challenge_get(struct store *, const char *key);
-/* How long the ACME client waits after store_challenge_put before it asks
- * the CA to validate: every process that answers challenges from the store
- * (the nodes of a fleet) has it by then. 0 for a store of one machine. */
+/*
+ * Members: the processes that answer challenges from a shared store. A
+ * member joins once (store_member_join: it leaves when it closes the store
+ * or dies) and acknowledges each challenge it has in its cache
+ * (store_challenge_ack). store_challenge_acked says whether every member
+ * has acknowledged key: 1 yes (or the store is not shared), 0 not yet
+ * (missing: their ids, space separated, cut to cap), -1 error (eb). The
+ * ACME client asks the CA to validate once it is 1, or after
+ * store_challenge_settle_ms at the latest.
+ */
+int		 store_member_join(struct store *, struct errbuf *eb);
+int		 store_challenge_ack(struct store *, const char *key,
+		    struct errbuf *eb);
+int		 store_challenge_acked(struct store *, const char *key,
+		    char *missing, size_t cap, struct errbuf *eb);
+/* The longest the ACME client waits after store_challenge_put for every
+ * member's acknowledgement before it asks the CA to validate all the same.
+ * 0 for a store of one machine. */
 unsigned	 store_challenge_settle_ms(const struct store *);
 void		 store_challenge_del(struct store *, const char *key);
 /*

@@ -140,6 +140,8 @@ etcd_close(struct store *s)
 	struct store_etcd *e = E(s);
 
 	etcd_watch_stop(e->watch);
+	if (e->keeper != NULL)
+		etcd_member_leave(e);
 	etcd_keeper_free(e->keeper);
 	etcd_copy_free(e->copy);
 	etcd_client_free(e->c);
@@ -760,6 +762,10 @@ etcd_challenge_del(struct store *s, const char *key)
 	if (ekv_del(e, k, 0, &eb) != 1)
 		dels_take(e, k);	/* nothing deleted: no event comes */
 	free(k);
+	/* Its acknowledgements (etcd_member.c). */
+	k = xasprintf("%schallenge-ack/%s/", e->prefix, key);
+	ekv_del(e, k, 1, &eb);
+	free(k);
 }
 
 /* ---- ticket, ECH and sticky keys: sealed blobs -------------------------------------- */
@@ -950,7 +956,10 @@ static const struct store_ops etcd_ops = {
 	.cert_put = etcd_cert_put,
 	.cert_put_fenced = etcd_cert_put_fenced,
 	/* A watch delivers in milliseconds; a second covers a busy node. */
-	.challenge_settle_ms = 1000,
+	.challenge_settle_ms = 5000,
+	.member_join = etcd_member_join,
+	.challenge_ack = etcd_challenge_ack,
+	.challenge_acked = etcd_challenge_acked,
 	.list = etcd_list,
 	.account_key = etcd_account_key,
 	.account_url = etcd_account_url,

@@ -73,6 +73,11 @@ adopted=$(cat "$T"/node1[123].log | grep -c 'another node put a new' || true)
 [ "$failed" -eq 0 ] || fail "$failed failed attempts: $(grep -h "attempt [0-9]* failed" "$T"/node1[123].log)"
 [ "$orders" -eq "$N" ] || fail "$orders newOrder requests at Pebble for $N names ($per_node)"
 ok "$orders newOrder requests at Pebble for $N names on three nodes (orders by$per_node; $adopted adopted under the lock from another node)"
+# Each order asked the CA to validate only once every node had acknowledged
+# its challenge (store_challenge_acked), never on the 5 s fallback.
+unacked=$(cat "$T"/node1[123].log | grep -c 'not every member has acknowledged' || true)
+[ "$unacked" -eq 0 ] || fail "$unacked orders asked the CA before every node acknowledged the challenge: $(grep -h 'not every member' "$T"/node1[123].log | head -3)"
+ok "every order's challenge was acknowledged by all three nodes before the CA was asked"
 
 # Every node serves every name, with the same certificate, valid under
 # Pebble's root.

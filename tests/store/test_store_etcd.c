@@ -487,6 +487,54 @@ test_lock_kept(void **state)
 	store_close(a);
 }
 
+/*
+ * Members acknowledge challenges: acked says 1 only once every member that
+ * joined has acknowledged the key, names the ones missing, forgets a member
+ * that left (closed its store: its lease is revoked), and the challenge's
+ * deletion takes its acknowledgements with it.
+ */
+static void
+test_challenge_acks(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*a = open_ca(CA), *b = open_ca(CA);
+	char		 missing[128];
+
+	(void)state;
+	/* Nobody joined: nobody to wait for. */
+	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
+	    sizeof(missing), &eb), 1);
+	assert_int_equal(store_member_join(a, &eb), 0);
+	assert_int_equal(store_member_join(b, &eb), 0);
+	assert_int_equal(store_challenge_put(a, "http-01/ack", "v", 60, &eb), 0);
+	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
+	    sizeof(missing), &eb), 0);
+	assert_int_equal(strlen(missing), 16 + 1 + 16);	/* both ids */
+	assert_int_equal(store_challenge_ack(a, "http-01/ack", &eb), 0);
+	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
+	    sizeof(missing), &eb), 0);
+	assert_int_equal(strlen(missing), 16);		/* b's */
+	assert_int_equal(store_challenge_ack(b, "http-01/ack", &eb), 0);
+	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
+	    sizeof(missing), &eb), 1);
+	assert_string_equal(missing, "");
+	/* Another key: b has not acknowledged it; b leaves, a alone counts. */
+	assert_int_equal(store_challenge_ack(a, "tls-alpn-01/k.test", &eb), 0);
+	assert_int_equal(store_challenge_acked(a, "tls-alpn-01/k.test", missing,
+	    sizeof(missing), &eb), 0);
+	store_close(b);
+	assert_int_equal(store_challenge_acked(a, "tls-alpn-01/k.test", missing,
+	    sizeof(missing), &eb), 1);
+	/* Deleting the challenge deletes its acknowledgements. */
+	store_challenge_del(a, "http-01/ack");
+	b = open_ca(CA);
+	assert_int_equal(store_member_join(b, &eb), 0);
+	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
+	    sizeof(missing), &eb), 0);
+	store_close(b);
+	store_close(a);
+}
+
 static void
 test_challenges_and_feed(void **state)
 {
@@ -1020,6 +1068,7 @@ main(void)
 		cmocka_unit_test(test_renewal_state),
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_lock_kept),
+		cmocka_unit_test(test_challenge_acks),
 		cmocka_unit_test(test_challenges_and_feed),
 		cmocka_unit_test(test_blobs_and_requests),
 		cmocka_unit_test(test_ondemand_index),
