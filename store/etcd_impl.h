@@ -124,6 +124,9 @@ long	 etcd_reseal(struct store_etcd *, long *left, struct errbuf *eb);
  * acknowledgements (the ops of store.h); leave revokes the membership. */
 int	 etcd_member_join(struct store *, struct errbuf *eb);
 void	 etcd_member_leave(struct store_etcd *);
+/* Join again if this handle joined (or tried to) and its membership lease
+ * is gone or was never granted; the watch calls it at each (re)connection. */
+void	 etcd_member_renew(struct store_etcd *);
 int	 etcd_challenge_ack(struct store *, const char *key, struct errbuf *eb);
 int	 etcd_challenge_acked(struct store *, const char *key, char *missing,
 	    size_t cap, struct errbuf *eb);

@@ -89,6 +89,27 @@ etcd_member_leave(struct store_etcd *e)
 	ekv_lease_revoke(e, lease);	/* the member key and its acks go */
 }
 
+void
+etcd_member_renew(struct store_etcd *e)
+{
+	struct errbuf	 eb;
+	int64_t		 lease;
+	int		 want;
+
+	pthread_mutex_lock(&e->mtx);
+	lease = e->member_lease;
+	want = e->member_want;
+	pthread_mutex_unlock(&e->mtx);
+	if (!want || (lease > 0 && ekv_lease_keepalive(e, lease) != 0))
+		return;		/* not a member, alive, or etcd gone again */
+	if (join(e, &eb) == -1)
+		log_warnx("etcd: cannot join the store's members again: %s",
+		    eb.msg);
+	else
+		log_notice("etcd: joined the store's members again (challenges "
+		    "are acknowledged from this node)");
+}
+
 int
 etcd_challenge_ack(struct store *s, const char *key, struct errbuf *eb)
 {

@@ -291,6 +291,10 @@ watch_main(void *arg)
 		w->ep = etcd_client_current(w->e->c);	/* the one that answered */
 		if (!w->resealed && etcd_seal_has_previous(w->e->seal))
 			reseal(w);
+		/* Back in touch: a membership that lapsed meanwhile (or never
+		 * began: started with etcd down) is taken up again before the
+		 * challenges this node should acknowledge flow. */
+		etcd_member_renew(w->e);
 		stream(w);
 		if (atomic_load(&w->stop))
 			break;

@@ -161,3 +161,18 @@ node_fp() {
 	"$TG_CLIENT" info --connect "127.0.0.$1:$ACME_TLS_PORT" --sni "$2" 2>/dev/null |
 	    grep -o 'fp=[0-9a-f]*' || true
 }
+
+# etcd_count PREFIX: how many keys etcd holds under PREFIX (any live member).
+etcd_count() {
+	local end k e m
+	end="${1%?}$(printf "\\$(printf '%03o' $(( $(printf '%d' "'${1: -1}") + 1 )))")"
+	k=$(printf '%s' "$1" | base64 -w0)
+	e=$(printf '%s' "$end" | base64 -w0)
+	for m in 1 2 3; do
+		curl -fsS -m 5 -X POST -d "{\"key\":\"$k\",\"range_end\":\"$e\",\"count_only\":true}" \
+		    "http://127.0.0.1:${EC[m]}/v3/kv/range" 2>/dev/null |
+		    python3 -c 'import json,sys; print(json.load(sys.stdin).get("count", 0))' &&
+		    return 0
+	done
+	echo -1
+}
