@@ -156,8 +156,15 @@ persist_cmd(int argc, char **argv)
 	}
 	if (only_value)
 		printf("%s\n", value);
-	else
-		printf("%s%s. IN TXT \"%s\"\n", PERSIST_LABEL, name, value);
+	else {
+		/* A TXT string holds 255 octets: a longer value is several
+		 * strings, which the CA joins. */
+		printf("%s%s. IN TXT", PERSIST_LABEL, name);
+		for (size_t off = 0, len = strlen(value); off < len; off += 255)
+			printf(" \"%.*s\"", (int)(len - off < 255 ? len - off : 255),
+			    value + off);
+		printf("\n");
+	}
 	rc = 0;
 out:
 	free(value);

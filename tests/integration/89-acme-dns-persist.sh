@@ -98,6 +98,14 @@ rec=$("$TLSGATE" persist-record wild.test --value --config "$T/tlsgate.json") ||
 rec=$("$TLSGATE" persist-record '*.other.test' --value --issuer ca.example --config "$T/tlsgate.json") ||
     fail "persist-record --issuer"
 [ "$rec" = "ca.example; accounturi=$ACCT; policy=wildcard" ] || fail "persist-record *.other.test: $rec"
+# A value longer than 255 octets is split into TXT strings of 255.
+l63=$(printf 'a%.0s' $(seq 63))
+long="$l63.$l63.$l63.example"
+rec=$("$TLSGATE" persist-record long.test --issuer "$long" --config "$T/tlsgate.json") ||
+    fail "persist-record --issuer LONG"
+want="$long; accounturi=$ACCT"
+[ "$rec" = "_validation-persist.long.test. IN TXT \"${want:0:255}\" \"${want:255}\"" ] ||
+    fail "persist-record with a ${#want}-octet value: $rec"
 rc=0; "$TLSGATE" persist-record Bad_Name --config "$T/tlsgate.json" 2>/dev/null || rc=$?
 [ "$rc" = 2 ] || fail "persist-record with a bad name: exit $rc, want 2"
 ok "tlsgate persist-record prints the record the hook published"
