@@ -967,6 +967,7 @@ acme_stop(struct acme *a)
 		job_destroy(a->zombies[i]);
 	free(a->zombies);
 	hook_reap_all(a);
+	persist_free(a);
 	demand_free(a);
 	queue_free(a);
 	lockkeep_stop(a);

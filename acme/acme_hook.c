@@ -1,11 +1,13 @@
 /*
- * acme_hook.c - the dns-01 hook, "HOOK set|clear NAME VALUE", run as a child
+ * acme_hook.c - the dns-01 hook, "HOOK set|clear NAME VALUE" (and, once per
+ * record, dns-persist-01's "HOOK set-persist NAME VALUE"), run as a child
  * process that the ACME loop never waits for: the job's timer checks on a
  * "set" every 100 ms with waitpid(WNOHANG), and a process nobody needs any
  * more (a "clear", or a "set" of an abandoned order) goes to a reaper that
  * collects it the same way, and kills it if it outstays its welcome.
  */
 #include "acme_int.h"
+#include "acme_persist.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -25,11 +27,13 @@
 
 extern char **environ;
 
-/* Start "HOOK verb _acme-challenge.NAME VALUE"; its pid goes to hook_pid. */
+/* Start "HOOK verb _acme-challenge.NAME VALUE" (set-persist:
+ * "_validation-persist.NAME"); its pid goes to hook_pid. */
 int
 hook_spawn(struct job *j, const char *verb)
 {
-	char	*fqdn = xasprintf("_acme-challenge.%s", j->chal_ident);
+	char	*fqdn = xasprintf("%s%s", strcmp(verb, "set-persist") == 0 ?
+		    PERSIST_LABEL : "_acme-challenge.", j->chal_ident);
 	char	*argv[] = { (char *)j->a->cfg.dns_hook, (char *)verb, fqdn,
 		    j->dns_value, NULL };
 	int	 rc;
@@ -64,6 +68,11 @@ hook_check(struct job *j)
 		return;
 	}
 	j->hook_pid = 0;
+	if (persist_is(j)) {
+		persist_hook_done(j, p > 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0);
+		return;
+	}
 	if (p < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		job_fail(j, ACME_FAIL_VALIDATION, "dns_hook set failed (%s %d)",
 		    p < 0 ? "waitpid" : WIFEXITED(status) ? "exit status" : "signal",

@@ -18,6 +18,7 @@
  *   acme_issuer.c   the CAs of acme.issuers, each with its account, and
  *                   the fallback from one to the next
  *   acme_storegate.c no order while the store is unreachable
+ *   acme_persist.c  dns-persist-01: the standing record and its answer
  */
 #ifndef TLSGATE_ACME_INT_H
 #define TLSGATE_ACME_INT_H
@@ -49,6 +50,7 @@
 
 struct job;
 struct demand_op;
+struct persist_pub;
 
 /*
  * One CA of acme.issuers (acme_issuer.c): its directory, its account (kept
@@ -204,6 +206,8 @@ struct acme {
 	pid_t			*reap;
 	time_t			*reap_kill;
 	size_t			 nreap;
+	struct persist_pub	*persist;	/* dns-persist-01 records the
+						 * hook published (acme_persist.c) */
 };
 
 /* acme.c */
@@ -305,6 +309,13 @@ void	issuer_job_init(struct job *);	/* j->iss from j->rs */
 int	issuer_ready(struct job *);	/* 0, or -1: not now (handled) */
 long	issuer_after_fail(struct job *, enum acme_fail, long ra, long delay);
 void	issuer_installed(struct job *);
+
+/* acme_persist.c (acme_persist.h has the record itself) */
+int	persist_is(const struct job *);	/* its challenge is dns-persist-01 */
+void	persist_answer(struct job *, json_t *chal, const char *ident);
+void	persist_hook_done(struct job *, int ok);	/* the set-persist hook */
+void	persist_failed(struct job *);	/* the CA found no fit record */
+void	persist_free(struct acme *);
 
 /* acme_ari.c */
 char	*ari_cert_id(const struct certfile *);

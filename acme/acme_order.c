@@ -1,7 +1,8 @@
 /*
  * acme_order.c - newOrder, then for each authorization: pick the configured
  * challenge type, publish it through the store (TLS-ALPN-01 and HTTP-01:
- * whoever follows the store's feed answers it; dns-01: the hook), tell the
+ * whoever follows the store's feed answers it; dns-01: the hook;
+ * dns-persist-01: a standing record, acme_persist.c), tell the
  * CA, and poll until the authorization is valid. A failed challenge spends
  * the authorization, so the next configured type needs a new order.
  * IP literals are "ip" identifiers (RFC 8738): validated by http-01, or by
@@ -292,6 +293,12 @@ on_authz(struct job *j, const struct acme_http_resp *r)
 		json_decref(o);
 		return;
 	}
+	if (strcmp(want, "dns-persist-01") == 0) {
+		/* No token: a standing record names the CA and the account. */
+		persist_answer(j, c, ident);
+		json_decref(o);
+		return;
+	}
 	tok = json_string_value(json_object_get(c, "token"));
 	url = json_string_value(json_object_get(c, "url"));
 	/* Tokens are base64url (RFC 8555 8.1): anything else is refused, as it
@@ -383,6 +390,8 @@ on_authz_poll(struct job *j, const struct acme_http_resp *r)
 			detail = json_string_value(json_object_get(err, "detail"));
 	log_warnx("acme %s: %s failed for %s: %s", job_name(j), j->chal_type,
 	    j->chal_ident, detail ? detail : st ? st : "?");
+	if (persist_is(j))
+		persist_failed(j);
 	/* The authorization is spent: the next challenge type needs a new order. */
 	if ((size_t)j->chal_idx + 1 < j->site->nchallenges) {
 		j->chal_idx++;

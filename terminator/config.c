@@ -520,20 +520,23 @@ cfg_validate(struct cfg_walk *w, struct config *c)
 		 * (The default challenges already do; this is about given ones.) */
 		for (size_t j = 0; j < s->nnames; j++)
 			if (s->names[j][0] == '*' &&
-			    !has_str(s->challenges, s->nchallenges, "dns-01")) {
+			    !has_str(s->challenges, s->nchallenges, "dns-01") &&
+			    !has_str(s->challenges, s->nchallenges, "dns-persist-01")) {
 				snprintf(p, sizeof(p), "/sites/%zu/acme/challenges", i);
 				cfg_err(w, p, "\"%s\" is a wildcard name: it can only be "
-				    "validated with dns-01, which acme.challenges lacks",
-				    s->names[j]);
+				    "validated with dns-01 or dns-persist-01, which "
+				    "acme.challenges lacks", s->names[j]);
 				break;
 			}
 		/* RFC 8738 section 7: no dns-01 for an address. */
 		for (size_t j = 0; j < s->nnames; j++)
 			if (ipname_is(s->names[j]) &&
-			    has_str(s->challenges, s->nchallenges, "dns-01")) {
+			    (has_str(s->challenges, s->nchallenges, "dns-01") ||
+			    has_str(s->challenges, s->nchallenges, "dns-persist-01"))) {
 				snprintf(p, sizeof(p), "/sites/%zu/acme/challenges", i);
 				cfg_err(w, p, "\"%s\" is an IP address: it can only be "
 				    "validated with http-01 or tls-alpn-01, not dns-01 "
+				    "or dns-persist-01 "
 				    "(a site with a wildcard name and an IP address "
 				    "needs to be two sites)", s->names[j]);
 				break;

@@ -38,7 +38,7 @@ static const char *const log_formats[] = { "text", "json", NULL };
 static const char *const balances[] = { "round_robin", "least_conn",
     "source_hash", "p2c", NULL };
 static const char *const challenges[] = { "tls-alpn-01", "http-01", "dns-01",
-    NULL };
+    "dns-persist-01", NULL };
 static const char *const store_backends[] = { "file", "etcd", NULL };
 static const char *const health_types[] = { "tcp", "http", NULL };
 /* In the order of SITE_MODE_* and FWD_* (config.h). */
@@ -287,7 +287,10 @@ const struct cfg_key cfg_keys[] = {
 	  .doc = "Command for `dns-01` (needed by any site that uses it): run as "
 	  "`HOOK set _acme-challenge.NAME VALUE` before validation and `HOOK "
 	  "clear _acme-challenge.NAME VALUE` after; exit 0 on success. It must "
-	  "make the TXT record visible to the CA before it exits." },
+	  "make the TXT record visible to the CA before it exits. For "
+	  "`dns-persist-01` it is run once per record as `HOOK set-persist "
+	  "_validation-persist.NAME VALUE` (never cleared; optional: without it, "
+	  "the record is published by hand)." },
 	{ .key = "acme.preferred_chain", .flag = "--acme-preferred-chain",
 	  .flag_arg = "CN", .type = CFG_STRING, C(acme.preferred_chain),
 	  .doc = "Issuer common name of the root to prefer among the chains the CA "
@@ -388,7 +391,10 @@ const struct cfg_key cfg_site_keys[] = {
 	  .flags = CFG_F_SITE | CFG_F_LOWER | CFG_F_NONEMPTY,
 	  .def_doc = "`tls-alpn-01`, `http-01`; `dns-01` with a wildcard name",
 	  .doc = "Challenge types to try, in order. A site with a wildcard name "
-	  "needs `dns-01`, and `dns-01` needs `acme.dns_hook`." },
+	  "needs `dns-01` or `dns-persist-01`, and `dns-01` needs "
+	  "`acme.dns_hook`. `dns-persist-01` validates against a standing TXT "
+	  "record `_validation-persist.NAME` (see `tlsgate persist-record` and "
+	  "`docs/acme.md`); an IP address takes neither DNS type." },
 	{ .key = "acme.rsa", .flag = "--acme-rsa", .flag_arg = "NAME",
 	  .type = CFG_BOOL, S(acme_rsa), .flags = CFG_F_SITE, .def = "false",
 	  .doc = "Also obtain an RSA-2048 certificate beside the ECDSA P-256 one." },

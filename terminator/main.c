@@ -14,6 +14,7 @@
 #include "bench_crypto.h"
 #include "bufcache.h"
 #include "certs_cmd.h"
+#include "persist_cmd.h"
 #include "status_cmd.h"
 #include "config.h"
 #include "config_store.h"
@@ -207,6 +208,8 @@ usage(FILE *f)
 	    "       tlsgate renew NAME [--config FILE | --state-dir DIR]\n"
 	    "       tlsgate approve NAME --config FILE   (on-demand TLS)\n"
 	    "       tlsgate certs [--config FILE | --state-dir DIR]\n"
+	    "       tlsgate persist-record NAME --config FILE [--issuer DOMAIN] "
+	    "[--value]\n"
 	    "       tlsgate status [--config FILE | --admin ADDR]\n"
 	    "       tlsgate ech --config FILE      (or the same flags as run)\n"
 	    "       tlsgate version\n"
@@ -332,6 +335,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "renew") == 0)
 		return cmd_renew(argc - 2, argv + 2);
+	if (strcmp(argv[1], "persist-record") == 0)
+		return persist_cmd(argc - 2, argv + 2);
 	if (strcmp(argv[1], "approve") == 0) {
 		/* NAME --config FILE, or --config FILE NAME. */
 		if (argc == 5 && strcmp(argv[2], "--config") == 0 &&

@@ -90,7 +90,8 @@ test_flag_errors_name_flag_and_value(void **state)
 	    "a.test=tls-alpn-01,smoke-01", NULL));
 	dump(&e);
 	assert_true(has_msg(&e, "--acme-challenges a.test=tls-alpn-01,smoke-01: "));
-	assert_true(has_msg(&e, "expected tls-alpn-01, http-01 or dns-01 (got \"smoke-01\")"));
+	assert_true(has_msg(&e, "expected tls-alpn-01, http-01, dns-01 or dns-persist-01 "
+	    "(got \"smoke-01\")"));
 	config_errors_clear(&e);
 
 	assert_null(from_flags(&e, "--balance", "a.test=fastest", NULL));
@@ -155,6 +156,50 @@ test_acme_wildcard_on_every_name(void **state)
 		    "\"*.b.test\" is a wildcard name"));
 		config_errors_clear(&e);
 	}
+}
+
+/*
+ * dns-persist-01: it validates a wildcard without acme.dns_hook (the record
+ * may be published by hand), is never a default, and cannot validate an IP
+ * address.
+ */
+static void
+test_dns_persist_challenges(void **state)
+{
+	static const char wild[] = "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
+	    " \"sites\": [{\"names\": [\"a.test\", \"*.a.test\"], \"backends\":"
+	    " [\"127.0.0.1:2\"], \"acme\": {\"challenges\": [\"dns-persist-01\"]}},"
+	    " {\"names\": [\"b.test\"], \"backends\": [\"127.0.0.1:2\"], \"acme\": true}]}";
+	static const char ip[] = "{\"listen\": {\"https\": [\"127.0.0.1:1\"]},"
+	    " \"sites\": [{\"names\": [\"127.0.0.1\"], \"backends\": [\"127.0.0.1:2\"],"
+	    " \"acme\": {\"challenges\": [\"http-01\", \"dns-persist-01\"]}}]}";
+	struct config_errors	 e = { 0 };
+	struct config		*c;
+
+	(void)state;
+	c = config_load_text("t.json", wild, strlen(wild), &e);
+	dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->sites[0].nchallenges, 1);
+	assert_string_equal(c->sites[0].challenges[0], "dns-persist-01");
+	for (size_t i = 0; i < c->sites[1].nchallenges; i++)
+		assert_string_not_equal(c->sites[1].challenges[i], "dns-persist-01");
+	config_free(c);
+
+	assert_null(config_load_text("t.json", ip, strlen(ip), &e));
+	dump(&e);
+	assert_true(has_msg(&e, "sites[0].acme.challenges: \"127.0.0.1\" is an IP "
+	    "address: it can only be validated with http-01 or tls-alpn-01, not dns-01 "
+	    "or dns-persist-01"));
+	config_errors_clear(&e);
+
+	c = from_flags(&e, "--acme", "a.test", "--acme-challenges",
+	    "a.test=dns-persist-01,http-01", NULL);
+	dump(&e);
+	assert_non_null(c);
+	assert_int_equal(c->sites[0].nchallenges, 2);
+	assert_string_equal(c->sites[0].challenges[0], "dns-persist-01");
+	config_free(c);
 }
 
 /*
@@ -1067,6 +1112,7 @@ main(void)
 		cmocka_unit_test(test_flag_errors_name_flag_and_value),
 		cmocka_unit_test(test_acme_wildcard_on_every_name),
 		cmocka_unit_test(test_ip_names),
+		cmocka_unit_test(test_dns_persist_challenges),
 		cmocka_unit_test(test_every_flag_agrees_with_json),
 		cmocka_unit_test(test_on_demand),
 		cmocka_unit_test(test_duplicates_once_per_name),
