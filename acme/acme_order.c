@@ -238,7 +238,7 @@ challenge_settle(struct job *j)
 		challenge_answer(j);
 		return;
 	}
-	struct timeval tv = { 0, (waited < 200 ? 20 : 100) * 1000 };
+	struct timeval tv = { 0, 50 * 1000 };
 	evtimer_add(j->timer, &tv);
 }
 

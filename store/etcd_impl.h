@@ -71,9 +71,13 @@ int	 ekv_put(struct store_etcd *, const char *key, const void *p, size_t n,
 /* Delete key (or every key under it if prefix): the number deleted, -1. */
 long	 ekv_del(struct store_etcd *, const char *key, int prefix,
 	    struct errbuf *eb);
-/* The kvs under prefix (keys_only: no values): a new array, or NULL. */
+/* The kvs under prefix (keys_only: no values): a new array, or NULL.
+ * local: a serializable read, from the member asked, with no round to the
+ * leader (cheaper, possibly a little behind: for polls). */
 json_t	*ekv_range(struct store_etcd *, const char *prefix, int keys_only,
 	    struct errbuf *eb);
+json_t	*ekv_range_local(struct store_etcd *, const char *prefix,
+	    int keys_only, struct errbuf *eb);
 /* The request_put of a txn for key (a new object). */
 json_t	*ekv_txn_put(struct store_etcd *, const char *key, const void *p,
 	    size_t n, int private, int64_t lease);

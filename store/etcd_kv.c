@@ -127,8 +127,8 @@ ekv_del(struct store_etcd *e, const char *key, int prefix, struct errbuf *eb)
 	return n;
 }
 
-json_t *
-ekv_range(struct store_etcd *e, const char *prefix, int keys_only,
+static json_t *
+range(struct store_etcd *e, const char *prefix, int keys_only, int local,
     struct errbuf *eb)
 {
 	json_t	*req = json_object(), *resp, *kvs;
@@ -139,12 +139,28 @@ ekv_range(struct store_etcd *e, const char *prefix, int keys_only,
 	free(end);
 	if (keys_only)
 		json_object_set_new(req, "keys_only", json_true());
+	if (local)
+		json_object_set_new(req, "serializable", json_true());
 	if (etcd_call(e->c, "/v3/kv/range", req, &resp, eb) == -1)
 		return NULL;
 	kvs = json_object_get(resp, "kvs");
 	kvs = json_is_array(kvs) ? json_incref(kvs) : json_array();
 	json_decref(resp);
 	return kvs;
+}
+
+json_t *
+ekv_range(struct store_etcd *e, const char *prefix, int keys_only,
+    struct errbuf *eb)
+{
+	return range(e, prefix, keys_only, 0, eb);
+}
+
+json_t *
+ekv_range_local(struct store_etcd *e, const char *prefix, int keys_only,
+    struct errbuf *eb)
+{
+	return range(e, prefix, keys_only, 1, eb);
 }
 
 int

@@ -164,8 +164,12 @@ etcd_challenge_acked(struct store *s, const char *key, char *missing,
 		missing[0] = '\0';
 	mp = xasprintf("%smember/", e->prefix);
 	ap = xasprintf("%schallenge-ack/%s/", e->prefix, key);
-	if ((members = ekv_range(e, mp, 1, eb)) == NULL ||
-	    (acks = ekv_range(e, ap, 1, eb)) == NULL) {
+	/* Polled: serializable reads, which cost etcd no round to its leader.
+	 * One that lags says "not yet", and the next poll sees more. The
+	 * acknowledgements first: a member that joins between the two reads
+	 * is waited for, never skipped. */
+	if ((acks = ekv_range_local(e, ap, 1, eb)) == NULL ||
+	    (members = ekv_range_local(e, mp, 1, eb)) == NULL) {
 		all = -1;
 		goto out;
 	}
