@@ -383,6 +383,7 @@ on_h2_frame(nghttp2_session *s, const nghttp2_frame *f, void *arg)
 		NV(2, ":scheme", "https");
 		NV(3, ":path", opt_path);
 		NV(4, ":authority", opt_sni);
+#undef NV
 		dp.source.ptr = c;
 		dp.read_callback = wl_h2_read;
 		c->sid = nghttp2_submit_request(s, NULL, nv, 5, &dp, c);
