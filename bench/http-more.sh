@@ -36,7 +36,7 @@ WS_MSGS=${BENCH_WS_MESSAGES:-5000000}
 WS_SIZE=${BENCH_WS_SIZE:-32}
 WS_WINDOW=${BENCH_WS_WINDOW:-1}
 WS_THREADS=${BENCH_WS_THREADS:-2}
-H2BE_N=${BENCH_H2BE_REQUESTS:-200000}
+H2BE_N=${BENCH_H2BE_REQUESTS:-100000}
 WSLOAD="$B/tests/tg_wsload"; WSECHO="$B/tests/tg_wsecho"; H2BE="$B/tests/tg_h2be"
 PWS=19581; PH2BE=19582
 # The peers' extra ports (tlsgate tells the scenarios apart by SNI).
