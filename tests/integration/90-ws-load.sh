@@ -59,4 +59,4 @@ wait_log "path=/ws proto=h2 status=101"
 wait_log "path=/ws proto=http/1.1 status=101"
 kill -0 "$TG_PID" || fail "tlsgate died"
 FAILED=0
-ok "89-ws-load"
+ok "90-ws-load"
