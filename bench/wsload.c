@@ -866,9 +866,17 @@ main(int argc, char **argv)
 		w1[i] = cpu_of_pids(cpu_of[i].pids);
 	for (i = 0; i < opt_threads; i++)
 		pthread_join(th[i].th, NULL);
+	for (i = 0; i < opt_threads; i++)
+		close(th[i].ep);
+	free(th);
+	free(conns);
+	SSL_CTX_free(ctx);
+	nghttp2_session_callbacks_del(h2cb);
 	if (atomic_load(&n_failed) > 0 || atomic_load(&n_echoed) == 0) {
 		printf("FAIL: %d of %d connections failed: %s\n", atomic_load(&n_failed),
 		    opt_conns, first_err[0] ? first_err : "no message echoed");
+		for (i = 0; i < ncpu_of; i++)
+			free((char *)cpu_of[i].name);
 		return 1;
 	}
 	printf("ok conns=%d messages=%ld seconds=%.3f rate=%.1f client_cpu=%.3f "
@@ -877,5 +885,7 @@ main(int argc, char **argv)
 	for (i = 0; i < ncpu_of; i++)
 		printf(" cpu_%s=%.3f", cpu_of[i].name, w1[i] - w0[i]);
 	printf("\n");
+	for (i = 0; i < ncpu_of; i++)
+		free((char *)cpu_of[i].name);
 	return 0;
 }
