@@ -171,6 +171,23 @@ h2uc_timer(struct h2uconn *c, double secs)
 	evtimer_add(&c->tev, &tv);
 }
 
+void
+h2uc_gauge(struct h2uconn *c)
+{
+	unsigned g = c->state == H2UC_CLOSED ? H2UC_G_NONE :
+	    c->nstreams > 0 ? H2UC_G_BUSY : H2UC_G_IDLE;
+
+	if (g == c->gauge)
+		return;
+	if (c->gauge != H2UC_G_NONE)
+		atomic_fetch_sub_explicit(c->gauge == H2UC_G_BUSY ? &c->b->conns_busy :
+		    &c->b->conns_idle, 1, memory_order_relaxed);
+	if (g != H2UC_G_NONE)
+		atomic_fetch_add_explicit(g == H2UC_G_BUSY ? &c->b->conns_busy :
+		    &c->b->conns_idle, 1, memory_order_relaxed);
+	c->gauge = g;
+}
+
 /* The outermost callback returns: free a closed connection, or arm the
  * events its state needs. */
 static void
@@ -243,9 +260,10 @@ h2uc_close(struct h2uconn *c, const char *why)
 	free(c->obuf);
 	c->obuf = NULL;
 	c->ocap = 0;
+	c->state = H2UC_CLOSED;
+	h2uc_gauge(c);		/* before the pool (and c->b) may go */
 	pool_unref(c->p);
 	c->p = NULL;
-	c->state = H2UC_CLOSED;
 	if (c->depth == 0) {
 		c->magic = 0;
 		free(c);
@@ -710,6 +728,7 @@ h2uc_get(struct h2up_pool *pool, struct pool *p, struct backend *b,
 	}
 	log_debug("h%08x backend %s: HTTP/2 connecting%s", c->id, b->str,
 	    p->tls_ctx != NULL ? " (TLS)" : "");
+	h2uc_gauge(c);
 	h2uc_timer(c, o->connect_timeout);
 	h2uc_kick(c);
 	return c;

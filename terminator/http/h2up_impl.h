@@ -127,6 +127,7 @@ struct h2uconn {
 	struct h2us		*streams;
 	unsigned		 nstreams;	/* attached, not yet let go */
 	unsigned		 nused;		/* streams ever sent on it */
+	unsigned		 gauge;		/* counted in b->conns_*: H2UC_G_* */
 	double			 idle_timeout;	/* from the streams' options */
 	double			 idle_since;	/* no stream since; 0: busy */
 	uint8_t			*obuf;		/* output not yet written */
@@ -145,6 +146,13 @@ struct h2up_pool {
 /* Monotonic seconds, coarse. */
 double		 h2u_now(void);
 void		 h2uc_kick(struct h2uconn *c);
+/* Count c in its backend's pool gauge (tlsgate_backend_pool_connections):
+ * active while it has a stream, idle while open without one, not at all
+ * once closed. Call after nstreams or the state changed. */
+#define H2UC_G_NONE	0
+#define H2UC_G_IDLE	1
+#define H2UC_G_BUSY	2
+void		 h2uc_gauge(struct h2uconn *c);
 /* Close c (streams on it fail with err, retry as said per stream). */
 void		 h2uc_close(struct h2uconn *c, const char *why);
 /* A connection of (p, b) with a free slot, or a new one (connecting).

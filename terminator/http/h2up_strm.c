@@ -166,6 +166,7 @@ h2us_release(struct h2us *s)
 	if (c == NULL)
 		return;
 	c->nstreams--;
+	h2uc_gauge(c);
 	if (c->ng != NULL && s->id > 0 && !s->closed) {
 		if (!(s->resp_end && s->req_end))
 			(void)nghttp2_submit_rst_stream(c->ng, NGHTTP2_FLAG_NONE, s->id,
@@ -660,6 +661,7 @@ h2up_start(struct h2up_pool *pool, struct hstream *st, struct pool *p,
 		c->streams->prev = s;
 	c->streams = s;
 	c->nstreams++;
+	h2uc_gauge(c);
 	c->idle_since = 0;
 	if (o->idle_timeout > c->idle_timeout)
 		c->idle_timeout = o->idle_timeout;

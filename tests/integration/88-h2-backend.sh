@@ -8,7 +8,7 @@
 # echoed both ways under flow control; a backend RST_STREAM is a 502, a
 # silent one a 504, a dead one 502 and, once its health check says so, 503;
 # 1,000 requests over 10 client connections take a handful of backend
-# connections (counted by the backend); a backend with
+# connections (counted by the backend, and by /metrics' pool gauge); a backend with
 # SETTINGS_MAX_CONCURRENT_STREAMS 5 gets more connections and never more
 # than 5 streams on one; a backend that sends GOAWAY after every 20 streams
 # loses no request; gRPC unary (with an error status and message),
@@ -38,7 +38,7 @@ SUP="$TG_SRC/tests/support"
 cert front ec h2.test lim.test grpc.test grpcs.test gone.test
 cert be ec be.test
 P=$(free_port); B1=$(free_port); B2=$(free_port); B3=$(free_port); B4=$(free_port)
-G1=$(free_port); G2=$(free_port); H1=$(free_port); DEAD=$(free_port)
+G1=$(free_port); G2=$(free_port); H1=$(free_port); DEAD=$(free_port); PA=$(free_port)
 "$H2BE" --listen "127.0.0.1:$B1" --name b1 >"$T/backend-b1.log" 2>&1 &
 PIDS+=($!)
 "$H2BE" --listen "127.0.0.1:$B2" --name b2 --max-streams 5 >"$T/backend-b2.log" 2>&1 &
@@ -58,7 +58,8 @@ for p in "$B1" "$B2" "$B3" "$B4" "$G1" "$G2"; do wait_port "$p"; done
 CRT='"certificates": [{"cert": "front.pem", "key": "front.key"}]'
 H2='"backend_protocol": "h2"'
 cat >"$T/tlsgate.json" <<JSON
-{"allow_root": true, "workers": 2, "listen": {"https": ["127.0.0.1:$P"]}, "sites": [
+{"allow_root": true, "workers": 2, "listen": {"https": ["127.0.0.1:$P"]},
+ "admin": {"listen": "127.0.0.1:$PA"}, "sites": [
  {"names": ["h2.test"], "default": true, "backends": ["127.0.0.1:$B1"], $CRT,
   "http": {$H2},
   "routes": [{"path": "/hang", "backends": ["127.0.0.1:$B1"],
@@ -156,6 +157,15 @@ read -r conns streams refused <<<"$(sed 's/[a-z]*=//g' <<<"$cnt")"
 [ "$conns" -le 6 ] || fail "1,000 requests took $conns backend connections: $cnt"
 [ "$refused" = 0 ] || fail "b1 refused streams: $cnt"
 ok "1,000 requests over 10 client connections: $conns backend connections"
+# The pool gauge counts HTTP/2 backend connections too: open ones, idle or
+# active, no more than the backend accepted.
+metric() { curl -sS "http://127.0.0.1:$PA/metrics" | awk -v k="$1" 'index($0, k) == 1 {print $2}'; }
+gk='tlsgate_backend_pool_connections{site="h2.test",backend="127.0.0.1:'"$B1"'",state='
+idle=$(metric "$gk\"idle\"}"); act=$(metric "$gk\"active\"}")
+[ -n "$idle" ] && [ -n "$act" ] || fail "no pool gauge for h2.test in /metrics"
+[ $((idle + act)) -ge 1 ] && [ $((idle + act)) -le "$conns" ] ||
+    fail "pool gauge: idle=$idle active=$act, backend accepted $conns"
+ok "/metrics pool gauge: $idle idle + $act active HTTP/2 backend connections"
 
 h2l lim.test /load "$T/h2load-b2.log"
 cnt=$(count lim.test) || fail "count: $cnt"
