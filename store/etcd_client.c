@@ -447,6 +447,23 @@ out:
 	return rc;
 }
 
+long
+etcd_lease_keepalive(struct etcd_client *c, int64_t id)
+{
+	json_t		*resp;
+	struct errbuf	 eb;
+	long		 ttl;
+
+	/* A stream in gRPC; through the gateway one request, one answer. */
+	if (etcd_call(c, "/v3/lease/keepalive", json_pack("{s:I}", "ID",
+	    (json_int_t)id), &resp, &eb) == -1)
+		return -1;
+	ttl = (long)etcd_int(json_object_get(json_object_get(resp, "result"),
+	    "TTL"));
+	json_decref(resp);
+	return ttl > 0 ? ttl : 0;
+}
+
 char *
 etcd_b64(const void *p, size_t n)
 {

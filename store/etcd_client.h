@@ -63,6 +63,10 @@ void		 etcd_client_health(struct etcd_client *, struct store_status *);
 /* Get a new token (after the stream was refused): 0 or -1. */
 int		 etcd_client_reauth(struct etcd_client *, struct errbuf *eb);
 
+/* Refresh lease id once: its remaining TTL (> 0), 0 when it is gone, -1
+ * when no member answered. */
+long		 etcd_lease_keepalive(struct etcd_client *, int64_t id);
+
 /* Base64 of n bytes (new string), and back (new buffer, NUL-terminated
  * beyond *len; NULL if not base64). */
 char		*etcd_b64(const void *p, size_t n);

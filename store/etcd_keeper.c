@@ -75,24 +75,6 @@ find(struct etcd_keeper *kp, int64_t id)
 	return NULL;
 }
 
-/* Remaining TTL (> 0), 0 when the lease is gone, -1 when no member answered. */
-static long
-refresh(struct etcd_client *c, int64_t id)
-{
-	json_t		*resp;
-	struct errbuf	 eb;
-	long		 ttl;
-
-	/* A stream in gRPC; through the gateway one request, one answer. */
-	if (etcd_call(c, "/v3/lease/keepalive", json_pack("{s:I}", "ID",
-	    (json_int_t)id), &resp, &eb) == -1)
-		return -1;
-	ttl = (long)etcd_int(json_object_get(json_object_get(resp, "result"),
-	    "TTL"));
-	json_decref(resp);
-	return ttl > 0 ? ttl : 0;
-}
-
 static void *
 keeper_main(void *arg)
 {
@@ -123,7 +105,7 @@ keeper_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&kp->mtx);
-		r = refresh(kp->c, id);
+		r = etcd_lease_keepalive(kp->c, id);
 		pthread_mutex_lock(&kp->mtx);
 		kp->sent++;
 		struct kept *k = find(kp, id);

@@ -201,18 +201,7 @@ ekv_lease_grant(struct store_etcd *e, long ttl, struct errbuf *eb)
 long
 ekv_lease_keepalive(struct store_etcd *e, int64_t id)
 {
-	json_t		*resp;
-	struct errbuf	 eb;
-	long		 ttl;
-
-	/* A stream in gRPC; through the gateway one request, one answer. */
-	if (etcd_call(e->c, "/v3/lease/keepalive", json_pack("{s:I}", "ID",
-	    (json_int_t)id), &resp, &eb) == -1)
-		return -1;
-	ttl = (long)etcd_int(json_object_get(json_object_get(resp, "result"),
-	    "TTL"));
-	json_decref(resp);
-	return ttl > 0 ? ttl : 0;
+	return etcd_lease_keepalive(e->c, id);
 }
 
 void
