@@ -14,8 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
-
 #include "errbuf.h"
 #include "etcd_client.h"
 #include "log.h"
