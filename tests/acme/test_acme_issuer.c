@@ -216,6 +216,56 @@ test_rule_note_installed(void **state)
 	assert_int_equal(until, 0);
 }
 
+/*
+ * The rules together, as the client applies them, over two issuers: a
+ * certificate that a long rate limit at the first sent to the second goes
+ * back when the limit has passed; if the first rate-limits again, the
+ * certificate comes from the second again and the newer limit counts; a
+ * refusal at the first then ends the way back.
+ */
+static void
+test_rule_story(void **state)
+{
+	size_t	rl = 2, next, start, cert;
+	time_t	until = 0;
+
+	/* First order: no certificate, no memory: the first. */
+	start = acme_issuer_round_start(2, 2, rl, until, 100);
+	assert_int_equal(start, 0);
+	/* A rate limit of a day there: on to the second, remembered. */
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_RATE_LIMITED, 86400, &rule, &next), ACME_ISSUER_NEXT);
+	assert_int_equal(next, 1);
+	acme_issuer_note_move(2, 0, 1, 100 + 86400, &rl, &until);
+	cert = 1;
+	acme_issuer_note_installed(2, cert, &rl, &until);
+	assert_int_equal(rl, 0);
+	/* A renewal within the day: the second; after it: the first. */
+	assert_int_equal(acme_issuer_round_start(2, cert, rl, until, 50000), 1);
+	start = acme_issuer_round_start(2, cert, rl, until, 100 + 86400);
+	assert_int_equal(start, 0);
+	/* The first rate-limits again: the second, and the newer limit. */
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_RATE_LIMITED, -1, &rule, &next), ACME_ISSUER_NEXT);
+	acme_issuer_note_move(2, 0, 1, 200000, &rl, &until);
+	acme_issuer_note_installed(2, 1, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 200000);
+	assert_int_equal(acme_issuer_round_start(2, 1, rl, until, 199999), 1);
+	/* Then it refuses the order twice (other): the second issues; no
+	 * way back any more. */
+	start = acme_issuer_round_start(2, 1, rl, until, 200000);
+	assert_int_equal(start, 0);
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_OTHER, -1, &rule, &next), ACME_ISSUER_STAY);
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 2,
+	    ACME_FAIL_OTHER, -1, &rule, &next), ACME_ISSUER_NEXT);
+	acme_issuer_note_move(2, 0, 0, 0, &rl, &until);
+	acme_issuer_note_installed(2, 1, &rl, &until);
+	assert_int_equal(rl, 2);
+	assert_int_equal(acme_issuer_round_start(2, 1, rl, until, 999999), 1);
+}
+
 static void
 test_rule_find(void **state)
 {
@@ -736,6 +786,7 @@ main(void)
 		cmocka_unit_test(test_rule_round_start),
 		cmocka_unit_test(test_rule_note_move),
 		cmocka_unit_test(test_rule_note_installed),
+		cmocka_unit_test(test_rule_story),
 		cmocka_unit_test(test_rule_find),
 		cmocka_unit_test_setup(test_rate_limited_moves_to_second,
 		    setup_each),
