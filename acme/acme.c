@@ -576,7 +576,8 @@ job_start(struct job *j)
 			job_timer_in(j, 2);
 			return;
 		}
-	if (storegate_wait(j) || job_wait_for_account(j) || issuer_ready(j) == -1)
+	if (storegate_wait(j) || issuer_round_begin(j) == -1 ||
+	    job_wait_for_account(j) || issuer_ready(j) == -1)
 		return;
 	if (profile_check(j) == -1) {
 		char why[sizeof(j->rs.last_error)];

@@ -149,7 +149,9 @@ struct job {
 						 * no order (logged once) */
 	size_t			 iss;		/* a->iss[] the orders go to */
 	time_t			 iss_until[ACME_MAX_ISSUERS];	/* each CA's
-						 * Retry-After (this run only) */
+						 * Retry-After (this run; the
+						 * one of rs.rl_issuer is kept
+						 * in rs.rl_until) */
 };
 
 struct acme {
@@ -306,6 +308,10 @@ struct acme_iss *job_cert_iss(const struct job *);	/* the CA of j->current,
 							 * or NULL: not listed */
 const char *job_ari_url(const struct job *);	/* its CA's renewalInfo, or NULL */
 void	issuer_job_init(struct job *);	/* j->iss from j->rs */
+/* Before an order: a round begins where acme_issuer_round_start says (once
+ * per round, kept in rs.round_issuer); 0, or -1: that CA's Retry-After has
+ * not passed (rescheduled). */
+int	issuer_round_begin(struct job *);
 int	issuer_ready(struct job *);	/* 0, or -1: not now (handled) */
 long	issuer_after_fail(struct job *, enum acme_fail, long ra, long delay);
 void	issuer_installed(struct job *);

@@ -8,9 +8,12 @@
  * the store the terminator serves from, whichever CA issued them: a
  * fallback never leaves two certificates for one name in two places, and
  * the renewal state says which CA issued the one in service (rs.issuer),
- * which CA the orders go to now (rs.order_issuer) and how often that one
- * failed in a row (rs.issuer_failures), so a restart resumes the fallback
- * where it stood.
+ * where the round of orders under way started (rs.round_issuer), which CA
+ * the orders go to now (rs.order_issuer) and how often that one failed in
+ * a row (rs.issuer_failures), so a restart resumes the fallback where it
+ * stood; and which CA a rate limit made the fallback leave, until when
+ * (rs.rl_issuer, rs.rl_until), so that the next renewal goes back there
+ * once the limit has passed, and not before.
  *
  * ARI and "replaces" belong to the CA that issued the certificate: its
  * renewalInfo is asked, and "replaces" is sent only to that CA.
@@ -64,6 +67,43 @@ acme_issuer_after_fail(size_t n, size_t start, size_t cur, int fails,
 	if (*next == start)
 		return ACME_ISSUER_WRAP;
 	return ACME_ISSUER_NEXT;
+}
+
+size_t
+acme_issuer_round_start(size_t n, size_t cert, size_t rl, time_t rl_until,
+    time_t now)
+{
+	/* cert == n (none, or not listed) counts as after every issuer. */
+	if (rl < n && rl < cert && now >= rl_until)
+		return rl;
+	return cert < n ? cert : 0;
+}
+
+void
+acme_issuer_note_move(size_t n, size_t cur, int rate_limited, time_t until,
+    size_t *rl, time_t *rl_until)
+{
+	if (cur >= n)
+		return;
+	if (rate_limited) {
+		/* The earliest in the list is the one to go back to. */
+		if (*rl >= n || cur <= *rl) {
+			*rl = cur;
+			*rl_until = until;
+		}
+	} else if (*rl == cur) {
+		*rl = n;
+		*rl_until = 0;
+	}
+}
+
+void
+acme_issuer_note_installed(size_t n, size_t cert, size_t *rl, time_t *rl_until)
+{
+	if (*rl >= n || *rl >= cert) {
+		*rl = n;
+		*rl_until = 0;
+	}
 }
 
 size_t
@@ -205,33 +245,142 @@ job_cert_iss(const struct job *j)
 	return i < j->a->niss ? &j->a->iss[i] : NULL;
 }
 
-/* Where a round of the fallback starts: the CA of the certificate in
- * service, or the first when it is none of the list (or none at all). */
+/* The CA of the certificate in service (rs.issuer "": the first; none
+ * listed: a->niss). */
+static size_t
+cert_idx(const struct job *j)
+{
+	return iss_find(j->a, j->rs.issuer);
+}
+
+/* The CA a rate limit made the certificate's fallback leave, or a->niss. */
+static size_t
+rl_idx(const struct job *j)
+{
+	return j->rs.rl_issuer[0] != '\0' ? iss_find(j->a, j->rs.rl_issuer) :
+	    j->a->niss;
+}
+
+/* Where a round would start now (acme_issuer_round_start). */
+static size_t
+fresh_start(const struct job *j)
+{
+	return acme_issuer_round_start(j->a->niss, cert_idx(j), rl_idx(j),
+	    j->rs.rl_until, acme_now(j->a));
+}
+
+/* Where the round under way started; none under way (or state from before
+ * rs.round_issuer, whose rounds started at the certificate's CA, which
+ * fresh_start gives with no rate limit remembered): where one would now. */
 static size_t
 round_start(const struct job *j)
 {
-	size_t i = iss_find(j->a, j->rs.issuer);
+	size_t i = j->rs.round_issuer[0] != '\0' ?
+	    iss_find(j->a, j->rs.round_issuer) : j->a->niss;
 
-	return i < j->a->niss ? i : 0;
+	return i < j->a->niss ? i : fresh_start(j);
+}
+
+/* rs.rl_issuer and rs.rl_until from an index and a time. */
+static void
+rl_set(struct job *j, size_t rl, time_t until)
+{
+	if (rl < j->a->niss) {
+		snprintf(j->rs.rl_issuer, sizeof(j->rs.rl_issuer), "%s",
+		    j->a->iss[rl].directory);
+		j->rs.rl_until = until;
+	} else {
+		j->rs.rl_issuer[0] = '\0';
+		j->rs.rl_until = 0;
+	}
 }
 
 void
 issuer_job_init(struct job *j)
 {
-	size_t o = j->rs.order_issuer[0] != '\0' ?
-	    iss_find(j->a, j->rs.order_issuer) : j->a->niss;
+	struct acme	*a = j->a;
+	size_t		 o = j->rs.order_issuer[0] != '\0' ?
+			    iss_find(a, j->rs.order_issuer) : a->niss;
+	size_t		 r = j->rs.round_issuer[0] != '\0' ?
+			    iss_find(a, j->rs.round_issuer) : a->niss;
+	size_t		 rl = rl_idx(j);
 
-	if (j->rs.issuer[0] != '\0' && iss_find(j->a, j->rs.issuer) == j->a->niss)
+	if (j->rs.issuer[0] != '\0' && cert_idx(j) == a->niss)
 		log_notice("acme %s: the certificate in service came from %s, "
 		    "which acme.issuers no longer lists; renewals start at %s",
-		    job_name(j), j->rs.issuer, j->a->iss[0].directory);
-	if (o < j->a->niss)
+		    job_name(j), j->rs.issuer, a->iss[0].directory);
+	/* A remembered rate limit holds across restarts: that CA is not
+	 * asked before its time, whatever the round. */
+	if (rl < a->niss && j->rs.rl_until > j->iss_until[rl])
+		j->iss_until[rl] = j->rs.rl_until;
+	else if (rl == a->niss)
+		rl_set(j, a->niss, 0);
+	if (r == a->niss)
+		j->rs.round_issuer[0] = '\0';
+	if (o < a->niss)
 		j->iss = o;
+	else if (r < a->niss)
+		j->iss = r;
 	else {
 		j->iss = round_start(j);
 		j->rs.order_issuer[0] = '\0';
 		j->rs.issuer_failures = 0;
 	}
+}
+
+int
+issuer_round_begin(struct job *j)
+{
+	struct acme	*a = j->a;
+	size_t		 cert = cert_idx(j), rl = rl_idx(j), s;
+	time_t		 now = acme_now(a);
+	char		 tb[24];
+
+	if (a->niss < 2)
+		return 0;
+	if (j->rs.round_issuer[0] == '\0' || iss_find(a, j->rs.round_issuer) ==
+	    a->niss) {
+		char from[300];
+
+		if (cert < a->niss)
+			snprintf(from, sizeof(from), "issuer %zu (%s)", cert + 1,
+			    a->iss[cert].directory);
+		else
+			snprintf(from, sizeof(from), "%s", j->rs.issuer);
+		s = fresh_start(j);
+		if (j->rs.order_issuer[0] == '\0' && s != j->iss) {
+			j->iss = s;
+			j->rs.issuer_failures = 0;
+		}
+		snprintf(j->rs.round_issuer, sizeof(j->rs.round_issuer), "%s",
+		    a->iss[s].directory);
+		if (rl < a->niss && rl < cert && s == rl) {
+			log_notice("acme %s: issuer %zu (%s) asked us to wait until "
+			    "%s, which has passed; the certificate in service came "
+			    "from %s because of that rate limit: this round asks "
+			    "issuer %zu first again", job_name(j), rl + 1,
+			    a->iss[rl].directory, acme_iso(j->rs.rl_until, tb), from,
+			    rl + 1);
+			/* A certID names a certificate of its own CA only. */
+			j->rs.replaces[0] = '\0';
+		} else if (rl < a->niss && rl < cert && cert < a->niss)
+			log_info("acme %s: issuer %zu (%s) asked us to wait until %s: "
+			    "this round starts at the certificate's own CA, issuer "
+			    "%zu (%s)", job_name(j), rl + 1, a->iss[rl].directory,
+			    acme_iso(j->rs.rl_until, tb), s + 1, a->iss[s].directory);
+	}
+	/* Never before a CA's Retry-After, even when a round starts there. */
+	if (j->iss_until[j->iss] > now) {
+		if (j->rs.retry_until < j->iss_until[j->iss]) {
+			j->rs.retry_until = j->iss_until[j->iss];
+			log_info("acme %s: issuer %zu (%s) asked us to wait until "
+			    "%s; ordering then", job_name(j), j->iss + 1,
+			    a->iss[j->iss].directory, acme_iso(j->rs.retry_until, tb));
+		}
+		job_schedule(j);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -266,6 +415,10 @@ issuer_after_fail(struct job *j, enum acme_fail cls, long ra, long delay)
 		return delay;
 	if (ra > 0)
 		j->iss_until[cur] = now + (ra < 7 * 86400 ? ra : 7 * 86400);
+	else if (cls == ACME_FAIL_RATE_LIMITED)
+		/* No end said: it lasts at least acme.fallback_retry_after (a
+		 * shorter one would have been waited out). */
+		j->iss_until[cur] = now + a->fb_retry_after;
 	j->rs.issuer_failures++;
 	m = acme_issuer_after_fail(a->niss, round_start(j), cur,
 	    j->rs.issuer_failures, cls, ra, &rule, &next);
@@ -283,6 +436,20 @@ issuer_after_fail(struct job *j, enum acme_fail cls, long ra, long delay)
 	else
 		snprintf(why, sizeof(why), "%d failed attempts in a row there (%s)",
 		    j->rs.issuer_failures, acme_fail_names[cls]);
+	/* A rate limit passes: remember it, so the next renewal goes back. */
+	{
+		size_t	rl = rl_idx(j);
+		time_t	until = rl < a->niss ? j->rs.rl_until : 0;
+
+		acme_issuer_note_move(a->niss, cur, cls == ACME_FAIL_RATE_LIMITED,
+		    j->iss_until[cur], &rl, &until);
+		rl_set(j, rl, until);
+		if (rl == cur)
+			log_notice("acme %s: issuer %zu (%s) rate-limited us until "
+			    "%s: a certificate from another issuer is renewed "
+			    "there again after that", job_name(j), cur + 1,
+			    a->iss[cur].directory, acme_iso(until, tb));
+	}
 	if (a->iss[cur].acct_job == j) {	/* job_idle looks at the new CA */
 		a->iss[cur].acct_job = NULL;
 		queue_kick(a);
@@ -318,16 +485,28 @@ issuer_after_fail(struct job *j, enum acme_fail cls, long ra, long delay)
 void
 issuer_installed(struct job *j)
 {
-	struct acme_iss *s = job_iss(j);
+	struct acme	*a = j->a;
+	struct acme_iss	*s = job_iss(j);
+	size_t		 rl = rl_idx(j);
+	time_t		 until = rl < a->niss ? j->rs.rl_until : 0;
+	char		 tb[24];
 
-	if (j->a->niss > 1 && s->idx != round_start(j))
+	acme_issuer_note_installed(a->niss, s->idx, &rl, &until);
+	if (a->niss > 1 && rl < a->niss)
+		log_notice("acme %s: the certificate came from issuer %zu (%s) "
+		    "because issuer %zu (%s) rate-limited us: its renewal asks "
+		    "issuer %zu first again once that limit has passed (%s), "
+		    "this CA until then", job_name(j), s->idx + 1, s->directory,
+		    rl + 1, a->iss[rl].directory, rl + 1, acme_iso(until, tb));
+	else if (a->niss > 1 && s->idx != round_start(j))
 		log_notice("acme %s: the certificate came from issuer %zu (%s); "
 		    "its renewals ask that CA first", job_name(j), s->idx + 1,
 		    s->directory);
+	rl_set(j, rl, until);
 	snprintf(j->rs.issuer, sizeof(j->rs.issuer), "%s", s->directory);
-	j->rs.order_issuer[0] = '\0';
+	j->rs.order_issuer[0] = j->rs.round_issuer[0] = '\0';
 	j->rs.issuer_failures = 0;
-	memset(j->iss_until, 0, sizeof(j->iss_until));
+	/* j->iss_until stays: a CA's Retry-After holds for the next round. */
 }
 
 const char *

@@ -29,7 +29,7 @@ renewal_json_encode(const char *name, enum certfile_keytype kt,
 
 #define OPT(x)	((x)[0] != '\0' ? (x) : NULL)
 	m = json_pack("{s:s, s:s, s:I, s:I, s:I, s:i, s:s?, s:s?, s:I, s:I, s:I, "
-	    "s:I, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:i}",
+	    "s:I, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:i, s:s?, s:s?, s:I}",
 	    "name", name, "key_type", certfile_keytype_names[kt],
 	    "not_before", (json_int_t)(cur ? cur->not_before : 0),
 	    "not_after", (json_int_t)(cur ? cur->not_after : 0),
@@ -47,7 +47,10 @@ renewal_json_encode(const char *name, enum certfile_keytype kt,
 	    "profile", OPT(r->profile),
 	    "issuer", OPT(r->issuer),
 	    "order_issuer", OPT(r->order_issuer),
-	    "issuer_attempts", r->issuer_failures);
+	    "issuer_attempts", r->issuer_failures,
+	    "round_issuer", OPT(r->round_issuer),
+	    "rate_limit_issuer", OPT(r->rl_issuer),
+	    "rate_limit_until", (json_int_t)r->rl_until);
 #undef OPT
 	if (m == NULL)
 		return NULL;
@@ -87,6 +90,12 @@ renewal_json_decode(const char *text, size_t len, struct store_renewal *r)
 	    json_string_value(json_object_get(o, "order_issuer")));
 	r->issuer_failures = (int)json_integer_value(json_object_get(o,
 	    "issuer_attempts"));
+	/* Absent in state written before these: "" and 0, none. */
+	copy_str(r->round_issuer, sizeof(r->round_issuer),
+	    json_string_value(json_object_get(o, "round_issuer")));
+	copy_str(r->rl_issuer, sizeof(r->rl_issuer),
+	    json_string_value(json_object_get(o, "rate_limit_issuer")));
+	r->rl_until = jtime(o, "rate_limit_until");
 	json_decref(o);
 	return 0;
 }

@@ -53,6 +53,12 @@ struct store_renewal {
 	char	issuer[256];
 	char	order_issuer[256];
 	int	issuer_failures;
+	/* ... where the round of orders under way started ("" : none under
+	 * way), and a CA that a rate limit made the certificate's fallback
+	 * leave ("" : none) with that limit's end (acme_issuer.h). */
+	char	round_issuer[256];
+	char	rl_issuer[256];
+	time_t	rl_until;
 };
 
 /* One certificate found by store_list (cf NULL if there is none yet or it

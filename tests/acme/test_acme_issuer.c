@@ -5,7 +5,10 @@
  * second CA at once and the certificate comes from there; failures of
  * another class move it after acme.fallback_failures in a row; a short
  * rate limit is waited out at the same CA; a renewal starts at the CA of the
- * certificate in service, and a restart resumes where the fallback stood.
+ * certificate in service, and a restart resumes where the fallback stood;
+ * but a certificate that a rate limit sent to the second CA is renewed at
+ * the first again once that limit has passed (and not before), without
+ * "replaces", which names a certificate of the second.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 
 #include "acme.h"
 #include "acme_issuer.h"
+#include "b64url.h"
 #include "certfile.h"
 #include "errbuf.h"
 #include "replay.h"
@@ -120,6 +124,146 @@ test_rule_round(void **state)
 	assert_int_equal(acme_issuer_after_fail(2, 9, 1, 2, ACME_FAIL_OTHER, -1,
 	    &rule, &next), ACME_ISSUER_WRAP);
 	assert_int_equal(next, 0);
+}
+
+/* Where a round starts: the certificate's CA, or an earlier one that only
+ * a rate limit made it leave, once that limit has passed. */
+static void
+test_rule_round_start(void **state)
+{
+	/* No rate limit remembered: the certificate's own CA. */
+	assert_int_equal(acme_issuer_round_start(2, 1, 2, 0, 1000), 1);
+	assert_int_equal(acme_issuer_round_start(2, 0, 2, 0, 1000), 0);
+	/* The first rate-limited us until 1000: not before, then there. */
+	assert_int_equal(acme_issuer_round_start(2, 1, 0, 1000, 999), 1);
+	assert_int_equal(acme_issuer_round_start(2, 1, 0, 1000, 1000), 0);
+	assert_int_equal(acme_issuer_round_start(2, 1, 0, 1000, 5000), 0);
+	/* A CA later in the list than the certificate's is no way back. */
+	assert_int_equal(acme_issuer_round_start(2, 0, 1, 1000, 5000), 0);
+	assert_int_equal(acme_issuer_round_start(3, 1, 2, 1000, 5000), 1);
+	assert_int_equal(acme_issuer_round_start(3, 1, 1, 1000, 5000), 1);
+	/* Of three: back to the second, not past it to the first. */
+	assert_int_equal(acme_issuer_round_start(3, 2, 1, 1000, 5000), 1);
+	/* No certificate (or its CA no longer listed): the first, or the
+	 * rate-limited one once its limit has passed. */
+	assert_int_equal(acme_issuer_round_start(3, 3, 3, 0, 5000), 0);
+	assert_int_equal(acme_issuer_round_start(3, 3, 1, 1000, 5000), 1);
+	assert_int_equal(acme_issuer_round_start(3, 3, 1, 1000, 999), 0);
+	assert_int_equal(acme_issuer_round_start(3, 7, 9, 1000, 5000), 0);
+}
+
+/* What is remembered when the fallback moves on from cur. */
+static void
+test_rule_note_move(void **state)
+{
+	size_t	rl = 3;
+	time_t	until = 0;
+
+	/* A rate limit at the first: remembered. */
+	acme_issuer_note_move(3, 0, 1, 500, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 500);
+	/* Then one at the second: the first stays the way back. */
+	acme_issuer_note_move(3, 1, 1, 900, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 500);
+	/* The first again (a later round): its newer time. */
+	acme_issuer_note_move(3, 0, 1, 700, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 700);
+	/* Another CA failing otherwise changes nothing... */
+	acme_issuer_note_move(3, 1, 0, 0, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 700);
+	/* ... the remembered one failing otherwise is no way back. */
+	acme_issuer_note_move(3, 0, 0, 0, &rl, &until);
+	assert_int_equal(rl, 3);
+	assert_int_equal(until, 0);
+	/* The third, then the second: the earlier in the list wins. */
+	acme_issuer_note_move(3, 2, 1, 10, &rl, &until);
+	assert_int_equal(rl, 2);
+	acme_issuer_note_move(3, 1, 1, 20, &rl, &until);
+	assert_int_equal(rl, 1);
+	assert_int_equal(until, 20);
+	/* An index outside the list changes nothing. */
+	acme_issuer_note_move(3, 5, 1, 30, &rl, &until);
+	assert_int_equal(rl, 1);
+	assert_int_equal(until, 20);
+}
+
+/* What stays remembered once a certificate is in service. */
+static void
+test_rule_note_installed(void **state)
+{
+	size_t	rl;
+	time_t	until;
+
+	rl = 0; until = 500;		/* from the second because of the first */
+	acme_issuer_note_installed(2, 1, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 500);
+	rl = 0; until = 500;		/* the first itself issued */
+	acme_issuer_note_installed(2, 0, &rl, &until);
+	assert_int_equal(rl, 2);
+	assert_int_equal(until, 0);
+	rl = 1; until = 500;		/* a later CA's limit: no way back */
+	acme_issuer_note_installed(2, 0, &rl, &until);
+	assert_int_equal(rl, 2);
+	assert_int_equal(until, 0);
+	rl = 3; until = 0;		/* none */
+	acme_issuer_note_installed(3, 2, &rl, &until);
+	assert_int_equal(rl, 3);
+	assert_int_equal(until, 0);
+}
+
+/*
+ * The rules together, as the client applies them, over two issuers: a
+ * certificate that a long rate limit at the first sent to the second goes
+ * back when the limit has passed; if the first rate-limits again, the
+ * certificate comes from the second again and the newer limit counts; a
+ * refusal at the first then ends the way back.
+ */
+static void
+test_rule_story(void **state)
+{
+	size_t	rl = 2, next, start, cert;
+	time_t	until = 0;
+
+	/* First order: no certificate, no memory: the first. */
+	start = acme_issuer_round_start(2, 2, rl, until, 100);
+	assert_int_equal(start, 0);
+	/* A rate limit of a day there: on to the second, remembered. */
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_RATE_LIMITED, 86400, &rule, &next), ACME_ISSUER_NEXT);
+	assert_int_equal(next, 1);
+	acme_issuer_note_move(2, 0, 1, 100 + 86400, &rl, &until);
+	cert = 1;
+	acme_issuer_note_installed(2, cert, &rl, &until);
+	assert_int_equal(rl, 0);
+	/* A renewal within the day: the second; after it: the first. */
+	assert_int_equal(acme_issuer_round_start(2, cert, rl, until, 50000), 1);
+	start = acme_issuer_round_start(2, cert, rl, until, 100 + 86400);
+	assert_int_equal(start, 0);
+	/* The first rate-limits again: the second, and the newer limit. */
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_RATE_LIMITED, -1, &rule, &next), ACME_ISSUER_NEXT);
+	acme_issuer_note_move(2, 0, 1, 200000, &rl, &until);
+	acme_issuer_note_installed(2, 1, &rl, &until);
+	assert_int_equal(rl, 0);
+	assert_int_equal(until, 200000);
+	assert_int_equal(acme_issuer_round_start(2, 1, rl, until, 199999), 1);
+	/* Then it refuses the order twice (other): the second issues; no
+	 * way back any more. */
+	start = acme_issuer_round_start(2, 1, rl, until, 200000);
+	assert_int_equal(start, 0);
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 1,
+	    ACME_FAIL_OTHER, -1, &rule, &next), ACME_ISSUER_STAY);
+	assert_int_equal(acme_issuer_after_fail(2, start, 0, 2,
+	    ACME_FAIL_OTHER, -1, &rule, &next), ACME_ISSUER_NEXT);
+	acme_issuer_note_move(2, 0, 0, 0, &rl, &until);
+	acme_issuer_note_installed(2, 1, &rl, &until);
+	assert_int_equal(rl, 2);
+	assert_int_equal(acme_issuer_round_start(2, 1, rl, until, 999999), 1);
 }
 
 static void
@@ -242,8 +386,13 @@ test_rate_limited_moves_to_second(void **state)
 	assert_true(installed(m));
 	assert_string_equal(str(m, "issuer"), DIR2_URL);
 	assert_string_equal(str(m, "order_issuer"), "");
+	assert_string_equal(str(m, "round_issuer"), "");
 	assert_int_equal(num(m, "attempts"), 0);
 	assert_null(err_of(m));
+	/* The rate limit that sent it there is remembered, with its end. */
+	assert_string_equal(str(m, "rate_limit_issuer"), DIR_URL);
+	assert_true(num(m, "rate_limit_until") >= time(NULL) + 86400 - 60);
+	assert_true(num(m, "rate_limit_until") <= time(NULL) + 86400);
 	/* Each CA's account is kept in its own folder. */
 	st2 = store_open_file(statedir, DIR2_URL, &eb);
 	assert_non_null(st2);
@@ -342,6 +491,290 @@ test_state_resumes_at_second(void **state)
 	}
 }
 
+/*
+ * State written before round_issuer and the rate-limit memory existed (an
+ * old tlsgate, mid-fallback: orders go to cb) reads as no round under way
+ * and nothing remembered: the orders resume at cb, and the round counts as
+ * started at the certificate's CA, the first, as the old rule had it.
+ */
+static void
+test_old_state_resumes(void **state)
+{
+	static const struct replay_step steps[] = {
+		{ "GET", "ca.test/dir", 200, NULL, NULL, DIR_BODY },
+		{ "GET", "cb.test/dir", 200, NULL, NULL, DIR2_BODY },
+		{ "HEAD", "cb.test/nonce", 200, NULL, NULL, "" },
+		{ "POST", "cb.test/acct", 201, "https://cb.test/acct/7", NULL,
+		  "{\"status\": \"valid\"}" },
+		{ "POST", "cb.test/order", 429, NULL, "600", RATE_LIMITED },
+	};
+	struct store_renewal	 rs;
+	struct errbuf		 eb;
+	struct store		*st;
+	struct replay		 r;
+	char			 path[600];
+	FILE			*f;
+	json_t			*m;
+
+	/* The store makes the folders; the file is then what an old one wrote. */
+	memset(&rs, 0, sizeof(rs));
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	assert_int_equal(store_renewal_put(st, "r.test", CERTFILE_EC, &rs, NULL,
+	    &eb), 0);
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/ca.test_dir/certs/r.test/ecdsa.json",
+	    statedir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "{\"attempts\": 1, \"fail_class\": \"server\", "
+	    "\"issuer\": null, \"issuer_attempts\": 1, \"key_type\": \"ecdsa\", "
+	    "\"name\": \"r.test\", \"not_after\": 0, \"not_before\": 0, "
+	    "\"order_issuer\": \"%s\", \"renew_at\": 0, \"retry_until\": 0}\n",
+	    DIR2_URL);
+	assert_int_equal(fclose(f), 0);
+	use_two_issuers();
+	m = run(steps, sizeof(steps) / sizeof(steps[0]), attempted_twice, &r);
+	assert_non_null(m);
+	assert_int_equal(atomic_load(&r.i), sizeof(steps) / sizeof(steps[0]));
+	assert_string_equal(str(m, "order_issuer"), DIR2_URL);
+	assert_int_equal(num(m, "issuer_attempts"), 2);
+	assert_string_equal(str(m, "round_issuer"), DIR_URL);
+	assert_string_equal(str(m, "rate_limit_issuer"), "");
+	assert_int_equal(num(m, "rate_limit_until"), 0);
+	json_decref(m);
+}
+
+/* ---- back to the first CA once its rate limit has passed ----------------- */
+
+/* The newOrder payloads the replayed CAs saw, in order (written on the ACME
+ * thread, read after run returns). */
+static char		*seen_orders[4];
+static atomic_int	 nseen_orders;
+
+static void
+seen_orders_clear(void)
+{
+	for (int i = 0; i < 4; i++) {
+		free(seen_orders[i]);
+		seen_orders[i] = NULL;
+	}
+	atomic_store(&nseen_orders, 0);
+}
+
+/* newOrder: keep the payload; the answer is the step's own body. */
+static char *
+record_order(struct replay *r, const char *req)
+{
+	json_t	*jws = json_loads(req, 0, NULL);
+	uint8_t	*p = NULL;
+	size_t	 plen;
+	int	 i = atomic_load(&nseen_orders);
+
+	if (jws != NULL && i < 4 &&
+	    (p = b64url_decode(str(jws, "payload"), &plen)) != NULL) {
+		seen_orders[i] = strndup((const char *)p, plen);
+		atomic_store(&nseen_orders, i + 1);
+	}
+	free(p);
+	json_decref(jws);
+	/* Inside make(), r->i is still the index of this step. */
+	return strdup(r->steps[atomic_load(&r->i)].body);
+}
+
+/* Whether the i-th newOrder payload has member key (it must have its
+ * identifiers: a payload that did not parse fails the test). */
+static int
+order_has(int i, const char *key)
+{
+	json_t	*o;
+	int	 has;
+
+	assert_true(i < atomic_load(&nseen_orders));
+	o = json_loads(seen_orders[i], 0, NULL);
+	assert_non_null(o);
+	assert_non_null(json_object_get(o, "identifiers"));
+	has = json_object_get(o, key) != NULL;
+	json_decref(o);
+	return has;
+}
+
+/*
+ * r.test's certificate in service (CA-like: it has an AKI, so ARI has a
+ * certID for it), issued by the CA whose directory is issuer, due for
+ * renewal now; the state says a rate limit at the first CA made its
+ * fallback leave that CA, until rl_until.
+ */
+static void
+cert_in_service(const char *issuer, time_t rl_until)
+{
+	struct store_renewal	 rs;
+	struct errbuf		 eb;
+	struct store		*st = store_open_file(statedir, DIR_URL, &eb);
+	char			*cert, *key, *names[] = { "r.test" };
+	struct certfile		*cf;
+
+	assert_non_null(st);
+	assert_int_equal(testcert_make("ec", "r.test", 30, &cert, &key), 0);
+	cf = store_cert_put(st, "r.test", names, 1, cert, key, &eb);
+	assert_non_null(cf);
+	memset(&rs, 0, sizeof(rs));
+	rs.next_attempt = time(NULL) - 10;
+	snprintf(rs.issuer, sizeof(rs.issuer), "%s", issuer);
+	snprintf(rs.rl_issuer, sizeof(rs.rl_issuer), "%s", DIR_URL);
+	rs.rl_until = rl_until;
+	assert_int_equal(store_renewal_put(st, "r.test", CERTFILE_EC, &rs, cf,
+	    &eb), 0);
+	certfile_unref(cf);
+	store_close(st);
+	free(cert);
+	free(key);
+}
+
+static int
+attempted_once(json_t *m)
+{
+	return num(m, "attempts") >= 1;
+}
+
+static int
+renewed(json_t *m)
+{
+	return num(m, "last_success") > 0;
+}
+
+/*
+ * The limit has not passed yet: the renewal asks the certificate's own CA,
+ * the second, with "replaces" (its ARI certID); the first is not asked at
+ * all (the replay would fail on any request to it). The memory stays.
+ */
+static void
+test_renewal_waits_out_first_limit(void **state)
+{
+	static const struct replay_step steps[] = {
+		{ "GET", "ca.test/dir", 200, NULL, NULL, DIR_BODY },
+		{ "GET", "cb.test/dir", 200, NULL, NULL, DIR2_BODY },
+		{ "HEAD", "cb.test/nonce", 200, NULL, NULL, "" },
+		{ "POST", "cb.test/acct", 201, "https://cb.test/acct/7", NULL,
+		  "{\"status\": \"valid\"}" },
+		{ "POST", "cb.test/order", 429, NULL, "600", RATE_LIMITED,
+		  record_order },
+	};
+	time_t		 until = time(NULL) + 3600;
+	struct replay	 r;
+	json_t		*m;
+
+	cert_in_service(DIR2_URL, until);
+	seen_orders_clear();
+	use_two_issuers();
+	m = run(steps, sizeof(steps) / sizeof(steps[0]), attempted_once, &r);
+	assert_non_null(m);
+	assert_int_equal(atomic_load(&r.i), sizeof(steps) / sizeof(steps[0]));
+	assert_int_equal(atomic_load(&nseen_orders), 1);
+	assert_true(order_has(0, "replaces"));
+	assert_string_equal(str(m, "round_issuer"), DIR2_URL);
+	assert_string_equal(str(m, "order_issuer"), "");
+	assert_string_equal(str(m, "issuer"), DIR2_URL);
+	assert_string_equal(str(m, "rate_limit_issuer"), DIR_URL);
+	assert_int_equal(num(m, "rate_limit_until"), until);
+	json_decref(m);
+	seen_orders_clear();
+}
+
+/*
+ * The limit has passed: the renewal asks the first CA again (its account
+ * there is registered now), without "replaces" (a certID of the second
+ * CA's certificate), and gets the certificate there; with it in service,
+ * nothing is remembered any more.
+ */
+static void
+test_renewal_returns_to_first(void **state)
+{
+	static const struct replay_step steps[] = {
+		{ "GET", "ca.test/dir", 200, NULL, NULL, DIR_BODY },
+		{ "GET", "cb.test/dir", 200, NULL, NULL, DIR2_BODY },
+		{ "HEAD", "ca.test/nonce", 200, NULL, NULL, "" },
+		{ "POST", "ca.test/acct", 201, "https://ca.test/acct/1", NULL,
+		  "{\"status\": \"valid\"}" },
+		{ "POST", "ca.test/order", 201, "https://ca.test/order/1", NULL,
+		  "{\"status\": \"pending\", \"authorizations\": "
+		  "[\"https://ca.test/authz/1\"], "
+		  "\"finalize\": \"https://ca.test/finalize/1\"}", record_order },
+		{ "POST", "ca.test/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"pending\", \"identifier\": {\"type\": \"dns\", "
+		  "\"value\": \"r.test\"}, \"challenges\": [{\"type\": "
+		  "\"tls-alpn-01\", \"url\": \"https://ca.test/ch/1\", \"token\": "
+		  "\"evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA\"}]}" },
+		{ "POST", "ca.test/ch/1", 200, NULL, NULL, "{\"status\": \"processing\"}" },
+		{ "POST", "ca.test/authz/1", 200, NULL, NULL,
+		  "{\"status\": \"valid\", \"identifier\": {\"type\": \"dns\", "
+		  "\"value\": \"r.test\"}}" },
+		{ "POST", "ca.test/finalize/1", 200, NULL, NULL, NULL, on_finalize },
+		{ "POST", "/cert/1", 200, NULL, NULL, NULL, on_download },
+		{ "GET", "ca.test/ari/", 404, NULL, NULL, "" },
+	};
+	struct issue	 is = { "r.test", 0, 0, NULL };
+	struct replay	 r;
+	json_t		*m;
+
+	is.not_before = time(NULL) - 60;
+	is.not_after = time(NULL) + 90 * 86400;
+	run_user = &is;
+	cert_in_service(DIR2_URL, time(NULL) - 1);
+	seen_orders_clear();
+	use_two_issuers();
+	m = run(steps, sizeof(steps) / sizeof(steps[0]), renewed, &r);
+	assert_non_null(m);
+	assert_true(renewed(m));
+	assert_non_null(is.pubkey);
+	assert_int_equal(atomic_load(&nseen_orders), 1);
+	assert_false(order_has(0, "replaces"));
+	assert_string_equal(str(m, "issuer"), DIR_URL);
+	assert_string_equal(str(m, "round_issuer"), "");
+	assert_string_equal(str(m, "rate_limit_issuer"), "");
+	assert_int_equal(num(m, "rate_limit_until"), 0);
+	assert_null(err_of(m));
+	free(is.pubkey);
+	json_decref(m);
+	seen_orders_clear();
+}
+
+/*
+ * The remembered limit holds across a restart even where a round would
+ * start at that CA (the certificate's CA is no longer listed, so the round
+ * starts at the first): no request to it before its time; the job waits,
+ * and the state says until when.
+ */
+static time_t limit_until;
+
+static int
+waits_until_limit(json_t *m)
+{
+	return num(m, "retry_until") >= limit_until;
+}
+
+static void
+test_limit_kept_across_restart(void **state)
+{
+	static const struct replay_step steps[] = {
+		{ "GET", "ca.test/dir", 200, NULL, NULL, DIR_BODY },
+		{ "GET", "cb.test/dir", 200, NULL, NULL, DIR2_BODY },
+	};
+	time_t		 until = time(NULL) + 3600;
+	struct replay	 r;
+	json_t		*m;
+
+	limit_until = until;
+	cert_in_service("https://gone.test/dir", until);
+	use_two_issuers();
+	m = run(steps, sizeof(steps) / sizeof(steps[0]), waits_until_limit, &r);
+	assert_non_null(m);
+	assert_int_equal(num(m, "retry_until"), until);
+	assert_int_equal(atomic_load(&r.i), 2);
+	assert_string_equal(str(m, "round_issuer"), DIR_URL);
+	assert_int_equal(num(m, "attempts"), 0);
+	json_decref(m);
+}
+
 int
 main(void)
 {
@@ -350,12 +783,23 @@ main(void)
 		cmocka_unit_test(test_rule_threshold),
 		cmocka_unit_test(test_rule_rate_limits),
 		cmocka_unit_test(test_rule_round),
+		cmocka_unit_test(test_rule_round_start),
+		cmocka_unit_test(test_rule_note_move),
+		cmocka_unit_test(test_rule_note_installed),
+		cmocka_unit_test(test_rule_story),
 		cmocka_unit_test(test_rule_find),
 		cmocka_unit_test_setup(test_rate_limited_moves_to_second,
 		    setup_each),
 		cmocka_unit_test_setup(test_failures_move_after_threshold,
 		    setup_each),
 		cmocka_unit_test_setup(test_state_resumes_at_second,
+		    setup_each),
+		cmocka_unit_test_setup(test_old_state_resumes, setup_each),
+		cmocka_unit_test_setup(test_renewal_waits_out_first_limit,
+		    setup_each),
+		cmocka_unit_test_setup(test_renewal_returns_to_first,
+		    setup_each),
+		cmocka_unit_test_setup(test_limit_kept_across_restart,
 		    setup_each),
 	};
 

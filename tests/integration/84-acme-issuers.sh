@@ -6,7 +6,8 @@
 # certificate it serves chains to the second Pebble's root, not the first's.
 # `tlsgate certs`, /status and the renewal state name that CA. After a
 # restart, a renewal (tlsgate renew) asks the certificate's CA (the second)
-# first: the first is not asked again.
+# first: the first is not asked again (a refusal persists; a fallback that a
+# rate limit caused goes back once the limit has passed: 84b).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pebble.sh"
 need openssl curl
@@ -69,6 +70,7 @@ cmp -s "$T/state/$slug1/account.key" "$T/state/$slug2/account.key" && fail "one 
     fail "certificates in the second CA's folder"
 state="$T/state/$slug1/certs/fallback.test/ecdsa.json"
 grep -q "\"issuer\": \"$PEBBLE2_DIR_URL\"" "$state" || { cat "$state"; fail "the renewal state does not name the second CA"; }
+grep -q '"rate_limit_issuer": null' "$state" || { cat "$state"; fail "a refusal is remembered as a rate limit"; }
 "$TLSGATE" certs --config "$T/tlsgate.json" >"$T/certs.out"
 cat "$T/certs.out"
 grep -q "^fallback.test *ecdsa .*(CA $PEBBLE2_DIR_URL)" "$T/certs.out" || fail "certs: no CA named"

@@ -130,6 +130,12 @@ test_renewal_state(void **state)
 	r.last_success = 1700000000;
 	snprintf(r.replaces, sizeof(r.replaces), "aki.serial");
 	snprintf(r.profile, sizeof(r.profile), "tlsserver");
+	snprintf(r.issuer, sizeof(r.issuer), "https://b.test/dir");
+	snprintf(r.order_issuer, sizeof(r.order_issuer), "https://c.test/dir");
+	r.issuer_failures = 1;
+	snprintf(r.round_issuer, sizeof(r.round_issuer), "https://b.test/dir");
+	snprintf(r.rl_issuer, sizeof(r.rl_issuer), "%s", CA);
+	r.rl_until = 1900007200;
 	assert_int_equal(store_renewal_put(s, "b.test", CERTFILE_RSA, &r, NULL, &eb), 0);
 	store_close(s);
 	/* Another handle, as after a restart, reads it all back. */
