@@ -139,7 +139,8 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 		h2_refuse(st, 431, "too many header fields");
 		return 0;
 	}
-	hfields_add(&r->h, (const char *)name, nlen, (const char *)value, vlen);
+	/* nghttp2 passes on lowercase names only (RFC 9113 8.2.1). */
+	hfields_add_lc(&r->h, (const char *)name, nlen, (const char *)value, vlen);
 	return 0;
 }
 
@@ -164,7 +165,7 @@ h2_join_cookies(struct hfields *f)
 		len += f->v[i].vlen;
 	}
 	hfields_del(f, "cookie");
-	hfields_add(f, "cookie", 6, v, len);
+	hfields_add_lc(f, "cookie", 6, v, len);
 	free(v);
 }
 
