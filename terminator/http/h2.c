@@ -604,8 +604,9 @@ h2_drop(struct h2 *h, struct hstream *st, const char *why)
 		if (hs != NULL && hs->unconsumed > 0)
 			nghttp2_session_consume_connection(h->ng, hs->unconsumed);
 	}
-	free(hs);
-	st->fe = NULL;
+	if (h->hdr_st == st)
+		h->hdr_st = NULL;
+	st->fe = NULL;	/* st->fe_buf: nothing to free */
 	hstream_free(st);
 }
 
