@@ -53,6 +53,11 @@ struct h2 {
 	struct hstream		*hdr_st;
 	double			 hdr_t0;
 	double			 idle_since;	/* when the last stream ended */
+	/* Response fields of streams let go while nghttp2 may still have to
+	 * pack their HEADERS (h2_on_head passes them uncopied): freed once
+	 * its queue is empty. */
+	struct hfields		*graves;
+	unsigned		 ngraves;
 	/* Rapid reset accounting. */
 	double			 rst_t0;
 	unsigned		 rst_window, rst_total;
