@@ -15,6 +15,7 @@
  */
 #include "hfield.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -252,20 +253,23 @@ hfields_del_any(struct hfields *hs, const char *const *names)
 {
 	uint32_t	i, j = 0;
 	unsigned	gone = 0;
-	size_t		k;
+	size_t		k, nn, len[16];
 	int		any = 0;
 
-	for (k = 0; names[k] != NULL && !any; k++)
-		any = hfields_may_have(hs, names[k], strlen(names[k]));
+	for (nn = 0; names[nn] != NULL; nn++) {
+		assert(nn < sizeof(len) / sizeof(len[0]));
+		len[nn] = strlen(names[nn]);
+		any |= hfields_may_have(hs, names[nn], len[nn]);
+	}
 	if (!any)
 		return 0;
 	for (i = 0; i < hs->n; i++) {
 		struct hfield	*f = &hs->v[i];
 
-		for (k = 0; names[k] != NULL; k++)
-			if (name_is(f, names[k], strlen(names[k])))
+		for (k = 0; k < nn; k++)
+			if (name_is(f, names[k], len[k]))
 				break;
-		if (names[k] != NULL) {
+		if (k < nn) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
 			gone++;
 			continue;
@@ -275,8 +279,8 @@ hfields_del_any(struct hfields *hs, const char *const *names)
 		j++;
 	}
 	hs->n = j;
-	for (k = 0; names[k] != NULL; k++)
-		known_del(hs, names[k], strlen(names[k]));
+	for (k = 0; k < nn; k++)
+		known_del(hs, names[k], len[k]);
 	return gone;
 }
 
@@ -389,6 +393,16 @@ hfields_strdup(struct hfields *hs, const char *p, size_t n, size_t room)
 
 	if (n > 0)
 		memcpy(q, p, n);
+	q[n] = '\0';
+	return q;
+}
+
+char *
+hfields_strdup_lower(struct hfields *hs, const char *p, size_t n)
+{
+	char *q = arena_alloc(hs, n + 1);
+
+	lower(q, p, n);
 	q[n] = '\0';
 	return q;
 }

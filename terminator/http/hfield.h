@@ -116,8 +116,8 @@ const struct hfield *hfields_getn(const struct hfields *, const char *lname,
 unsigned	 hfields_countn(const struct hfields *, const char *lname, size_t len);
 /* Remove every field called lname; returns how many. */
 unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
-/* Remove every field whose name is one of names (lowercase, NULL-ended)
- * in one pass; returns how many. */
+/* Remove every field whose name is one of names (lowercase, NULL-ended,
+ * at most 16) in one pass; returns how many. */
 unsigned	 hfields_del_any(struct hfields *, const char *const *names);
 /* The same with a NUL-terminated name (a literal's length is folded). */
 static inline const struct hfield *
@@ -155,6 +155,8 @@ int		 hfield_has_token(const char *value, const char *token);
  * request line's strings, which then cost no malloc of their own. */
 char		*hfields_strdup(struct hfields *, const char *p, size_t n,
 		    size_t room);
+/* The same, ASCII-lowercased (an authority). */
+char		*hfields_strdup_lower(struct hfields *, const char *p, size_t n);
 void		 hfields_free(struct hfields *);
 /* Empty the list but keep its array and first chunk for the next use. */
 void		 hfields_reset(struct hfields *);

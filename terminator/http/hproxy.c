@@ -52,10 +52,8 @@ hmethod_name(enum hmethod m)
 void
 hreq_set_authority(struct hreq *r, const char *p, size_t n)
 {
-	r->authority = hfields_strdup(&r->h, p, n, 0);
-	for (size_t i = 0; i < n; i++)	/* ASCII only, whatever the locale */
-		r->authority[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
-	r->authority[n] = '\0';
+	/* ASCII only, whatever the locale. */
+	r->authority = hfields_strdup_lower(&r->h, p, n);
 }
 
 enum hmethod

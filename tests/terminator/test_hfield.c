@@ -159,6 +159,12 @@ test_strdup(void **state)
 	assert_string_equal(m, "GET");
 	assert_int_equal(h.n, 10);
 	assert_int_equal(h.bytes, 10 * (5 + sizeof(v) - 1) + 1);
+	/* A lowercase copy: ASCII capitals only, whatever the length. */
+	assert_string_equal(hfields_strdup_lower(&h, "Bench.TEST:19543x", 16),
+	    "bench.test:19543");
+	assert_string_equal(hfields_strdup_lower(&h, "\xC3\x89" "A[::1]", 8), "\xC3\x89" "a[::1]");
+	assert_string_equal(hfields_strdup_lower(&h, "", 0), "");
+	assert_int_equal(h.n, 10);
 	hfields_free(&h);
 }
 
