@@ -13,8 +13,19 @@ static __thread int	 bufcache_n;
 
 /* libevent blocks of 1024, 2048 and 4096 bytes. */
 #define EV_CLASSES	3
-static __thread void	*ev_v[EV_CLASSES][BUFCACHE_EV_DEPTH];
+static __thread void	*ev_v0[BUFCACHE_EV_DEPTH_1K];
+static __thread void	*ev_v1[BUFCACHE_EV_DEPTH], *ev_v2[BUFCACHE_EV_DEPTH];
+static const int ev_depth[EV_CLASSES] = { BUFCACHE_EV_DEPTH_1K, BUFCACHE_EV_DEPTH,
+    BUFCACHE_EV_DEPTH };
 static __thread int	 ev_n[EV_CLASSES];
+
+/* Class c's blocks. */
+static inline void **
+ev_v(int c)
+{
+	return c == 0 ? ev_v0 : c == 1 ? ev_v1 : ev_v2;
+}
+
 /* The thread's libevent blocks are freed when it exits, whether or not it
  * calls bufcache_flush(): any thread may free a libevent block. */
 static __thread int	 ev_keyed;
@@ -48,7 +59,7 @@ bufcache_flush(void)
 		free(bufcache_v[--bufcache_n]);
 	for (int c = 0; c < EV_CLASSES; c++)
 		while (ev_n[c] > 0)
-			free(ev_v[c][--ev_n[c]]);
+			free(ev_v(c)[--ev_n[c]]);
 }
 
 static void
@@ -98,7 +109,7 @@ bufcache_ev_malloc(size_t n)
 	int c = ev_class(n);
 
 	if (c >= 0 && ev_n[c] > 0)
-		return ev_v[c][--ev_n[c]];
+		return ev_v(c)[--ev_n[c]];
 	return malloc(n);
 }
 
@@ -121,8 +132,8 @@ bufcache_ev_free(void *p)
 	u = malloc_usable_size(p);
 	c = u >= 4096 && u < 4096 + 64 ? 2 : u >= 2048 && u < 2048 + 64 ? 1 :
 	    u >= 1024 && u < 1024 + 64 ? 0 : -1;
-	if (c >= 0 && ev_n[c] < BUFCACHE_EV_DEPTH && ev_thread_ok()) {
-		ev_v[c][ev_n[c]++] = p;
+	if (c >= 0 && ev_n[c] < ev_depth[c] && ev_thread_ok()) {
+		ev_v(c)[ev_n[c]++] = p;
 		return;
 	}
 	free(p);

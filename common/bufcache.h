@@ -14,7 +14,8 @@
  * or 4 KiB, just past glibc's per-thread cache (1032 bytes), so each of the
  * chains a request's buffers take and drain cost malloc's slow path twice.
  * Freed blocks of those three sizes are kept per thread (BUFCACHE_EV_DEPTH
- * each, at most 224 KiB per thread); every other size goes to malloc
+ * of 2 and 4 KiB, BUFCACHE_EV_DEPTH_1K of 1 KiB: at most 448 KiB per
+ * thread); every other size goes to malloc
  * unchanged, and every cached block is a malloc block, so realloc and free
  * need no bookkeeping (blocks malloc'd before the hooks were set may be
  * freed through them).
@@ -44,6 +45,9 @@
 #define BUFCACHE_SIZE	(16384 + 512)	/* bytes in every buffer */
 #define BUFCACHE_DEPTH	32
 #define BUFCACHE_EV_DEPTH	32
+/* 1 KiB blocks, the one class an HTTP/2 connection takes per stream in
+ * flight (a response body's chain): as many as a session's streams. */
+#define BUFCACHE_EV_DEPTH_1K	256
 
 /* A buffer of BUFCACHE_SIZE bytes, or NULL if out of memory. */
 void	*bufcache_get(void);

@@ -218,8 +218,8 @@ h1_on_headers_complete(llhttp_t *p)
 	if (hfields_count(&r->h, "host") > 1)
 		return h1_refuse(h, 400, "more than one Host field");
 	/* Absolute form (RFC 9112 3.2.2): its authority wins over Host. */
-	if (strncasecmp(r->target, "https://", 8) == 0 ||
-	    strncasecmp(r->target, "http://", 7) == 0) {
+	if (r->target[0] != '/' && (strncasecmp(r->target, "https://", 8) == 0 ||
+	    strncasecmp(r->target, "http://", 7) == 0)) {
 		char *a = strstr(r->target, "://") + 3, *slash = strchr(a, '/');
 		size_t alen = slash != NULL ? (size_t)(slash - a) : strlen(a);
 		if (alen == 0 || memchr(a, '@', alen) != NULL)

@@ -286,22 +286,30 @@ h2_on_head(struct hstream *st)
 		h2_consume(h, st, hs->unconsumed);
 	nv = (size_t)r->h.n + 2 <= sizeof(nv_small) / sizeof(nv_small[0]) ?
 	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
-	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. */
+	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. The literal
+	 * names need no copy; the numbers on the stack do. */
 	sl = h2_itoa(st->tunnel ? 200 : r->status, status);
 	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
-	    sl, NGHTTP2_NV_FLAG_NONE };
+	    sl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
 		cl = h2_itoa(r->clen, clen);
 		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen,
-		    14, cl, NGHTTP2_NV_FLAG_NONE };
+		    14, cl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	}
+	/*
+	 * The fields are lowercase and stay where they are until the HEADERS
+	 * frame is packed: the stream lives until nghttp2 closes it, after
+	 * which the frame is dropped unpacked, and one let go earlier leaves
+	 * them behind (h2_bury). So nghttp2 neither copies nor lowercases them.
+	 */
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
 		if (h2_skip_field(f) || (st->tunnel && f->nlen == 20 &&
 		    memcmp(f->name, "sec-websocket-accept", 20) == 0))
 			continue;
 		nv[n++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value,
-		    f->nlen, f->vlen, NGHTTP2_NV_FLAG_NONE };
+		    f->nlen, f->vlen,
+		    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
 	}
 	dp.source.ptr = st;
 	dp.read_callback = h2_read_body;
@@ -588,6 +596,29 @@ h2_wants_input(const struct hsess *s)
 	    (h->dormant || nghttp2_session_want_read(h->ng));
 }
 
+/* st is let go while its stream is open: a HEADERS frame of its response
+ * may wait in nghttp2's queue, referring to st->resp.h (h2_on_head). The
+ * fields are kept until the queue is empty (h2_fill) or the session ends. */
+static void
+h2_bury(struct h2 *h, struct hstream *st)
+{
+	if (!st->head_sent || h->ng == NULL || st->resp.h.arena == NULL)
+		return;
+	h->graves = xrealloc(h->graves, ((size_t)h->ngraves + 1) * sizeof(*h->graves));
+	h->graves[h->ngraves++] = st->resp.h;
+	memset(&st->resp.h, 0, sizeof(st->resp.h));
+}
+
+static void
+h2_graves_free(struct h2 *h)
+{
+	for (unsigned i = 0; i < h->ngraves; i++)
+		hfields_free(&h->graves[i]);
+	free(h->graves);
+	h->graves = NULL;
+	h->ngraves = 0;
+}
+
 /* Let go of st before nghttp2 closes its stream (that close then finds
  * no hstream); why (or NULL: no error) goes to the log. */
 static void
@@ -604,8 +635,10 @@ h2_drop(struct h2 *h, struct hstream *st, const char *why)
 		if (hs != NULL && hs->unconsumed > 0)
 			nghttp2_session_consume_connection(h->ng, hs->unconsumed);
 	}
-	free(hs);
-	st->fe = NULL;
+	if (h->hdr_st == st)
+		h->hdr_st = NULL;
+	h2_bury(h, st);
+	st->fe = NULL;	/* st->fe_buf: nothing to free */
 	hstream_free(st);
 }
 
@@ -653,6 +686,9 @@ h2_fill(struct hsess *s)
 		h->trimmed = 0;
 		evbuffer_add(s->out, data, (size_t)n);
 	}
+	/* Every HEADERS frame queued has been packed or dropped. */
+	if (h->sent_all && h->ngraves > 0)
+		h2_graves_free(h);
 	h2_check(h);
 	h2_arm(h);
 }
@@ -716,13 +752,16 @@ h2_free(struct hsess *s)
 
 	if (h == NULL)
 		return;
-	/* nghttp2_session_del calls no callback: free the streams first. */
+	/* nghttp2_session_del calls no callback and drops its queue unpacked:
+	 * then the streams go, with nothing left to tell nghttp2 (or to bury). */
+	nghttp2_session_del(h->ng);
+	h->ng = NULL;
 	while ((st = s->streams) != NULL) {
 		const struct h2st *hs = st->fe;
 		/* A stream answered in full is no error. */
 		h2_drop(h, st, hs != NULL && hs->eof_sent ? NULL : "connection closed");
 	}
-	nghttp2_session_del(h->ng);
+	h2_graves_free(h);
 	free(h->log);
 	free(h);
 	s->ps = NULL;

@@ -47,10 +47,17 @@ struct h2 {
 	 * into a new session; NULL once a stream began or it grew too long. */
 	uint8_t			*log;
 	uint16_t		 loglen, logcap;
-	/* The header block in progress (nothing else may interleave). */
+	/* The header block in progress (nothing else may interleave), and
+	 * its stream's hstream (NULL: none, or not looked up yet). */
 	int32_t			 hdr_stream;
+	struct hstream		*hdr_st;
 	double			 hdr_t0;
 	double			 idle_since;	/* when the last stream ended */
+	/* Response fields of streams let go while nghttp2 may still have to
+	 * pack their HEADERS (h2_on_head passes them uncopied): freed once
+	 * its queue is empty. */
+	struct hfields		*graves;
+	unsigned		 ngraves;
 	/* Rapid reset accounting. */
 	double			 rst_t0;
 	unsigned		 rst_window, rst_total;
@@ -59,7 +66,7 @@ struct h2 {
 	double			 keepalive, header_timeout;
 };
 
-/* A stream's frontend data (st->fe). */
+/* A stream's frontend data (st->fe, which points into st->fe_buf). */
 struct h2st {
 	size_t			 hdr_bytes;	/* decoded name and value bytes */
 	size_t			 unconsumed;	/* DATA bytes not yet given back */

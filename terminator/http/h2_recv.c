@@ -22,6 +22,9 @@
 #include "ws.h"
 #include "xalloc.h"
 
+_Static_assert(sizeof(struct h2st) <= sizeof(((struct hstream *)0)->fe_buf),
+    "struct h2st fits in hstream.fe_buf");
+
 struct hstream *
 h2_stream(struct h2 *h, int32_t id)
 {
@@ -66,14 +69,27 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	if (frame->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	h->hdr_stream = frame->hd.stream_id;
+	h->hdr_st = NULL;
 	h->hdr_t0 = hsess_now(h->s);
 	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;	/* trailers: read, not forwarded */
 	st = hstream_new(h->s, frame->hd.stream_id);
-	st->fe = xcalloc(1, sizeof(struct h2st));
+	st->fe = st->fe_buf;	/* zeroed */
 	st->req.version = 20;
+	h->hdr_st = st;
 	nghttp2_session_set_stream_user_data(ng, frame->hd.stream_id, st);
 	return 0;
+}
+
+/* The hstream of the header block in progress: looked up once a block. */
+static struct hstream *
+h2_hdr_stream(struct h2 *h, int32_t id)
+{
+	if (id != h->hdr_stream)
+		return h2_stream(h, id);
+	if (h->hdr_st == NULL)
+		h->hdr_st = h2_stream(h, id);
+	return h->hdr_st;
 }
 
 static int
@@ -88,7 +104,7 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 	(void)ng;
 	(void)flags;
 	if (frame->hd.type != NGHTTP2_HEADERS ||
-	    (st = h2_stream(h, frame->hd.stream_id)) == NULL)
+	    (st = h2_hdr_stream(h, frame->hd.stream_id)) == NULL)
 		return 0;
 	hs = st->fe;
 	r = &st->req;
@@ -139,7 +155,8 @@ h2_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *nam
 		h2_refuse(st, 431, "too many header fields");
 		return 0;
 	}
-	hfields_add(&r->h, (const char *)name, nlen, (const char *)value, vlen);
+	/* nghttp2 passes on lowercase names only (RFC 9113 8.2.1). */
+	hfields_add_lc(&r->h, (const char *)name, nlen, (const char *)value, vlen);
 	return 0;
 }
 
@@ -164,7 +181,7 @@ h2_join_cookies(struct hfields *f)
 		len += f->v[i].vlen;
 	}
 	hfields_del(f, "cookie");
-	hfields_add(f, "cookie", 6, v, len);
+	hfields_add_lc(f, "cookie", 6, v, len);
 	free(v);
 }
 
@@ -233,8 +250,10 @@ h2_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	(void)ng;
 	switch (frame->hd.type) {
 	case NGHTTP2_HEADERS:
+		st = h2_hdr_stream(h, frame->hd.stream_id);
 		h->hdr_stream = 0;
-		if ((st = h2_stream(h, frame->hd.stream_id)) == NULL)
+		h->hdr_st = NULL;
+		if (st == NULL)
 			break;
 		if (frame->headers.cat == NGHTTP2_HCAT_REQUEST)
 			h2_request(h, st, end);
@@ -317,8 +336,10 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	struct hstream	*st = h2_stream(h, id);
 	struct h2st	*hs;
 
-	if (id == h->hdr_stream)
+	if (id == h->hdr_stream) {
 		h->hdr_stream = 0;
+		h->hdr_st = NULL;
+	}
 	if (st == NULL)
 		return 0;
 	nghttp2_session_set_stream_user_data(ng, id, NULL);
@@ -331,7 +352,6 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 		snprintf(st->why, sizeof(st->why), "stream reset (%s)",
 		    nghttp2_http2_strerror(code));
 	}
-	free(hs);
 	st->fe = NULL;
 	hstream_free(st);
 	if (s->nstreams == 0)

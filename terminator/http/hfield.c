@@ -15,6 +15,7 @@
  */
 #include "hfield.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,14 +33,56 @@ struct hfield_chunk {
 #define HFIELD_CHUNK_FIRST	(1024 - sizeof(struct hfield_chunk))
 #define HFIELD_CHUNK_MAX	(64 * 1024)
 
+/* ASCII lowercase, eight bytes at a time: in each byte, bit 7 of b + 0x3f
+ * says b >= 'A', bit 7 of b + 0x25 says b > 'Z' (b < 0x80: no carry
+ * between bytes), and bytes of 0x80 and above are left alone. */
 static void
 lower(char *dst, const char *src, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	const uint64_t	 lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
+	size_t		 i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, a, z;
+
+		memcpy(&w, src + i, 8);
+		a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
+		z = (w & lo7) + 0x2525252525252525ULL;
+		w |= (a & ~z & ~w & hi) >> 2;
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++) {
 		unsigned char c = (unsigned char)src[i];
 		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 	}
 }
+
+/* Note that a field called name (lowercase, nlen bytes) is in the list. */
+static inline void
+known_add(struct hfields *hs, const char *name, size_t nlen)
+{
+	int k = hfield_known(name, nlen);
+
+	if (k >= 0)
+		hs->known |= (uint32_t)1 << k;
+}
+
+/* Every field called name is gone. */
+static inline void
+known_del(struct hfields *hs, const char *name, size_t nlen)
+{
+	int k = hfield_known(name, nlen);
+
+	if (k >= 0)
+		hs->known &= ~((uint32_t)1 << k);
+}
+
+/* The hop-by-hop names of is_hop_name(). */
+#define HFK_HOP_MASK	((uint32_t)1 << HFK_TE | (uint32_t)1 << HFK_UPGRADE | \
+    (uint32_t)1 << HFK_TRAILER | (uint32_t)1 << HFK_CONNECTION | \
+    (uint32_t)1 << HFK_KEEP_ALIVE | (uint32_t)1 << HFK_PROXY_CONNECTION | \
+    (uint32_t)1 << HFK_TRANSFER_ENCODING | (uint32_t)1 << HFK_PROXY_AUTHENTICATE | \
+    (uint32_t)1 << HFK_PROXY_AUTHORIZATION)
 
 /* n bytes at the end of the newest chunk (a new one when it lacks room). */
 static char *
@@ -83,9 +126,9 @@ arena_grow(struct hfields *hs, char *p, size_t old, size_t new)
 	return q;
 }
 
-void
-hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value,
-    size_t vlen)
+static void
+add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
+    size_t vlen, int lc)
 {
 	struct hfield	*f;
 	char		*p;
@@ -95,8 +138,12 @@ hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value
 		hs->v = xrealloc(hs->v, hs->cap * sizeof(*hs->v));
 	}
 	p = arena_alloc(hs, nlen + vlen + 2);
-	lower(p, name, nlen);
+	if (lc)
+		memcpy(p, name, nlen);
+	else
+		lower(p, name, nlen);
 	p[nlen] = '\0';
+	known_add(hs, p, nlen);
 	if (vlen > 0)
 		memcpy(p + nlen + 1, value, vlen);
 	p[nlen + 1 + vlen] = '\0';
@@ -106,6 +153,20 @@ hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value
 	f->nlen = (uint32_t)nlen;
 	f->vlen = (uint32_t)vlen;
 	hs->bytes += nlen + vlen;
+}
+
+void
+hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	add_field(hs, name, nlen, value, vlen, 0);
+}
+
+void
+hfields_add_lc(struct hfields *hs, const char *name, size_t nlen, const char *value,
+    size_t vlen)
+{
+	add_field(hs, name, nlen, value, vlen, 1);
 }
 
 void
@@ -129,6 +190,8 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 		lower(p + f->nlen, s, n);
 		f->nlen += (uint32_t)n;
 		p[f->nlen] = '\0';
+		/* The shorter name's bit stays: a bit only says "may". */
+		known_add(hs, p, f->nlen);
 	}
 	p[f->nlen + 1 + f->vlen] = '\0';
 	f->name = p;
@@ -181,6 +244,7 @@ hfields_deln(struct hfields *hs, const char *lname, size_t len)
 		j++;
 	}
 	hs->n = j;
+	known_del(hs, lname, len);
 	return gone;
 }
 
@@ -189,15 +253,23 @@ hfields_del_any(struct hfields *hs, const char *const *names)
 {
 	uint32_t	i, j = 0;
 	unsigned	gone = 0;
+	size_t		k, nn, len[16];
+	int		any = 0;
 
+	for (nn = 0; names[nn] != NULL; nn++) {
+		assert(nn < sizeof(len) / sizeof(len[0]));
+		len[nn] = strlen(names[nn]);
+		any |= hfields_may_have(hs, names[nn], len[nn]);
+	}
+	if (!any)
+		return 0;
 	for (i = 0; i < hs->n; i++) {
 		struct hfield	*f = &hs->v[i];
-		size_t		 k;
 
-		for (k = 0; names[k] != NULL; k++)
-			if (name_is(f, names[k], strlen(names[k])))
+		for (k = 0; k < nn; k++)
+			if (name_is(f, names[k], len[k]))
 				break;
-		if (names[k] != NULL) {
+		if (k < nn) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
 			gone++;
 			continue;
@@ -207,6 +279,8 @@ hfields_del_any(struct hfields *hs, const char *const *names)
 		j++;
 	}
 	hs->n = j;
+	for (k = 0; k < nn; k++)
+		known_del(hs, names[k], len[k]);
 	return gone;
 }
 
@@ -259,7 +333,8 @@ hfields_strip_hop(struct hfields *hs)
 	unsigned char	 small[64], *drop;
 	int		 has_conn = 0, any = 0;
 
-	if (hs->n == 0)
+	/* No hop-by-hop name, and so no Connection to name others either. */
+	if (hs->n == 0 || (hs->known & HFK_HOP_MASK) == 0)
 		return;
 	for (i = 0; i < hs->n; i++)
 		if (name_is(&hs->v[i], "connection", 10))
@@ -282,6 +357,7 @@ hfields_strip_hop(struct hfields *hs)
 		}
 		hs->n = j;
 	}
+	hs->known &= ~HFK_HOP_MASK;
 	if (drop != small)
 		free(drop);
 }
@@ -321,6 +397,16 @@ hfields_strdup(struct hfields *hs, const char *p, size_t n, size_t room)
 	return q;
 }
 
+char *
+hfields_strdup_lower(struct hfields *hs, const char *p, size_t n)
+{
+	char *q = arena_alloc(hs, n + 1);
+
+	lower(q, p, n);
+	q[n] = '\0';
+	return q;
+}
+
 void
 hfields_free(struct hfields *hs)
 {
@@ -334,6 +420,7 @@ hfields_free(struct hfields *hs)
 	free(hs->v);
 	hs->v = NULL;
 	hs->n = hs->cap = 0;
+	hs->known = 0;
 	hs->bytes = 0;
 }
 
@@ -351,5 +438,6 @@ hfields_reset(struct hfields *hs)
 	if (c != NULL)
 		c->used = 0;
 	hs->n = 0;
+	hs->known = 0;
 	hs->bytes = 0;
 }

@@ -27,12 +27,83 @@ struct hfield_chunk;
 struct hfields {
 	struct hfield	*v;
 	uint32_t	 n, cap;
+	uint32_t	 known;		/* HFK_* bits: such a field may be here */
 	size_t		 bytes;		/* sum of name and value lengths */
 	struct hfield_chunk *arena;	/* newest chunk first */
 };
 
+/*
+ * The names that every request or response is searched for. A list keeps
+ * one bit per such name that it may hold (set when a field of that name is
+ * added, cleared when every field of that name is removed), so that a
+ * search for one that is absent, the usual case, costs no scan. Lookups of
+ * other names scan as before.
+ */
+enum hfield_known {
+	HFK_TE, HFK_HOST, HFK_EXPECT, HFK_COOKIE, HFK_UPGRADE, HFK_TRAILER,
+	HFK_FORWARDED, HFK_CONNECTION, HFK_KEEP_ALIVE, HFK_X_REQUEST_ID,
+	HFK_CONTENT_LENGTH, HFK_X_FORWARDED_FOR, HFK_PROXY_CONNECTION,
+	HFK_X_FORWARDED_HOST, HFK_TRANSFER_ENCODING, HFK_X_FORWARDED_PROTO,
+	HFK_SEC_WEBSOCKET_KEY, HFK_PROXY_AUTHENTICATE, HFK_PROXY_AUTHORIZATION,
+	HFK_SEC_WEBSOCKET_ACCEPT, HFK_SEC_WEBSOCKET_VERSION,
+	HFK_STRICT_TRANSPORT_SECURITY,
+	HFK__MAX
+};
+
+/* The HFK_* of the lowercase name n (len bytes), or -1. Inline, so that a
+ * literal's class is folded at compile time. */
+static inline int
+hfield_known(const char *n, size_t len)
+{
+#define HFK_IS(lit, k) if (memcmp(n, lit, len) == 0) return (k)
+	switch (len) {
+	case 2:	HFK_IS("te", HFK_TE); break;
+	case 4:	HFK_IS("host", HFK_HOST); break;
+	case 6:	HFK_IS("expect", HFK_EXPECT); HFK_IS("cookie", HFK_COOKIE); break;
+	case 7:	HFK_IS("upgrade", HFK_UPGRADE); HFK_IS("trailer", HFK_TRAILER); break;
+	case 9:	HFK_IS("forwarded", HFK_FORWARDED); break;
+	case 10:
+		HFK_IS("connection", HFK_CONNECTION);
+		HFK_IS("keep-alive", HFK_KEEP_ALIVE);
+		break;
+	case 12: HFK_IS("x-request-id", HFK_X_REQUEST_ID); break;
+	case 14: HFK_IS("content-length", HFK_CONTENT_LENGTH); break;
+	case 15: HFK_IS("x-forwarded-for", HFK_X_FORWARDED_FOR); break;
+	case 16:
+		HFK_IS("proxy-connection", HFK_PROXY_CONNECTION);
+		HFK_IS("x-forwarded-host", HFK_X_FORWARDED_HOST);
+		break;
+	case 17:
+		HFK_IS("transfer-encoding", HFK_TRANSFER_ENCODING);
+		HFK_IS("x-forwarded-proto", HFK_X_FORWARDED_PROTO);
+		HFK_IS("sec-websocket-key", HFK_SEC_WEBSOCKET_KEY);
+		break;
+	case 18: HFK_IS("proxy-authenticate", HFK_PROXY_AUTHENTICATE); break;
+	case 19: HFK_IS("proxy-authorization", HFK_PROXY_AUTHORIZATION); break;
+	case 20: HFK_IS("sec-websocket-accept", HFK_SEC_WEBSOCKET_ACCEPT); break;
+	case 21: HFK_IS("sec-websocket-version", HFK_SEC_WEBSOCKET_VERSION); break;
+	case 25: HFK_IS("strict-transport-security", HFK_STRICT_TRANSPORT_SECURITY); break;
+	}
+	return -1;
+#undef HFK_IS
+}
+
+/* Whether a field called lname (len bytes) may be in the list: 0 means
+ * certainly not. */
+static inline int
+hfields_may_have(const struct hfields *hs, const char *lname, size_t len)
+{
+	int k = hfield_known(lname, len);
+
+	return k < 0 || (hs->known & (uint32_t)1 << k) != 0;
+}
+
 /* Append a copy (the name is lowercased). */
 void		 hfields_add(struct hfields *, const char *name, size_t nlen,
+		    const char *value, size_t vlen);
+/* The same for a name that is lowercase already (HTTP/2's, which nghttp2
+ * checked, or a literal of ours): copied as it is. */
+void		 hfields_add_lc(struct hfields *, const char *name, size_t nlen,
 		    const char *value, size_t vlen);
 /* Append to the last field's value (an HTTP/1.1 parser delivers fields in
  * pieces): which part grows is given by is_value. */
@@ -45,24 +116,30 @@ const struct hfield *hfields_getn(const struct hfields *, const char *lname,
 unsigned	 hfields_countn(const struct hfields *, const char *lname, size_t len);
 /* Remove every field called lname; returns how many. */
 unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
-/* Remove every field whose name is one of names (lowercase, NULL-ended)
- * in one pass; returns how many. */
+/* Remove every field whose name is one of names (lowercase, NULL-ended,
+ * at most 16) in one pass; returns how many. */
 unsigned	 hfields_del_any(struct hfields *, const char *const *names);
 /* The same with a NUL-terminated name (a literal's length is folded). */
 static inline const struct hfield *
 hfields_get(const struct hfields *hs, const char *lname)
 {
-	return hfields_getn(hs, lname, strlen(lname));
+	size_t len = strlen(lname);
+
+	return hfields_may_have(hs, lname, len) ? hfields_getn(hs, lname, len) : NULL;
 }
 static inline unsigned
 hfields_count(const struct hfields *hs, const char *lname)
 {
-	return hfields_countn(hs, lname, strlen(lname));
+	size_t len = strlen(lname);
+
+	return hfields_may_have(hs, lname, len) ? hfields_countn(hs, lname, len) : 0;
 }
 static inline unsigned
 hfields_del(struct hfields *hs, const char *lname)
 {
-	return hfields_deln(hs, lname, strlen(lname));
+	size_t len = strlen(lname);
+
+	return hfields_may_have(hs, lname, len) ? hfields_deln(hs, lname, len) : 0;
 }
 /*
  * Remove the hop-by-hop fields (RFC 9110 7.6.1): Connection and every field
@@ -78,6 +155,8 @@ int		 hfield_has_token(const char *value, const char *token);
  * request line's strings, which then cost no malloc of their own. */
 char		*hfields_strdup(struct hfields *, const char *p, size_t n,
 		    size_t room);
+/* The same, ASCII-lowercased (an authority). */
+char		*hfields_strdup_lower(struct hfields *, const char *p, size_t n);
 void		 hfields_free(struct hfields *);
 /* Empty the list but keep its array and first chunk for the next use. */
 void		 hfields_reset(struct hfields *);

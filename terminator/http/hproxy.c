@@ -52,10 +52,8 @@ hmethod_name(enum hmethod m)
 void
 hreq_set_authority(struct hreq *r, const char *p, size_t n)
 {
-	r->authority = hfields_strdup(&r->h, p, n, 0);
-	for (size_t i = 0; i < n; i++)	/* ASCII only, whatever the locale */
-		r->authority[i] = p[i] >= 'A' && p[i] <= 'Z' ? (char)(p[i] - 'A' + 'a') : p[i];
-	r->authority[n] = '\0';
+	/* ASCII only, whatever the locale. */
+	r->authority = hfields_strdup_lower(&r->h, p, n);
 }
 
 enum hmethod
@@ -260,11 +258,12 @@ st_pool(const struct hstream *st)
 
 /* --- forwarding fields -------------------------------------------------- */
 
+/* name: a lowercase literal. */
 static void
 set_field(struct hfields *h, const char *name, const char *value)
 {
 	hfields_del(h, name);
-	hfields_add(h, name, strlen(name), value, strlen(value));
+	hfields_add_lc(h, name, strlen(name), value, strlen(value));
 }
 
 /* Join every copy of name into one comma-separated value (or NULL). */
@@ -375,7 +374,7 @@ request_id(struct hstream *st)
 	st->rid[32] = '\0';
 	if (f != NULL)
 		hfields_del(&st->req.h, "x-request-id");
-	hfields_add(&st->req.h, "x-request-id", 12, st->rid, 32);
+	hfields_add_lc(&st->req.h, "x-request-id", 12, st->rid, 32);
 }
 
 static void
@@ -396,15 +395,15 @@ forwarding_fields(struct hstream *st)
 		 * below is then the only one of its name. */
 		hfields_del_any(h, fwd_names);
 		if (style == FWD_XFF || style == FWD_BOTH) {
-			hfields_add(h, "x-forwarded-for", 15, s->peer_ip,
+			hfields_add_lc(h, "x-forwarded-for", 15, s->peer_ip,
 			    strlen(s->peer_ip));
-			hfields_add(h, "x-forwarded-proto", 17, "https", 5);
-			hfields_add(h, "x-forwarded-host", 16, st->req.authority,
+			hfields_add_lc(h, "x-forwarded-proto", 17, "https", 5);
+			hfields_add_lc(h, "x-forwarded-host", 16, st->req.authority,
 			    strlen(st->req.authority));
 		}
 		if (style == FWD_FORWARDED || style == FWD_BOTH) {
 			forwarded_element(st, el, sizeof(el));
-			hfields_add(h, "forwarded", 9, el, strlen(el));
+			hfields_add_lc(h, "forwarded", 9, el, strlen(el));
 		}
 		return;
 	}
@@ -569,10 +568,10 @@ hproxy_respond(struct hstream *st, int status, enum hstream_err err, const char 
 	hfields_free(&r->h);
 	r->status = status;
 	n = snprintf(body, sizeof(body), "%d %s\n", status, hlog_status_text(status));
-	hfields_add(&r->h, "content-type", 12, "text/plain; charset=utf-8", 25);
-	hfields_add(&r->h, "cache-control", 13, "no-store", 8);
+	hfields_add_lc(&r->h, "content-type", 12, "text/plain; charset=utf-8", 25);
+	hfields_add_lc(&r->h, "cache-control", 13, "no-store", 8);
 	if (st->rid[0] != '\0')
-		hfields_add(&r->h, "x-request-id", 12, st->rid, strlen(st->rid));
+		hfields_add_lc(&r->h, "x-request-id", 12, st->rid, strlen(st->rid));
 	r->clen = n;
 	r->body = st->req.m != HM_HEAD;
 	evbuffer_drain(st->resp_body, evbuffer_get_length(st->resp_body));
@@ -603,7 +602,7 @@ hproxy_on_resp_head(struct hstream *st)
 	st->state = HST_RESPONDING;
 	if (h->hsts != NULL && hfields_get(&st->resp.h,
 	    "strict-transport-security") == NULL)
-		hfields_add(&st->resp.h, "strict-transport-security", 25,
+		hfields_add_lc(&st->resp.h, "strict-transport-security", 25,
 		    h->hsts, strlen(h->hsts));
 	/* No valid cookie, or its backend failed: name the one that answered. */
 	if (p->sticky != NULL && st->bk != NULL && st->bk != st->sticky_bk)

@@ -125,6 +125,7 @@ struct hstream {
 	struct timespec		 t0;		/* head complete */
 	double			 ttfb;		/* seconds to response head, or -1 */
 	void			*fe;		/* the frontend's own per-stream data */
+	uint64_t		 fe_buf[5];	/* room for it (zeroed in a new stream) */
 	struct site		*site;		/* the site the request is for */
 	const struct route	*route;		/* its route (route.h), or NULL */
 	struct backend		*sticky_bk;	/* the one its sticky cookie named */

@@ -120,7 +120,6 @@ up_on_headers_complete(llhttp_t *ps)
 {
 	struct upconn		*u = ps->data;
 	struct hstream		*st = u->st;
-	const struct hfield	*f;
 	int			 status = llhttp_get_status_code(ps);
 
 	if (status == 101) {
@@ -145,9 +144,10 @@ up_on_headers_complete(llhttp_t *ps)
 	st->resp.status = status;
 	hfields_strip_hop(&st->resp.h);
 	st->resp.clen = -1;
-	if ((f = hfields_get(&st->resp.h, "content-length")) != NULL) {
-		/* llhttp checked it: digits only, one value. */
-		st->resp.clen = (int64_t)strtoull(f->value, NULL, 10);
+	if (ps->flags & F_CONTENT_LENGTH) {
+		/* llhttp parsed it (digits only, one value), and counts it
+		 * down only once the body comes. */
+		st->resp.clen = (int64_t)ps->content_length;
 		hfields_del(&st->resp.h, "content-length");
 	}
 	st->resp.body = !(st->req.m == HM_HEAD || status == 204 || status == 304);

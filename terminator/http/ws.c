@@ -27,6 +27,8 @@
 static int
 any_token(const struct hfields *h, const char *name, const char *token)
 {
+	if (!hfields_may_have(h, name, strlen(name)))
+		return 0;
 	for (uint32_t i = 0; i < h->n; i++)
 		if (strcmp(h->v[i].name, name) == 0 &&
 		    hfield_has_token(h->v[i].value, token))
@@ -65,9 +67,9 @@ ws_h2_request(struct hstream *st)
 	hfields_del(&r->h, "sec-websocket-accept");
 	RAND_bytes(key, sizeof(key));
 	EVP_EncodeBlock((uint8_t *)b64, key, sizeof(key));
-	hfields_add(&r->h, "sec-websocket-key", 17, b64, WS_KEY_B64);
+	hfields_add_lc(&r->h, "sec-websocket-key", 17, b64, WS_KEY_B64);
 	if (hfields_get(&r->h, "sec-websocket-version") == NULL)
-		hfields_add(&r->h, "sec-websocket-version", 21, "13", 2);
+		hfields_add_lc(&r->h, "sec-websocket-version", 21, "13", 2);
 	st->upgrade = 1;
 	st->ws_h2 = 1;
 }

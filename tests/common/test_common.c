@@ -149,11 +149,12 @@ test_log_field_escape(void **state)
 /* libevent's blocks: a freed 1, 2 or 4 KiB block comes back for the next
  * allocation of its class on the same thread, with the room asked for;
  * plain malloc blocks may be freed through the hooks; at most
- * BUFCACHE_EV_DEPTH are kept a class, and flushing empties the cache. */
+ * BUFCACHE_EV_DEPTH are kept a class (BUFCACHE_EV_DEPTH_1K of 1 KiB), and
+ * flushing empties the cache. */
 static void
 test_bufcache_ev(void **state)
 {
-	void	*p, *q, *v[BUFCACHE_EV_DEPTH + 8];
+	void	*p, *q, *v[BUFCACHE_EV_DEPTH + 8], *w[BUFCACHE_EV_DEPTH_1K + 8];
 
 	(void)state;
 	p = bufcache_ev_malloc(1024);
@@ -183,6 +184,13 @@ test_bufcache_ev(void **state)
 	 * first ones, newest first. */
 	assert_ptr_equal(bufcache_ev_malloc(2048), v[BUFCACHE_EV_DEPTH - 1]);
 	bufcache_ev_free(v[BUFCACHE_EV_DEPTH - 1]);
+	/* The 1 KiB class keeps BUFCACHE_EV_DEPTH_1K. */
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		w[i] = bufcache_ev_malloc(1024);
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		bufcache_ev_free(w[i]);
+	assert_ptr_equal(bufcache_ev_malloc(1024), w[BUFCACHE_EV_DEPTH_1K - 1]);
+	bufcache_ev_free(w[BUFCACHE_EV_DEPTH_1K - 1]);
 	p = bufcache_ev_realloc(bufcache_ev_malloc(100), 3000);
 	memset(p, 4, 3000);
 	bufcache_ev_free(p);

@@ -53,6 +53,7 @@ struct fx {
 	int			 refused;	/* RST_STREAM(REFUSED_STREAM) seen */
 	unsigned		 max_open;	/* server streams seen at once */
 	unsigned		 ping_acks;	/* PING acknowledgements received */
+	char			 ctype[64];	/* the last content-type received */
 };
 
 static void
@@ -202,6 +203,9 @@ cl_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 	if (f->hd.type == NGHTTP2_HEADERS && nlen == 7 && memcmp(name, ":status", 7) == 0 &&
 	    f->hd.stream_id < 2048)
 		fx->status[f->hd.stream_id] = atoi((const char *)value) + 0 * (int)vlen;
+	if (f->hd.type == NGHTTP2_HEADERS && nlen == 12 &&
+	    memcmp(name, "content-type", 12) == 0)
+		snprintf(fx->ctype, sizeof(fx->ctype), "%.*s", (int)vlen, value);
 	return 0;
 }
 
@@ -975,6 +979,60 @@ test_client_eof_mid_body(void **state)
 	evbuffer_free(b);
 }
 
+/*
+ * The client closes mid-body after its stream's response HEADERS was
+ * queued but before it was packed. h2_on_head passes the stream's fields to
+ * nghttp2 uncopied: whatever becomes of that HEADERS (nghttp2 1.52 drops it
+ * once the RST_STREAM is queued; h2.c keeps the fields until the queue is
+ * empty in case it is packed), it never carries the bytes of a stream that
+ * reused the shell.
+ */
+static void
+test_client_eof_head_queued(void **state)
+{
+	struct fx	*fx = *state;
+	nghttp2_nv	 nv[4];
+	struct hstream	*st;
+	struct evbuffer	*out;
+	int32_t		 id;
+
+	start_session(fx);
+	client_new(fx);
+	assert_int_equal(pump(fx), 0);
+	nv[0] = NV(":method", "POST");
+	nv[1] = NV(":scheme", "https");
+	nv[2] = NV(":path", "/up");
+	nv[3] = NV(":authority", "a.test");
+	id = nghttp2_submit_headers(fx->cl, NGHTTP2_FLAG_NONE, -1, NULL, nv, 4, NULL);
+	assert_true(id > 0);
+	assert_int_equal(nghttp2_session_send(fx->cl), 0);
+	assert_true(hsess_input(fx->s, evbuffer_pullup(fx->c2s, -1),
+	    evbuffer_get_length(fx->c2s)) > 0);
+	evbuffer_drain(fx->c2s, evbuffer_get_length(fx->c2s));
+	event_base_loop(fx->base, EVLOOP_NONBLOCK);	/* the 503's head: queued */
+	assert_int_equal(fx->s->nstreams, 1);
+	assert_true(fx->s->streams->head_sent);
+	hsess_eof(fx->s);
+	assert_int_equal(fx->s->nstreams, 0);
+	/* The freed stream's shell, reused and written over. */
+	st = hstream_new(fx->s, 999);
+	for (int i = 0; i < 8; i++)
+		hfields_add(&st->resp.h, "content-type", 12, "XXXXXXXXXXXXXXXXXXXXXXXXX", 25);
+	hstream_free(st);
+	out = hsess_output(fx->s);
+	assert_true(nghttp2_session_mem_recv(fx->cl, evbuffer_pullup(out, -1),
+	    evbuffer_get_length(out)) >= 0);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	hsess_drained(fx->s);
+	assert_true(fx->closed[id]);	/* RST_STREAM(CANCEL) */
+	if (fx->status[id] != 0) {
+		assert_int_equal(fx->status[id], 503);
+		assert_string_equal(fx->ctype, "text/plain; charset=utf-8");
+	} else
+		assert_string_equal(fx->ctype, "");
+	assert_int_equal(hsess_state(fx->s), HSESS_CLOSING);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1010,6 +1068,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_shutdown_finishes_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_eof_mid_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_eof_head_queued, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("h2", tests, group_setup, group_teardown);

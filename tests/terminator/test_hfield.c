@@ -159,6 +159,94 @@ test_strdup(void **state)
 	assert_string_equal(m, "GET");
 	assert_int_equal(h.n, 10);
 	assert_int_equal(h.bytes, 10 * (5 + sizeof(v) - 1) + 1);
+	/* A lowercase copy: ASCII capitals only, whatever the length. */
+	assert_string_equal(hfields_strdup_lower(&h, "Bench.TEST:19543x", 16),
+	    "bench.test:19543");
+	assert_string_equal(hfields_strdup_lower(&h, "\xC3\x89" "A[::1]", 8), "\xC3\x89" "a[::1]");
+	assert_string_equal(hfields_strdup_lower(&h, "", 0), "");
+	assert_int_equal(h.n, 10);
+	hfields_free(&h);
+}
+
+/* Long names are lowercased eight bytes at a time: every ASCII capital,
+ * nothing else (the bytes around 'A' and 'Z', and those of 0x80 and up). */
+static void
+test_lower_long(void **state)
+{
+	struct hfields	h = { 0 };
+	char		in[300], want[300];
+	size_t		n = 0;
+
+	(void)state;
+	for (int c = 1; c < 256; c++) {
+		in[n] = (char)c;
+		want[n] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+		n++;
+	}
+	for (size_t len = 0; len <= n; len += len < 20 ? 1 : 37) {
+		hfields_add(&h, in, len, "v", 1);
+		assert_int_equal(h.v[h.n - 1].nlen, len);
+		assert_memory_equal(h.v[h.n - 1].name, want, len);
+		assert_int_equal(h.v[h.n - 1].name[len], '\0');
+	}
+	hfields_add(&h, "X-FORWARDED-FOR", 15, "a", 1);
+	hfields_add_lc(&h, "x-request-id", 12, "b", 1);
+	assert_string_equal(hfields_get(&h, "x-forwarded-for")->value, "a");
+	assert_string_equal(hfields_get(&h, "x-request-id")->value, "b");
+	hfields_free(&h);
+}
+
+/* The bits of the well-known names: set by adds (whole or in pieces),
+ * cleared when the last field of the name goes, and never hiding one. */
+static void
+test_known(void **state)
+{
+	static const char *const fwd[] = { "x-forwarded-for", "forwarded", NULL };
+	struct hfields h = { 0 };
+
+	(void)state;
+	assert_int_equal(hfield_known("host", 4), HFK_HOST);
+	assert_int_equal(hfield_known("hosts", 5), -1);
+	assert_int_equal(hfield_known("x-forwarded-proto", 17), HFK_X_FORWARDED_PROTO);
+	assert_null(hfields_get(&h, "host"));
+	add(&h, "Accept", "*/*");
+	assert_null(hfields_get(&h, "host"));
+	assert_int_equal(hfields_count(&h, "host"), 0);
+	assert_int_equal(hfields_del(&h, "host"), 0);
+	/* A name in pieces, as llhttp delivers it. */
+	hfields_add(&h, "Ho", 2, "", 0);
+	hfields_extend_last(&h, 0, "ST", 2);
+	hfields_extend_last(&h, 1, "a.test", 6);
+	add(&h, "host", "b.test");
+	assert_string_equal(hfields_get(&h, "host")->value, "a.test");
+	assert_int_equal(hfields_count(&h, "host"), 2);
+	assert_int_equal(hfields_del(&h, "host"), 2);
+	assert_null(hfields_get(&h, "host"));
+	add(&h, "Host", "c.test");	/* back after a delete */
+	assert_string_equal(hfields_get(&h, "host")->value, "c.test");
+	/* del_any clears what it removed, and only that. */
+	add(&h, "Forwarded", "for=1");
+	add(&h, "X-Request-ID", "r");
+	assert_int_equal(hfields_del_any(&h, fwd), 1);
+	assert_int_equal(hfields_del_any(&h, fwd), 0);
+	assert_null(hfields_get(&h, "forwarded"));
+	assert_string_equal(hfields_get(&h, "x-request-id")->value, "r");
+	/* strip_hop: nothing to do without a hop-by-hop name; a field that
+	 * Connection names goes even when it is a well-known one. */
+	hfields_strip_hop(&h);
+	assert_int_equal(h.n, 3);
+	add(&h, "Connection", "X-Request-ID");
+	add(&h, "TE", "trailers");
+	hfields_strip_hop(&h);
+	assert_int_equal(h.n, 2);
+	assert_null(hfields_get(&h, "x-request-id"));
+	assert_null(hfields_get(&h, "te"));
+	assert_null(hfields_get(&h, "connection"));
+	add(&h, "te", "trailers");
+	assert_non_null(hfields_get(&h, "te"));
+	hfields_reset(&h);
+	assert_int_equal(h.known, 0);
+	assert_null(hfields_get(&h, "te"));
 	hfields_free(&h);
 }
 
@@ -172,6 +260,8 @@ main(void)
 		cmocka_unit_test(test_strip_hop),
 		cmocka_unit_test(test_arena_reset),
 		cmocka_unit_test(test_strdup),
+		cmocka_unit_test(test_lower_long),
+		cmocka_unit_test(test_known),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
