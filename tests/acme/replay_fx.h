@@ -63,6 +63,18 @@ char	*on_finalize(struct replay *r, const char *req);
 char	*on_download(struct replay *r, const char *req);
 char	*take_csr(struct replay *r, const char *jws);
 
+/* newOrder steps' make(): record_order keeps each payload (up to four, in
+ * seen_orders, written on the ACME thread, read after the run) and answers
+ * the step's own body. order_field: a string member of the i-th payload,
+ * new, or NULL; order_has: whether it has member key. Both fail the test
+ * on a payload without identifiers. */
+extern char		*seen_orders[4];
+extern atomic_int	 nseen_orders;
+void	 seen_orders_clear(void);
+char	*record_order(struct replay *r, const char *req);
+char	*order_field(int i, const char *key);
+int	 order_has(int i, const char *key);
+
 /* The injected clock of the whole-issuance flows, and what they issue. */
 extern time_t		 fake_now;
 extern long		 cert_life;

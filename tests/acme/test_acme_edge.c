@@ -29,7 +29,6 @@
 #include "errbuf.h"
 #include "replay.h"
 #include "store.h"
-#include "b64url.h"
 #include "testcert.h"
 #include "replay_fx.h"
 
@@ -41,58 +40,6 @@
     "{\"classic\": \"90 days\", \"shortlived\": \"160 hours\"}}}"
 #define RATE_LIMITED "{\"type\": \"urn:ietf:params:acme:error:rateLimited\", " \
     "\"detail\": \"too many certificates\"}"
-
-/* The newOrder payloads the replayed CA saw, in order (written on the ACME
- * thread; read after acme_stop). */
-static char		*seen_orders[4];
-static atomic_int	 nseen_orders;
-
-static void
-seen_orders_clear(void)
-{
-	for (int i = 0; i < 4; i++) {
-		free(seen_orders[i]);
-		seen_orders[i] = NULL;
-	}
-	atomic_store(&nseen_orders, 0);
-}
-
-/* newOrder: keep the payload; the answer is the step's own body. */
-static char *
-record_order(struct replay *r, const char *req)
-{
-	json_t	*jws = json_loads(req, 0, NULL);
-	uint8_t	*p = NULL;
-	size_t	 plen;
-	int	 i = atomic_load(&nseen_orders);
-
-	if (jws != NULL && i < 4 &&
-	    (p = b64url_decode(str(jws, "payload"), &plen)) != NULL) {
-		seen_orders[i] = strndup((const char *)p, plen);
-		atomic_store(&nseen_orders, i + 1);
-	}
-	free(p);
-	json_decref(jws);
-	/* Inside make(), r->i is still the index of this step. */
-	return strdup(r->steps[atomic_load(&r->i)].body);
-}
-
-/* A string member of the i-th newOrder payload, new, or NULL if absent. */
-static char *
-order_field(int i, const char *key)
-{
-	json_t	*o;
-	char	*v = NULL;
-
-	assert_true(i < atomic_load(&nseen_orders));
-	o = json_loads(seen_orders[i], 0, NULL);
-	assert_non_null(o);
-	assert_non_null(json_object_get(o, "identifiers"));
-	if (json_string_value(json_object_get(o, key)) != NULL)
-		v = strdup(json_string_value(json_object_get(o, key)));
-	json_decref(o);
-	return v;
-}
 
 static int
 attempted(json_t *m)

@@ -25,7 +25,6 @@
 
 #include "acme.h"
 #include "acme_issuer.h"
-#include "b64url.h"
 #include "certfile.h"
 #include "errbuf.h"
 #include "replay.h"
@@ -545,58 +544,6 @@ test_old_state_resumes(void **state)
 }
 
 /* ---- back to the first CA once its rate limit has passed ----------------- */
-
-/* The newOrder payloads the replayed CAs saw, in order (written on the ACME
- * thread, read after run returns). */
-static char		*seen_orders[4];
-static atomic_int	 nseen_orders;
-
-static void
-seen_orders_clear(void)
-{
-	for (int i = 0; i < 4; i++) {
-		free(seen_orders[i]);
-		seen_orders[i] = NULL;
-	}
-	atomic_store(&nseen_orders, 0);
-}
-
-/* newOrder: keep the payload; the answer is the step's own body. */
-static char *
-record_order(struct replay *r, const char *req)
-{
-	json_t	*jws = json_loads(req, 0, NULL);
-	uint8_t	*p = NULL;
-	size_t	 plen;
-	int	 i = atomic_load(&nseen_orders);
-
-	if (jws != NULL && i < 4 &&
-	    (p = b64url_decode(str(jws, "payload"), &plen)) != NULL) {
-		seen_orders[i] = strndup((const char *)p, plen);
-		atomic_store(&nseen_orders, i + 1);
-	}
-	free(p);
-	json_decref(jws);
-	/* Inside make(), r->i is still the index of this step. */
-	return strdup(r->steps[atomic_load(&r->i)].body);
-}
-
-/* Whether the i-th newOrder payload has member key (it must have its
- * identifiers: a payload that did not parse fails the test). */
-static int
-order_has(int i, const char *key)
-{
-	json_t	*o;
-	int	 has;
-
-	assert_true(i < atomic_load(&nseen_orders));
-	o = json_loads(seen_orders[i], 0, NULL);
-	assert_non_null(o);
-	assert_non_null(json_object_get(o, "identifiers"));
-	has = json_object_get(o, key) != NULL;
-	json_decref(o);
-	return has;
-}
 
 /*
  * r.test's certificate in service (CA-like: it has an AKI, so ARI has a
