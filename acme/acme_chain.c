@@ -83,21 +83,24 @@ install_chain(struct job *j, const char *pem)
 	struct errbuf	 eb;
 	int		 tries = 0;
 
-	if (j->lock != NULL && !store_lock_check(j->lock) && lock_retake(j) == -1) {
-		job_fail(j, ACME_FAIL_OTHER, "lost the store lock for %s before "
-		    "writing the certificate", job_name(j));
-		return;
-	}
 	/* Fenced: written only while the lock is still ours (etcd: in the
-	 * write's own transaction); a lease that ended between the check and
-	 * the write is taken again once. */
-	while ((cf = store_cert_put_locked(j->a->store, j->lock, job_name(j),
-	    j->site->names, j->site->nnames, pem, j->key_pem, &eb)) == NULL) {
-		if (errno == ESTALE && j->lock != NULL && tries++ == 0 &&
-		    lock_retake(j) == 0)
-			continue;
-		job_fail(j, ACME_FAIL_CERTIFICATE, "new certificate rejected: %s", eb.msg);
-		return;
+	 * write's own transaction; the file backend checks it just before).
+	 * A lock whose lease ended is taken again once, if nobody holds it. */
+	for (;;) {
+		errno = 0;
+		if ((cf = store_cert_put_locked(j->a->store, j->lock, job_name(j),
+		    j->site->names, j->site->nnames, pem, j->key_pem, &eb)) != NULL)
+			break;
+		if (errno != ESTALE || j->lock == NULL) {
+			job_fail(j, ACME_FAIL_CERTIFICATE, "new certificate "
+			    "rejected: %s", eb.msg);
+			return;
+		}
+		if (tries++ > 0 || lock_retake(j) == -1) {
+			job_fail(j, ACME_FAIL_OTHER, "lost the store lock for %s "
+			    "before writing the certificate", job_name(j));
+			return;
+		}
 	}
 	job_installed(j, cf);
 	certfile_unref(cf);
