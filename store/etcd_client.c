@@ -199,6 +199,12 @@ etcd_client_nendpoints(const struct etcd_client *c)
 	return c->nep;
 }
 
+const char *
+etcd_client_endpoint(const struct etcd_client *c, size_t i)
+{
+	return c->ep[i % c->nep];
+}
+
 size_t
 etcd_client_current(struct etcd_client *c)
 {

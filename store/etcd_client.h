@@ -47,6 +47,8 @@ int		 etcd_call(struct etcd_client *, const char *path, json_t *req,
 CURL		*etcd_client_easy(struct etcd_client *, size_t i, const char *path,
 		    const char *body, struct curl_slist **hdrs);
 size_t		 etcd_client_nendpoints(const struct etcd_client *);
+/* Endpoint i's URL (i modulo their number), for logs. */
+const char	*etcd_client_endpoint(const struct etcd_client *, size_t i);
 /* The endpoint that answered last (where a stream should start). */
 size_t		 etcd_client_current(struct etcd_client *);
 /*

@@ -13,6 +13,12 @@
  * etcd. When events may have been lost (the handle was opened from the
  * local copy while etcd was down, or etcd compacted past the revision the
  * watch wanted), the thread resynchronises instead: see resync().
+ * The stream asks for a leader (gRPC metadata "hasleader" through the
+ * gateway's Grpc-Metadata- header): a member that loses its leader (cut
+ * off from the others, or quorum lost) ends it with "no leader" within
+ * about five seconds instead of holding it open with no events while the
+ * rest of the cluster goes on, and the probe before the next stream finds
+ * a member that has one.
  * etcd_watch_stop wakes the thread through curl_multi_wakeup and joins it.
  */
 #include <pthread.h>
@@ -40,6 +46,7 @@ struct etcd_watch {
 	int			 resealed;	/* etcd_reseal done (key rotation) */
 	size_t			 ep;		/* endpoint of the current stream */
 	int			 reauth;	/* the stream was refused */
+	int			 streams;	/* opened so far */
 	char			*buf;		/* a partial line */
 	size_t			 n;
 };
@@ -59,6 +66,8 @@ on_line(struct etcd_watch *w, const char *line, size_t len)
 	    (err = json_string_value(json_object_get(j, "error"))) != NULL) {
 		if (strstr(err, "auth") != NULL || strstr(err, "token") != NULL)
 			w->reauth = 1;
+		log_warnx("etcd: the member ended the watch: %s; watching "
+		    "again through a member that answers", err);
 		json_decref(j);
 		return;
 	}
@@ -149,9 +158,14 @@ stream(struct etcd_watch *w)
 	free(body);
 	if (h == NULL)
 		return;
+	hdrs = curl_slist_append(hdrs, "Grpc-Metadata-Hasleader: true");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (w->streams++ > 0)
+		log_notice("etcd: watching again through %s, from revision %lld",
+		    etcd_client_endpoint(e->c, w->ep), (long long)w->next_rev);
 	w->n = 0;
 	curl_multi_add_handle(w->multi, h);
 	while (running && !atomic_load(&w->stop)) {
@@ -160,6 +174,12 @@ stream(struct etcd_watch *w)
 		if (running)
 			curl_multi_poll(w->multi, NULL, 0, 1000, NULL);
 	}
+	/* The gateway's last object (an error that ends the stream) comes
+	 * without a newline; a line cut short by a broken connection is not
+	 * JSON and is dropped by on_line. */
+	if (w->n > 0 && !atomic_load(&w->stop))
+		on_line(w, w->buf, w->n);
+	w->n = 0;
 	curl_multi_remove_handle(w->multi, h);
 	curl_easy_cleanup(h);
 	curl_slist_free_all(hdrs);

@@ -12,6 +12,10 @@
 #    members left;
 #  - no node saw the store as lost: no "no member answers" in any log,
 #    tlsgate_store_up stays 1.
+# Then m2 or m3 is killed too (quorum lost, the other alone without a
+# leader): the watch of each node on the one left, which asks for a leader,
+# is ended by it with "no leader"; with both back, every node has the store
+# again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pebble.sh"
 . "$(dirname "$0")/lib-cluster.sh"
@@ -98,3 +102,46 @@ for n in $NODES; do
 	serves_all "$n" || fail "node $n: $(cat "$T/names$n.out")"
 done
 ok "no node lost the store; tlsgate_store_up 1 throughout"
+
+# Quorum lost: one of m2 and m3 killed too, the other left alone without a
+# leader. Each node's watch moved to m2 or m3 when m1 died (logged); the
+# member most nodes watch is the one kept. A watch that asks for a leader
+# ("hasleader") is ended by it with "no leader" within seconds, where a
+# plain one would stay open with no events for as long as the member is cut
+# off from a cluster that may go on without it.
+watched() { # NODE: the etcd member (2 or 3) its watch went to
+	local u
+	u=$(grep "etcd: watching again through" "$T/node$1.log" | tail -1 | sed 's/.*through \([^,]*\),.*/\1/')
+	case "$u" in
+	"http://127.0.0.1:${EC[2]}") echo 2 ;;
+	"http://127.0.0.1:${EC[3]}") echo 3 ;;
+	*) fail "node $1: its watch did not move to m2 or m3 ($u)" ;;
+	esac
+}
+declare -A W
+on2=0
+for n in $NODES; do W[$n]=$(watched "$n"); [ "${W[$n]}" = 2 ] && on2=$((on2 + 1)); done
+if [ $on2 -ge 2 ]; then keep=2; gone=3; else keep=3; gone=2; fi
+etcd_stop KILL $gone
+deadline=$((SECONDS + 40))
+asserted=""
+for n in $NODES; do
+	[ "${W[$n]}" = $keep ] || continue
+	until grep -q "etcd: the member ended the watch: etcdserver: no leader" "$T/node$n.log"; do
+		[ $SECONDS -lt $deadline ] || fail "node $n: its watch on m$keep, left without a leader, was not ended: $(grep 'etcd:' "$T/node$n.log" | tail -3)"
+		sleep 0.2
+	done
+	asserted="$asserted $n"
+done
+ok "quorum lost (m$keep alone): the watch of node(s)$asserted, on m$keep, ended with 'no leader'"
+etcd_member $gone
+etcd_healthy 2 3
+deadline=$((SECONDS + 40))
+for n in $NODES; do
+	until [ "$(metric "$n" 'tlsgate_store_up{backend="etcd"}')" = 1 ]; do
+		[ $SECONDS -lt $deadline ] || fail "node $n: the store is not back after quorum returned"
+		sleep 0.2
+	done
+	serves_all "$n" || fail "node $n: $(cat "$T/names$n.out")"
+done
+ok "quorum back (m2 and m3): every node has the store again and serves both names"
