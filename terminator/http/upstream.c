@@ -17,7 +17,8 @@
  * run from our own event callbacks only: the entry points called by the
  * middle (upstream_start, upstream_body, upstream_resume) just schedule it
  * through kev, so the middle never sees hproxy_on_*() from inside its own
- * call. The middle, in turn, may call anything of ours from inside
+ * call. (upstream_start writes a bodiless request on a reused plain
+ * connection at once, a write that reports nothing to the middle.) The middle, in turn, may call anything of ours from inside
  * hproxy_on_*(): u->depth counts our callbacks on the stack, a connection
  * closed meanwhile is freed only when the outermost one returns, and after
  * each hproxy_on_*() the pump checks that the stream is still attached.
@@ -633,6 +634,17 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 		up_timer(u, o->connect_timeout);
 	else
 		up_timer(u, o->response_timeout);
+	/*
+	 * A bodiless request on a reused plain connection (most of them) goes
+	 * out now, in one write, rather than from the loop a turn later: that
+	 * write reports nothing to the middle, so the rule above holds. Any
+	 * other case, and a write that is short or fails, is the pump's.
+	 */
+	if (u->state == UP_SENDING && u->ssl == NULL && !st->req.body &&
+	    up_write_now(u) == 0) {
+		up_update_events(u);
+		return 0;
+	}
 	up_kick(u);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/err.h>
@@ -279,6 +280,32 @@ up_tunnel_shut(struct upconn *u)
 		ERR_clear_error();
 	} else
 		(void)shutdown(u->fd, SHUT_WR);
+}
+
+/*
+ * A bodiless request on a reused plain connection, sent from inside the
+ * middle's call (upstream_start): one write of the head. 0 when it went
+ * whole and the request is complete; -1 otherwise, with nothing done that
+ * the pump does not take over from the loop (the rest of a short write, or
+ * the error, which it meets again and reports). No hproxy_on_*() is called.
+ */
+int
+up_write_now(struct upconn *u)
+{
+	ssize_t w;
+
+	up_build_head(u);
+	if (u->chunked || u->body_left != 0)
+		return -1;
+	if ((w = write(u->fd, u->hb, u->hlen)) <= 0)
+		return -1;
+	(void)up_consume(u, (size_t)w);
+	up_progress(u);
+	if (!up_request_complete(u))
+		return -1;
+	u->wdone = 1;
+	u->state = UP_WAITING;
+	return 0;
 }
 
 /* Write what can be written. -1 if the stream was let go. */
