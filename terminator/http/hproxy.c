@@ -656,6 +656,19 @@ hproxy_on_error(struct hstream *st, enum hstream_err err, int retry, const char 
 	hproxy_respond(st, err == HSE_TIMEOUT ? 504 : 502, err, why);
 }
 
+struct hsess *
+hproxy_hold(struct hstream *st)
+{
+	return hsess_hold(st->s);
+}
+
+void
+hproxy_unhold(struct hsess *held)
+{
+	if (held != NULL)
+		hsess_unhold(held);
+}
+
 void
 hproxy_release(struct hstream *st)
 {

@@ -108,7 +108,32 @@ hsess_activate(struct hsess *s)
 	if (s->defer_on)
 		return;
 	s->defer_on = 1;
+	if (s->held) {
+		s->held_pending = 1;	/* hsess_unhold() runs them */
+		return;
+	}
 	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+}
+
+struct hsess *
+hsess_hold(struct hsess *s)
+{
+	assert(s->magic == HSESS_MAGIC);
+	if (s->proto != HSESS_H1 || s->held)
+		return NULL;
+	s->held = 1;
+	return s;
+}
+
+void
+hsess_unhold(struct hsess *s)
+{
+	assert(s->magic == HSESS_MAGIC && s->held);
+	s->held = 0;
+	if (!s->held_pending)
+		return;
+	s->held_pending = 0;
+	hsess_on_defer(-1, 0, s);	/* last: it may free s */
 }
 
 void

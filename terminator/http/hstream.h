@@ -184,6 +184,16 @@ void		 hproxy_resp_taken(struct hstream *st);
 
 /* --- the middle, called by upstream.c -------------------------------- */
 
+/*
+ * Bracket an event callback of the backend side: the frontend hooks that
+ * hproxy_on_*() defer meanwhile run in hproxy_unhold() (for an HTTP/1.1
+ * client; from the loop as before for others, and then hproxy_hold()
+ * returns NULL). hproxy_unhold() may free st, its session and the backend
+ * connection: it must be the callback's last act.
+ */
+struct hsess	*hproxy_hold(struct hstream *st);
+void		 hproxy_unhold(struct hsess *held);
+
 /* st->resp holds the response head (1xx already skipped). */
 void		 hproxy_on_resp_head(struct hstream *st);
 /* st->resp_body grew. */

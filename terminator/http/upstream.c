@@ -18,7 +18,10 @@
  * middle (upstream_start, upstream_body, upstream_resume) just schedule it
  * through kev, so the middle never sees hproxy_on_*() from inside its own
  * call. (upstream_start writes a bodiless request on a reused plain
- * connection at once, a write that reports nothing to the middle.) The middle, in turn, may call anything of ours from inside
+ * connection at once, a write that reports nothing to the middle.) Our
+ * event callbacks bracket their work with hproxy_hold()/hproxy_unhold(),
+ * so that an HTTP/1.1 client's hooks run as the callback ends, with no
+ * loop turn; the unhold is each callback's last act. The middle, in turn, may call anything of ours from inside
  * hproxy_on_*(): u->depth counts our callbacks on the stack, a connection
  * closed meanwhile is freed only when the outermost one returns, and after
  * each hproxy_on_*() the pump checks that the stream is still attached.
@@ -471,11 +474,14 @@ static void
 up_on_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct upconn	*u = arg;
+	struct hsess	*held;
 	socklen_t	 len = sizeof(int);
 	int		 err = 0;
 
 	(void)fd;
 	assert(u->magic == UPCONN_MAGIC);
+	/* The frontend's hooks run when this ends (hproxy_hold()). */
+	held = u->st != NULL ? hproxy_hold(u->st) : NULL;
 	u->depth++;
 	if (what & EV_READ)
 		u->rb.drained = 0;
@@ -496,21 +502,25 @@ up_on_io(evutil_socket_t fd, short what, void *arg)
 	}
 	u->depth--;
 	up_unwind(u);
+	hproxy_unhold(held);	/* last: u may be gone after it */
 }
 
 static void
 up_on_kick(evutil_socket_t fd, short what, void *arg)
 {
-	struct upconn *u = arg;
+	struct upconn	*u = arg;
+	struct hsess	*held;
 
 	(void)fd;
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
 	u->kick_on = 0;
+	held = u->st != NULL ? hproxy_hold(u->st) : NULL;
 	u->depth++;
 	up_pump(u);
 	u->depth--;
 	up_unwind(u);
+	hproxy_unhold(held);	/* last: u may be gone after it */
 }
 
 static void
