@@ -351,11 +351,11 @@ h1_u64(char *end, uint64_t v)
  */
 static void
 h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
-    int clen, int chunked, const char *conn)
+    int clen, int chunked, const char *conn, size_t cl)
 {
 	struct evbuffer_iovec	 v;
 	char			 num[24], *n = NULL, *p;
-	size_t			 len, rl = strlen(reason), cl = strlen(conn), nl = 0;
+	size_t			 len, rl = strlen(reason), nl = 0;
 
 	len = 13 + rl + 2 + cl + 2;	/* "HTTP/1.1 NNN " reason CRLF conn CRLF */
 	for (uint32_t i = 0; i < r->h.n; i++)
@@ -415,8 +415,10 @@ h1_tunnel_open(struct h1 *h, struct hstream *st)
 	h->state = H1_TUNNEL;
 	h->close = 1;
 	h->chunked = 0;
+#define H1_UPGRADE "connection: upgrade\r\nupgrade: websocket\r\n"
 	h1_write_head(h->s->out, &st->resp, h1_reason(101), 0, 0,
-	    "connection: upgrade\r\nupgrade: websocket\r\n");
+	    H1_UPGRADE, sizeof(H1_UPGRADE) - 1);
+#undef H1_UPGRADE
 	h1_arm(h);	/* no timer of ours: the tunnel's idle limit is upstream's */
 	if (h->eof) {
 		st->req_done = 1;
@@ -431,7 +433,8 @@ h1_on_head(struct hstream *st)
 	struct h1	*h = s->ps;
 	struct hresp	*r = &st->resp;
 	struct evbuffer	*o = s->out;
-	const char	*reason;
+	const char	*reason, *conn;
+	size_t		 cl;
 
 	if (st->head_sent)
 		return;
@@ -450,9 +453,15 @@ h1_on_head(struct hstream *st)
 			h->close = 1;	/* the end of the body is the close */
 	}
 	reason = h1_reason(r->status);
+	if (h->close)
+		conn = "connection: close\r\n", cl = 19;
+	else if (h->version == 10)
+		conn = "connection: keep-alive\r\n", cl = 24;
+	else
+		conn = "", cl = 0;
+	assert(cl == strlen(conn));
 	h1_write_head(o, r, reason, r->clen >= 0 && (r->body || st->req.m == HM_HEAD),
-	    h->chunked, h->close ? "connection: close\r\n" :
-	    h->version == 10 ? "connection: keep-alive\r\n" : "");
+	    h->chunked, conn, cl);
 }
 
 /* The exchange is over on both sides: next request, or close. */

@@ -51,6 +51,18 @@ lower(char *dst, const char *src, size_t n)
 		w |= (a & ~z & ~w & hi) >> 2;
 		memcpy(dst + i, &w, 8);
 	}
+	if (n >= 8 && i < n) {
+		/* The last word again, overlapping: lowering is idempotent,
+		 * and dst's overlap holds what it would compute anyway. */
+		uint64_t w, a, z;
+
+		memcpy(&w, src + n - 8, 8);
+		a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
+		z = (w & lo7) + 0x2525252525252525ULL;
+		w |= (a & ~z & ~w & hi) >> 2;
+		memcpy(dst + n - 8, &w, 8);
+		return;
+	}
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)src[i];
 		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);

@@ -208,6 +208,7 @@ hsess_new(enum hsess_proto proto, const struct hsess_conn *c)
 		snprintf(s->peer_port, sizeof(s->peer_port), "%u", ntohs(s6->sin6_port));
 	} else
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
+	s->peer_ip_len = strlen(s->peer_ip);
 	s->trusted = view_trusted_proxy(c->view, (const struct sockaddr *)ss);
 	event_assign(&s->defer_ev, s->base, -1, 0, hsess_on_defer, s);
 	evtimer_assign(&s->timer, s->base, hsess_on_timer, s);

@@ -60,6 +60,7 @@ struct hsess {
 	int			 held;		/* hsess_hold(): hooks wait for unhold */
 	int			 held_pending;	/* and some are waiting */
 	char			 peer_ip[INET6_ADDRSTRLEN];
+	size_t			 peer_ip_len;
 	char			 peer_port[8];
 	struct event		 defer_ev;	/* runs pending hooks, then kicks */
 	struct event		 timer;		/* the protocol's timeouts */

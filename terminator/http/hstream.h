@@ -52,6 +52,7 @@ struct hreq {
 	enum hmethod	 m;
 	char		*target;	/* origin-form "/path?query", or "*" */
 	char		*authority;	/* Host or :authority (lowercase); NULL if none */
+	size_t		 authority_len;	/* its length (set with it) */
 	int		 version;	/* 10, 11 or 20 */
 	struct hfields	 h;		/* end-to-end fields; no Host, no pseudo-headers */
 	int64_t		 clen;		/* Content-Length, -1 when unknown */

@@ -44,13 +44,18 @@ static void
 up_build_head(struct upconn *u)
 {
 	const struct hreq	*r = &u->st->req;
+	/* A known method was received spelled as hmethod_name() spells it. */
+	static const uint8_t	 mlen[HM__MAX] = { 3, 4, 4, 3, 6, 7, 5, 5, 7, 0 };
 	const char		*auth = r->authority ? r->authority : "";
-	size_t			 cap, ml = strlen(r->method), tl = strlen(r->target);
+	size_t			 cap, tl = strlen(r->target);
+	size_t			 ml = r->m < HM_OTHER ? mlen[r->m] : strlen(r->method);
+	size_t			 al = r->authority ? r->authority_len : 0;
 	char			*p, num[32];
 	int			 nl = 0;
 
-	cap = ml + 1 + tl + 11 + 6 + strlen(auth) + 2 + r->h.bytes + 4 * (size_t)r->h.n +
+	cap = ml + 1 + tl + 11 + 6 + al + 2 + r->h.bytes + 4 * (size_t)r->h.n +
 	    64 + sizeof(UP_WS_FIELDS);
+	assert(ml == strlen(r->method) && al == strlen(auth));
 	if (cap > u->hb_cap) {
 		/* The buffer stays with the connection for the next head. */
 		if (cap < UP_HB_KEEP)
@@ -64,7 +69,7 @@ up_build_head(struct upconn *u)
 	*p++ = ' ';
 	p = put(p, r->target, tl);
 	p = put(p, " HTTP/1.1\r\nhost: ", 17);
-	p = put(p, auth, strlen(auth));
+	p = put(p, auth, al);
 	p = put(p, "\r\n", 2);
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
@@ -300,7 +305,7 @@ up_write_now(struct upconn *u)
 	if ((w = write(u->fd, u->hb, u->hlen)) <= 0)
 		return -1;
 	(void)up_consume(u, (size_t)w);
-	up_progress(u);
+	/* No up_progress(): upstream_start()'s up_timer() marked now. */
 	if (!up_request_complete(u))
 		return -1;
 	u->wdone = 1;
