@@ -74,6 +74,9 @@ struct h1 {
 
 static llhttp_settings_t h1_settings;
 
+/* Response bodies up to this size are copied into the output, not moved. */
+#define H1_COPY_MAX	2048
+
 static const struct view_http *
 h1_vh(const struct h1 *h)
 {
@@ -518,7 +521,15 @@ h1_on_data(struct hstream *st)
 			n = HSESS_OUT_HIGH;
 		if (h->chunked)
 			evbuffer_add_printf(s->out, "%zx\r\n", n);
-		evbuffer_remove_buffer(st->resp_body, s->out, n);
+		if (n <= H1_COPY_MAX) {
+			/* A small body is copied behind the head, most often
+			 * into the head's own chain: conn_http_write()'s
+			 * pullup then has nothing to join. */
+			evbuffer_add(s->out, evbuffer_pullup(st->resp_body,
+			    (ev_ssize_t)n), n);
+			evbuffer_drain(st->resp_body, n);
+		} else
+			evbuffer_remove_buffer(st->resp_body, s->out, n);
 		if (h->chunked)
 			evbuffer_add(s->out, "\r\n", 2);
 		st->out_bytes += n;
