@@ -378,17 +378,14 @@ h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
 	p[11] = (char)('0' + r->status % 10);
 	p[12] = ' ';
 	p += 13;
-	memcpy(p, reason, rl);
-	p += rl;
+	p = hf_put(p, reason, rl);
 	*p++ = '\r';
 	*p++ = '\n';
 	for (uint32_t i = 0; i < r->h.n; i++) {
-		memcpy(p, r->h.v[i].name, r->h.v[i].nlen);
-		p += r->h.v[i].nlen;
+		p = hf_put(p, r->h.v[i].name, r->h.v[i].nlen);
 		*p++ = ':';
 		*p++ = ' ';
-		memcpy(p, r->h.v[i].value, r->h.v[i].vlen);
-		p += r->h.v[i].vlen;
+		p = hf_put(p, r->h.v[i].value, r->h.v[i].vlen);
 		*p++ = '\r';
 		*p++ = '\n';
 	}

@@ -151,13 +151,12 @@ add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
 	}
 	p = arena_alloc(hs, nlen + vlen + 2);
 	if (lc)
-		memcpy(p, name, nlen);
+		hf_put(p, name, nlen);
 	else
 		lower(p, name, nlen);
 	p[nlen] = '\0';
 	known_add(hs, p, nlen);
-	if (vlen > 0)
-		memcpy(p + nlen + 1, value, vlen);
+	hf_put(p + nlen + 1, value, vlen);
 	p[nlen + 1 + vlen] = '\0';
 	f = &hs->v[hs->n++];
 	f->name = p;
@@ -194,7 +193,7 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 	old = (size_t)f->nlen + f->vlen + 2;
 	p = arena_grow(hs, f->name, old, old + n);
 	if (is_value) {
-		memcpy(p + f->nlen + 1 + f->vlen, s, n);
+		hf_put(p + f->nlen + 1 + f->vlen, s, n);
 		f->vlen += (uint32_t)n;
 	} else {
 		/* The value (and its NUL) moves up to make room for the name. */
@@ -403,8 +402,7 @@ hfields_strdup(struct hfields *hs, const char *p, size_t n, size_t room)
 {
 	char *q = arena_alloc(hs, room > n + 1 ? room : n + 1);
 
-	if (n > 0)
-		memcpy(q, p, n);
+	hf_put(q, p, n);
 	q[n] = '\0';
 	return q;
 }

@@ -98,6 +98,35 @@ hfields_may_have(const struct hfields *hs, const char *lname, size_t len)
 	return k < 0 || (hs->known & (uint32_t)1 << k) != 0;
 }
 
+/*
+ * Copy n bytes to p and return p + n: for the short strings of a head
+ * (names, values, a method), inline moves of overlapping words instead of
+ * a call into the C library; longer ones go to memcpy().
+ */
+static inline char *
+hf_put(char *p, const char *s, size_t n)
+{
+	uint64_t a, b;
+	uint32_t c, d;
+
+	if (n >= 8 && n <= 16) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(p, &a, 8);
+		memcpy(p + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		memcpy(&c, s, 4);
+		memcpy(&d, s + n - 4, 4);
+		memcpy(p, &c, 4);
+		memcpy(p + n - 4, &d, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++)
+			p[i] = s[i];
+	} else
+		memcpy(p, s, n);
+	return p + n;
+}
+
 /* Append a copy (the name is lowercased). */
 void		 hfields_add(struct hfields *, const char *name, size_t nlen,
 		    const char *value, size_t vlen);

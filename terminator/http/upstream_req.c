@@ -32,12 +32,7 @@
 #define UP_TLS_WRITE	16384		/* bytes per SSL_write */
 #define UP_WS_FIELDS	"connection: upgrade\r\nupgrade: websocket\r\n"
 
-static char *
-put(char *p, const char *s, size_t n)
-{
-	memcpy(p, s, n);
-	return p + n;
-}
+#define put	hf_put
 
 /* Build the request head (upstream.h's framing rules) into u->hb. */
 static void
