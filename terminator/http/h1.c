@@ -200,6 +200,8 @@ h1_on_headers_complete(llhttp_t *p)
 	struct hstream	*st = h->st;
 	struct hreq	*r = &st->req;
 	const struct hfield *f;
+	struct hfield	 host;
+	unsigned	 nhost = 0;
 	const char	*m = llhttp_method_name((llhttp_method_t)p->method);
 	size_t		 mlen = strlen(m);
 
@@ -218,7 +220,10 @@ h1_on_headers_complete(llhttp_t *p)
 	}
 	if (p->http_major != 1)
 		return h1_refuse(h, 505, "HTTP version not supported");
-	if (hfields_count(&r->h, "host") > 1)
+	/* Host leaves the fields here; the authority stands for it. */
+	if (hfields_may_have(&r->h, "host", 4))
+		nhost = hfields_pop(&r->h, "host", 4, &host);
+	if (nhost > 1)
 		return h1_refuse(h, 400, "more than one Host field");
 	/* Absolute form (RFC 9112 3.2.2): its authority wins over Host. */
 	if (r->target[0] != '/' && (strncasecmp(r->target, "https://", 8) == 0 ||
@@ -230,11 +235,10 @@ h1_on_headers_complete(llhttp_t *p)
 		hreq_set_authority(r, a, alen);
 		memmove(r->target, slash != NULL ? slash : "/",
 		    strlen(slash != NULL ? slash : "/") + 1);
-	} else if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0)
-		hreq_set_authority(r, f->value, f->vlen);
+	} else if (nhost > 0 && host.vlen > 0)
+		hreq_set_authority(r, host.value, host.vlen);
 	else if (r->version == 11)
 		return h1_refuse(h, 400, "no Host field");
-	hfields_del(&r->h, "host");
 	if (r->m == HM_CONNECT)
 		return h1_refuse(h, 405, "CONNECT is not supported");
 	if (r->target[0] != '/' && !(r->m == HM_OPTIONS && strcmp(r->target, "*") == 0))

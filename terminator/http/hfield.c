@@ -260,6 +260,30 @@ hfields_deln(struct hfields *hs, const char *lname, size_t len)
 }
 
 unsigned
+hfields_pop(struct hfields *hs, const char *lname, size_t len,
+    struct hfield *first)
+{
+	uint32_t	i, j = 0;
+	unsigned	gone = 0;
+
+	for (i = 0; i < hs->n; i++) {
+		struct hfield *f = &hs->v[i];
+		if (name_is(f, lname, len)) {
+			if (gone++ == 0)
+				*first = *f;
+			hs->bytes -= (size_t)f->nlen + f->vlen;
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
+	}
+	hs->n = j;
+	known_del(hs, lname, len);
+	return gone;
+}
+
+unsigned
 hfields_del_any(struct hfields *hs, const char *const *names)
 {
 	uint32_t	i, j = 0;
