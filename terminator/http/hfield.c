@@ -138,9 +138,10 @@ arena_grow(struct hfields *hs, char *p, size_t old, size_t new)
 	return q;
 }
 
+/* k: the name's HFK_* (or -1), or -2 to find it here. */
 static void
 add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
-    size_t vlen, int lc)
+    size_t vlen, int lc, int k)
 {
 	struct hfield	*f;
 	char		*p;
@@ -155,7 +156,10 @@ add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
 	else
 		lower(p, name, nlen);
 	p[nlen] = '\0';
-	known_add(hs, p, nlen);
+	if (k == -2)
+		known_add(hs, p, nlen);
+	else if (k >= 0)
+		hs->known |= (uint32_t)1 << k;
 	hf_put(p + nlen + 1, value, vlen);
 	p[nlen + 1 + vlen] = '\0';
 	f = &hs->v[hs->n++];
@@ -170,14 +174,15 @@ void
 hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value,
     size_t vlen)
 {
-	add_field(hs, name, nlen, value, vlen, 0);
+	add_field(hs, name, nlen, value, vlen, 0, -2);
 }
 
 void
-hfields_add_lc(struct hfields *hs, const char *name, size_t nlen, const char *value,
-    size_t vlen)
+hfields_add_lck(struct hfields *hs, const char *name, size_t nlen, const char *value,
+    size_t vlen, int k)
 {
-	add_field(hs, name, nlen, value, vlen, 1);
+	assert(k == hfield_known(name, nlen));
+	add_field(hs, name, nlen, value, vlen, 1, k);
 }
 
 void

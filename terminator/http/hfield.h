@@ -132,8 +132,15 @@ void		 hfields_add(struct hfields *, const char *name, size_t nlen,
 		    const char *value, size_t vlen);
 /* The same for a name that is lowercase already (HTTP/2's, which nghttp2
  * checked, or a literal of ours): copied as it is. */
-void		 hfields_add_lc(struct hfields *, const char *name, size_t nlen,
-		    const char *value, size_t vlen);
+void		 hfields_add_lck(struct hfields *, const char *name, size_t nlen,
+		    const char *value, size_t vlen, int k);
+static inline void
+hfields_add_lc(struct hfields *hs, const char *name, size_t nlen,
+    const char *value, size_t vlen)
+{
+	/* A literal's class is folded here, at compile time. */
+	hfields_add_lck(hs, name, nlen, value, vlen, hfield_known(name, nlen));
+}
 /* Append to the last field's value (an HTTP/1.1 parser delivers fields in
  * pieces): which part grows is given by is_value. */
 void		 hfields_extend_last(struct hfields *, int is_value,
