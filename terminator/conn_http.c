@@ -199,7 +199,14 @@ conn_http_pump(struct conn *c)
 	assert(c->state == CONN_HTTP);
 	do {
 		progress = 0;
-		/* Client to session. */
+		/* Client to c2b; what came goes on to the session at once. */
+		if (c->c2b.len == 0 && !c->c_eof && c->rd_want == 0) {
+			int r = conn_http_read(c);
+			if (r == -1)
+				return -1;
+			progress |= r;
+		}
+		/* c2b to session. */
 		if (c->c2b.len > 0 && hsess_wants_input(c->hs)) {
 			ssize_t used = hsess_input(c->hs, (const uint8_t *)c->c2b.data +
 			    c->c2b.off, c->c2b.len);
@@ -216,11 +223,6 @@ conn_http_pump(struct conn *c)
 			}
 			if (c->c2b.len == 0)
 				conn_buf_free(&c->c2b);
-		} else if (c->c2b.len == 0 && !c->c_eof && c->rd_want == 0) {
-			int r = conn_http_read(c);
-			if (r == -1)
-				return -1;
-			progress |= r;
 		}
 		/* Session to client. */
 		switch (conn_http_write(c)) {

@@ -74,6 +74,9 @@ struct h1 {
 
 static llhttp_settings_t h1_settings;
 
+/* Response bodies up to this size are copied into the output, not moved. */
+#define H1_COPY_MAX	2048
+
 static const struct view_http *
 h1_vh(const struct h1 *h)
 {
@@ -197,6 +200,8 @@ h1_on_headers_complete(llhttp_t *p)
 	struct hstream	*st = h->st;
 	struct hreq	*r = &st->req;
 	const struct hfield *f;
+	struct hfield	 host;
+	unsigned	 nhost = 0;
 	const char	*m = llhttp_method_name((llhttp_method_t)p->method);
 	size_t		 mlen = strlen(m);
 
@@ -215,7 +220,10 @@ h1_on_headers_complete(llhttp_t *p)
 	}
 	if (p->http_major != 1)
 		return h1_refuse(h, 505, "HTTP version not supported");
-	if (hfields_count(&r->h, "host") > 1)
+	/* Host leaves the fields here; the authority stands for it. */
+	if (hfields_may_have(&r->h, "host", 4))
+		nhost = hfields_pop(&r->h, "host", 4, &host);
+	if (nhost > 1)
 		return h1_refuse(h, 400, "more than one Host field");
 	/* Absolute form (RFC 9112 3.2.2): its authority wins over Host. */
 	if (r->target[0] != '/' && (strncasecmp(r->target, "https://", 8) == 0 ||
@@ -227,11 +235,10 @@ h1_on_headers_complete(llhttp_t *p)
 		hreq_set_authority(r, a, alen);
 		memmove(r->target, slash != NULL ? slash : "/",
 		    strlen(slash != NULL ? slash : "/") + 1);
-	} else if ((f = hfields_get(&r->h, "host")) != NULL && f->vlen > 0)
-		hreq_set_authority(r, f->value, f->vlen);
+	} else if (nhost > 0 && host.vlen > 0)
+		hreq_set_authority(r, host.value, host.vlen);
 	else if (r->version == 11)
 		return h1_refuse(h, 400, "no Host field");
-	hfields_del(&r->h, "host");
 	if (r->m == HM_CONNECT)
 		return h1_refuse(h, 405, "CONNECT is not supported");
 	if (r->target[0] != '/' && !(r->m == HM_OPTIONS && strcmp(r->target, "*") == 0))
@@ -351,11 +358,11 @@ h1_u64(char *end, uint64_t v)
  */
 static void
 h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
-    int clen, int chunked, const char *conn)
+    int clen, int chunked, const char *conn, size_t cl)
 {
 	struct evbuffer_iovec	 v;
 	char			 num[24], *n = NULL, *p;
-	size_t			 len, rl = strlen(reason), cl = strlen(conn), nl = 0;
+	size_t			 len, rl = strlen(reason), nl = 0;
 
 	len = 13 + rl + 2 + cl + 2;	/* "HTTP/1.1 NNN " reason CRLF conn CRLF */
 	for (uint32_t i = 0; i < r->h.n; i++)
@@ -375,17 +382,14 @@ h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
 	p[11] = (char)('0' + r->status % 10);
 	p[12] = ' ';
 	p += 13;
-	memcpy(p, reason, rl);
-	p += rl;
+	p = hf_put(p, reason, rl);
 	*p++ = '\r';
 	*p++ = '\n';
 	for (uint32_t i = 0; i < r->h.n; i++) {
-		memcpy(p, r->h.v[i].name, r->h.v[i].nlen);
-		p += r->h.v[i].nlen;
+		p = hf_put(p, r->h.v[i].name, r->h.v[i].nlen);
 		*p++ = ':';
 		*p++ = ' ';
-		memcpy(p, r->h.v[i].value, r->h.v[i].vlen);
-		p += r->h.v[i].vlen;
+		p = hf_put(p, r->h.v[i].value, r->h.v[i].vlen);
 		*p++ = '\r';
 		*p++ = '\n';
 	}
@@ -415,8 +419,10 @@ h1_tunnel_open(struct h1 *h, struct hstream *st)
 	h->state = H1_TUNNEL;
 	h->close = 1;
 	h->chunked = 0;
+#define H1_UPGRADE "connection: upgrade\r\nupgrade: websocket\r\n"
 	h1_write_head(h->s->out, &st->resp, h1_reason(101), 0, 0,
-	    "connection: upgrade\r\nupgrade: websocket\r\n");
+	    H1_UPGRADE, sizeof(H1_UPGRADE) - 1);
+#undef H1_UPGRADE
 	h1_arm(h);	/* no timer of ours: the tunnel's idle limit is upstream's */
 	if (h->eof) {
 		st->req_done = 1;
@@ -431,7 +437,8 @@ h1_on_head(struct hstream *st)
 	struct h1	*h = s->ps;
 	struct hresp	*r = &st->resp;
 	struct evbuffer	*o = s->out;
-	const char	*reason;
+	const char	*reason, *conn;
+	size_t		 cl;
 
 	if (st->head_sent)
 		return;
@@ -450,9 +457,15 @@ h1_on_head(struct hstream *st)
 			h->close = 1;	/* the end of the body is the close */
 	}
 	reason = h1_reason(r->status);
+	if (h->close)
+		conn = "connection: close\r\n", cl = 19;
+	else if (h->version == 10)
+		conn = "connection: keep-alive\r\n", cl = 24;
+	else
+		conn = "", cl = 0;
+	assert(cl == strlen(conn));
 	h1_write_head(o, r, reason, r->clen >= 0 && (r->body || st->req.m == HM_HEAD),
-	    h->chunked, h->close ? "connection: close\r\n" :
-	    h->version == 10 ? "connection: keep-alive\r\n" : "");
+	    h->chunked, conn, cl);
 }
 
 /* The exchange is over on both sides: next request, or close. */
@@ -509,7 +522,15 @@ h1_on_data(struct hstream *st)
 			n = HSESS_OUT_HIGH;
 		if (h->chunked)
 			evbuffer_add_printf(s->out, "%zx\r\n", n);
-		evbuffer_remove_buffer(st->resp_body, s->out, n);
+		if (n <= H1_COPY_MAX) {
+			/* A small body is copied behind the head, most often
+			 * into the head's own chain: conn_http_write()'s
+			 * pullup then has nothing to join. */
+			evbuffer_add(s->out, evbuffer_pullup(st->resp_body,
+			    (ev_ssize_t)n), n);
+			evbuffer_drain(st->resp_body, n);
+		} else
+			evbuffer_remove_buffer(st->resp_body, s->out, n);
 		if (h->chunked)
 			evbuffer_add(s->out, "\r\n", 2);
 		st->out_bytes += n;

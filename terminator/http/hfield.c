@@ -51,6 +51,18 @@ lower(char *dst, const char *src, size_t n)
 		w |= (a & ~z & ~w & hi) >> 2;
 		memcpy(dst + i, &w, 8);
 	}
+	if (n >= 8 && i < n) {
+		/* The last word again, overlapping: lowering is idempotent,
+		 * and dst's overlap holds what it would compute anyway. */
+		uint64_t w, a, z;
+
+		memcpy(&w, src + n - 8, 8);
+		a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
+		z = (w & lo7) + 0x2525252525252525ULL;
+		w |= (a & ~z & ~w & hi) >> 2;
+		memcpy(dst + n - 8, &w, 8);
+		return;
+	}
 	for (; i < n; i++) {
 		unsigned char c = (unsigned char)src[i];
 		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
@@ -126,9 +138,10 @@ arena_grow(struct hfields *hs, char *p, size_t old, size_t new)
 	return q;
 }
 
+/* k: the name's HFK_* (or -1), or -2 to find it here. */
 static void
 add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
-    size_t vlen, int lc)
+    size_t vlen, int lc, int k)
 {
 	struct hfield	*f;
 	char		*p;
@@ -139,13 +152,15 @@ add_field(struct hfields *hs, const char *name, size_t nlen, const char *value,
 	}
 	p = arena_alloc(hs, nlen + vlen + 2);
 	if (lc)
-		memcpy(p, name, nlen);
+		hf_put(p, name, nlen);
 	else
 		lower(p, name, nlen);
 	p[nlen] = '\0';
-	known_add(hs, p, nlen);
-	if (vlen > 0)
-		memcpy(p + nlen + 1, value, vlen);
+	if (k == -2)
+		known_add(hs, p, nlen);
+	else if (k >= 0)
+		hs->known |= (uint32_t)1 << k;
+	hf_put(p + nlen + 1, value, vlen);
 	p[nlen + 1 + vlen] = '\0';
 	f = &hs->v[hs->n++];
 	f->name = p;
@@ -159,14 +174,15 @@ void
 hfields_add(struct hfields *hs, const char *name, size_t nlen, const char *value,
     size_t vlen)
 {
-	add_field(hs, name, nlen, value, vlen, 0);
+	add_field(hs, name, nlen, value, vlen, 0, -2);
 }
 
 void
-hfields_add_lc(struct hfields *hs, const char *name, size_t nlen, const char *value,
-    size_t vlen)
+hfields_add_lck(struct hfields *hs, const char *name, size_t nlen, const char *value,
+    size_t vlen, int k)
 {
-	add_field(hs, name, nlen, value, vlen, 1);
+	assert(k == hfield_known(name, nlen));
+	add_field(hs, name, nlen, value, vlen, 1, k);
 }
 
 void
@@ -182,7 +198,7 @@ hfields_extend_last(struct hfields *hs, int is_value, const char *s, size_t n)
 	old = (size_t)f->nlen + f->vlen + 2;
 	p = arena_grow(hs, f->name, old, old + n);
 	if (is_value) {
-		memcpy(p + f->nlen + 1 + f->vlen, s, n);
+		hf_put(p + f->nlen + 1 + f->vlen, s, n);
 		f->vlen += (uint32_t)n;
 	} else {
 		/* The value (and its NUL) moves up to make room for the name. */
@@ -237,6 +253,30 @@ hfields_deln(struct hfields *hs, const char *lname, size_t len)
 		if (name_is(f, lname, len)) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
 			gone++;
+			continue;
+		}
+		if (j != i)
+			hs->v[j] = *f;
+		j++;
+	}
+	hs->n = j;
+	known_del(hs, lname, len);
+	return gone;
+}
+
+unsigned
+hfields_pop(struct hfields *hs, const char *lname, size_t len,
+    struct hfield *first)
+{
+	uint32_t	i, j = 0;
+	unsigned	gone = 0;
+
+	for (i = 0; i < hs->n; i++) {
+		struct hfield *f = &hs->v[i];
+		if (name_is(f, lname, len)) {
+			if (gone++ == 0)
+				*first = *f;
+			hs->bytes -= (size_t)f->nlen + f->vlen;
 			continue;
 		}
 		if (j != i)
@@ -391,8 +431,7 @@ hfields_strdup(struct hfields *hs, const char *p, size_t n, size_t room)
 {
 	char *q = arena_alloc(hs, room > n + 1 ? room : n + 1);
 
-	if (n > 0)
-		memcpy(q, p, n);
+	hf_put(q, p, n);
 	q[n] = '\0';
 	return q;
 }

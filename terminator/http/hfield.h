@@ -98,13 +98,49 @@ hfields_may_have(const struct hfields *hs, const char *lname, size_t len)
 	return k < 0 || (hs->known & (uint32_t)1 << k) != 0;
 }
 
+/*
+ * Copy n bytes to p and return p + n: for the short strings of a head
+ * (names, values, a method), inline moves of overlapping words instead of
+ * a call into the C library; longer ones go to memcpy().
+ */
+static inline char *
+hf_put(char *p, const char *s, size_t n)
+{
+	uint64_t a, b;
+	uint32_t c, d;
+
+	if (n >= 8 && n <= 16) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(p, &a, 8);
+		memcpy(p + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		memcpy(&c, s, 4);
+		memcpy(&d, s + n - 4, 4);
+		memcpy(p, &c, 4);
+		memcpy(p + n - 4, &d, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++)
+			p[i] = s[i];
+	} else
+		memcpy(p, s, n);
+	return p + n;
+}
+
 /* Append a copy (the name is lowercased). */
 void		 hfields_add(struct hfields *, const char *name, size_t nlen,
 		    const char *value, size_t vlen);
 /* The same for a name that is lowercase already (HTTP/2's, which nghttp2
  * checked, or a literal of ours): copied as it is. */
-void		 hfields_add_lc(struct hfields *, const char *name, size_t nlen,
-		    const char *value, size_t vlen);
+void		 hfields_add_lck(struct hfields *, const char *name, size_t nlen,
+		    const char *value, size_t vlen, int k);
+static inline void
+hfields_add_lc(struct hfields *hs, const char *name, size_t nlen,
+    const char *value, size_t vlen)
+{
+	/* A literal's class is folded here, at compile time. */
+	hfields_add_lck(hs, name, nlen, value, vlen, hfield_known(name, nlen));
+}
 /* Append to the last field's value (an HTTP/1.1 parser delivers fields in
  * pieces): which part grows is given by is_value. */
 void		 hfields_extend_last(struct hfields *, int is_value,
@@ -116,6 +152,12 @@ const struct hfield *hfields_getn(const struct hfields *, const char *lname,
 unsigned	 hfields_countn(const struct hfields *, const char *lname, size_t len);
 /* Remove every field called lname; returns how many. */
 unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
+/* Remove every field called lname and return how many; *first gets a
+ * copy of the first (untouched when none), whose name and value stay
+ * readable until hfields_free() or hfields_reset(): removed fields leave
+ * their bytes in the arena. One pass for what get, count and del do. */
+unsigned	 hfields_pop(struct hfields *, const char *lname, size_t len,
+		    struct hfield *first);
 /* Remove every field whose name is one of names (lowercase, NULL-ended,
  * at most 16) in one pass; returns how many. */
 unsigned	 hfields_del_any(struct hfields *, const char *const *names);

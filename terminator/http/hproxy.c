@@ -54,6 +54,7 @@ hreq_set_authority(struct hreq *r, const char *p, size_t n)
 {
 	/* ASCII only, whatever the locale. */
 	r->authority = hfields_strdup_lower(&r->h, p, n);
+	r->authority_len = n;
 }
 
 enum hmethod
@@ -393,13 +394,17 @@ forwarding_fields(struct hstream *st)
 	if (!keep) {
 		/* Every incoming copy goes, in one pass; what is added
 		 * below is then the only one of its name. */
-		hfields_del_any(h, fwd_names);
+		if (hfields_may_have(h, "x-forwarded-for", 15) ||
+		    hfields_may_have(h, "x-forwarded-proto", 17) ||
+		    hfields_may_have(h, "x-forwarded-host", 16) ||
+		    hfields_may_have(h, "forwarded", 9))
+			hfields_del_any(h, fwd_names);
 		if (style == FWD_XFF || style == FWD_BOTH) {
 			hfields_add_lc(h, "x-forwarded-for", 15, s->peer_ip,
-			    strlen(s->peer_ip));
+			    s->peer_ip_len);
 			hfields_add_lc(h, "x-forwarded-proto", 17, "https", 5);
 			hfields_add_lc(h, "x-forwarded-host", 16, st->req.authority,
-			    strlen(st->req.authority));
+			    st->req.authority_len);
 		}
 		if (style == FWD_FORWARDED || style == FWD_BOTH) {
 			forwarded_element(st, el, sizeof(el));
@@ -509,7 +514,9 @@ hproxy_request(struct hstream *st)
 		const char *a = st->site->ondemand ? s->c.sni :
 		    st->site->names[0][0] == '*' ? st->site->names[0] + 2 :
 		    st->site->names[0];
-		st->req.authority = hfields_strdup(&st->req.h, a, strlen(a), 0);
+		st->req.authority_len = strlen(a);
+		st->req.authority = hfields_strdup(&st->req.h, a,
+		    st->req.authority_len, 0);
 	}
 	if (st->site->http.max_body > 0 && st->req.clen > st->site->http.max_body) {
 		hproxy_respond(st, 413, HSE_BAD_REQUEST, "request body too large");
@@ -654,6 +661,19 @@ hproxy_on_error(struct hstream *st, enum hstream_err err, int retry, const char 
 		}
 	}
 	hproxy_respond(st, err == HSE_TIMEOUT ? 504 : 502, err, why);
+}
+
+struct hsess *
+hproxy_hold(struct hstream *st)
+{
+	return hsess_hold(st->s);
+}
+
+void
+hproxy_unhold(struct hsess *held)
+{
+	if (held != NULL)
+		hsess_unhold(held);
 }
 
 void

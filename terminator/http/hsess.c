@@ -108,7 +108,32 @@ hsess_activate(struct hsess *s)
 	if (s->defer_on)
 		return;
 	s->defer_on = 1;
+	if (s->held) {
+		s->held_pending = 1;	/* hsess_unhold() runs them */
+		return;
+	}
 	event_active(&s->defer_ev, EV_TIMEOUT, 0);
+}
+
+struct hsess *
+hsess_hold(struct hsess *s)
+{
+	assert(s->magic == HSESS_MAGIC);
+	if (s->proto != HSESS_H1 || s->held)
+		return NULL;
+	s->held = 1;
+	return s;
+}
+
+void
+hsess_unhold(struct hsess *s)
+{
+	assert(s->magic == HSESS_MAGIC && s->held);
+	s->held = 0;
+	if (!s->held_pending)
+		return;
+	s->held_pending = 0;
+	hsess_on_defer(-1, 0, s);	/* last: it may free s */
 }
 
 void
@@ -183,6 +208,7 @@ hsess_new(enum hsess_proto proto, const struct hsess_conn *c)
 		snprintf(s->peer_port, sizeof(s->peer_port), "%u", ntohs(s6->sin6_port));
 	} else
 		snprintf(s->peer_ip, sizeof(s->peer_ip), "unknown");
+	s->peer_ip_len = strlen(s->peer_ip);
 	s->trusted = view_trusted_proxy(c->view, (const struct sockaddr *)ss);
 	event_assign(&s->defer_ev, s->base, -1, 0, hsess_on_defer, s);
 	evtimer_assign(&s->timer, s->base, hsess_on_timer, s);

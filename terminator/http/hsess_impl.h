@@ -57,7 +57,10 @@ struct hsess {
 	int			 trusted;	/* the peer is a trusted proxy */
 	int			 in_defer;	/* running deferred hooks */
 	int			 defer_on;	/* defer_ev is active, not yet run */
+	int			 held;		/* hsess_hold(): hooks wait for unhold */
+	int			 held_pending;	/* and some are waiting */
 	char			 peer_ip[INET6_ADDRSTRLEN];
+	size_t			 peer_ip_len;
 	char			 peer_port[8];
 	struct event		 defer_ev;	/* runs pending hooks, then kicks */
 	struct event		 timer;		/* the protocol's timeouts */
@@ -70,6 +73,16 @@ void	hproxy_release(struct hstream *st);
 /* Run st's frontend hooks (pend bits) from the loop, then kick the
  * connection. */
 void	hsess_defer(struct hsess *s, struct hstream *st, unsigned pend);
+/*
+ * Around an event callback of the backend side (upstream.c, through
+ * hproxy_hold()): hooks deferred meanwhile run when it ends, in
+ * hsess_unhold(), rather than a loop turn later. Only for an HTTP/1.1
+ * session (one exchange at a time: nothing to batch); NULL for others.
+ * hsess_unhold() must be the caller's last use of anything the hooks or
+ * the kick may free (the stream, the backend connection, the session).
+ */
+struct hsess *hsess_hold(struct hsess *s);
+void	hsess_unhold(struct hsess *s);
 /* Kick the connection from the loop (output queued, input wanted). */
 void	hsess_kick_later(struct hsess *s);
 /* Arm the session timer for secs from now (0 disarms). Lazy: the event is

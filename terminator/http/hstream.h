@@ -52,6 +52,7 @@ struct hreq {
 	enum hmethod	 m;
 	char		*target;	/* origin-form "/path?query", or "*" */
 	char		*authority;	/* Host or :authority (lowercase); NULL if none */
+	size_t		 authority_len;	/* its length (set with it) */
 	int		 version;	/* 10, 11 or 20 */
 	struct hfields	 h;		/* end-to-end fields; no Host, no pseudo-headers */
 	int64_t		 clen;		/* Content-Length, -1 when unknown */
@@ -183,6 +184,16 @@ void		 hproxy_respond(struct hstream *st, int status, enum hstream_err err,
 void		 hproxy_resp_taken(struct hstream *st);
 
 /* --- the middle, called by upstream.c -------------------------------- */
+
+/*
+ * Bracket an event callback of the backend side: the frontend hooks that
+ * hproxy_on_*() defer meanwhile run in hproxy_unhold() (for an HTTP/1.1
+ * client; from the loop as before for others, and then hproxy_hold()
+ * returns NULL). hproxy_unhold() may free st, its session and the backend
+ * connection: it must be the callback's last act.
+ */
+struct hsess	*hproxy_hold(struct hstream *st);
+void		 hproxy_unhold(struct hsess *held);
 
 /* st->resp holds the response head (1xx already skipped). */
 void		 hproxy_on_resp_head(struct hstream *st);

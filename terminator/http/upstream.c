@@ -17,7 +17,11 @@
  * run from our own event callbacks only: the entry points called by the
  * middle (upstream_start, upstream_body, upstream_resume) just schedule it
  * through kev, so the middle never sees hproxy_on_*() from inside its own
- * call. The middle, in turn, may call anything of ours from inside
+ * call. (upstream_start writes a bodiless request on a reused plain
+ * connection at once, a write that reports nothing to the middle.) Our
+ * event callbacks bracket their work with hproxy_hold()/hproxy_unhold(),
+ * so that an HTTP/1.1 client's hooks run as the callback ends, with no
+ * loop turn; the unhold is each callback's last act. The middle, in turn, may call anything of ours from inside
  * hproxy_on_*(): u->depth counts our callbacks on the stack, a connection
  * closed meanwhile is freed only when the outermost one returns, and after
  * each hproxy_on_*() the pump checks that the stream is still attached.
@@ -470,11 +474,14 @@ static void
 up_on_io(evutil_socket_t fd, short what, void *arg)
 {
 	struct upconn	*u = arg;
+	struct hsess	*held;
 	socklen_t	 len = sizeof(int);
 	int		 err = 0;
 
 	(void)fd;
 	assert(u->magic == UPCONN_MAGIC);
+	/* The frontend's hooks run when this ends (hproxy_hold()). */
+	held = u->st != NULL ? hproxy_hold(u->st) : NULL;
 	u->depth++;
 	if (what & EV_READ)
 		u->rb.drained = 0;
@@ -495,21 +502,25 @@ up_on_io(evutil_socket_t fd, short what, void *arg)
 	}
 	u->depth--;
 	up_unwind(u);
+	hproxy_unhold(held);	/* last: u may be gone after it */
 }
 
 static void
 up_on_kick(evutil_socket_t fd, short what, void *arg)
 {
-	struct upconn *u = arg;
+	struct upconn	*u = arg;
+	struct hsess	*held;
 
 	(void)fd;
 	(void)what;
 	assert(u->magic == UPCONN_MAGIC);
 	u->kick_on = 0;
+	held = u->st != NULL ? hproxy_hold(u->st) : NULL;
 	u->depth++;
 	up_pump(u);
 	u->depth--;
 	up_unwind(u);
+	hproxy_unhold(held);	/* last: u may be gone after it */
 }
 
 static void
@@ -633,6 +644,17 @@ upstream_start(struct upstream_pool *up, struct hstream *st, struct pool *p,
 		up_timer(u, o->connect_timeout);
 	else
 		up_timer(u, o->response_timeout);
+	/*
+	 * A bodiless request on a reused plain connection (most of them) goes
+	 * out now, in one write, rather than from the loop a turn later: that
+	 * write reports nothing to the middle, so the rule above holds. Any
+	 * other case, and a write that is short or fails, is the pump's.
+	 */
+	if (u->state == UP_SENDING && u->ssl == NULL && !st->req.body &&
+	    up_write_now(u) == 0) {
+		up_update_events(u);
+		return 0;
+	}
 	up_kick(u);
 	return 0;
 }

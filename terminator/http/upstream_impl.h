@@ -126,6 +126,9 @@ extern const char *const up_state_names[UP__MAX];
 
 /* upstream_req.c: write what can be written of the request. */
 int		 up_write(struct upconn *);
+/* A bodiless request on a reused plain connection, at once: 0 if all of it
+ * went; -1 leaves the rest to up_write() from the loop. */
+int		 up_write_now(struct upconn *);
 /* upstream.c: the backend said 101; st's bodies carry raw bytes now. */
 void		 up_tunnel_open(struct upconn *);
 /* upstream_resp.c: read and parse the response; the parser's settings. */

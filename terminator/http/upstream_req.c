@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <openssl/err.h>
@@ -31,25 +32,25 @@
 #define UP_TLS_WRITE	16384		/* bytes per SSL_write */
 #define UP_WS_FIELDS	"connection: upgrade\r\nupgrade: websocket\r\n"
 
-static char *
-put(char *p, const char *s, size_t n)
-{
-	memcpy(p, s, n);
-	return p + n;
-}
+#define put	hf_put
 
 /* Build the request head (upstream.h's framing rules) into u->hb. */
 static void
 up_build_head(struct upconn *u)
 {
 	const struct hreq	*r = &u->st->req;
+	/* A known method was received spelled as hmethod_name() spells it. */
+	static const uint8_t	 mlen[HM__MAX] = { 3, 4, 4, 3, 6, 7, 5, 5, 7, 0 };
 	const char		*auth = r->authority ? r->authority : "";
-	size_t			 cap, ml = strlen(r->method), tl = strlen(r->target);
+	size_t			 cap, tl = strlen(r->target);
+	size_t			 ml = r->m < HM_OTHER ? mlen[r->m] : strlen(r->method);
+	size_t			 al = r->authority ? r->authority_len : 0;
 	char			*p, num[32];
 	int			 nl = 0;
 
-	cap = ml + 1 + tl + 11 + 6 + strlen(auth) + 2 + r->h.bytes + 4 * (size_t)r->h.n +
+	cap = ml + 1 + tl + 11 + 6 + al + 2 + r->h.bytes + 4 * (size_t)r->h.n +
 	    64 + sizeof(UP_WS_FIELDS);
+	assert(ml == strlen(r->method) && al == strlen(auth));
 	if (cap > u->hb_cap) {
 		/* The buffer stays with the connection for the next head. */
 		if (cap < UP_HB_KEEP)
@@ -63,7 +64,7 @@ up_build_head(struct upconn *u)
 	*p++ = ' ';
 	p = put(p, r->target, tl);
 	p = put(p, " HTTP/1.1\r\nhost: ", 17);
-	p = put(p, auth, strlen(auth));
+	p = put(p, auth, al);
 	p = put(p, "\r\n", 2);
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
@@ -279,6 +280,32 @@ up_tunnel_shut(struct upconn *u)
 		ERR_clear_error();
 	} else
 		(void)shutdown(u->fd, SHUT_WR);
+}
+
+/*
+ * A bodiless request on a reused plain connection, sent from inside the
+ * middle's call (upstream_start): one write of the head. 0 when it went
+ * whole and the request is complete; -1 otherwise, with nothing done that
+ * the pump does not take over from the loop (the rest of a short write, or
+ * the error, which it meets again and reports). No hproxy_on_*() is called.
+ */
+int
+up_write_now(struct upconn *u)
+{
+	ssize_t w;
+
+	up_build_head(u);
+	if (u->chunked || u->body_left != 0)
+		return -1;
+	if ((w = write(u->fd, u->hb, u->hlen)) <= 0)
+		return -1;
+	(void)up_consume(u, (size_t)w);
+	/* No up_progress(): upstream_start()'s up_timer() marked now. */
+	if (!up_request_complete(u))
+		return -1;
+	u->wdone = 1;
+	u->state = UP_WAITING;
+	return 0;
 }
 
 /* Write what can be written. -1 if the stream was let go. */

@@ -106,12 +106,24 @@ up_on_header_value_complete(llhttp_t *ps)
 	if (h->n == 0)
 		return 0;
 	f = &h->v[h->n - 1];
+	u->hdr_value = 1;
+	/*
+	 * Content-Length is never passed on as received: llhttp took it
+	 * (F_CONTENT_LENGTH, set as its value began; a second one is an
+	 * error) and the head is framed anew. Dropped as it completes, every
+	 * one of them, so its bit goes too, and no delete pass is needed.
+	 */
+	if (f->nlen == 14 && memcmp(f->name, "content-length", 14) == 0) {
+		h->bytes -= (size_t)f->nlen + f->vlen;
+		h->n--;
+		h->known &= ~((uint32_t)1 << HFK_CONTENT_LENGTH);
+		return 0;
+	}
 	while (f->vlen > 0 && (f->value[f->vlen - 1] == ' ' ||
 	    f->value[f->vlen - 1] == '\t')) {
 		f->value[--f->vlen] = '\0';
 		h->bytes--;
 	}
-	u->hdr_value = 1;
 	return 0;
 }
 

@@ -250,6 +250,34 @@ test_known(void **state)
 	hfields_free(&h);
 }
 
+/* pop: every copy goes in one pass, the first is handed back (still
+ * readable: its bytes stay in the arena), the others keep their order. */
+static void
+test_pop(void **state)
+{
+	struct hfields	h = { 0 };
+	struct hfield	f = { 0 };
+
+	(void)state;
+	add(&h, "Accept", "*/*");
+	assert_int_equal(hfields_pop(&h, "host", 4, &f), 0);
+	assert_null(f.name);
+	add(&h, "Host", "a.test");
+	add(&h, "User-Agent", "u");
+	add(&h, "HOST", "b.test");
+	assert_int_equal(hfields_pop(&h, "host", 4, &f), 2);
+	assert_string_equal(f.name, "host");
+	assert_string_equal(f.value, "a.test");
+	assert_int_equal(f.vlen, 6);
+	assert_int_equal(h.n, 2);
+	assert_string_equal(h.v[0].name, "accept");
+	assert_string_equal(h.v[1].name, "user-agent");
+	assert_int_equal(h.bytes, 6 + 3 + 10 + 1);
+	assert_null(hfields_get(&h, "host"));
+	assert_false(hfields_may_have(&h, "host", 4));
+	hfields_free(&h);
+}
+
 int
 main(void)
 {
@@ -262,6 +290,7 @@ main(void)
 		cmocka_unit_test(test_strdup),
 		cmocka_unit_test(test_lower_long),
 		cmocka_unit_test(test_known),
+		cmocka_unit_test(test_pop),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

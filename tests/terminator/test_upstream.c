@@ -110,6 +110,20 @@ hproxy_on_error(struct hstream *st, enum hstream_err err, int retry, const char 
 	n_finished++;
 }
 
+/* No session to hold: the hooks above run as they are called. */
+struct hsess *
+hproxy_hold(struct hstream *st)
+{
+	(void)st;
+	return NULL;
+}
+
+void
+hproxy_unhold(struct hsess *held)
+{
+	(void)held;
+}
+
 void
 hproxy_on_body_taken(struct hstream *st, size_t n)
 {
@@ -242,6 +256,7 @@ mkstream(const char *method, enum hmethod m, const char *target, struct rec *r)
 	st->req.m = m;
 	st->req.target = strdup(target);
 	st->req.authority = strdup("app.test");
+	st->req.authority_len = strlen(st->req.authority);
 	st->req.version = 11;
 	st->req.clen = -1;
 	st->resp.clen = -1;
