@@ -349,24 +349,21 @@ h2_skip_field(const struct hfield *f)
 	return n[0] == ':';
 }
 
-/* v in decimal into out (at least 21 bytes); returns the length. */
-static size_t
-h2_itoa(int64_t v, char *out)
+/* v in decimal, ending at end (of a buffer of at least 21 bytes before
+ * it); returns where it starts. */
+static char *
+h2_itoa(int64_t v, char *end)
 {
-	char		 t[24];
-	size_t		 n = 0, i;
+	char		*p = end;
 	uint64_t	 u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
 	do {
-		t[n++] = (char)('0' + u % 10);
+		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u != 0);
 	if (v < 0)
-		t[n++] = '-';
-	for (i = 0; i < n; i++)
-		out[i] = t[n - 1 - i];
-	out[n] = '\0';
-	return n;
+		*--p = '-';
+	return p;
 }
 
 static void
@@ -378,8 +375,8 @@ h2_on_head(struct hstream *st)
 	struct hresp		*r = &st->resp;
 	nghttp2_nv		*nv, nv_small[32];
 	nghttp2_data_provider	 dp;
-	char			 status[24], clen[24];
-	size_t			 n = 0, sl, cl;
+	char			 status[24], clen[24], *sp, *cp;
+	size_t			 n = 0;
 	int			 body = r->body && st->req.m != HM_HEAD;
 
 	if (st->head_sent)
@@ -392,13 +389,13 @@ h2_on_head(struct hstream *st)
 	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
 	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. The literal
 	 * names need no copy; the numbers on the stack do. */
-	sl = h2_itoa(st->tunnel ? 200 : r->status, status);
-	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
-	    sl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
+	sp = h2_itoa(st->tunnel ? 200 : r->status, status + sizeof(status));
+	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)sp, 7,
+	    (size_t)(status + sizeof(status) - sp), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
-		cl = h2_itoa(r->clen, clen);
-		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen,
-		    14, cl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
+		cp = h2_itoa(r->clen, clen + sizeof(clen));
+		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cp,
+		    14, (size_t)(clen + sizeof(clen) - cp), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	}
 	/*
 	 * The fields are lowercase and stay where they are until the HEADERS
@@ -682,6 +679,9 @@ h2_input(struct hsess *s, const uint8_t *p, size_t n)
 	}
 	r = nghttp2_session_mem_recv(h->ng, p, n);
 	h->trimmed = 0;
+	/* A header block that goes on past these bytes began with them. */
+	if (h->hdr_stream != 0 && h->hdr_t0 == 0)
+		h->hdr_t0 = hsess_now(s);
 	if (h->log != NULL && r > 0)
 		h2_log_add(h, p, (size_t)r);
 	if (r < 0) {
