@@ -366,6 +366,18 @@ h2_itoa(int64_t v, char *end)
 	return p;
 }
 
+/* A status code as h2_itoa() does; three digits need no loop. */
+static char *
+h2_status(int v, char *end)
+{
+	if (v < 100 || v > 999)
+		return h2_itoa(v, end);
+	end[-3] = (char)('0' + v / 100);
+	end[-2] = (char)('0' + v / 10 % 10);
+	end[-1] = (char)('0' + v % 10);
+	return end - 3;
+}
+
 static void
 h2_on_head(struct hstream *st)
 {
@@ -377,7 +389,7 @@ h2_on_head(struct hstream *st)
 	nghttp2_data_provider	 dp;
 	char			 status[24], clen[24], *sp, *cp;
 	size_t			 n = 0;
-	int			 body = r->body && st->req.m != HM_HEAD;
+	int			 body = r->body && st->req.m != HM_HEAD, rid;
 
 	if (st->head_sent)
 		return;
@@ -389,7 +401,7 @@ h2_on_head(struct hstream *st)
 	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
 	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. The literal
 	 * names need no copy; the numbers on the stack do. */
-	sp = h2_itoa(st->tunnel ? 200 : r->status, status + sizeof(status));
+	sp = h2_status(st->tunnel ? 200 : r->status, status + sizeof(status));
 	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)sp, 7,
 	    (size_t)(status + sizeof(status) - sp), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
@@ -402,15 +414,21 @@ h2_on_head(struct hstream *st)
 	 * frame is packed: the stream lives until nghttp2 closes it, after
 	 * which the frame is dropped unpacked, and one let go earlier leaves
 	 * them behind (h2_bury). So nghttp2 neither copies nor lowercases them.
+	 * An x-request-id (ours on a local answer, or a backend's echo) is new
+	 * in every response: never indexed, it does not push the fields that
+	 * repeat out of the HPACK table.
 	 */
+	rid = (r->h.known & (1u << HFK_X_REQUEST_ID)) != 0;
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
+		uint8_t fl = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 		if (h2_skip_field(f) || (st->tunnel && f->nlen == 20 &&
 		    memcmp(f->name, "sec-websocket-accept", 20) == 0))
 			continue;
+		if (rid && f->nlen == 12 && memcmp(f->name, "x-request-id", 12) == 0)
+			fl |= NGHTTP2_NV_FLAG_NO_INDEX;
 		nv[n++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value,
-		    f->nlen, f->vlen,
-		    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
+		    f->nlen, f->vlen, fl };
 	}
 	dp.source.ptr = st;
 	dp.read_callback = h2_read_body;

@@ -252,6 +252,8 @@ h2mem_ng_free(void *p, void *ud)
 {
 	const struct h2mem *m = ud;
 
+	if (p == NULL)			/* nghttp2 frees NULL often */
+		return;
 	/* Outside the arena's range (or none): h2small.c's. */
 	if (m->a == NULL || (uintptr_t)p - (uintptr_t)m->a->base >= m->a->span) {
 		h2small_free(p);
