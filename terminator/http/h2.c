@@ -23,7 +23,11 @@
  *   - SETTINGS_MAX_CONCURRENT_STREAMS, enforced by nghttp2 (REFUSED_STREAM
  *     before the client acknowledged it, a connection error after).
  * Output is produced on demand: fill() runs nghttp2_session_mem_send until
- * s->out holds HSESS_OUT_HIGH bytes; the rest comes at the next fill.
+ * s->out holds HSESS_OUT_HIGH bytes; the rest comes at the next fill. The
+ * frames are packed into space reserved at the end of s->out (no
+ * evbuffer_add per frame), and DATA frames are NO_COPY: h2_send_data
+ * writes the frame header and moves the body from the stream's buffer
+ * straight there, where nghttp2 would copy it into its frame buffer first.
  *
  * Dormancy: nghttp2's server session is about 3 KB of malloc'd memory
  * (plus its buffers), all of it resident, whether a stream was ever opened
@@ -86,6 +90,9 @@
 #define H2_LOG_MAX		512
 /* SETTINGS and PING acknowledgements queued before the session is closed. */
 #define H2_MAX_OUTBOUND_ACK	100
+/* Bytes reserved in s->out at a time: with libevent's chain header, a
+ * 4 KiB block (which bufcache.h keeps). */
+#define H2_OUT_CHUNK		(4096 - 128)
 
 static nghttp2_session_callbacks *h2_cbs;
 static pthread_once_t h2_cbs_once = PTHREAD_ONCE_INIT;
@@ -160,6 +167,71 @@ h2_check(struct h2 *h)
 		h->state = H2_DONE;
 }
 
+/* --- output ----------------------------------------------------------- */
+
+/* Make what was packed part of s->out. */
+static void
+h2_out_commit(struct h2 *h)
+{
+	struct evbuffer_iovec v;
+
+	if (h->wp == NULL)
+		return;
+	v.iov_base = h->wp;
+	v.iov_len = h->wlen;
+	if (h->wlen > 0 && evbuffer_commit_space(h->s->out, &v, 1) != 0)
+		abort();	/* the space was reserved: cannot fail */
+	h->wbase += h->wlen;
+	h->wp = NULL;
+	h->wlen = h->wcap = 0;
+}
+
+/* At least one byte of room at h->wp + h->wlen. */
+static void
+h2_out_room(struct h2 *h)
+{
+	struct evbuffer_iovec v;
+
+	if (h->wp != NULL && h->wlen < h->wcap)
+		return;
+	h2_out_commit(h);
+	if (evbuffer_reserve_space(h->s->out, H2_OUT_CHUNK, &v, 1) < 1)
+		abort();	/* out of memory, as xmalloc does */
+	h->wp = v.iov_base;
+	h->wcap = v.iov_len;
+}
+
+/* Append n bytes of p (a frame may span reservations). */
+static void
+h2_out_put(struct h2 *h, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		size_t k;
+		h2_out_room(h);
+		k = h->wcap - h->wlen < n ? h->wcap - h->wlen : n;
+		memcpy(h->wp + h->wlen, p, k);
+		h->wlen += k;
+		p += k;
+		n -= k;
+	}
+}
+
+/* Move n bytes of b to the output. */
+static int
+h2_out_move(struct h2 *h, struct evbuffer *b, size_t n)
+{
+	while (n > 0) {
+		size_t k;
+		h2_out_room(h);
+		k = h->wcap - h->wlen < n ? h->wcap - h->wlen : n;
+		if (evbuffer_remove(b, h->wp + h->wlen, k) != (int)k)
+			return -1;
+		h->wlen += k;
+		n -= k;
+	}
+	return 0;
+}
+
 /* --- responses -------------------------------------------------------- */
 
 static int	h2_skip_field(const struct hfield *f);
@@ -186,35 +258,67 @@ h2_trailers(nghttp2_session *ng, struct hstream *st)
 	return rv == 0 ? 0 : -1;
 }
 
+/* How much of st's body the next DATA frame carries (at most len); the
+ * bytes stay in st->resp_body until h2_send_data moves them, which
+ * nghttp2 calls next, before any other callback of ours. */
 static ssize_t
 h2_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct hstream	*st = src->ptr;
 	struct h2st	*hs = st->fe;
-	int		 n;
+	size_t		 have;
 
-	(void)ng;
 	(void)id;
+	(void)buf;
 	(void)arg;
 	assert(st->magic == HSTREAM_MAGIC);
-	n = evbuffer_remove(st->resp_body, buf, len);
-	if (n < 0)
-		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	if (n > 0) {
-		st->out_bytes += (uint64_t)n;
-		hproxy_resp_taken(st);
-	}
-	if (st->resp_done && evbuffer_get_length(st->resp_body) == 0) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
+	have = evbuffer_get_length(st->resp_body);
+	if (len > have)
+		len = have;
+	if (st->resp_done && len == have) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_COPY;
 		/* The backend's trailers end the stream instead (h2up.h). */
 		if (h2_trailers(ng, st) == 0)
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 		hs->eof_sent = 1;
 		st->state = HST_DONE;
-		return n;
+		return (ssize_t)len;
 	}
-	return n > 0 ? n : NGHTTP2_ERR_DEFERRED;
+	if (len == 0) {
+		hs->deferred = 1;	/* h2_on_data resumes it */
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+	return (ssize_t)len;
+}
+
+/* A DATA frame of h2_read_body's: its header, then the body bytes moved
+ * from the stream's buffer (no padding: we never ask for it). nghttp2
+ * calls this only from the mem_send of h2_fill. */
+static int
+h2_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *fh,
+    size_t len, nghttp2_data_source *src, void *arg)
+{
+	struct h2	*h = arg;
+	struct hstream	*st = src->ptr;
+
+	(void)ng;
+	assert(st->magic == HSTREAM_MAGIC && frame->data.padlen == 0);
+	h2_out_put(h, fh, 9);
+	if (h2_out_move(h, st->resp_body, len) == -1)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	h->trimmed = 0;
+	if (len > 0) {
+		st->out_bytes += (uint64_t)len;
+		hproxy_resp_taken(st);
+	}
+	/* h2_fill's bound: a mem_send goes on past NO_COPY DATA frames. */
+	if (h->wbase + h->wlen >= HSESS_OUT_HIGH) {
+		h->paused = 1;
+		return NGHTTP2_ERR_PAUSE;
+	}
+	return 0;
 }
 
 /* Fields no HTTP/2 message may carry (RFC 9113 8.2.2), and the length we
@@ -245,24 +349,33 @@ h2_skip_field(const struct hfield *f)
 	return n[0] == ':';
 }
 
-/* v in decimal into out (at least 21 bytes); returns the length. */
-static size_t
-h2_itoa(int64_t v, char *out)
+/* v in decimal, ending at end (of a buffer of at least 21 bytes before
+ * it); returns where it starts. */
+static char *
+h2_itoa(int64_t v, char *end)
 {
-	char		 t[24];
-	size_t		 n = 0, i;
+	char		*p = end;
 	uint64_t	 u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
 	do {
-		t[n++] = (char)('0' + u % 10);
+		*--p = (char)('0' + u % 10);
 		u /= 10;
 	} while (u != 0);
 	if (v < 0)
-		t[n++] = '-';
-	for (i = 0; i < n; i++)
-		out[i] = t[n - 1 - i];
-	out[n] = '\0';
-	return n;
+		*--p = '-';
+	return p;
+}
+
+/* A status code as h2_itoa() does; three digits need no loop. */
+static char *
+h2_status(int v, char *end)
+{
+	if (v < 100 || v > 999)
+		return h2_itoa(v, end);
+	end[-3] = (char)('0' + v / 100);
+	end[-2] = (char)('0' + v / 10 % 10);
+	end[-1] = (char)('0' + v % 10);
+	return end - 3;
 }
 
 static void
@@ -274,9 +387,9 @@ h2_on_head(struct hstream *st)
 	struct hresp		*r = &st->resp;
 	nghttp2_nv		*nv, nv_small[32];
 	nghttp2_data_provider	 dp;
-	char			 status[24], clen[24];
-	size_t			 n = 0, sl, cl;
-	int			 body = r->body && st->req.m != HM_HEAD;
+	char			 status[24], clen[24], *sp, *cp;
+	size_t			 n = 0;
+	int			 body = r->body && st->req.m != HM_HEAD, rid;
 
 	if (st->head_sent)
 		return;
@@ -288,28 +401,34 @@ h2_on_head(struct hstream *st)
 	    nv_small : xcalloc((size_t)r->h.n + 2, sizeof(*nv));
 	/* RFC 8441 5: a tunnel's 101 is a 200 to the CONNECT. The literal
 	 * names need no copy; the numbers on the stack do. */
-	sl = h2_itoa(st->tunnel ? 200 : r->status, status);
-	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)status, 7,
-	    sl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
+	sp = h2_status(st->tunnel ? 200 : r->status, status + sizeof(status));
+	nv[n++] = (nghttp2_nv){ (uint8_t *)":status", (uint8_t *)sp, 7,
+	    (size_t)(status + sizeof(status) - sp), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	if (r->clen >= 0 && (r->body || st->req.m == HM_HEAD)) {
-		cl = h2_itoa(r->clen, clen);
-		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)clen,
-		    14, cl, NGHTTP2_NV_FLAG_NO_COPY_NAME };
+		cp = h2_itoa(r->clen, clen + sizeof(clen));
+		nv[n++] = (nghttp2_nv){ (uint8_t *)"content-length", (uint8_t *)cp,
+		    14, (size_t)(clen + sizeof(clen) - cp), NGHTTP2_NV_FLAG_NO_COPY_NAME };
 	}
 	/*
 	 * The fields are lowercase and stay where they are until the HEADERS
 	 * frame is packed: the stream lives until nghttp2 closes it, after
 	 * which the frame is dropped unpacked, and one let go earlier leaves
 	 * them behind (h2_bury). So nghttp2 neither copies nor lowercases them.
+	 * An x-request-id (ours on a local answer, or a backend's echo) is new
+	 * in every response: never indexed, it does not push the fields that
+	 * repeat out of the HPACK table.
 	 */
+	rid = (r->h.known & (1u << HFK_X_REQUEST_ID)) != 0;
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
+		uint8_t fl = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 		if (h2_skip_field(f) || (st->tunnel && f->nlen == 20 &&
 		    memcmp(f->name, "sec-websocket-accept", 20) == 0))
 			continue;
+		if (rid && f->nlen == 12 && memcmp(f->name, "x-request-id", 12) == 0)
+			fl |= NGHTTP2_NV_FLAG_NO_INDEX;
 		nv[n++] = (nghttp2_nv){ (uint8_t *)f->name, (uint8_t *)f->value,
-		    f->nlen, f->vlen,
-		    NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE };
+		    f->nlen, f->vlen, fl };
 	}
 	dp.source.ptr = st;
 	dp.read_callback = h2_read_body;
@@ -330,10 +449,14 @@ h2_on_head(struct hstream *st)
 static void
 h2_on_data(struct hstream *st)
 {
-	struct h2 *h = st->s->ps;
+	struct h2	*h = st->s->ps;
+	struct h2st	*hs = st->fe;
 
-	if (st->head_sent)
+	/* Only a DATA frame h2_read_body deferred waits to be resumed. */
+	if (st->head_sent && hs->deferred) {
+		hs->deferred = 0;
 		nghttp2_session_resume_data(h->ng, st->id);
+	}
 }
 
 static void
@@ -362,6 +485,7 @@ h2_callbacks_init(void)
 	if (nghttp2_session_callbacks_new(&cb) != 0)
 		abort();
 	h2_recv_callbacks(cb);
+	nghttp2_session_callbacks_set_send_data_callback(cb, h2_send_data);
 	h2_cbs = cb;	/* kept for the process's life */
 }
 
@@ -573,6 +697,9 @@ h2_input(struct hsess *s, const uint8_t *p, size_t n)
 	}
 	r = nghttp2_session_mem_recv(h->ng, p, n);
 	h->trimmed = 0;
+	/* A header block that goes on past these bytes began with them. */
+	if (h->hdr_stream != 0 && h->hdr_t0 == 0)
+		h->hdr_t0 = hsess_now(s);
 	if (h->log != NULL && r > 0)
 		h2_log_add(h, p, (size_t)r);
 	if (r < 0) {
@@ -673,19 +800,27 @@ h2_fill(struct hsess *s)
 
 	if (s->state == HSESS_ABORT)
 		return;
-	while (!h->dormant && evbuffer_get_length(s->out) < HSESS_OUT_HIGH) {
+	h->wbase = evbuffer_get_length(s->out);
+	while (!h->dormant && h->wbase + h->wlen < HSESS_OUT_HIGH) {
 		if ((n = nghttp2_session_mem_send(h->ng, &data)) < 0) {
+			h2_out_commit(h);
 			log_debug("c%08x: HTTP/2: %s", s->c.conn_id,
 			    nghttp2_strerror((int)n));
 			s->state = HSESS_ABORT;
 			return;
 		}
+		if (n == 0 && h->paused) {	/* h2_send_data's bound */
+			h->paused = 0;
+			h->sent_all = 0;
+			continue;
+		}
 		h->sent_all = n == 0;
 		if (n == 0)
 			break;
 		h->trimmed = 0;
-		evbuffer_add(s->out, data, (size_t)n);
+		h2_out_put(h, data, (size_t)n);
 	}
+	h2_out_commit(h);
 	/* Every HEADERS frame queued has been packed or dropped. */
 	if (h->sent_all && h->ngraves > 0)
 		h2_graves_free(h);

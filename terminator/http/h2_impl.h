@@ -41,6 +41,8 @@ struct h2 {
 	unsigned		 eof:1;		/* the client closed its side */
 	unsigned		 sent_all:1;	/* the last mem_send returned 0 */
 	unsigned		 trimmed:1;	/* h2mem_trim since the last I/O */
+	/* h2_send_data returned NGHTTP2_ERR_PAUSE: mem_send's 0 is no end. */
+	unsigned		 paused:1;
 	/* Dormant (h2.c, "dormancy"): ng is NULL until input comes. */
 	unsigned		 dormant:1;
 	/* What the client sent while no stream was ever opened, to replay
@@ -58,6 +60,11 @@ struct h2 {
 	 * its queue is empty. */
 	struct hfields		*graves;
 	unsigned		 ngraves;
+	/* While h2_fill runs: space reserved at the end of s->out, which the
+	 * frames are packed into (wp, of wcap bytes, wlen used), and the
+	 * bytes s->out held before. */
+	uint8_t			*wp;
+	size_t			 wlen, wcap, wbase;
 	/* Rapid reset accounting. */
 	double			 rst_t0;
 	unsigned		 rst_window, rst_total;
@@ -73,6 +80,8 @@ struct h2st {
 	int			 refuse;	/* status to answer with, or 0 */
 	const char		*refuse_why;
 	unsigned		 eof_sent:1;
+	/* h2_read_body deferred the DATA: h2_on_data resumes it. */
+	unsigned		 deferred:1;
 	/* RFC 8441 :protocol: 0 none, 1 websocket, 2 another (ws.h). */
 	unsigned		 xproto:2;
 };

@@ -70,7 +70,7 @@ h2_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 		return 0;
 	h->hdr_stream = frame->hd.stream_id;
 	h->hdr_st = NULL;
-	h->hdr_t0 = hsess_now(h->s);
+	h->hdr_t0 = 0;		/* h2_input: the block's start, if it goes on */
 	if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
 		return 0;	/* trailers: read, not forwarded */
 	st = hstream_new(h->s, frame->hd.stream_id);
@@ -342,7 +342,8 @@ h2_on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	}
 	if (st == NULL)
 		return 0;
-	nghttp2_session_set_stream_user_data(ng, id, NULL);
+	/* No set_stream_user_data(NULL): with no_closed_streams (h2.c) the
+	 * stream is destroyed as this returns. */
 	hs = st->fe;
 	/* Window the stream held but nobody gave back: the connection's. */
 	if (hs->unconsumed > 0)

@@ -2,14 +2,17 @@
  * h2mem.c - nghttp2's allocator: slots of three fixed sizes in address
  * space reserved per thread, h2small.c's free lists for the rest (see h2mem.h).
  *
- * An arena reserves, per size class, one PROT_NONE range and makes it
- * writable in steps as slots are first handed out: two mappings per
- * class (the writable part, the reserved rest) whatever the number of
- * sessions, far from vm.max_map_count. Free slots are kept on a stack of pointers held
- * outside the slots, so that a free slot stays untouched: a free page-sized
- * slot is given back with MADV_DONTNEED and is zero when taken again.
- * A pointer belongs to a class when it lies in the class's range; anything
- * else came from h2small.c's free lists (malloc behind them).
+ * An arena reserves one PROT_NONE range, a part per size class, and makes
+ * each part writable in steps as slots are first handed out: a few
+ * mappings per class (the writable part, the reserved rest) whatever the
+ * number of sessions, far from vm.max_map_count. Free slots are kept on a
+ * stack of pointers held outside the slots, so that a free slot stays
+ * untouched: a free page-sized slot is given back with MADV_DONTNEED and is
+ * zero when taken again. A pointer belongs to a class when it lies in the
+ * class's part; anything else (every pointer outside the one range: a
+ * single comparison) came from h2small.c's free lists (malloc behind
+ * them). Sizes below the smallest class go straight to h2small.c: most of
+ * nghttp2's allocations, several per request.
  */
 #include "h2mem.h"
 
@@ -45,6 +48,9 @@ enum h2mem_kind {
 	H2MEM_K__MAX
 };
 
+/* Smaller sizes never take a slot (the smallest class's min). */
+#define H2MEM_MIN		897
+
 static const struct {
 	size_t	min, slot;	/* sizes min..slot go in slots of this size */
 	size_t	step;		/* slots made writable at a time */
@@ -53,7 +59,7 @@ static const struct {
 	/* Enough for about 13,000 sessions per worker; past that, malloc.
 	 * A slot wastes at most an eighth of itself (header values of
 	 * other sizes go to malloc). */
-	[H2MEM_K1] =	{ 897, 1024, 1024, (size_t)32 << 20 },
+	[H2MEM_K1] =	{ H2MEM_MIN, 1024, 1024, (size_t)32 << 20 },
 	[H2MEM_K4] =	{ 3585, 4096, 256, (size_t)64 << 20 },
 	[H2MEM_K20] =	{ 16385, 20480, 64, (size_t)256 << 20 },
 };
@@ -68,6 +74,8 @@ struct h2mem_class {
 };
 
 struct h2mem_arena {
+	char			*base;		/* the one reserved range */
+	size_t			 span;		/* its length (0: no slots) */
 	struct h2mem_class	 k[H2MEM_K__MAX];
 	size_t			 live;		/* bytes in slots handed out */
 	struct h2mem_arena	*next;		/* h2mem_arenas */
@@ -83,20 +91,25 @@ static struct h2mem_arena *
 h2mem_arena_get(void)
 {
 	struct h2mem_arena	*a;
+	char			*p;
+	size_t			 span = 0;
 
 	if (h2mem_tl != NULL)
 		return h2mem_tl;
 	a = xcalloc(1, sizeof(*a));
-	for (int i = 0; i < H2MEM_K__MAX; i++) {
-		struct h2mem_class *k = &a->k[i];
-		void *p = mmap(NULL, h2mem_kinds[i].span, PROT_NONE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (p == MAP_FAILED) {
-			/* No slots for this class: malloc serves it. */
-			continue;
+	for (int i = 0; i < H2MEM_K__MAX; i++)
+		span += h2mem_kinds[i].span;
+	p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+	    MAP_NORESERVE, -1, 0);
+	if (p != MAP_FAILED) {		/* else no slots: malloc serves all */
+		a->base = p;
+		a->span = span;
+		for (int i = 0; i < H2MEM_K__MAX; i++) {
+			struct h2mem_class *k = &a->k[i];
+			k->base = k->top = k->rw = p;
+			k->end = k->base + h2mem_kinds[i].span;
+			p = k->end;
 		}
-		k->base = k->top = k->rw = p;
-		k->end = k->base + h2mem_kinds[i].span;
 	}
 	pthread_mutex_lock(&h2mem_lock);
 	a->next = h2mem_arenas;
@@ -120,6 +133,8 @@ h2mem_kind_of_ptr(const struct h2mem_arena *a, const void *p)
 {
 	const char *c = p;
 
+	if ((uintptr_t)c - (uintptr_t)a->base >= a->span)
+		return -1;
 	for (int i = 0; i < H2MEM_K__MAX; i++)
 		if (c >= a->k[i].base && c < a->k[i].top)
 			return i;
@@ -175,7 +190,7 @@ h2mem_slot_put(struct h2mem_arena *a, int i, void *p)
 	a->live -= sz;
 }
 
-static void *
+static __attribute__((noinline)) void *
 h2mem_alloc(struct h2mem *m, size_t n, int zeroed)
 {
 	int	 i, zero;
@@ -204,7 +219,7 @@ h2mem_alloc(struct h2mem *m, size_t n, int zeroed)
 	return p;
 }
 
-static void
+static __attribute__((noinline)) void
 h2mem_release(struct h2mem *m, void *p)
 {
 	int i;
@@ -227,12 +242,23 @@ h2mem_release(struct h2mem *m, void *p)
 static void *
 h2mem_ng_malloc(size_t n, void *ud)
 {
+	if (n < H2MEM_MIN)
+		return h2small_alloc(n);
 	return h2mem_alloc(ud, n, 0);
 }
 
 static void
 h2mem_ng_free(void *p, void *ud)
 {
+	const struct h2mem *m = ud;
+
+	if (p == NULL)			/* nghttp2 frees NULL often */
+		return;
+	/* Outside the arena's range (or none): h2small.c's. */
+	if (m->a == NULL || (uintptr_t)p - (uintptr_t)m->a->base >= m->a->span) {
+		h2small_free(p);
+		return;
+	}
 	h2mem_release(ud, p);
 }
 
