@@ -181,6 +181,10 @@ h1_on_header_field(llhttp_t *p, const char *at, size_t n)
 		h->pname = at;
 		h->pname_len = n;
 		h->last_value = 0;
+	} else if (h->pname != NULL && at == h->pname + h->pname_len) {
+		/* More of the held name, right behind it (llhttp ends a
+		 * name's span where its matcher of special names gives up). */
+		h->pname_len += n;
 	} else {
 		h1_pending_name(h);
 		hfields_extend_last(f, 0, at, n);
