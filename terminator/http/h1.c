@@ -57,6 +57,11 @@ struct h1 {
 	const char		*vend, *buf_start, *buf_end;
 	unsigned		 gen, vgen;	/* input calls; the one of vend */
 	int			 vend_at_end;
+	/* A field's name not yet in the list: it goes in with its value,
+	 * in one piece (h1_pending_name()). Points into the input, so it is
+	 * never held past the llhttp_execute() call that delivered it. */
+	const char		*pname;
+	size_t			 pname_len;
 	size_t			 head_bytes;
 	size_t			 url_len, url_cap;
 	char			*url;		/* kept from request to request */
@@ -114,6 +119,16 @@ h1_arm(struct h1 *h)
 
 /* --- parser callbacks ------------------------------------------------ */
 
+/* The held name goes into the list with an empty value (more of it, or
+ * of its value, may follow as pieces). */
+static void
+h1_pending_name(struct h1 *h)
+{
+	if (h->pname != NULL && h->st != NULL)
+		hfields_add(&h->st->req.h, h->pname, h->pname_len, "", 0);
+	h->pname = NULL;
+}
+
 static int
 h1_on_message_begin(llhttp_t *p)
 {
@@ -125,6 +140,7 @@ h1_on_message_begin(llhttp_t *p)
 	h->url_len = 0;
 	h->last_value = 1;
 	h->in_value = 0;
+	h->pname = NULL;
 	h->st = hstream_new(h->s, (int32_t)(h->s->nreq + 1));
 	h1_arm(h);
 	return 0;
@@ -161,10 +177,18 @@ h1_on_header_field(llhttp_t *p, const char *at, size_t n)
 	if (h->last_value) {
 		if (f->n >= h1_vh(h)->max_headers)
 			return h1_refuse(h, 431, "too many header fields");
-		hfields_add(f, at, n, "", 0);
+		/* Held until its value comes: one add, not add and extend. */
+		h->pname = at;
+		h->pname_len = n;
 		h->last_value = 0;
-	} else
+	} else if (h->pname != NULL && at == h->pname + h->pname_len) {
+		/* More of the held name, right behind it (llhttp ends a
+		 * name's span where its matcher of special names gives up). */
+		h->pname_len += n;
+	} else {
+		h1_pending_name(h);
 		hfields_extend_last(f, 0, at, n);
+	}
 	return 0;
 }
 
@@ -188,7 +212,11 @@ h1_on_header_value(llhttp_t *p, const char *at, size_t n)
 	/* llhttp lets no CR or LF into a value in strict mode; be sure. */
 	if (memchr(at, '\r', n) != NULL || memchr(at, '\n', n) != NULL)
 		return h1_refuse(h, 400, "line break in a header value");
-	hfields_extend_last(&h->st->req.h, 1, at, n);
+	if (h->pname != NULL) {
+		hfields_add(&h->st->req.h, h->pname, h->pname_len, at, n);
+		h->pname = NULL;
+	} else
+		hfields_extend_last(&h->st->req.h, 1, at, n);
 	h->last_value = 1;
 	return 0;
 }
@@ -205,6 +233,7 @@ h1_on_headers_complete(llhttp_t *p)
 	const char	*m = llhttp_method_name((llhttp_method_t)p->method);
 	size_t		 mlen = strlen(m);
 
+	h1_pending_name(h);
 	h->s->nreq++;
 	r->method = hfields_strdup(&r->h, m, mlen, 0);
 	r->m = hmethod_parse(m, mlen);
@@ -651,6 +680,7 @@ h1_input(struct hsess *s, const uint8_t *p, size_t n)
 	h->buf_start = (const char *)p;
 	h->buf_end = (const char *)p + n;
 	e = llhttp_execute(&h->parser, (const char *)p, n);
+	h1_pending_name(h);	/* it points into p */
 	while (e == HPE_PAUSED_UPGRADE) {
 		/* After a request asking for an upgrade that was not made
 		 * (anything but a WebSocket, which never gets here): the
@@ -658,6 +688,7 @@ h1_input(struct hsess *s, const uint8_t *p, size_t n)
 		used = (size_t)((const uint8_t *)llhttp_get_error_pos(&h->parser) - p);
 		llhttp_resume_after_upgrade(&h->parser);
 		e = llhttp_execute(&h->parser, (const char *)p + used, n - used);
+		h1_pending_name(h);
 	}
 	if (e == HPE_OK)
 		return (ssize_t)n;

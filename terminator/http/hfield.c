@@ -33,39 +33,61 @@ struct hfield_chunk {
 #define HFIELD_CHUNK_FIRST	(1024 - sizeof(struct hfield_chunk))
 #define HFIELD_CHUNK_MAX	(64 * 1024)
 
-/* ASCII lowercase, eight bytes at a time: in each byte, bit 7 of b + 0x3f
+/* ASCII lowercase, eight (or four) bytes at a time: in each byte, bit 7 of b + 0x3f
  * says b >= 'A', bit 7 of b + 0x25 says b > 'Z' (b < 0x80: no carry
  * between bytes), and bytes of 0x80 and above are left alone. */
+static inline uint32_t
+lower4(uint32_t w)
+{
+	const uint32_t lo7 = 0x7f7f7f7fU, hi = 0x80808080U;
+	uint32_t a = (w & lo7) + 0x3f3f3f3fU, z = (w & lo7) + 0x25252525U;
+
+	return w | (a & ~z & ~w & hi) >> 2;
+}
+
+/* One word of lower(). */
+static inline uint64_t
+lower8(uint64_t w)
+{
+	const uint64_t	 lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
+	uint64_t	 a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
+	uint64_t	 z = (w & lo7) + 0x2525252525252525ULL;
+
+	return w | (a & ~z & ~w & hi) >> 2;
+}
+
 static void
 lower(char *dst, const char *src, size_t n)
 {
-	const uint64_t	 lo7 = 0x7f7f7f7f7f7f7f7fULL, hi = 0x8080808080808080ULL;
-	size_t		 i = 0;
+	uint64_t	w;
+	uint32_t	a4, b4;
+	size_t		i;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, a, z;
-
-		memcpy(&w, src + i, 8);
-		a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
-		z = (w & lo7) + 0x2525252525252525ULL;
-		w |= (a & ~z & ~w & hi) >> 2;
-		memcpy(dst + i, &w, 8);
-	}
-	if (n >= 8 && i < n) {
-		/* The last word again, overlapping: lowering is idempotent,
-		 * and dst's overlap holds what it would compute anyway. */
-		uint64_t w, a, z;
-
+	if (n >= 8) {
+		for (i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, src + i, 8);
+			w = lower8(w);
+			memcpy(dst + i, &w, 8);
+		}
+		/* The last word (again, overlapping, when n is no multiple
+		 * of 8): lowering is idempotent, and dst's overlap holds what
+		 * it would compute anyway. */
 		memcpy(&w, src + n - 8, 8);
-		a = (w & lo7) + 0x3f3f3f3f3f3f3f3fULL;
-		z = (w & lo7) + 0x2525252525252525ULL;
-		w |= (a & ~z & ~w & hi) >> 2;
+		w = lower8(w);
 		memcpy(dst + n - 8, &w, 8);
-		return;
-	}
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-		dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+	} else if (n >= 4) {
+		/* Two overlapping 4-byte words (host, accept, cookie...). */
+		memcpy(&a4, src, 4);
+		memcpy(&b4, src + n - 4, 4);
+		a4 = lower4(a4);
+		b4 = lower4(b4);
+		memcpy(dst, &a4, 4);
+		memcpy(dst + n - 4, &b4, 4);
+	} else {
+		for (i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)src[i];
+			dst[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+		}
 	}
 }
 

@@ -46,11 +46,22 @@ up_head_bytes(llhttp_t *ps, size_t n)
 	return 0;
 }
 
+/* The held name goes into the list with an empty value (more of it, or
+ * of its value, may follow as pieces). */
+static void
+up_pending_name(struct upconn *u)
+{
+	if (u->pname != NULL && u->st != NULL)
+		hfields_add(&u->st->resp.h, u->pname, u->pname_len, "", 0);
+	u->pname = NULL;
+}
+
 static int
 up_on_message_begin(llhttp_t *ps)
 {
 	struct upconn *u = ps->data;
 
+	u->pname = NULL;
 	u->hdr_value = 0;
 	u->hbytes = 0;
 	return 0;
@@ -71,12 +82,22 @@ up_on_header_field(llhttp_t *ps, const char *at, size_t n)
 
 	if (up_head_bytes(ps, n) == -1)
 		return -1;
-	if (h->n == 0 || u->hdr_value) {
+	if (u->pname != NULL && at == u->pname + u->pname_len) {
+		/* More of the held name, right behind it (llhttp ends a
+		 * name's span where its matcher of special names gives up:
+		 * "content-" then "type"). */
+		u->pname_len += n;
+	} else if (u->pname != NULL) {
+		up_pending_name(u);
+		hfields_extend_last(h, 0, at, n);
+	} else if (h->n == 0 || u->hdr_value) {
 		if (h->n >= UP_FIELDS_MAX) {
 			llhttp_set_error_reason(ps, "too many response fields");
 			return -1;
 		}
-		hfields_add(h, at, n, "", 0);
+		/* Held until its value comes: one add, not add and extend. */
+		u->pname = at;
+		u->pname_len = n;
 	} else
 		hfields_extend_last(h, 0, at, n);
 	u->hdr_value = 0;
@@ -90,7 +111,11 @@ up_on_header_value(llhttp_t *ps, const char *at, size_t n)
 
 	if (up_head_bytes(ps, n) == -1)
 		return -1;
-	hfields_extend_last(&u->st->resp.h, 1, at, n);
+	if (u->pname != NULL) {
+		hfields_add(&u->st->resp.h, u->pname, u->pname_len, at, n);
+		u->pname = NULL;
+	} else
+		hfields_extend_last(&u->st->resp.h, 1, at, n);
 	u->hdr_value = 1;
 	return 0;
 }
@@ -103,6 +128,7 @@ up_on_header_value_complete(llhttp_t *ps)
 	struct hfields	*h = &u->st->resp.h;
 	struct hfield	*f;
 
+	up_pending_name(u);	/* an empty value: no value piece came */
 	if (h->n == 0)
 		return 0;
 	f = &h->v[h->n - 1];
@@ -262,6 +288,7 @@ up_parse(struct upconn *u, const char *buf, size_t n)
 		return up_deliver(u);
 	}
 	e = llhttp_execute(&u->parser, buf, n);
+	up_pending_name(u);	/* it points into buf */
 	if (e == HPE_PAUSED_UPGRADE && u->tunnel) {
 		/* The bytes after the 101's head are the tunnel's first. */
 		pos = llhttp_get_error_pos(&u->parser);

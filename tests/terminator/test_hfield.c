@@ -189,6 +189,15 @@ test_lower_long(void **state)
 		assert_memory_equal(h.v[h.n - 1].name, want, len);
 		assert_int_equal(h.v[h.n - 1].name[len], '\0');
 	}
+	/* Short names too (four bytes at a time, or one), from every start
+	 * around the capitals and 0x80. */
+	for (size_t off = 0x3c; off < 0x84; off++)
+		for (size_t len = 0; len <= 17 && off + len <= n; len++) {
+			hfields_add(&h, in + off, len, "v", 1);
+			assert_int_equal(h.v[h.n - 1].nlen, len);
+			assert_memory_equal(h.v[h.n - 1].name, want + off, len);
+			assert_int_equal(h.v[h.n - 1].name[len], '\0');
+		}
 	hfields_add(&h, "X-FORWARDED-FOR", 15, "a", 1);
 	hfields_add_lc(&h, "x-request-id", 12, "b", 1);
 	assert_string_equal(hfields_get(&h, "x-forwarded-for")->value, "a");
