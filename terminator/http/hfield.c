@@ -267,23 +267,7 @@ hfields_countn(const struct hfields *hs, const char *lname, size_t len)
 unsigned
 hfields_deln(struct hfields *hs, const char *lname, size_t len)
 {
-	uint32_t	i, j = 0;
-	unsigned	gone = 0;
-
-	for (i = 0; i < hs->n; i++) {
-		struct hfield *f = &hs->v[i];
-		if (name_is(f, lname, len)) {
-			hs->bytes -= (size_t)f->nlen + f->vlen;
-			gone++;
-			continue;
-		}
-		if (j != i)
-			hs->v[j] = *f;
-		j++;
-	}
-	hs->n = j;
-	known_del(hs, lname, len);
-	return gone;
+	return hfields_pop(hs, lname, len, NULL);
 }
 
 unsigned
@@ -296,7 +280,7 @@ hfields_pop(struct hfields *hs, const char *lname, size_t len,
 	for (i = 0; i < hs->n; i++) {
 		struct hfield *f = &hs->v[i];
 		if (name_is(f, lname, len)) {
-			if (gone++ == 0)
+			if (gone++ == 0 && first != NULL)
 				*first = *f;
 			hs->bytes -= (size_t)f->nlen + f->vlen;
 			continue;

@@ -152,10 +152,11 @@ const struct hfield *hfields_getn(const struct hfields *, const char *lname,
 unsigned	 hfields_countn(const struct hfields *, const char *lname, size_t len);
 /* Remove every field called lname; returns how many. */
 unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
-/* Remove every field called lname and return how many; *first gets a
- * copy of the first (untouched when none), whose name and value stay
- * readable until hfields_free() or hfields_reset(): removed fields leave
- * their bytes in the arena. One pass for what get, count and del do. */
+/* Remove every field called lname and return how many; *first (unless
+ * NULL) gets a copy of the first (untouched when none), whose name and
+ * value stay readable until hfields_free() or hfields_reset(): removed
+ * fields leave their bytes in the arena. One pass for what get, count and
+ * del do. */
 unsigned	 hfields_pop(struct hfields *, const char *lname, size_t len,
 		    struct hfield *first);
 /* Remove every field whose name is one of names (lowercase, NULL-ended,
