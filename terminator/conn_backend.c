@@ -161,18 +161,10 @@ conn_backend_tls_start(struct conn *c)
 		c->c2b.len = 0;
 		c->c2b.off = 0;
 	}
-	if ((c->bssl = SSL_new(p->tls_ctx)) == NULL ||
-	    sockbio_attach(c->bssl, c->bfd, &c->brb) == -1) {
+	if ((c->bssl = pool_tls_new(p, p->tls_ctx, c->bk, c->bfd, &c->brb)) == NULL) {
 		conn_ssl_err(c, "backend TLS");
 		conn_close(c, CR_BACKEND_ERROR);
 		return -1;
-	}
-	SSL_set_connect_state(c->bssl);
-	pool_tls_prepare(c->bssl, c->bk);
-	if (p->tls_name != NULL) {
-		SSL_set_tlsext_host_name(c->bssl, p->tls_name);
-		if (p->tls_verify)
-			SSL_set1_host(c->bssl, p->tls_name);
 	}
 	c->state = CONN_BACKEND_TLS;
 	c->bhs_want = 0;
@@ -183,40 +175,24 @@ conn_backend_tls_start(struct conn *c)
 int
 conn_backend_handshake(struct conn *c)
 {
-	int r;
+	char e[128];
 
 	if (c->bhs_want != 0)
 		return 0;
-	ERR_clear_error();
-	if ((r = SSL_do_handshake(c->bssl)) == 1) {
+	switch (pool_tls_handshake(c->bssl, &c->bhs_want, e, sizeof(e))) {
+	case 1:
 		conn_backend_ready(c);
 		return 0;
-	}
-	switch (SSL_get_error(c->bssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		c->bhs_want = EV_READ;
+	case 0:
 		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		c->bhs_want = EV_WRITE;
-		return 0;
-	default: {
-		long vr = SSL_get_verify_result(c->bssl);
-		if (vr != X509_V_OK)
-			conn_errf(c, "backend %s TLS: certificate "
-			    "verify failed: %s", c->bk->str, X509_verify_cert_error_string(vr));
-		else {
-			free(c->err);
-			c->err = NULL;
-			conn_ssl_err(c, "backend TLS handshake");
-		}
-		ERR_clear_error();
+	default:
+		conn_errf(c, "backend %s TLS: %s", c->bk->str, e);
 		log_notice("c%08x backend %s: %s; failing closed", c->id, c->bk->str, c->err);
 		if (conn_backend_retry(c) == -1) {
 			conn_close(c, CR_CONNECT_FAILED);
 			return -1;
 		}
 		return 0;
-	}
 	}
 }
 

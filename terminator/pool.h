@@ -99,6 +99,25 @@ void		 pool_mark_removed(struct pool *const *old, size_t nold,
 		    struct pool *const *new, size_t nnew);
 /* Prepare a backend TLS connection to b: resume its last session if any. */
 void		 pool_tls_prepare(SSL *ssl, struct backend *b);
+
+/*
+ * Backend TLS (pool_tls.c), one way for the TCP relay and HTTP mode's
+ * HTTP/1.1 and HTTP/2 upstreams. Worker threads.
+ * pool_tls_new: a client SSL over fd (reads go through rb) to b, a backend
+ * of p, with ctx (p->tls_ctx or a route's): p's SNI name and name check,
+ * b's last session offered. NULL on failure: pool_tls_error() says why.
+ * pool_tls_handshake: one step; 1 done, 0 blocked (*want: EV_READ or
+ * EV_WRITE), -1 failed with why in e: "certificate verify failed: ..." when
+ * the certificate or its name did not verify (callers fail closed).
+ * pool_tls_error: why the last TLS call failed (the error queue's reason,
+ * else errno's, else "unexpected EOF") into e, which it returns.
+ * Both leave the error queue empty.
+ */
+struct sockbio_buf;
+SSL		*pool_tls_new(const struct pool *p, SSL_CTX *ctx, struct backend *b,
+		    int fd, struct sockbio_buf *rb);
+int		 pool_tls_handshake(SSL *ssl, short *want, char *e, size_t elen);
+char		*pool_tls_error(char *e, size_t elen);
 /* A connect to b failed / worked: passive health. */
 void		 pool_connect_result(struct pool *, struct backend *b, int ok);
 

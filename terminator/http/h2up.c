@@ -327,35 +327,21 @@ h2uc_handshake(struct h2uconn *c)
 	const uint8_t	*alpn;
 	unsigned	 alen;
 	char		 e[128];
-	long		 vr;
-	int		 r;
 
 	if (c->hs_want != 0)
 		return 0;
-	ERR_clear_error();
-	if ((r = SSL_do_handshake(c->ssl)) == 1) {
+	switch (pool_tls_handshake(c->ssl, &c->hs_want, e, sizeof(e))) {
+	case 1:
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 		if (alen != 2 || memcmp(alpn, "h2", 2) != 0)
 			return h2uc_connect_fail(c, "TLS to backend",
 			    "it did not agree to h2 by ALPN");
 		return h2uc_session_start(c);
-	}
-	switch (SSL_get_error(c->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		c->hs_want = EV_READ;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		c->hs_want = EV_WRITE;
+	case 0:
 		return 0;
 	default:
 		/* Fail closed, as everywhere: never send a request to a
 		 * backend whose certificate or name did not verify. */
-		if ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK) {
-			ERR_clear_error();
-			snprintf(e, sizeof(e), "certificate verify failed: %s",
-			    X509_verify_cert_error_string(vr));
-		} else
-			up_ssl_err(e, sizeof(e));
 		log_notice("h%08x backend %s TLS: %s; failing closed", c->id,
 		    c->b->str, e);
 		return h2uc_connect_fail(c, "TLS to backend", e);
@@ -371,16 +357,8 @@ h2uc_connected(struct h2uconn *c, int err)
 		return h2uc_connect_fail(c, "connect", strerror(err));
 	if (c->p->tls_ctx == NULL)
 		return h2uc_session_start(c);
-	if ((c->ssl = SSL_new(c->p->tls_ctx)) == NULL ||
-	    sockbio_attach(c->ssl, c->fd, &c->rb) == -1)
-		return h2uc_connect_fail(c, "TLS to backend", up_ssl_err(e, sizeof(e)));
-	SSL_set_connect_state(c->ssl);
-	pool_tls_prepare(c->ssl, c->b);
-	if (c->p->tls_name != NULL) {
-		SSL_set_tlsext_host_name(c->ssl, c->p->tls_name);
-		if (c->p->tls_verify)
-			SSL_set1_host(c->ssl, c->p->tls_name);
-	}
+	if ((c->ssl = pool_tls_new(c->p, c->p->tls_ctx, c->b, c->fd, &c->rb)) == NULL)
+		return h2uc_connect_fail(c, "TLS to backend", pool_tls_error(e, sizeof(e)));
 	/* RFC 9113 3.2: h2 by ALPN, and nothing else. */
 	if (SSL_set_alpn_protos(c->ssl, (const uint8_t *)"\x02h2", 3) != 0)
 		return h2uc_connect_fail(c, "TLS to backend", "ALPN");
@@ -437,7 +415,7 @@ h2uc_read(struct h2uconn *c)
 				}
 				/* FALLTHROUGH */
 			default:
-				h2uc_close(c, up_ssl_err(e, sizeof(e)));
+				h2uc_close(c, pool_tls_error(e, sizeof(e)));
 				return -1;
 			}
 		} else if ((n = recv(c->fd, buf, sizeof(buf), 0)) <= 0) {
@@ -507,7 +485,7 @@ h2uc_write(struct h2uconn *c)
 				c->wblocked = 1;
 				return 0;
 			default:
-				h2uc_close(c, up_ssl_err(e, sizeof(e)));
+				h2uc_close(c, pool_tls_error(e, sizeof(e)));
 				return -1;
 			}
 		}

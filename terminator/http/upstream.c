@@ -314,21 +314,6 @@ up_fail(struct upconn *u, enum hstream_err err, int retry, const char *fmt, ...)
 	return -1;
 }
 
-/* Drain BoringSSL's queue into out; errno describes a bare EOF. */
-const char *
-up_ssl_err(char *out, size_t cap)
-{
-	uint32_t	 e = ERR_get_error();
-	const char	*r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-	if (e != 0)
-		snprintf(out, cap, "%s", r != NULL ? r : "error");
-	else
-		snprintf(out, cap, "%s", errno ? strerror(errno) : "unexpected EOF");
-	ERR_clear_error();
-	return out;
-}
-
 /* --- connect and TLS -------------------------------------------------- */
 
 /* A connect (TCP or TLS) failed: passive health, then a retry elsewhere. */
@@ -357,16 +342,8 @@ up_tls_start(struct upconn *u)
 {
 	char e[96];
 
-	if ((u->ssl = SSL_new(u->ctx)) == NULL ||
-	    sockbio_attach(u->ssl, u->fd, &u->rb) == -1)
-		return up_connect_fail(u, "TLS to backend", up_ssl_err(e, sizeof(e)));
-	SSL_set_connect_state(u->ssl);
-	pool_tls_prepare(u->ssl, u->b);
-	if (u->p->tls_name != NULL) {
-		SSL_set_tlsext_host_name(u->ssl, u->p->tls_name);
-		if (u->p->tls_verify)
-			SSL_set1_host(u->ssl, u->p->tls_name);
-	}
+	if ((u->ssl = pool_tls_new(u->p, u->ctx, u->b, u->fd, &u->rb)) == NULL)
+		return up_connect_fail(u, "TLS to backend", pool_tls_error(e, sizeof(e)));
 	u->state = UP_TLS;
 	u->hs_want = 0;
 	return 0;
@@ -375,33 +352,19 @@ up_tls_start(struct upconn *u)
 static int
 up_handshake(struct upconn *u)
 {
-	char	e[96];
-	long	vr;
-	int	r;
+	char e[96];
 
 	if (u->hs_want != 0)
 		return 0;
-	ERR_clear_error();
-	if ((r = SSL_do_handshake(u->ssl)) == 1) {
+	switch (pool_tls_handshake(u->ssl, &u->hs_want, e, sizeof(e))) {
+	case 1:
 		up_ready(u);
 		return 0;
-	}
-	switch (SSL_get_error(u->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		u->hs_want = EV_READ;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		u->hs_want = EV_WRITE;
+	case 0:
 		return 0;
 	default:
 		/* Fail closed, as TCP mode does: never send a request to a
 		 * backend whose certificate or name did not verify. */
-		if ((vr = SSL_get_verify_result(u->ssl)) != X509_V_OK) {
-			ERR_clear_error();
-			snprintf(e, sizeof(e), "certificate verify failed: %s",
-			    X509_verify_cert_error_string(vr));
-		} else
-			up_ssl_err(e, sizeof(e));
 		log_notice("u%08x backend %s TLS: %s; failing closed", u->id,
 		    u->b->str, e);
 		return up_connect_fail(u, "TLS to backend", e);

@@ -67,8 +67,4 @@ void	upstream_resume(struct upconn *);
  */
 void	upstream_detach(struct upconn *);
 
-/* The TLS library's first queued error (or errno, for a bare EOF) as text
- * in out; clears the queue. For this file's connections and h2up.c's. */
-const char	*up_ssl_err(char *out, size_t cap);
-
 #endif

@@ -265,7 +265,7 @@ up_tls_write(struct upconn *u, size_t budget, size_t *body)
 		/* FALLTHROUGH */
 	default:
 		return up_fail(u, HSE_BACKEND, 0, "backend %s TLS write: %s", u->b->str,
-		    up_ssl_err(e, sizeof(e)));
+		    pool_tls_error(e, sizeof(e)));
 	}
 }
 

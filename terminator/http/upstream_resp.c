@@ -379,7 +379,7 @@ up_read(struct upconn *u)
 				/* FALLTHROUGH */
 			default:
 				return up_fail(u, HSE_BACKEND, 0, "backend %s TLS read: %s",
-				    u->b->str, up_ssl_err(e, sizeof(e)));
+				    u->b->str, pool_tls_error(e, sizeof(e)));
 			}
 		}
 		if ((n = recv(u->fd, buf, sizeof(buf), 0)) > 0) {
