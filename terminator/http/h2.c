@@ -201,14 +201,20 @@ h2_out_room(struct h2 *h)
 	h->wcap = v.iov_len;
 }
 
+/* Room for the next piece of n bytes: how many fit at h->wp + h->wlen. */
+static size_t
+h2_out_span(struct h2 *h, size_t n)
+{
+	h2_out_room(h);
+	return h->wcap - h->wlen < n ? h->wcap - h->wlen : n;
+}
+
 /* Append n bytes of p (a frame may span reservations). */
 static void
 h2_out_put(struct h2 *h, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
-		size_t k;
-		h2_out_room(h);
-		k = h->wcap - h->wlen < n ? h->wcap - h->wlen : n;
+		size_t k = h2_out_span(h, n);
 		memcpy(h->wp + h->wlen, p, k);
 		h->wlen += k;
 		p += k;
@@ -221,9 +227,7 @@ static int
 h2_out_move(struct h2 *h, struct evbuffer *b, size_t n)
 {
 	while (n > 0) {
-		size_t k;
-		h2_out_room(h);
-		k = h->wcap - h->wlen < n ? h->wcap - h->wlen : n;
+		size_t k = h2_out_span(h, n);
 		if (evbuffer_remove(b, h->wp + h->wlen, k) != (int)k)
 			return -1;
 		h->wlen += k;
