@@ -57,11 +57,7 @@ struct h1 {
 	const char		*vend, *buf_start, *buf_end;
 	unsigned		 gen, vgen;	/* input calls; the one of vend */
 	int			 vend_at_end;
-	/* A field's name not yet in the list: it goes in with its value,
-	 * in one piece (h1_pending_name()). Points into the input, so it is
-	 * never held past the llhttp_execute() call that delivered it. */
-	const char		*pname;
-	size_t			 pname_len;
+	struct hfield_hold	 hold;	/* a name waiting for its value */
 	size_t			 head_bytes;
 	size_t			 url_len, url_cap;
 	char			*url;		/* kept from request to request */
@@ -119,14 +115,13 @@ h1_arm(struct h1 *h)
 
 /* --- parser callbacks ------------------------------------------------ */
 
-/* The held name goes into the list with an empty value (more of it, or
- * of its value, may follow as pieces). */
+/* The held name goes in alone (its input is going, or the head ended). */
 static void
 h1_pending_name(struct h1 *h)
 {
-	if (h->pname != NULL && h->st != NULL)
-		hfields_add(&h->st->req.h, h->pname, h->pname_len, "", 0);
-	h->pname = NULL;
+	if (h->st != NULL)
+		hfields_hold_flush(&h->st->req.h, &h->hold);
+	h->hold.name = NULL;
 }
 
 static int
@@ -140,7 +135,7 @@ h1_on_message_begin(llhttp_t *p)
 	h->url_len = 0;
 	h->last_value = 1;
 	h->in_value = 0;
-	h->pname = NULL;
+	h->hold.name = NULL;
 	h->st = hstream_new(h->s, (int32_t)(h->s->nreq + 1));
 	h1_arm(h);
 	return 0;
@@ -177,18 +172,12 @@ h1_on_header_field(llhttp_t *p, const char *at, size_t n)
 	if (h->last_value) {
 		if (f->n >= h1_vh(h)->max_headers)
 			return h1_refuse(h, 431, "too many header fields");
-		/* Held until its value comes: one add, not add and extend. */
-		h->pname = at;
-		h->pname_len = n;
+		/* Held until its value comes (hfield.h). */
+		h->hold.name = at;
+		h->hold.len = n;
 		h->last_value = 0;
-	} else if (h->pname != NULL && at == h->pname + h->pname_len) {
-		/* More of the held name, right behind it (llhttp ends a
-		 * name's span where its matcher of special names gives up). */
-		h->pname_len += n;
-	} else {
-		h1_pending_name(h);
-		hfields_extend_last(f, 0, at, n);
-	}
+	} else
+		hfields_hold_name(f, &h->hold, at, n);
 	return 0;
 }
 
@@ -212,11 +201,7 @@ h1_on_header_value(llhttp_t *p, const char *at, size_t n)
 	/* llhttp lets no CR or LF into a value in strict mode; be sure. */
 	if (memchr(at, '\r', n) != NULL || memchr(at, '\n', n) != NULL)
 		return h1_refuse(h, 400, "line break in a header value");
-	if (h->pname != NULL) {
-		hfields_add(&h->st->req.h, h->pname, h->pname_len, at, n);
-		h->pname = NULL;
-	} else
-		hfields_extend_last(&h->st->req.h, 1, at, n);
+	hfields_hold_value(&h->st->req.h, &h->hold, at, n);
 	h->last_value = 1;
 	return 0;
 }
@@ -387,13 +372,13 @@ h1_u64(char *end, uint64_t v)
  */
 static void
 h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
-    int clen, int chunked, const char *conn, size_t cl)
+    int clen, int chunked, struct hname conn)
 {
 	struct evbuffer_iovec	 v;
 	char			 num[24], *n = NULL, *p;
 	size_t			 len, rl = strlen(reason), nl = 0;
 
-	len = 13 + rl + 2 + cl + 2;	/* "HTTP/1.1 NNN " reason CRLF conn CRLF */
+	len = 13 + rl + 2 + conn.len + 2;	/* "HTTP/1.1 NNN " reason CRLF conn CRLF */
 	for (uint32_t i = 0; i < r->h.n; i++)
 		len += (size_t)r->h.v[i].nlen + 2 + r->h.v[i].vlen + 2;
 	if (clen) {
@@ -432,8 +417,7 @@ h1_write_head(struct evbuffer *o, const struct hresp *r, const char *reason,
 		memcpy(p, "transfer-encoding: chunked\r\n", 28);
 		p += 28;
 	}
-	memcpy(p, conn, cl);
-	p += cl;
+	p = hf_put(p, conn.name, conn.len);
 	*p++ = '\r';
 	*p++ = '\n';
 	v.iov_len = (size_t)(p - (char *)v.iov_base);
@@ -448,10 +432,8 @@ h1_tunnel_open(struct h1 *h, struct hstream *st)
 	h->state = H1_TUNNEL;
 	h->close = 1;
 	h->chunked = 0;
-#define H1_UPGRADE "connection: upgrade\r\nupgrade: websocket\r\n"
-	h1_write_head(h->s->out, &st->resp, h1_reason(101), 0, 0,
-	    H1_UPGRADE, sizeof(H1_UPGRADE) - 1);
-#undef H1_UPGRADE
+	h1_write_head(h->s->out, &st->resp, h1_reason(101), 0, 0, (struct hname)
+	    HNAME("connection: upgrade\r\nupgrade: websocket\r\n"));
 	h1_arm(h);	/* no timer of ours: the tunnel's idle limit is upstream's */
 	if (h->eof) {
 		st->req_done = 1;
@@ -466,8 +448,8 @@ h1_on_head(struct hstream *st)
 	struct h1	*h = s->ps;
 	struct hresp	*r = &st->resp;
 	struct evbuffer	*o = s->out;
-	const char	*reason, *conn;
-	size_t		 cl;
+	const char	*reason;
+	struct hname	 conn;
 
 	if (st->head_sent)
 		return;
@@ -487,14 +469,13 @@ h1_on_head(struct hstream *st)
 	}
 	reason = h1_reason(r->status);
 	if (h->close)
-		conn = "connection: close\r\n", cl = 19;
+		conn = (struct hname)HNAME("connection: close\r\n");
 	else if (h->version == 10)
-		conn = "connection: keep-alive\r\n", cl = 24;
+		conn = (struct hname)HNAME("connection: keep-alive\r\n");
 	else
-		conn = "", cl = 0;
-	assert(cl == strlen(conn));
+		conn = (struct hname)HNAME("");
 	h1_write_head(o, r, reason, r->clen >= 0 && (r->body || st->req.m == HM_HEAD),
-	    h->chunked, conn, cl);
+	    h->chunked, conn);
 }
 
 /* The exchange is over on both sides: next request, or close. */

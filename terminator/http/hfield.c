@@ -295,25 +295,19 @@ hfields_pop(struct hfields *hs, const char *lname, size_t len,
 }
 
 unsigned
-hfields_del_any(struct hfields *hs, const char *const *names)
+hfields_del_any(struct hfields *hs, const struct hname *names)
 {
 	uint32_t	i, j = 0;
 	unsigned	gone = 0;
-	size_t		k, nn, len[16];
-	int		any = 0;
+	size_t		k, nn = 0;
 
-	for (nn = 0; names[nn] != NULL; nn++) {
-		assert(nn < sizeof(len) / sizeof(len[0]));
-		len[nn] = strlen(names[nn]);
-		any |= hfields_may_have(hs, names[nn], len[nn]);
-	}
-	if (!any)
-		return 0;
+	while (names[nn].name != NULL)
+		nn++;
 	for (i = 0; i < hs->n; i++) {
 		struct hfield	*f = &hs->v[i];
 
 		for (k = 0; k < nn; k++)
-			if (name_is(f, names[k], len[k]))
+			if (name_is(f, names[k].name, names[k].len))
 				break;
 		if (k < nn) {
 			hs->bytes -= (size_t)f->nlen + f->vlen;
@@ -326,7 +320,7 @@ hfields_del_any(struct hfields *hs, const char *const *names)
 	}
 	hs->n = j;
 	for (k = 0; k < nn; k++)
-		known_del(hs, names[k], len[k]);
+		known_del(hs, names[k].name, names[k].len);
 	return gone;
 }
 

@@ -145,6 +145,51 @@ hfields_add_lc(struct hfields *hs, const char *name, size_t nlen,
  * pieces): which part grows is given by is_value. */
 void		 hfields_extend_last(struct hfields *, int is_value,
 		    const char *p, size_t n);
+/*
+ * A field's name held until its value comes, for an HTTP/1.1 parser that
+ * delivers names and values in pieces: one add with both, not an add and
+ * an extend. name points into the parser's input: hfields_hold_flush()
+ * before that input goes (the end of each llhttp_execute(), the head's
+ * end). The caller starts a hold (name = at, len = n) at a field's first
+ * piece, after its own limits.
+ */
+struct hfield_hold {
+	const char	*name;
+	size_t		 len;
+};
+/* A held name goes in alone, with an empty value (more may follow). */
+static inline void
+hfields_hold_flush(struct hfields *hs, struct hfield_hold *hd)
+{
+	if (hd->name != NULL)
+		hfields_add(hs, hd->name, hd->len, "", 0);
+	hd->name = NULL;
+}
+/* More of the last field's name: right behind a held one (llhttp ends a
+ * name's span where its matcher of special names gives up: "content-"
+ * then "type") it just lengthens it. */
+static inline void
+hfields_hold_name(struct hfields *hs, struct hfield_hold *hd, const char *at,
+    size_t n)
+{
+	if (hd->name != NULL && at == hd->name + hd->len) {
+		hd->len += n;
+		return;
+	}
+	hfields_hold_flush(hs, hd);
+	hfields_extend_last(hs, 0, at, n);
+}
+/* A piece of the last field's value. */
+static inline void
+hfields_hold_value(struct hfields *hs, struct hfield_hold *hd, const char *at,
+    size_t n)
+{
+	if (hd->name != NULL) {
+		hfields_add(hs, hd->name, hd->len, at, n);
+		hd->name = NULL;
+	} else
+		hfields_extend_last(hs, 1, at, n);
+}
 /* The first field called lname (lowercase, len bytes), or NULL. */
 const struct hfield *hfields_getn(const struct hfields *, const char *lname,
 		    size_t len);
@@ -159,9 +204,17 @@ unsigned	 hfields_deln(struct hfields *, const char *lname, size_t len);
  * del do. */
 unsigned	 hfields_pop(struct hfields *, const char *lname, size_t len,
 		    struct hfield *first);
-/* Remove every field whose name is one of names (lowercase, NULL-ended,
- * at most 16) in one pass; returns how many. */
-unsigned	 hfields_del_any(struct hfields *, const char *const *names);
+/* A lowercase name and its length, for hfields_del_any(): HNAME("x"). */
+struct hname {
+	const char	*name;
+	size_t		 len;
+};
+#define HNAME(lit)	{ (lit), sizeof(lit) - 1 }
+/* Remove every field whose name is one of names (ended by a NULL name) in
+ * one pass; returns how many. The pass is made whatever the
+ * well-known-name bits say: a caller with literal names asks
+ * hfields_may_have() first, which then costs a bit test each. */
+unsigned	 hfields_del_any(struct hfields *, const struct hname *names);
 /* The same with a NUL-terminated name (a literal's length is folded). */
 static inline const struct hfield *
 hfields_get(const struct hfields *hs, const char *lname)

@@ -38,32 +38,12 @@ const char *const hstream_err_names[HSE__MAX] = {
 	"backend-error", "backend-timeout", "client-gone",
 };
 
-static const char *const hmethod_names[HM__MAX] = {
-	"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH",
-	"CONNECT", "OTHER",
-};
-
-const char *
-hmethod_name(enum hmethod m)
-{
-	return m < HM__MAX ? hmethod_names[m] : "OTHER";
-}
-
 void
 hreq_set_authority(struct hreq *r, const char *p, size_t n)
 {
 	/* ASCII only, whatever the locale. */
 	r->authority = hfields_strdup_lower(&r->h, p, n);
 	r->authority_len = n;
-}
-
-enum hmethod
-hmethod_parse(const char *p, size_t n)
-{
-	for (int i = 0; i < HM_OTHER; i++)
-		if (strlen(hmethod_names[i]) == n && memcmp(hmethod_names[i], p, n) == 0)
-			return (enum hmethod)i;
-	return HM_OTHER;
 }
 
 /*
@@ -395,8 +375,9 @@ request_id(struct hstream *st)
 static void
 forwarding_fields(struct hstream *st)
 {
-	static const char *const fwd_names[] = { "x-forwarded-for",
-	    "x-forwarded-proto", "x-forwarded-host", "forwarded", NULL };
+	static const struct hname fwd_names[] = { HNAME("x-forwarded-for"),
+	    HNAME("x-forwarded-proto"), HNAME("x-forwarded-host"),
+	    HNAME("forwarded"), { NULL, 0 } };
 	struct hsess	*s = st->s;
 	struct hfields	*h = &st->req.h;
 	int		 style = st_http(st)->forwarded;

@@ -217,6 +217,8 @@ void		 hproxy_on_error(struct hstream *st, enum hstream_err err, int retry,
 /* Set r->authority to a lowercase copy of the n bytes at p (replacing any). */
 void		 hreq_set_authority(struct hreq *r, const char *p, size_t n);
 const char	*hmethod_name(enum hmethod);
+/* strlen(hmethod_name(m)). */
+size_t		 hmethod_len(enum hmethod);
 enum hmethod	 hmethod_parse(const char *p, size_t n);
 
 #endif

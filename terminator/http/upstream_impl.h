@@ -15,6 +15,7 @@
 #include <llhttp.h>
 #include <openssl/ssl.h>
 
+#include "hfield.h"
 #include "sockbio.h"
 #include "upstream.h"
 
@@ -91,11 +92,7 @@ struct upconn {
 	uint64_t		 rbytes;	/* response bytes received */
 	size_t			 hbytes;	/* response head bytes (limit) */
 	size_t			 nbody;		/* body bytes parsed this round */
-	/* A response field's name not yet in the list: it goes in with its
-	 * value in one add (up_pending_name()). Points into the input, so
-	 * never held past the llhttp_execute() call that delivered it. */
-	const char		*pname;
-	size_t			 pname_len;
+	struct hfield_hold	 hold;	/* a name waiting for its value */
 	unsigned		 reused:1;	/* came from the idle pool */
 	unsigned		 chunked:1, chunk_open:1, chunk_end:1;
 	unsigned		 wdone:1;	/* the whole request is written */

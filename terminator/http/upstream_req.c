@@ -32,18 +32,15 @@
 #define UP_TLS_WRITE	16384		/* bytes per SSL_write */
 #define UP_WS_FIELDS	"connection: upgrade\r\nupgrade: websocket\r\n"
 
-#define put	hf_put
-
 /* Build the request head (upstream.h's framing rules) into u->hb. */
 static void
 up_build_head(struct upconn *u)
 {
 	const struct hreq	*r = &u->st->req;
 	/* A known method was received spelled as hmethod_name() spells it. */
-	static const uint8_t	 mlen[HM__MAX] = { 3, 4, 4, 3, 6, 7, 5, 5, 7, 0 };
 	const char		*auth = r->authority ? r->authority : "";
 	size_t			 cap, tl = strlen(r->target);
-	size_t			 ml = r->m < HM_OTHER ? mlen[r->m] : strlen(r->method);
+	size_t			 ml = r->m < HM_OTHER ? hmethod_len(r->m) : strlen(r->method);
 	size_t			 al = r->authority ? r->authority_len : 0;
 	char			*p, num[32];
 	int			 nl = 0;
@@ -60,37 +57,37 @@ up_build_head(struct upconn *u)
 		u->hb_cap = (uint32_t)cap;
 	}
 	p = u->hb;
-	p = put(p, r->method, ml);
+	p = hf_put(p, r->method, ml);
 	*p++ = ' ';
-	p = put(p, r->target, tl);
-	p = put(p, " HTTP/1.1\r\nhost: ", 17);
-	p = put(p, auth, al);
-	p = put(p, "\r\n", 2);
+	p = hf_put(p, r->target, tl);
+	p = hf_put(p, " HTTP/1.1\r\nhost: ", 17);
+	p = hf_put(p, auth, al);
+	p = hf_put(p, "\r\n", 2);
 	for (uint32_t i = 0; i < r->h.n; i++) {
 		const struct hfield *f = &r->h.v[i];
-		p = put(p, f->name, f->nlen);
-		p = put(p, ": ", 2);
-		p = put(p, f->value, f->vlen);
-		p = put(p, "\r\n", 2);
+		p = hf_put(p, f->name, f->nlen);
+		p = hf_put(p, ": ", 2);
+		p = hf_put(p, f->value, f->vlen);
+		p = hf_put(p, "\r\n", 2);
 	}
 	if (u->st->upgrade)
-		p = put(p, UP_WS_FIELDS, sizeof(UP_WS_FIELDS) - 1);
+		p = hf_put(p, UP_WS_FIELDS, sizeof(UP_WS_FIELDS) - 1);
 	u->chunked = 0;
 	u->body_left = 0;
 	if (r->clen >= 0) {
 		nl = snprintf(num, sizeof(num), "%" PRId64, r->clen);
 		u->body_left = (uint64_t)r->clen;
 	} else if (r->body) {
-		p = put(p, "transfer-encoding: chunked\r\n", 28);
+		p = hf_put(p, "transfer-encoding: chunked\r\n", 28);
 		u->chunked = 1;
 	} else if (r->m == HM_POST || r->m == HM_PUT || r->m == HM_PATCH)
 		nl = snprintf(num, sizeof(num), "0");
 	if (nl > 0) {
-		p = put(p, "content-length: ", 16);
-		p = put(p, num, (size_t)nl);
-		p = put(p, "\r\n", 2);
+		p = hf_put(p, "content-length: ", 16);
+		p = hf_put(p, num, (size_t)nl);
+		p = hf_put(p, "\r\n", 2);
 	}
-	p = put(p, "\r\n", 2);
+	p = hf_put(p, "\r\n", 2);
 	u->hoff = 0;
 	u->hlen = (uint32_t)(p - u->hb);
 	assert(u->hlen <= cap);

@@ -46,14 +46,14 @@ up_head_bytes(llhttp_t *ps, size_t n)
 	return 0;
 }
 
-/* The held name goes into the list with an empty value (more of it, or
- * of its value, may follow as pieces). */
+/* The held name goes in alone (its input is going, or its value was
+ * empty). */
 static void
 up_pending_name(struct upconn *u)
 {
-	if (u->pname != NULL && u->st != NULL)
-		hfields_add(&u->st->resp.h, u->pname, u->pname_len, "", 0);
-	u->pname = NULL;
+	if (u->st != NULL)
+		hfields_hold_flush(&u->st->resp.h, &u->hold);
+	u->hold.name = NULL;
 }
 
 static int
@@ -61,7 +61,7 @@ up_on_message_begin(llhttp_t *ps)
 {
 	struct upconn *u = ps->data;
 
-	u->pname = NULL;
+	u->hold.name = NULL;
 	u->hdr_value = 0;
 	u->hbytes = 0;
 	return 0;
@@ -82,24 +82,16 @@ up_on_header_field(llhttp_t *ps, const char *at, size_t n)
 
 	if (up_head_bytes(ps, n) == -1)
 		return -1;
-	if (u->pname != NULL && at == u->pname + u->pname_len) {
-		/* More of the held name, right behind it (llhttp ends a
-		 * name's span where its matcher of special names gives up:
-		 * "content-" then "type"). */
-		u->pname_len += n;
-	} else if (u->pname != NULL) {
-		up_pending_name(u);
-		hfields_extend_last(h, 0, at, n);
-	} else if (h->n == 0 || u->hdr_value) {
+	if (u->hold.name == NULL && (h->n == 0 || u->hdr_value)) {
 		if (h->n >= UP_FIELDS_MAX) {
 			llhttp_set_error_reason(ps, "too many response fields");
 			return -1;
 		}
-		/* Held until its value comes: one add, not add and extend. */
-		u->pname = at;
-		u->pname_len = n;
+		/* Held until its value comes (hfield.h). */
+		u->hold.name = at;
+		u->hold.len = n;
 	} else
-		hfields_extend_last(h, 0, at, n);
+		hfields_hold_name(h, &u->hold, at, n);
 	u->hdr_value = 0;
 	return 0;
 }
@@ -111,11 +103,7 @@ up_on_header_value(llhttp_t *ps, const char *at, size_t n)
 
 	if (up_head_bytes(ps, n) == -1)
 		return -1;
-	if (u->pname != NULL) {
-		hfields_add(&u->st->resp.h, u->pname, u->pname_len, at, n);
-		u->pname = NULL;
-	} else
-		hfields_extend_last(&u->st->resp.h, 1, at, n);
+	hfields_hold_value(&u->st->resp.h, &u->hold, at, n);
 	u->hdr_value = 1;
 	return 0;
 }

@@ -210,7 +210,8 @@ test_lower_long(void **state)
 static void
 test_known(void **state)
 {
-	static const char *const fwd[] = { "x-forwarded-for", "forwarded", NULL };
+	static const struct hname fwd[] = { HNAME("x-forwarded-for"),
+	    HNAME("forwarded"), { NULL, 0 } };
 	struct hfields h = { 0 };
 
 	(void)state;
