@@ -128,12 +128,19 @@ h2mem_kind_of_size(size_t n)
 	return -1;
 }
 
+/* Whether p lies in a's reserved range: one comparison. */
+static inline int
+h2mem_in_arena(const struct h2mem_arena *a, const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)a->base < a->span;
+}
+
 static int
 h2mem_kind_of_ptr(const struct h2mem_arena *a, const void *p)
 {
 	const char *c = p;
 
-	if ((uintptr_t)c - (uintptr_t)a->base >= a->span)
+	if (!h2mem_in_arena(a, p))
 		return -1;
 	for (int i = 0; i < H2MEM_K__MAX; i++)
 		if (c >= a->k[i].base && c < a->k[i].top)
@@ -255,7 +262,7 @@ h2mem_ng_free(void *p, void *ud)
 	if (p == NULL)			/* nghttp2 frees NULL often */
 		return;
 	/* Outside the arena's range (or none): h2small.c's. */
-	if (m->a == NULL || (uintptr_t)p - (uintptr_t)m->a->base >= m->a->span) {
+	if (m->a == NULL || !h2mem_in_arena(m->a, p)) {
 		h2small_free(p);
 		return;
 	}
