@@ -20,6 +20,7 @@
 
 #include "errbuf.h"
 #include "log.h"
+#include "sockbio.h"
 #include "sticky.h"
 #include "xalloc.h"
 
@@ -177,6 +178,7 @@ pool_tls_ctx(const struct backend_tls_cfg *t, struct errbuf *eb)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
 	    SSL_SESS_CACHE_NO_INTERNAL);
 	SSL_CTX_sess_set_new_cb(ctx, pool_on_new_session);
+	sockbio_ctx_read_ahead(ctx);
 	return ctx;
 }
 

@@ -168,6 +168,19 @@ sockbio_init(void)
 	sockbio_method = m;
 }
 
+void
+sockbio_ctx_read_ahead(SSL_CTX *ctx)
+{
+#ifdef OPENSSL_IS_AWSLC
+	/* Then a read asks for at least SOCKBIO_AHEAD bytes: sockbio_read's
+	 * "big read" recv()s straight into the library's buffer. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, SOCKBIO_AHEAD);
+#else
+	(void)ctx;
+#endif
+}
+
 int
 sockbio_attach(SSL *ssl, int fd, struct sockbio_buf *rb)
 {

@@ -7,6 +7,10 @@
  * SOCKBIO_AHEAD bytes per recv(2) into a per-connection buffer and serves
  * BoringSSL's reads from it. The buffer is allocated when a recv is due and
  * freed as soon as it is empty, so an idle connection holds none.
+ * AWS-LC can read ahead itself (sockbio_ctx_read_ahead): it then asks for a
+ * whole buffer at a time, which this BIO receives straight into the
+ * library's record buffer, one BIO read and no copy per record. AWS-LC frees
+ * that buffer when it is empty too.
  *
  * Invariant the event code relies on: a read through this BIO only reports
  * "retry" (WANT_READ) when the buffer is empty, so waiting for the fd to
@@ -45,6 +49,10 @@ struct sockbio_buf {
 	uint32_t	 wlen;
 };
 
+/* Make the SSLs of ctx ask for SOCKBIO_AHEAD bytes per read (AWS-LC's
+ * read-ahead; BoringSSL has none, and keeps this BIO's buffer). Call before
+ * SSL_new: AWS-LC reads the setting from both the context and the SSL. */
+void	sockbio_ctx_read_ahead(SSL_CTX *);
 /* Attach a new BIO over fd, reading ahead into rb (owned by the caller,
  * which must outlive the SSL). Returns 0, or -1 on allocation failure. */
 int	sockbio_attach(SSL *, int fd, struct sockbio_buf *rb);

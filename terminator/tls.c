@@ -23,6 +23,7 @@
 #include "log.h"
 #include "ondemand.h"
 #include "sites.h"
+#include "sockbio.h"
 #include "ticket.h"
 #include "tlsnego.h"
 
@@ -335,6 +336,7 @@ tls_server_ctx_new(const char *groups, struct errbuf *eb)
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	sockbio_ctx_read_ahead(ctx);
 	SSL_CTX_set_select_certificate_cb(ctx, tls_select_cert);
 	SSL_CTX_set_tlsext_servername_callback(ctx, tls_servername);
 	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
