@@ -417,7 +417,6 @@ conn_flow_c2b(struct conn *c)
 			if (c->state != CONN_PROXYING || c->bw_want)
 				return 0;
 			if (c->bssl != NULL) {
-				ERR_clear_error();
 				r = SSL_write(c->bssl, c->c2b.data + c->c2b.off, (int)c->c2b.len);
 				if (r <= 0) {
 					switch (SSL_get_error(c->bssl, r)) {
@@ -471,7 +470,8 @@ conn_flow_c2b(struct conn *c)
 		if (c->c2b.data == NULL)
 			c->c2b.data = conn_buf_get();
 		c->c2b.off = 0;
-		ERR_clear_error();
+		/* No ERR_clear_error() before SSL_read() or SSL_write(): both
+		 * clear the queue themselves (see conn_http_read()). */
 		if ((r = SSL_read(c->ssl, c->c2b.data, CONN_BUFSZ)) > 0) {
 			c->c2b.len = (uint32_t)r;
 			c->bytes_in += (uint64_t)r;
@@ -516,7 +516,6 @@ conn_flow_b2c(struct conn *c)
 		if (c->b2c.len > 0) {
 			if (c->wr_want != 0)
 				return 0;
-			ERR_clear_error();
 			r = SSL_write(c->ssl, c->b2c.data + c->b2c.off, (int)c->b2c.len);
 			if (r > 0) {
 				c->b2c.off += (uint32_t)r;
@@ -548,7 +547,6 @@ conn_flow_b2c(struct conn *c)
 			c->b2c.data = conn_buf_get();
 		c->b2c.off = 0;
 		if (c->bssl != NULL) {
-			ERR_clear_error();
 			if ((r = SSL_read(c->bssl, c->b2c.data, CONN_BUFSZ)) > 0) {
 				c->b2c.len = (uint32_t)r;
 				c->bytes_out += (uint64_t)r;

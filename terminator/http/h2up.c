@@ -395,7 +395,6 @@ h2uc_read(struct h2uconn *c)
 	c->rd_wants_write = 0;
 	for (int i = 0; i < H2UC_READS; i++) {
 		if (c->ssl != NULL) {
-			ERR_clear_error();
 			if ((r = SSL_read(c->ssl, buf, sizeof(buf))) > 0)
 				n = r;
 			else switch (SSL_get_error(c->ssl, r)) {
@@ -473,7 +472,6 @@ h2uc_write(struct h2uconn *c)
 			}
 		}
 		if (c->ssl != NULL) {
-			ERR_clear_error();
 			r = SSL_write(c->ssl, c->obuf + c->ooff, (int)(c->olen - c->ooff));
 			if (r > 0) {
 				c->ooff += (size_t)r;

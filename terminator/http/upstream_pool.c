@@ -159,7 +159,6 @@ upool_on_idle_read(struct upconn *u)
 	int	r;
 
 	if (u->ssl != NULL) {
-		ERR_clear_error();
 		r = SSL_read(u->ssl, buf, sizeof(buf));
 		if (r <= 0 && SSL_get_error(u->ssl, r) == SSL_ERROR_WANT_READ)
 			return;		/* post-handshake messages only */

@@ -243,7 +243,6 @@ up_tls_write(struct upconn *u, size_t budget, size_t *body)
 		u->tlen += (uint32_t)k;
 		u->tbody = (uint32_t)up_consume(u, u->tlen);
 	}
-	ERR_clear_error();
 	if ((r = SSL_write(u->ssl, u->tbuf, (int)u->tlen)) > 0) {
 		*body = u->tbody;
 		u->tlen = u->tbody = 0;

@@ -346,7 +346,6 @@ up_read(struct upconn *u)
 			return 0;
 		}
 		if (u->ssl != NULL) {
-			ERR_clear_error();
 			if ((r = SSL_read(u->ssl, buf, sizeof(buf))) > 0) {
 				if (up_parse(u, buf, (size_t)r) == -1)
 					return -1;
