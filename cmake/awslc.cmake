@@ -26,6 +26,17 @@ string(REGEX REPLACE ".*\"(.*)\".*" "\\1" AWSLC_VERSION "${_awslc_ver}")
 
 add_subdirectory(${CMAKE_CURRENT_LIST_DIR}/awslc ${CMAKE_BINARY_DIR}/awslc EXCLUDE_FROM_ALL)
 
+# The TLS record buffers from tlsgate's per-thread buffer cache instead of a
+# large malloc and free per record read (common/bufcache.h): the one file
+# that takes them, with malloc and free directly, gets those two renamed
+# (awslc/ssl_buffer_alloc.h). Not under AddressSanitizer, which then sees
+# every buffer's life.
+if(NOT TLSGATE_SANITIZE AND NOT TLSGATE_FUZZ)
+  set_property(SOURCE ${AWS_LC_SOURCE_DIR}/ssl/ssl_buffer.cc TARGET_DIRECTORY ssl
+      APPEND PROPERTY COMPILE_OPTIONS -include ${CMAKE_CURRENT_LIST_DIR}/awslc/ssl_buffer_alloc.h)
+  target_link_libraries(ssl $<BUILD_INTERFACE:bufcache>)
+endif()
+
 add_library(tls_crypto INTERFACE)
 add_library(tls_ssl INTERFACE)
 target_link_libraries(tls_crypto INTERFACE crypto Threads::Threads)

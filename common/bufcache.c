@@ -138,3 +138,28 @@ bufcache_ev_free(void *p)
 	}
 	free(p);
 }
+
+void *
+bufcache_tls_malloc(size_t n)
+{
+	if (n == BUFCACHE_SIZE)
+		return bufcache_get();
+	return malloc(n);
+}
+
+void
+bufcache_tls_free(void *p)
+{
+	size_t u;
+
+	if (p == NULL)
+		return;
+	/* Cached only where the thread's exit will free the cache. */
+	u = malloc_usable_size(p);
+	if (u >= BUFCACHE_SIZE && u < BUFCACHE_SIZE + 64 &&
+	    bufcache_n < BUFCACHE_DEPTH && ev_thread_ok()) {
+		bufcache_v[bufcache_n++] = p;
+		return;
+	}
+	free(p);
+}

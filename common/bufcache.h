@@ -20,6 +20,15 @@
  * need no bookkeeping (blocks malloc'd before the hooks were set may be
  * freed through them).
  *
+ * AWS-LC's record buffers (bufcache_tls_*): cmake/awslc.cmake renames
+ * malloc and free to these in the one AWS-LC file that takes those buffers
+ * (ssl/ssl_buffer.cc, which calls malloc and free directly). With the
+ * read-ahead sockbio_ctx_read_ahead() sets, its read buffer is BUFCACHE_SIZE
+ * bytes and comes from, and goes back to, the I/O buffer cache: otherwise a
+ * large malloc and free for every record read, about 450 instructions of an
+ * HTTP/1.1 request. Other sizes go to malloc and free unchanged. Not under
+ * AddressSanitizer (BUFCACHE_EV_HOOKS), where AWS-LC keeps its own malloc.
+ *
  * Threads: each thread has its own caches and touches only them; a block
  * may be freed on another thread than the one that took it. A thread that
  * used the caches calls bufcache_flush() before it exits (libevent blocks
@@ -59,5 +68,8 @@ void	 bufcache_flush(void);
 void	*bufcache_ev_malloc(size_t n);
 void	*bufcache_ev_realloc(void *p, size_t n);
 void	 bufcache_ev_free(void *p);
+/* AWS-LC's record buffers' malloc and free (above), any thread. */
+void	*bufcache_tls_malloc(size_t n);
+void	 bufcache_tls_free(void *p);
 
 #endif

@@ -31,7 +31,7 @@ sockbio_read(BIO *bio, char *out, int outl)
 			errno = EAGAIN;
 			return -1;
 		}
-		if ((size_t)outl >= SOCKBIO_AHEAD) {
+		if ((size_t)outl >= SOCKBIO_LIB_AHEAD) {
 			/* A big read gains nothing from the buffer. */
 			n = recv(rb->fd, out, (size_t)outl, 0);
 			if (n > 0 && n < outl)
@@ -172,10 +172,10 @@ void
 sockbio_ctx_read_ahead(SSL_CTX *ctx)
 {
 #ifdef OPENSSL_IS_AWSLC
-	/* Then a read asks for at least SOCKBIO_AHEAD bytes: sockbio_read's
+	/* Then a read asks for at least SOCKBIO_LIB_AHEAD bytes: sockbio_read's
 	 * "big read" recv()s straight into the library's buffer. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, SOCKBIO_AHEAD);
+	SSL_CTX_set_default_read_buffer_len(ctx, SOCKBIO_LIB_AHEAD);
 #else
 	(void)ctx;
 #endif

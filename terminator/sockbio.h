@@ -38,6 +38,9 @@
 #include "bufcache.h"
 
 #define SOCKBIO_AHEAD	BUFCACHE_SIZE	/* 16.5 KiB, from bufcache.h */
+/* AWS-LC's read-ahead: its buffer adds SSL3_ALIGN_PAYLOAD - 1 bytes of
+ * slack, so that it asks malloc for BUFCACHE_SIZE (bufcache_tls_malloc). */
+#define SOCKBIO_LIB_AHEAD	(BUFCACHE_SIZE - (SSL3_ALIGN_PAYLOAD - 1))
 
 struct sockbio_buf {
 	char		*data;
@@ -49,7 +52,7 @@ struct sockbio_buf {
 	uint32_t	 wlen;
 };
 
-/* Make the SSLs of ctx ask for SOCKBIO_AHEAD bytes per read (AWS-LC's
+/* Make the SSLs of ctx ask for SOCKBIO_LIB_AHEAD bytes per read (AWS-LC's
  * read-ahead; BoringSSL has none, and keeps this BIO's buffer). Call before
  * SSL_new: AWS-LC reads the setting from both the context and the SSL. */
 void	sockbio_ctx_read_ahead(SSL_CTX *);
