@@ -24,3 +24,19 @@ all=$(nm "$TLSGATE")
 grep -q ' t SSL_do_handshake$' <<<"$all" ||
     fail "SSL_do_handshake is not linked in as a local (hidden) symbol"
 ok "$lib is linked with hidden symbols"
+
+# AWS-LC's record buffers come from tlsgate's buffer cache
+# (cmake/awslc.cmake): the one libssl file that takes them renames malloc and
+# free, which holds only while no other libssl file calls the two directly.
+# A new AWS-LC that does fails here, to be looked at. Not in sanitizer
+# builds (AWS-LC keeps its own malloc there) nor on BoringSSL.
+libssl=$(dirname "$TLSGATE")/awslc/src/ssl/libssl.a
+if [ -f "$libssl" ] && ! grep -q ' __asan_init$' <<<"$all"; then
+	refs=$(nm -A "$libssl" 2>/dev/null | grep -E ' U (malloc|free|bufcache_tls_malloc|bufcache_tls_free)$' |
+	    sed 's/^.*libssl\.a://; s/: *U / /' | sort)
+	want=$(printf '%s\n' "ssl_buffer.cc.o bufcache_tls_free" "ssl_buffer.cc.o bufcache_tls_malloc")
+	[ "$refs" = "$want" ] ||
+	    fail "libssl's malloc/free callers changed (cmake/awslc/ssl_buffer_alloc.h): $(echo $refs)"
+	grep -qE ' [tT] bufcache_tls_malloc$' <<<"$all" || fail "bufcache_tls_malloc is not linked in"
+	ok "AWS-LC's record buffers go through bufcache_tls_malloc/free (ssl_buffer.cc alone)"
+fi
