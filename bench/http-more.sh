@@ -79,7 +79,8 @@ more_tlsgate_sites() {
 	printf ',\n {"names": ["h2be.test"], "backends": ["127.0.0.1:%s"], "mode": "http",
 	  "http": {"backend_protocol": "h2"}, %s}' "$PH2BE" "$crt"
 }
-# nginx's extra servers, inside http {}.
+# nginx's extra servers, inside http {} (the HTTP/2 backend's through
+# peer_nginx_proxy, bench/peer-conf.sh, like the main one).
 more_nginx() {
 	cat <<-CFG
 	    upstream wsbe { server 127.0.0.1:$PWS; }
@@ -96,21 +97,8 @@ more_nginx() {
 	            proxy_send_timeout 300s;
 	        }
 	    }
-	    upstream h2be {
-	        server 127.0.0.1:$PH2BE;
-	        keepalive $POOL;
-	        keepalive_requests 1000000;
-	    }
-	    server {
-	        listen 127.0.0.1:${PORT_H2BE[nginx]} ssl http2;
-	        ssl_certificate $W/cert.pem; ssl_certificate_key $W/key.pem;
-	        ssl_protocols TLSv1.2 TLSv1.3;
-	        keepalive_requests 1000000;
-	        keepalive_timeout 300s;
-	        location / {
-	            grpc_pass grpc://h2be;
-	        }
-	    }
+	$(peer_nginx_proxy "$W" "${PORT_H2BE[nginx]}" "$PH2BE" "$POOL" h2be \
+	    '            grpc_pass grpc://h2be;')
 	CFG
 }
 # HAProxy's extra frontends and backends.

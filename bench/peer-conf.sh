@@ -1,8 +1,9 @@
 # bench/peer-conf.sh - the peers' configurations, written once for every
-# script that runs them in front of tg_backend (bench/http, bench/http-instr),
-# so that a setting made for fairness (HAProxy's cipher preference, nginx's
-# keep-alive limits) cannot drift between the CPU-second and the
-# instruction-count measurements. Sourced; needs bash.
+# script that runs them (bench/http and its bench/http-more.sh,
+# bench/http-instr), so that a setting made for fairness (HAProxy's cipher
+# preference, nginx's keep-alive limits) cannot drift between the
+# CPU-second and the instruction-count measurements, or between scenarios.
+# Sourced; needs bash.
 #
 # peer_nginx_conf DIR PORT BACKEND_PORT WORKERS POOL [MORE]: nginx.conf on
 # stdout: TLS on PORT (HTTP/2 on), proxy_pass to BACKEND_PORT through an
@@ -21,7 +22,23 @@ peer_nginx_conf() {
 	    access_log off;
 	    client_body_temp_path $d/nb; proxy_temp_path $d/np; fastcgi_temp_path $d/nf;
 	    uwsgi_temp_path $d/nu; scgi_temp_path $d/ns;
-	    upstream be {
+	$(peer_nginx_proxy "$d" "$port" "$back" "$pool" be '            proxy_pass http://be;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";')
+	$more
+	}
+	CFG
+}
+
+# peer_nginx_proxy DIR PORT BACKEND_PORT POOL UPSTREAM LOCATION: an upstream
+# called UPSTREAM (BACKEND_PORT, a keep-alive pool of POOL) and the server
+# that takes TLS and HTTP/2 on PORT for it, with its request limits raised;
+# LOCATION is the body of its "location /", lines indented as they are to
+# appear. For peer_nginx_conf and bench/http-more.sh's HTTP/2 backend.
+peer_nginx_proxy() {
+	local d=$1 port=$2 back=$3 pool=$4 up=$5 loc=$6
+	cat <<-CFG
+	    upstream $up {
 	        server 127.0.0.1:$back;
 	        keepalive $pool;
 	        keepalive_requests 1000000;
@@ -33,13 +50,9 @@ peer_nginx_conf() {
 	        keepalive_requests 1000000;
 	        keepalive_timeout 300s;
 	        location / {
-	            proxy_pass http://be;
-	            proxy_http_version 1.1;
-	            proxy_set_header Connection "";
+	$loc
 	        }
 	    }
-	$more
-	}
 	CFG
 }
 

@@ -88,6 +88,15 @@ ev_thread_ok(void)
 	return 1;
 }
 
+/* Whether a block of u usable bytes serves an allocation of size bytes
+ * and can be kept for one: a block asked for as size bytes has at least
+ * that much usable, and not much more. */
+static inline int
+fits(size_t u, size_t size)
+{
+	return u >= size && u < size + 64;
+}
+
 /* The class of an allocation of n bytes, or -1. */
 static int
 ev_class(size_t n)
@@ -127,11 +136,8 @@ bufcache_ev_free(void *p)
 
 	if (p == NULL)
 		return;
-	/* A block asked for as 1024 bytes has at least that much usable;
-	 * one of at least the class size and less than the next serves it. */
 	u = malloc_usable_size(p);
-	c = u >= 4096 && u < 4096 + 64 ? 2 : u >= 2048 && u < 2048 + 64 ? 1 :
-	    u >= 1024 && u < 1024 + 64 ? 0 : -1;
+	c = fits(u, 4096) ? 2 : fits(u, 2048) ? 1 : fits(u, 1024) ? 0 : -1;
 	if (c >= 0 && ev_n[c] < ev_depth[c] && ev_thread_ok()) {
 		ev_v(c)[ev_n[c]++] = p;
 		return;
@@ -150,16 +156,10 @@ bufcache_tls_malloc(size_t n)
 void
 bufcache_tls_free(void *p)
 {
-	size_t u;
-
-	if (p == NULL)
-		return;
 	/* Cached only where the thread's exit will free the cache. */
-	u = malloc_usable_size(p);
-	if (u >= BUFCACHE_SIZE && u < BUFCACHE_SIZE + 64 &&
-	    bufcache_n < BUFCACHE_DEPTH && ev_thread_ok()) {
-		bufcache_v[bufcache_n++] = p;
-		return;
-	}
-	free(p);
+	if (p != NULL && fits(malloc_usable_size(p), BUFCACHE_SIZE) &&
+	    ev_thread_ok())
+		bufcache_put(p);
+	else
+		free(p);
 }

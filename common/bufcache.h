@@ -25,9 +25,10 @@
  * (ssl/ssl_buffer.cc, which calls malloc and free directly). With the
  * read-ahead sockbio_ctx_read_ahead() sets, its read buffer is BUFCACHE_SIZE
  * bytes and comes from, and goes back to, the I/O buffer cache: otherwise a
- * large malloc and free for every record read, about 450 instructions of an
- * HTTP/1.1 request. Other sizes go to malloc and free unchanged. Not under
- * AddressSanitizer (BUFCACHE_EV_HOOKS), where AWS-LC keeps its own malloc.
+ * large malloc and free for every record read, about 250 instructions of an
+ * HTTP/1.1 request. Other sizes go to malloc and free unchanged. Not in
+ * AddressSanitizer or fuzz builds (cmake/awslc.cmake), where AWS-LC keeps
+ * its own malloc.
  *
  * Threads: each thread has its own caches and touches only them; a block
  * may be freed on another thread than the one that took it. A thread that
