@@ -26,7 +26,8 @@
  * read-ahead sockbio_ctx_read_ahead() sets, its read buffer is BUFCACHE_SIZE
  * bytes and comes from, and goes back to, the I/O buffer cache: otherwise a
  * large malloc and free for every record read, about 250 instructions of an
- * HTTP/1.1 request. Other sizes go to malloc and free unchanged. Not in
+ * HTTP/1.1 request (in most bench/http-instr runs; in some the read buffer
+ * still reaches malloc, a cause not yet found). Other sizes go to malloc and free unchanged. Not in
  * AddressSanitizer or fuzz builds (cmake/awslc.cmake), where AWS-LC keeps
  * its own malloc.
  *
