@@ -269,17 +269,40 @@ on_store_event(const struct store_event *ev, void *arg)
 		    k, eb.msg);
 }
 
+/* A challenge already in flight when this node joined: as if put now. */
+static void
+on_listed(const char *key, const char *value, void *arg)
+{
+	struct store_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = STORE_CHANGE_CHALLENGE_PUT;
+	ev.key = key;
+	ev.value = value;
+	on_store_event(&ev, arg);
+}
+
+/*
+ * In this order, so that no challenge is missed: the feed first (what is put
+ * from now on), then the membership (a node that orders from now on waits
+ * for this one's acknowledgement), then what is already in flight, written
+ * before this node could hear of it: another node may have ordered while
+ * this one was not yet a member, and the CA may reach this one first. The
+ * terminator calls this before its workers listen.
+ */
 void
 challenge_follow(struct store *s)
 {
 	struct errbuf eb;
 
 	store_watch(s, on_store_event, s);
-	/* Its acknowledgements are waited for from now on (store.h). */
 	if (store_member_join(s, &eb) == -1)
 		log_warnx("the store's member list: cannot join it (%s); nodes "
 		    "that order will not wait for this one's challenge cache",
 		    eb.msg);
+	if (store_challenge_list(s, on_listed, s) == -1)
+		log_warnx("challenges: cannot read those in flight from the "
+		    "store; answering those put from now on");
 }
 
 void

@@ -4,7 +4,8 @@
  * HTTP-01 tokens for the port-80 listener, TLS-ALPN-01 certificates for the
  * HTTPS workers. This is the terminator's local cache: the ACME client
  * publishes challenges in the store, and challenge_follow() keeps this cache
- * in step with the store's feed. Every function is thread-safe.
+ * in step with the store: those in flight when it is called, then the
+ * store's feed. Every function is thread-safe.
  */
 #ifndef TLSGATE_CHALLENGE_H
 #define TLSGATE_CHALLENGE_H
@@ -13,7 +14,8 @@ struct certfile;
 struct errbuf;
 struct store;
 
-/* Answer the challenges published in s (its change feed); unfollow stops. */
+/* Answer the challenges published in s (those in flight, then its change
+ * feed), joining its members (store.h); unfollow stops. */
 void		 challenge_follow(struct store *s);
 void		 challenge_unfollow(struct store *s);
 

@@ -134,6 +134,8 @@ void	 etcd_member_renew(struct store_etcd *);
 int	 etcd_challenge_ack(struct store *, const char *key, struct errbuf *eb);
 int	 etcd_challenge_acked(struct store *, const char *key, char *missing,
 	    size_t cap, struct errbuf *eb);
+/* The challenges in flight, for a member that joins (store_challenge_list). */
+int	 etcd_challenge_list(struct store *, store_challenge_fn *fn, void *arg);
 
 /* etcd_od.c: the on-demand index ops. */
 int	 etcd_ondemand_touch(struct store *, const char *name,

@@ -12,7 +12,9 @@
  * ETCD_MEMBER_TTL seconds, its acknowledgements with it; a lease that ended
  * while the process lives (etcd unreachable for longer) is taken again at
  * the next acknowledgement. The challenge's deletion deletes its
- * acknowledgements (store_etcd.c).
+ * acknowledgements (store_etcd.c). A member that joins reads the
+ * challenges already in flight (etcd_challenge_list): its watch tells only
+ * of the changes after the revision it opened the store at.
  *
  * Any thread (each call is a few blocking etcd requests).
  */
@@ -203,4 +205,39 @@ out:
 	free(mp);
 	free(ap);
 	return all;
+}
+
+int
+etcd_challenge_list(struct store *s, store_challenge_fn *fn, void *arg)
+{
+	struct store_etcd	*e = E(s);
+	struct errbuf		 eb;
+	json_t			*kvs, *kv;
+	char			*pre = xasprintf("%schallenge/", e->prefix);
+	size_t			 i, plen = strlen(pre);
+
+	if ((kvs = ekv_range(e, pre, 0, &eb)) == NULL) {
+		free(pre);
+		return -1;
+	}
+	json_array_foreach(kvs, i, kv) {
+		char			*k = ekv_key(kv);
+		unsigned char		*raw;
+		size_t			 n;
+		struct etcd_value	 v;
+
+		if (k != NULL && strncmp(k, pre, plen) == 0 && k[plen] != '\0' &&
+		    (raw = ekv_raw(kv, &n)) != NULL) {
+			if (etcd_seal_open(e->seal, k, raw, n, &v, &eb) == 0) {
+				fn(k + plen, (const char *)v.data, arg);
+				free(v.data);
+			} else
+				log_warnx("%s", eb.msg);
+			free(raw);
+		}
+		free(k);
+	}
+	json_decref(kvs);
+	free(pre);
+	return 0;
 }

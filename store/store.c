@@ -302,6 +302,12 @@ store_challenge_del(struct store *s, const char *key)
 	store_notify(s, &ev);
 }
 
+int
+store_challenge_list(struct store *s, store_challenge_fn *fn, void *arg)
+{
+	return s->ops->challenge_list(s, fn, arg);
+}
+
 const char *const store_blob_names[STORE_BLOB__MAX] = {
 	[STORE_BLOB_TICKETS] = "tickets",
 	[STORE_BLOB_ECH] = "ech",

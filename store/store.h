@@ -102,6 +102,8 @@ struct store_ondemand {
 };
 typedef void store_ondemand_fn(const char *name, const struct store_ondemand *,
     void *arg);
+/* A challenge in flight (store_challenge_list). */
+typedef void store_challenge_fn(const char *key, const char *value, void *arg);
 
 /* Whether the store can be reached, for /healthz, /metrics and the ACME
  * client's order gate (store_status). */
@@ -167,6 +169,8 @@ struct store_ops {
 			    const char *value, long ttl, struct errbuf *);
 	char		*(*challenge_get)(struct store *, const char *key);
 	void		 (*challenge_del)(struct store *, const char *key);
+	int		 (*challenge_list)(struct store *, store_challenge_fn *,
+			    void *);
 	/* The private blobs (store_blob_get/put say how they behave). */
 	int		 (*blob_get)(struct store *, enum store_blob, void *buf,
 			    size_t cap, size_t *len, time_t *updated);
@@ -311,6 +315,13 @@ int		 store_challenge_acked(struct store *, const char *key,
  * 0 for a store of one machine. */
 unsigned	 store_challenge_settle_ms(const struct store *);
 void		 store_challenge_del(struct store *, const char *key);
+/*
+ * Every challenge in flight in the store, with its value: what a member
+ * that joins answers from the start, since its feed tells only of later
+ * changes (challenge_follow). 0, or -1 when the store did not answer.
+ */
+int		 store_challenge_list(struct store *, store_challenge_fn *fn,
+		    void *arg);
 /*
  * A private blob (enum store_blob). get: 0, or -1 when none is stored, it
  * is larger than cap, or (file backend) readable by others. put replaces

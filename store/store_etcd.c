@@ -974,6 +974,7 @@ static const struct store_ops etcd_ops = {
 	.challenge_put = etcd_challenge_put,
 	.challenge_get = etcd_challenge_get,
 	.challenge_del = etcd_challenge_del,
+	.challenge_list = etcd_challenge_list,
 	.blob_get = etcd_blob_get,
 	.blob_put = etcd_blob_put,
 	.renew_request = etcd_renew_request,

@@ -586,6 +586,32 @@ file_challenge_del(struct store *s, const char *key)
 	pthread_mutex_unlock(&f->mtx);
 }
 
+/* Copied out under the lock: fn may call into the store. */
+static int
+file_challenge_list(struct store *s, store_challenge_fn *fn, void *arg)
+{
+	struct store_file	*f = F(s);
+	char			**kv;
+	size_t			 n;
+
+	pthread_mutex_lock(&f->mtx);
+	chal_expire(f, time(NULL));
+	n = f->nchal;
+	kv = xcalloc(2 * n + 1, sizeof(*kv));
+	for (size_t i = 0; i < n; i++) {
+		kv[2 * i] = xstrdup(f->chal[i].key);
+		kv[2 * i + 1] = xstrdup(f->chal[i].value);
+	}
+	pthread_mutex_unlock(&f->mtx);
+	for (size_t i = 0; i < n; i++) {
+		fn(kv[2 * i], kv[2 * i + 1], arg);
+		free(kv[2 * i]);
+		free(kv[2 * i + 1]);
+	}
+	free(kv);
+	return 0;
+}
+
 /* ---- private blobs (ticket, ECH and sticky keys) --------------------------- */
 
 /*
@@ -728,6 +754,7 @@ static const struct store_ops file_ops = {
 	.challenge_put = file_challenge_put,
 	.challenge_get = file_challenge_get,
 	.challenge_del = file_challenge_del,
+	.challenge_list = file_challenge_list,
 	.blob_get = file_blob_get,
 	.blob_put = file_blob_put,
 	.renew_request = file_renew_request,

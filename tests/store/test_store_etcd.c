@@ -36,6 +36,7 @@
 #include <openssl/pem.h>
 
 #include "certfile.h"
+#include "challenge.h"
 #include "etcd_harness.h"
 #include "errbuf.h"
 #include "store.h"
@@ -531,6 +532,53 @@ test_challenge_acks(void **state)
 	assert_int_equal(store_member_join(b, &eb), 0);
 	assert_int_equal(store_challenge_acked(a, "http-01/ack", missing,
 	    sizeof(missing), &eb), 0);
+	store_close(b);
+	store_close(a);
+}
+
+/*
+ * A node that joins while another node's challenge is in flight answers it:
+ * challenge_follow reads the challenges already in the store into the
+ * node's cache and acknowledges them, since its watch starts after they
+ * were written (79-cluster-shared once ordered again when the CA reached
+ * such a node first).
+ */
+static void
+test_challenge_late_join(void **state)
+{
+	struct errbuf	 eb;
+	struct store	*a = open_ca(CA), *b;
+	struct certfile	*cf;
+	char		 missing[128], *v;
+
+	(void)state;
+	assert_int_equal(store_challenge_put(a, "http-01/late", "late.thumb", 60,
+	    &eb), 0);
+	assert_int_equal(store_challenge_put(a, "tls-alpn-01/late.test",
+	    "late.keyauth", 60, &eb), 0);
+	b = open_ca(CA);	/* its watch starts after both puts */
+	challenge_follow(b);
+	v = challenge_http_get("late");
+	assert_non_null(v);
+	assert_string_equal(v, "late.thumb");
+	free(v);
+	cf = challenge_tlsalpn_get("late.test");
+	assert_non_null(cf);
+	certfile_unref(cf);
+	/* b joined the members and acknowledged both. */
+	assert_int_equal(store_challenge_acked(a, "http-01/late", missing,
+	    sizeof(missing), &eb), 1);
+	assert_int_equal(store_challenge_acked(a, "tls-alpn-01/late.test",
+	    missing, sizeof(missing), &eb), 1);
+	/* Still in step with the feed afterwards: a's delete reaches it. */
+	store_challenge_del(a, "http-01/late");
+	for (time_t end = time(NULL) + WAIT_SECS;
+	    (v = challenge_http_get("late")) != NULL && time(NULL) < end; )
+		free(v), usleep(20 * 1000);	/* polling a condition */
+	assert_null(v);
+	store_challenge_del(a, "tls-alpn-01/late.test");
+	challenge_unfollow(b);
+	challenge_tlsalpn_clear("late.test");
 	store_close(b);
 	store_close(a);
 }
@@ -1069,6 +1117,7 @@ main(void)
 		cmocka_unit_test(test_locks),
 		cmocka_unit_test(test_lock_kept),
 		cmocka_unit_test(test_challenge_acks),
+		cmocka_unit_test(test_challenge_late_join),
 		cmocka_unit_test(test_challenges_and_feed),
 		cmocka_unit_test(test_blobs_and_requests),
 		cmocka_unit_test(test_ondemand_index),

@@ -173,9 +173,25 @@ test_locks(void **state)
 	store_close(s);
 }
 
+struct listed {
+	int	n;
+	char	text[256];
+};
+
+static void
+on_listed(const char *key, const char *value, void *arg)
+{
+	struct listed	*l = arg;
+	size_t		 len = strlen(l->text);
+
+	l->n++;
+	snprintf(l->text + len, sizeof(l->text) - len, "%s=%s ", key, value);
+}
+
 static void
 test_challenges_and_feed(void **state)
 {
+	struct listed	 listed;
 	struct errbuf	 eb;
 	struct store	*s = store_open_file(dir, CA, &eb);
 	struct feed	 f;
@@ -195,6 +211,22 @@ test_challenges_and_feed(void **state)
 	store_unwatch(s, on_event, &f);
 	assert_int_equal(store_challenge_put(s, "http-01/late", "y", 60, &eb), 0);
 	assert_int_equal(f.puts, 1);		/* unwatched: not told */
+	/* The listing: what is in flight, an expired one gone. */
+	assert_int_equal(store_challenge_put(s, "tls-alpn-01/x.test", "z", 60,
+	    &eb), 0);
+	assert_int_equal(store_challenge_put(s, "http-01/old", "o", 1, &eb), 0);
+	memset(&listed, 0, sizeof(listed));
+	assert_int_equal(store_challenge_list(s, on_listed, &listed), 0);
+	assert_int_equal(listed.n, 3);
+	assert_string_equal(listed.text, "http-01/late=y tls-alpn-01/x.test=z "
+	    "http-01/old=o ");
+	/* Its one-second lease over (a wait on the clock the store reads). */
+	for (time_t t = time(NULL) + 1; time(NULL) <= t; )
+		usleep(50 * 1000);
+	memset(&listed, 0, sizeof(listed));
+	assert_int_equal(store_challenge_list(s, on_listed, &listed), 0);
+	assert_int_equal(listed.n, 2);
+	assert_null(strstr(listed.text, "old"));
 	store_close(s);
 }
 
