@@ -6,6 +6,8 @@
 #include "challenge.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -41,6 +43,9 @@ struct chal {
 
 static pthread_mutex_t	 chal_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct chal	*chal_http, *chal_alpn;
+/* The listeners are up (challenge_listening): what is in the cache can be
+ * answered, so it is acknowledged. Never unset. */
+static atomic_int	 answering;
 
 static void
 chal_free(struct chal *c)
@@ -233,6 +238,16 @@ challenge_tlsalpn_get(const char *name)
 	return cf;
 }
 
+static void
+ack(struct store *s, const char *k)
+{
+	struct errbuf eb;
+
+	if (store_challenge_ack(s, k, &eb) == -1)
+		log_warnx("challenge %s: cannot acknowledge it in the store: %s",
+		    k, eb.msg);
+}
+
 /*
  * The store's feed: challenges published by any ACME client (this process's
  * or, with a shared store, another node's) become answers here.
@@ -262,11 +277,10 @@ on_store_event(const struct store_event *ev, void *arg)
 		else
 			ok = 1;
 	}
-	/* In the cache: the node that ordered may ask the CA now, as far
-	 * as this node goes. */
-	if (ok && store_challenge_ack(s, k, &eb) == -1)
-		log_warnx("challenge %s: cannot acknowledge it in the store: %s",
-		    k, eb.msg);
+	/* In the cache, and the listeners up: the node that ordered may
+	 * ask the CA now, as far as this node goes. */
+	if (ok && atomic_load(&answering))
+		ack(s, k);
 }
 
 /* A challenge already in flight when this node joined: as if put now. */
@@ -288,7 +302,8 @@ on_listed(const char *key, const char *value, void *arg)
  * for this one's acknowledgement), then what is already in flight, written
  * before this node could hear of it: another node may have ordered while
  * this one was not yet a member, and the CA may reach this one first. The
- * terminator calls this before its workers listen.
+ * terminator calls this before its workers listen, and acknowledgements
+ * wait for challenge_listening.
  */
 void
 challenge_follow(struct store *s)
@@ -310,4 +325,31 @@ challenge_unfollow(struct store *s)
 {
 	if (s != NULL)
 		store_unwatch(s, on_store_event, s);
+}
+
+void
+challenge_listening(struct store *s)
+{
+	char	**keys = NULL;
+	size_t	  n = 0;
+
+	/* Set before the copy: a challenge the feed adds meanwhile is
+	 * acknowledged by the copy, by its event, or by both (harmless). */
+	atomic_store(&answering, 1);
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&chal_mtx);
+	for (int alpn = 0; alpn < 2; alpn++)
+		for (struct chal *c = alpn ? chal_alpn : chal_http; c != NULL;
+		    c = c->next) {
+			keys = xrealloc(keys, (n + 1) * sizeof(*keys));
+			keys[n++] = xasprintf("%s/%s", alpn ? "tls-alpn-01" :
+			    "http-01", c->key);
+		}
+	pthread_mutex_unlock(&chal_mtx);
+	for (size_t i = 0; i < n; i++) {
+		ack(s, keys[i]);
+		free(keys[i]);
+	}
+	free(keys);
 }

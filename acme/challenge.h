@@ -14,9 +14,16 @@ struct certfile;
 struct errbuf;
 struct store;
 
-/* Answer the challenges published in s (those in flight, then its change
- * feed), joining its members (store.h); unfollow stops. */
+/*
+ * Answer the challenges published in s (those in flight, then its change
+ * feed), joining its members (store.h); unfollow stops. Call it before the
+ * listeners are bound, and challenge_listening(s) once they all are: from
+ * then on each challenge in the cache is acknowledged in the store (a node
+ * that orders asks the CA once every member has acknowledged), those
+ * already there at once.
+ */
 void		 challenge_follow(struct store *s);
+void		 challenge_listening(struct store *s);
 void		 challenge_unfollow(struct store *s);
 
 /* HTTP-01: /.well-known/acme-challenge/<token> answers key_auth. */

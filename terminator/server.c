@@ -860,6 +860,8 @@ server_run(struct config *cfg)
 			}
 			goto out;
 		}
+	/* Every listener is bound and accepting: challenges can be answered. */
+	challenge_listening(s.store);
 	s.ev_hup = evsignal_new(s.base, SIGHUP, server_on_hup, &s);
 	s.ev_term = evsignal_new(s.base, SIGTERM, server_on_term, &s);
 	s.ev_int = evsignal_new(s.base, SIGINT, server_on_term, &s);

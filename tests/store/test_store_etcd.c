@@ -541,7 +541,7 @@ test_challenge_acks(void **state)
  * challenge_follow reads the challenges already in the store into the
  * node's cache and acknowledges them, since its watch starts after they
  * were written (79-cluster-shared once ordered again when the CA reached
- * such a node first).
+ * such a node first). It acknowledges them once it listens.
  */
 static void
 test_challenge_late_join(void **state)
@@ -565,7 +565,11 @@ test_challenge_late_join(void **state)
 	cf = challenge_tlsalpn_get("late.test");
 	assert_non_null(cf);
 	certfile_unref(cf);
-	/* b joined the members and acknowledged both. */
+	/* b joined the members, and acknowledges what it can answer once
+	 * its listeners are up. */
+	assert_int_equal(store_challenge_acked(a, "http-01/late", missing,
+	    sizeof(missing), &eb), 0);
+	challenge_listening(b);
 	assert_int_equal(store_challenge_acked(a, "http-01/late", missing,
 	    sizeof(missing), &eb), 1);
 	assert_int_equal(store_challenge_acked(a, "tls-alpn-01/late.test",
