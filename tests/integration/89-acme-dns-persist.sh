@@ -112,14 +112,26 @@ ok "tlsgate persist-record prints the record the hook published"
 
 # A second order: validated again by the standing record, no hook call.
 pcalls() { grep -c '|_validation-persist.persist.test|' "$T/hook.calls" || true; }
+# Pebble reuses a valid authorization now and then even with
+# PEBBLE_AUTHZREUSE=0 (FIELD-NOTES; seen once in a loop of this test): such
+# an order has no challenge (tlsgate answers none: no "answering" line) and
+# proves nothing here, so the renewal is forced again, at most three times.
+count() { grep -c "$1" "$T/tlsgate.log" || true; }
+answers() { count "acme persist.test: answering dns-persist-01 for persist.test"; }
 fp1=$(s_client "$ACME_TLS_PORT" -servername persist.test | openssl x509 -noout -fingerprint -sha256)
-"$TLSGATE" renew persist.test --config "$T/tlsgate.json" >/dev/null || fail "tlsgate renew"
-deadline=$((SECONDS + 60))
-until [ "$(grep -c "acme persist.test: new certificate in service" "$T/tlsgate.log")" -ge 2 ]; do
-	[ $SECONDS -lt $deadline ] || fail "the forced renewal did not complete"
-	sleep 0.2
+for try in 1 2 3; do
+	a0=$(answers); n0=$(count "acme persist.test: new certificate in service")
+	"$TLSGATE" renew persist.test --config "$T/tlsgate.json" >/dev/null || fail "tlsgate renew"
+	deadline=$((SECONDS + 60))
+	until [ "$(count "acme persist.test: new certificate in service")" -gt "$n0" ]; do
+		[ $SECONDS -lt $deadline ] || fail "the forced renewal did not complete"
+		sleep 0.2
+	done
+	[ "$(answers)" -gt "$a0" ] && break
+	echo "note: Pebble reused persist.test's valid authorization (no challenge); renewing again"
 done
-[ "$(grep -c "acme persist.test: dns-persist-01 valid for persist.test" "$T/tlsgate.log")" = 2 ] ||
+[ "$(answers)" -gt "$a0" ] || fail "Pebble reused the authorization three times in a row"
+[ "$(count "acme persist.test: dns-persist-01 valid for persist.test")" = "$(answers)" ] ||
     fail "the renewal was not validated by dns-persist-01"
 [ "$(pcalls)" = 1 ] || fail "the renewal ran the hook: $(cat "$T/hook.calls")"
 [ "$(s_client "$ACME_TLS_PORT" -servername persist.test | openssl x509 -noout -fingerprint -sha256)" != "$fp1" ] ||
