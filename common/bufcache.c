@@ -150,6 +150,11 @@ bufcache_tls_malloc(size_t n)
 {
 	if (n == BUFCACHE_SIZE)
 		return bufcache_get();
+	/* A write buffer (a record's size, different each time) as a block
+	 * of a libevent class: one glibc size for all of them (bufcache.h). */
+	if (n <= 4096)
+		return bufcache_ev_malloc(n <= 1024 ? 1024 : n <= 2048 ? 2048 :
+		    4096);
 	return malloc(n);
 }
 
@@ -161,5 +166,5 @@ bufcache_tls_free(void *p)
 	    ev_thread_ok())
 		bufcache_put(p);
 	else
-		free(p);
+		bufcache_ev_free(p);	/* a class's block kept, others freed */
 }

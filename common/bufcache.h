@@ -26,10 +26,15 @@
  * read-ahead sockbio_ctx_read_ahead() sets, its read buffer is BUFCACHE_SIZE
  * bytes and comes from, and goes back to, the I/O buffer cache: otherwise a
  * large malloc and free for every record read, about 250 instructions of an
- * HTTP/1.1 request (in most bench/http-instr runs; in some the read buffer
- * still reaches malloc, a cause not yet found). Other sizes go to malloc and free unchanged. Not in
- * AddressSanitizer or fuzz builds (cmake/awslc.cmake), where AWS-LC keeps
- * its own malloc.
+ * HTTP/1.1 request. Its write buffer, sized for each record (about 200
+ * bytes for a small response), is a 1, 2 or 4 KiB block of the libevent
+ * classes: asked of glibc at the record's own size, one chunk a little
+ * larger than asked (split from a free one) could send every later request
+ * through malloc's and free's slow paths (the exact size's per-thread bin
+ * stays empty while the larger one's fills: about 260 instructions per
+ * HTTP/1.1 request, in about one bench/http-instr run of three). Larger
+ * sizes go to malloc and free unchanged. Not in AddressSanitizer or fuzz
+ * builds (cmake/awslc.cmake), where AWS-LC keeps its own malloc.
  *
  * Threads: each thread has its own caches and touches only them; a block
  * may be freed on another thread than the one that took it. A thread that
