@@ -521,7 +521,9 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
  * have put a certificate for this name while this job waited for the lock.
  * One that is not ours, covers the site and is not due is adopted instead
  * of ordering (one order per name across the fleet), with the renewal state
- * that node left. An operator's forced renewal orders anyway. 1: adopted.
+ * that node left. An operator's forced renewal orders anyway. A store that
+ * cannot be asked (etcd going down) cannot tell: no order, the lock goes
+ * and the job tries again later. 1: adopted or put off.
  */
 static int
 job_adopt_stored(struct job *j)
@@ -530,9 +532,18 @@ job_adopt_stored(struct job *j)
 	struct errbuf	 eb;
 	time_t		 now = acme_now(j->a), at;
 
-	if (j->forced || (cf = store_cert_get(j->a->store, job_name(j), j->kt,
-	    &eb)) == NULL)
+	if (j->forced)
 		return 0;
+	if ((cf = store_cert_get(j->a->store, job_name(j), j->kt, &eb)) == NULL) {
+		if (eb.msg[0] == '\0' || errno != EAGAIN)
+			return 0;	/* none stored, or unreadable: ordered */
+		log_warnx("acme %s: the store cannot be asked under the lock "
+		    "(%s); not ordering, trying again later", job_name(j), eb.msg);
+		store_lock_release(j->lock);
+		j->lock = NULL;
+		job_timer_in(j, j->a->cfg.retry_base);
+		return 1;
+	}
 	at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
 	for (size_t i = 0; i < j->site->nnames; i++)
 		if (!certfile_matches(cf, j->site->names[i]))

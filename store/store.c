@@ -108,9 +108,14 @@ struct certfile *
 store_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
     struct errbuf *eb)
 {
+	struct certfile	*cf;
+
 	if (eb != NULL)
 		eb->msg[0] = '\0';
-	return s->ops->cert_get(s, name, kt, eb);
+	errno = 0;
+	if ((cf = s->ops->cert_get(s, name, kt, eb)) == NULL && errno != EAGAIN)
+		errno = EBADMSG;
+	return cf;
 }
 
 struct certfile *

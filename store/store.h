@@ -135,7 +135,8 @@ extern const char *const store_blob_files[STORE_BLOB__MAX];
 struct store_ops {
 	const char	*kind;
 	void		 (*close)(struct store *);
-	/* Certificates: get (NULL, eb empty when none), put. */
+	/* Certificates: get (NULL, eb empty when none; errno EAGAIN when the
+	 * store could not be asked, see store_cert_get), put. */
 	struct certfile	*(*cert_get)(struct store *, const char *name,
 			    enum certfile_keytype, struct errbuf *);
 	/* cert_put writes cf (parsed and checked by store_cert_put) from its
@@ -244,6 +245,10 @@ void		 store_ondemand_parse(const char *text, struct store_ondemand *rec);
 void		 store_notify(struct store *, const struct store_event *ev);
 
 /* The operations, through the table. */
+/* The certificate; NULL with eb empty when none is stored, or with eb set
+ * and errno EAGAIN when the store could not be asked (etcd: no member
+ * answered, or the request failed) or EBADMSG when what is stored does not
+ * load. */
 struct certfile	*store_cert_get(struct store *, const char *name,
 		    enum certfile_keytype, struct errbuf *eb);
 /*

@@ -185,7 +185,7 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 	struct certfile		*cf = NULL;
 	struct errbuf		 e2;
 	char			*ck, *kk;
-	int			 found[2];
+	int			 found[2], asked = 1;
 
 	if (fresh != NULL)
 		*fresh = 0;
@@ -193,7 +193,9 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 		return NULL;
 	ck = cert_key(ns, name, kt, "chain");
 	kk = cert_key(ns, name, kt, "key");
-	if (ekv_get2(e, ck, kk, rev, v, found, eb) == 0) {
+	if (ekv_get2(e, ck, kk, rev, v, found, eb) == -1)
+		asked = 0;
+	else {
 		if (found[0] && found[1])
 			cf = certfile_load_mem((char *)v[0].data, v[0].len,
 			    (char *)v[1].data, v[1].len, eb);
@@ -219,6 +221,7 @@ etcd_cert_read(struct store_etcd *e, const char *ns, const char *name,
 	}
 	free(ck);
 	free(kk);
+	errno = asked ? EBADMSG : EAGAIN;	/* when cf is NULL (store.h) */
 	return cf;
 }
 
@@ -230,10 +233,14 @@ etcd_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
 	struct store_etcd	*e = E(s);
 	struct certfile		*cf;
 	struct errbuf		 e2;
+	int			 err;
 
 	cf = etcd_cert_read(e, e->ns, name, kt, 0, NULL, eb);
-	if (cf != NULL || e->copy == NULL || etcd_client_up(e->c))
+	err = errno;
+	if (cf != NULL || e->copy == NULL || etcd_client_up(e->c)) {
+		errno = err;
 		return cf;
+	}
 	if ((cf = etcd_copy_cert_get(e->copy, name, kt, &e2)) != NULL) {
 		log_info("store %s: %s certificate from the local copy (etcd "
 		    "unreachable): %s", name, certfile_keytype_names[kt],
@@ -244,6 +251,7 @@ etcd_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
 		/* The copy's error, or none: not "unreadable" for want of etcd
 		 * (no order is placed meanwhile anyway). */
 		snprintf(eb->msg, sizeof(eb->msg), "%s", e2.msg);
+	errno = EAGAIN;		/* etcd could not be asked */
 	return cf;
 }
 

@@ -43,6 +43,8 @@ time_t	(*run_clock)(void);		/* acme_cfg.clock for run() */
 long	 run_retry_base;		/* acme_cfg.retry_base for run() */
 const struct acme_issuer_cfg *run_issuers;	/* acme_cfg.issuers for run() */
 size_t	 run_nissuers;
+const struct store_ops *run_ops;
+int	(*run_until)(void);
 
 /* acme_cfg.account_store: each CA's account in its own folder. */
 static struct store *
@@ -83,6 +85,8 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 	cfg.account_store = fx_account_store;
 	st = store_open_file(statedir, DIR_URL, &eb);
 	assert_non_null(st);
+	if (run_ops != NULL)
+		st->ops = run_ops;
 	memset(&site, 0, sizeof(site));
 	site.label = "r.test";
 	site.names = site_names;
@@ -96,6 +100,9 @@ run(const struct replay_step *steps, size_t n, int (*fn)(json_t *),
 		fail();
 	for (int i = 0; i < 250; i++) {
 		json_decref(m);
+		m = NULL;
+		if (run_until != NULL && run_until())
+			break;
 		if ((m = json_load_file(path, 0, NULL)) != NULL && fn(m))
 			break;
 		usleep(20000);
@@ -407,6 +414,8 @@ replay_fx_setup_each(void **state)
 	run_user = NULL;
 	run_issuers = NULL;
 	run_nissuers = 0;
+	run_ops = NULL;
+	run_until = NULL;
 	/* Each test starts with no state for the CA. */
 	snprintf(path, sizeof(path), "%s/ca.test_dir", statedir);
 	return testcert_rmtree(path) == 0 || access(path, F_OK) != 0 ? 0 : -1;

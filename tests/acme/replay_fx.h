@@ -35,6 +35,10 @@ extern const struct acme_issuer_cfg *run_issuers;	/* acme_cfg.issuers; */
 extern size_t		 run_nissuers;		/* accounts: one folder each */
 extern void		*run_user;		/* replay.user for make() */
 extern char		*ca_cert, *ca_key;	/* the replayed CA's issuer */
+/* run(): the store's ops when set (a test's wrapper around the file
+ * backend's), and a condition that ends the run besides fn. */
+extern const struct store_ops *run_ops;
+extern int		 (*run_until)(void);
 
 /*
  * Run the client over steps until fn accepts r.test's ECDSA renewal state

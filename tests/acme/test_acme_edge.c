@@ -3,9 +3,12 @@
  * changed in the ACME world in 2025-2026: certificate profiles (the order's
  * "profile", the renewal state, a profile the CA does not offer) and ARI's
  * edge cases (an expired certificate, "replaces" refused, a window that has
- * passed with short-lived certificates), under an injected clock.
+ * passed with short-lived certificates), under an injected clock; and a
+ * shared store that cannot be read when the job holds the lock.
  */
+#include <errno.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -344,6 +347,74 @@ test_passed_window_one_order(void **state)
 	json_decref(m);
 }
 
+/* A store whose certificates cannot be read (etcd going down between the
+ * lock and the read): every read fails, and is counted. */
+static atomic_int		 reads;
+static struct store_ops		 unreadable_ops;
+
+static struct certfile *
+unreadable_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
+    struct errbuf *eb)
+{
+	(void)s, (void)name, (void)kt;
+	atomic_fetch_add(&reads, 1);
+	errbuf_set(eb, "etcd: no member answers (test)");
+	errno = EAGAIN;		/* not asked (store.h) */
+	return NULL;
+}
+
+static int
+read_thrice(void)
+{
+	return atomic_load(&reads) >= 3;
+}
+
+static int
+never(json_t *m)
+{
+	(void)m;
+	return 0;
+}
+
+/*
+ * Under the lock, the job asks the store whether another node put a
+ * certificate meanwhile; a store that cannot be asked is no "none" (and no
+ * unreadable certificate, which is ordered again: 50-acme): no order
+ * (not even the account's creation), the lock goes, and the job asks again
+ * after retry_base (the first read is the job's start, the next two its
+ * attempts). Before the fix it ordered (78-cluster-etcd-down, once).
+ */
+static void
+test_store_unreadable_under_lock(void **state)
+{
+	static const struct replay_step none[1];
+	struct replay		 r;
+	struct replay_step	*steps;
+	struct store		*st;
+	struct errbuf		 eb;
+	size_t			 n;
+	json_t			*m;
+
+	(void)state;
+	atomic_store(&reads, 0);
+	steps = script(none, 0, &n);
+	run_retry_base = 1;
+	/* The file backend's ops, with the failing read. */
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	unreadable_ops = *st->ops;
+	store_close(st);
+	unreadable_ops.cert_get = unreadable_cert_get;
+	run_ops = &unreadable_ops;
+	run_until = read_thrice;
+	m = run(steps, n, never, &r);
+	json_decref(m);
+	assert_true(atomic_load(&reads) >= 3);
+	/* Only the directory was asked for. */
+	assert_int_equal(atomic_load(&r.i), 1);
+	free(steps);
+}
+
 static int
 setup_each(void **state)
 {
@@ -370,6 +441,7 @@ main(void)
 		cmocka_unit_test_setup(test_replaces_malformed, setup_each),
 		cmocka_unit_test_setup(test_replaces_already_replaced, setup_each),
 		cmocka_unit_test_setup(test_passed_window_one_order, setup_each),
+		cmocka_unit_test_setup(test_store_unreadable_under_lock, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_edge", tests, replay_fx_setup, teardown);
 }
