@@ -78,6 +78,12 @@ json_t	*ekv_range(struct store_etcd *, const char *prefix, int keys_only,
 	    struct errbuf *eb);
 json_t	*ekv_range_local(struct store_etcd *, const char *prefix,
 	    int keys_only, struct errbuf *eb);
+/* Every value under prefix, opened: fn(what follows prefix in its key, the
+ * value, arg) for each one that opens (one that does not is logged). 0, or
+ * -1 when etcd did not answer. */
+int	 ekv_range_each(struct store_etcd *, const char *prefix,
+	    void (*fn)(const char *rest, const struct etcd_value *, void *),
+	    void *arg);
 /* The request_put of a txn for key (a new object). */
 json_t	*ekv_txn_put(struct store_etcd *, const char *key, const void *p,
 	    size_t n, int private, int64_t lease);

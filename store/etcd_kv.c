@@ -9,6 +9,7 @@
 
 #include "errbuf.h"
 #include "etcd_impl.h"
+#include "log.h"
 #include "xalloc.h"
 
 static json_t *
@@ -296,4 +297,36 @@ ekv_get2(struct store_etcd *e, const char *k1, const char *k2, int64_t rev,
 			}
 	json_decref(resp);
 	return rc;
+}
+
+int
+ekv_range_each(struct store_etcd *e, const char *prefix,
+    void (*fn)(const char *rest, const struct etcd_value *, void *), void *arg)
+{
+	struct errbuf	 eb;
+	json_t		*kvs, *kv;
+	size_t		 i, plen = strlen(prefix);
+
+	if ((kvs = ekv_range(e, prefix, 0, &eb)) == NULL)
+		return -1;
+	json_array_foreach(kvs, i, kv) {
+		char			*k = ekv_key(kv);
+		unsigned char		*raw;
+		size_t			 n;
+		struct etcd_value	 v;
+
+		if (k != NULL && strncmp(k, prefix, plen) == 0 &&
+		    (raw = ekv_raw(kv, &n)) != NULL) {
+			if (etcd_seal_open(e->seal, k, raw, n, &v, &eb) == 0) {
+				fn(k + plen, &v, arg);
+				OPENSSL_cleanse(v.data, v.len);
+				free(v.data);
+			} else
+				log_warnx("%s", eb.msg);
+			free(raw);
+		}
+		free(k);
+	}
+	json_decref(kvs);
+	return 0;
 }

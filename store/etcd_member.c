@@ -207,37 +207,28 @@ out:
 	return all;
 }
 
+struct listing {
+	store_challenge_fn	*fn;
+	void			*arg;
+};
+
+static void
+on_challenge(const char *key, const struct etcd_value *v, void *arg)
+{
+	struct listing *l = arg;
+
+	if (key[0] != '\0')
+		l->fn(key, (const char *)v->data, l->arg);
+}
+
 int
 etcd_challenge_list(struct store *s, store_challenge_fn *fn, void *arg)
 {
 	struct store_etcd	*e = E(s);
-	struct errbuf		 eb;
-	json_t			*kvs, *kv;
+	struct listing		 l = { fn, arg };
 	char			*pre = xasprintf("%schallenge/", e->prefix);
-	size_t			 i, plen = strlen(pre);
+	int			 rc = ekv_range_each(e, pre, on_challenge, &l);
 
-	if ((kvs = ekv_range(e, pre, 0, &eb)) == NULL) {
-		free(pre);
-		return -1;
-	}
-	json_array_foreach(kvs, i, kv) {
-		char			*k = ekv_key(kv);
-		unsigned char		*raw;
-		size_t			 n;
-		struct etcd_value	 v;
-
-		if (k != NULL && strncmp(k, pre, plen) == 0 && k[plen] != '\0' &&
-		    (raw = ekv_raw(kv, &n)) != NULL) {
-			if (etcd_seal_open(e->seal, k, raw, n, &v, &eb) == 0) {
-				fn(k + plen, (const char *)v.data, arg);
-				free(v.data);
-			} else
-				log_warnx("%s", eb.msg);
-			free(raw);
-		}
-		free(k);
-	}
-	json_decref(kvs);
 	free(pre);
-	return 0;
+	return rc;
 }

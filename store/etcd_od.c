@@ -66,44 +66,37 @@ etcd_ondemand_get(struct store *s, const char *name, struct store_ondemand *rec)
 	return 0;
 }
 
+struct od_listing {
+	store_ondemand_fn	*fn;
+	void			*arg;
+};
+
+static void
+on_record(const char *name, const struct etcd_value *v, void *arg)
+{
+	struct od_listing	*l = arg;
+	struct store_ondemand	 rec;
+
+	if (!store_name_ok(name))
+		return;
+	od_parse(v, &rec);
+	l->fn(name, &rec, l->arg);
+}
+
 int
 etcd_ondemand_list(struct store *s, store_ondemand_fn *fn, void *arg)
 {
 	struct store_etcd	*e = E(s);
+	struct od_listing	 l = { fn, arg };
 	char			*pre;
-	json_t			*kvs, *kv;
-	struct errbuf		 eb;
-	size_t			 i, plen;
+	int			 rc;
 
 	if (e->ns == NULL)
 		return -1;
 	pre = od_key(e, NULL);
-	plen = strlen(pre);
-	if ((kvs = ekv_range(e, pre, 0, &eb)) == NULL) {
-		free(pre);
-		return -1;
-	}
-	json_array_foreach(kvs, i, kv) {
-		char			*k = ekv_key(kv);
-		unsigned char		*raw;
-		size_t			 n;
-		struct etcd_value	 v;
-		struct store_ondemand	 rec;
-
-		if (k != NULL && strncmp(k, pre, plen) == 0 &&
-		    store_name_ok(k + plen) && (raw = ekv_raw(kv, &n)) != NULL) {
-			if (etcd_seal_open(e->seal, k, raw, n, &v, &eb) == 0) {
-				od_parse(&v, &rec);
-				fn(k + plen, &rec, arg);
-				free(v.data);
-			}
-			free(raw);
-		}
-		free(k);
-	}
-	json_decref(kvs);
+	rc = ekv_range_each(e, pre, on_record, &l);
 	free(pre);
-	return 0;
+	return rc;
 }
 
 long
