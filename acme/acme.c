@@ -264,7 +264,11 @@ job_new(struct acme *a, const struct acme_site_cfg *sc, enum certfile_keytype kt
 	j->kt = kt;
 	j->timer = evtimer_new(a->base, on_job_timer, j);
 	j->current = store_cert_get(a->store, sc->label, kt, &eb);
-	if (j->current == NULL && eb.msg[0] != '\0')
+	if (j->current == NULL && eb.msg[0] != '\0' && errno == EAGAIN)
+		log_warnx("acme %s: the store cannot be asked for the stored "
+		    "certificate (%s); looked for again before any order",
+		    sc->label, eb.msg);
+	else if (j->current == NULL && eb.msg[0] != '\0')
 		log_err("acme %s: stored certificate unreadable (%s); ordering a new one",
 		    sc->label, eb.msg);
 	if (store_renewal_get(a->store, sc->label, kt, &j->rs) == 0) {
