@@ -264,13 +264,15 @@ job_new(struct acme *a, const struct acme_site_cfg *sc, enum certfile_keytype kt
 	j->kt = kt;
 	j->timer = evtimer_new(a->base, on_job_timer, j);
 	j->current = store_cert_get(a->store, sc->label, kt, &eb);
-	if (j->current == NULL && eb.msg[0] != '\0' && errno == EAGAIN)
-		log_warnx("acme %s: the store cannot be asked for the stored "
-		    "certificate (%s); looked for again before any order",
-		    sc->label, eb.msg);
-	else if (j->current == NULL && eb.msg[0] != '\0')
-		log_err("acme %s: stored certificate unreadable (%s); ordering a new one",
-		    sc->label, eb.msg);
+	if (j->current == NULL && eb.msg[0] != '\0') {
+		if (errno == EAGAIN)
+			log_warnx("acme %s: the store cannot be asked for the "
+			    "stored certificate (%s); looked for again before "
+			    "any order", sc->label, eb.msg);
+		else
+			log_err("acme %s: stored certificate unreadable (%s); "
+			    "ordering a new one", sc->label, eb.msg);
+	}
 	if (store_renewal_get(a->store, sc->label, kt, &j->rs) == 0) {
 		j->saved = j->rs;	/* what the store holds */
 		j->saved_cur = j->current;
@@ -518,59 +520,6 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 		queue_submit(j);
 	else
 		job_schedule(j);
-}
-
-/*
- * Under the lock, before ordering: in a shared store (etcd) another node may
- * have put a certificate for this name while this job waited for the lock.
- * One that is not ours, covers the site and is not due is adopted instead
- * of ordering (one order per name across the fleet), with the renewal state
- * that node left. An operator's forced renewal orders anyway. A store that
- * cannot be asked (etcd going down) cannot tell: no order, the lock goes
- * and the job tries again later. 1: adopted or put off.
- */
-static int
-job_adopt_stored(struct job *j)
-{
-	struct certfile	*cf;
-	struct errbuf	 eb;
-	time_t		 now = acme_now(j->a), at;
-
-	if (j->forced)
-		return 0;
-	if ((cf = store_cert_get(j->a->store, job_name(j), j->kt, &eb)) == NULL) {
-		if (eb.msg[0] == '\0' || errno != EAGAIN)
-			return 0;	/* none stored, or unreadable: ordered */
-		log_warnx("acme %s: the store cannot be asked under the lock "
-		    "(%s); not ordering, trying again later", job_name(j), eb.msg);
-		store_lock_release(j->lock);
-		j->lock = NULL;
-		job_timer_in(j, j->a->cfg.retry_base);
-		return 1;
-	}
-	at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
-	for (size_t i = 0; i < j->site->nnames; i++)
-		if (!certfile_matches(cf, j->site->names[i]))
-			at = 0;
-	if ((j->current != NULL && strcmp(cf->sha256, j->current->sha256) == 0) ||
-	    at <= now) {
-		certfile_unref(cf);
-		return 0;
-	}
-	log_notice("acme %s: another node put a new %s certificate (%s); not "
-	    "ordering", job_name(j), certfile_keytype_names[j->kt], cf->sha256);
-	certfile_unref(j->current);
-	j->current = cf;
-	if (store_renewal_get(j->a->store, job_name(j), j->kt, &j->rs) == -1)
-		memset(&j->rs, 0, sizeof(j->rs));
-	issuer_job_init(j);
-	j->renew_at = at;
-	store_lock_release(j->lock);
-	j->lock = NULL;
-	job_schedule(j);
-	demand_report(j, 1);
-	j->urgent = 0;
-	return 1;
 }
 
 void

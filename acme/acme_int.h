@@ -287,6 +287,9 @@ void	lockkeep_stop(struct acme *);
  * (NULL j->lock and eb set when another holder has it or on error); take
  * it again after its lease lapsed: 0 when it is ours again, else -1. */
 int	lock_take(struct job *, struct errbuf *eb);
+/* Under the lock, before ordering: 1 if a certificate another node stored
+ * was adopted, or the store could not be asked (the job waits); 0: order. */
+int	job_adopt_stored(struct job *);
 int	lock_retake(struct job *);
 /* acme_storegate.c: 1 if the store is unreachable (j waits; logged once). */
 int	storegate_wait(struct job *);

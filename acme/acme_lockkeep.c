@@ -16,14 +16,23 @@
  * it. Only when another node holds the name by then is the certificate
  * dropped: that node is ordering its own.
  *
+ * Under a fresh lock, before the order, the job first looks in the store
+ * for a certificate another node put meanwhile (job_adopt_stored).
+ *
  * ACME thread only (the timer runs on the ACME event base).
  */
 #include "acme_int.h"
 
+#include <errno.h>
+#include <string.h>
+
 #include <event2/event.h>
 
+#include "acme_sched.h"
+#include "certfile.h"
 #include "errbuf.h"
 #include "log.h"
+#include "store.h"
 
 /* Says once per job when the store found the lease ended. */
 static void
@@ -101,4 +110,57 @@ lock_retake(struct job *j)
 	    "nobody held it, taken again: writing the issued certificate",
 	    job_name(j));
 	return 0;
+}
+
+/*
+ * Under the lock, before ordering: in a shared store (etcd) another node may
+ * have put a certificate for this name while this job waited for the lock.
+ * One that is not ours, covers the site and is not due is adopted instead
+ * of ordering (one order per name across the fleet), with the renewal state
+ * that node left. An operator's forced renewal orders anyway. A store that
+ * cannot be asked (etcd going down) cannot tell: no order, the lock goes
+ * and the job tries again later. 1: adopted or put off.
+ */
+int
+job_adopt_stored(struct job *j)
+{
+	struct certfile	*cf;
+	struct errbuf	 eb;
+	time_t		 now = acme_now(j->a), at;
+
+	if (j->forced)
+		return 0;
+	if ((cf = store_cert_get(j->a->store, job_name(j), j->kt, &eb)) == NULL) {
+		if (eb.msg[0] == '\0' || errno != EAGAIN)
+			return 0;	/* none stored, or unreadable: ordered */
+		log_warnx("acme %s: the store cannot be asked under the lock "
+		    "(%s); not ordering, trying again later", job_name(j), eb.msg);
+		store_lock_release(j->lock);
+		j->lock = NULL;
+		job_timer_in(j, j->a->cfg.retry_base);
+		return 1;
+	}
+	at = acme_sched_renew_at(cf->not_before, cf->not_after, 0, 0, acme_rnd());
+	for (size_t i = 0; i < j->site->nnames; i++)
+		if (!certfile_matches(cf, j->site->names[i]))
+			at = 0;
+	if ((j->current != NULL && strcmp(cf->sha256, j->current->sha256) == 0) ||
+	    at <= now) {
+		certfile_unref(cf);
+		return 0;
+	}
+	log_notice("acme %s: another node put a new %s certificate (%s); not "
+	    "ordering", job_name(j), certfile_keytype_names[j->kt], cf->sha256);
+	certfile_unref(j->current);
+	j->current = cf;
+	if (store_renewal_get(j->a->store, job_name(j), j->kt, &j->rs) == -1)
+		memset(&j->rs, 0, sizeof(j->rs));
+	issuer_job_init(j);
+	j->renew_at = at;
+	store_lock_release(j->lock);
+	j->lock = NULL;
+	job_schedule(j);
+	demand_report(j, 1);
+	j->urgent = 0;
+	return 1;
 }
