@@ -188,6 +188,8 @@ publish_one(struct acme_cert_status *p, const struct job *j)
 	    j->rs.issuer : j->current != NULL ? j->a->iss[0].directory : "");
 	snprintf(p->ordering_from, sizeof(p->ordering_from), "%s",
 	    job_iss(j)->directory);
+	snprintf(p->rl_issuer, sizeof(p->rl_issuer), "%s", j->rs.rl_issuer);
+	p->rl_until = j->rs.rl_issuer[0] != '\0' ? j->rs.rl_until : 0;
 	snprintf(p->last_error, sizeof(p->last_error), "%s", j->rs.last_error);
 }
 

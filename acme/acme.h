@@ -147,6 +147,9 @@ struct acme_cert_status {
 	char	 issuer[256];		/* directory URL of the CA that issued
 					 * the certificate in service, "" none */
 	char	 ordering_from[256];	/* of the CA the next order goes to */
+	char	 rl_issuer[256];	/* a CA that rate-limited the last round
+					 * and that the next goes back to, "" */
+	time_t	 rl_until;		/* the end of that limit */
 	char	 last_error[300];
 };
 

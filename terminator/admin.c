@@ -523,6 +523,13 @@ on_status(struct evhttp_request *req, struct admin *a)
 						    json_string(st[j].issuer));
 					json_object_set_new(c, "acme_ordering_from",
 					    json_string(st[j].ordering_from));
+					/* A CA that rate-limited a round, which
+					 * the next goes back to after until. */
+					if (st[j].rl_issuer[0])
+						json_object_set_new(c, "acme_rate_limit",
+						    json_pack("{s:s, s:I}", "issuer",
+						    st[j].rl_issuer, "until",
+						    (json_int_t)st[j].rl_until));
 				}
 			json_array_append_new(certs, c);
 		}

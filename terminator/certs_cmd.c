@@ -80,9 +80,11 @@ ondemand_note(struct list_ctx *x, const struct store_entry *e, char *buf,
 
 /*
  * " (CA URL)": the ACME directory of the CA that issued the certificate
- * (acme.issuers), and " (ordering from URL)" while a fallback orders from
- * another one. A certificate from before acme.issuers came from its
- * folder's own CA, which the folder name shows.
+ * (acme.issuers), " (ordering from URL)" while a fallback orders from
+ * another one, and " (URL rate-limited us until TIME)" while the renewal
+ * state remembers a CA whose rate limit sent a round elsewhere (the next
+ * round goes back there once TIME has passed). A certificate from before
+ * acme.issuers came from its folder's own CA, which the folder name shows.
  */
 static void
 issuer_note(const struct store_entry *e, char *buf, size_t cap)
@@ -97,6 +99,13 @@ issuer_note(const struct store_entry *e, char *buf, size_t cap)
 	if (r->order_issuer[0] != '\0' && strcmp(r->order_issuer, r->issuer) != 0)
 		snprintf(buf + strlen(buf), cap - strlen(buf), " (ordering from %s)",
 		    r->order_issuer);
+	if (r->rl_issuer[0] != '\0') {
+		char until[32];
+
+		fmt_time(r->rl_until, until, sizeof(until));
+		snprintf(buf + strlen(buf), cap - strlen(buf),
+		    " (%s rate-limited us until %s)", r->rl_issuer, until);
+	}
 }
 
 static void
@@ -109,7 +118,7 @@ list_one(const struct store_entry *e, void *arg)
 	const char		*err = e->renewal != NULL && e->renewal->last_error[0] ?
 				    e->renewal->last_error : NULL;
 	char			 na[40], ra[40], iss[128], names[512] = "", od[96];
-	char			 ca[600];
+	char			 ca[1000];
 
 	if (e->err != NULL) {
 		fprintf(out, "%-28s %-6s UNREADABLE: %s\n", e->name, kt, e->err);

@@ -46,9 +46,11 @@ curl -sS --cacert "$PEBBLE_CA" "$PX_URL" | grep -q "\"newOrder\": \"https://127.
     fail "the proxy's directory does not point at the proxy"
 
 PE=$(free_port)
+ADMIN=$(free_port)
 backend ECHO echo "$PE"
 cat >"$T/tlsgate.json" <<JSON
 {"allow_root": true, "listen": {"https": ["127.0.0.1:$ACME_TLS_PORT"]},
+ "admin": {"listen": "127.0.0.1:$ADMIN"},
  "acme": {"issuers": ["$PX_URL", "$PEBBLE2_DIR_URL"], "ca_bundle": "$PEBBLE_CA",
           "state_dir": "$T/state", "retry_base": 1, "fallback_failures": 2,
           "fallback_retry_after": 5},
@@ -123,6 +125,26 @@ grep -q "acme rl-wait.test: falling back from issuer 1 ($PX_URL) to issuer 2 ($P
     fail "rl-wait.test: the fallback is not logged with its reason"
 ok "a long Retry-After (12 s, 2 h): one newOrder at the first CA, certificates from the second; the state remembers the limit"
 
+# Shown: tlsgate certs and /status name the CA and the end of its limit.
+"$TLSGATE" certs --config "$T/tlsgate.json" >"$T/certs.out"
+for n in rl-wait rl-hold; do
+	until_txt=$(date -u -d "@$(field $n.test rate_limit_until)" '+%Y-%m-%d %H:%M UTC')
+	grep -qF "($PX_URL rate-limited us until $until_txt)" <(grep "^$n.test " "$T/certs.out") ||
+	    { cat "$T/certs.out"; fail "tlsgate certs: $n.test's rate limit not shown"; }
+done
+grep "^rl-short.test " "$T/certs.out" | grep -q "rate-limited" &&
+    { cat "$T/certs.out"; fail "tlsgate certs: a rate limit shown for rl-short.test"; }
+curl -sS "http://127.0.0.1:$ADMIN/status" >"$T/status.json"
+python3 - "$T/status.json" "$PX_URL" "$(field rl-hold.test rate_limit_until)" <<'PY' ||
+import json, sys
+st, url, until = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+rl = {s["names"][0]: c.get("acme_rate_limit") for s in st["sites"] for c in s["certificates"]}
+sys.exit(0 if rl["rl-hold.test"] == {"issuer": url, "until": until} and
+         rl["rl-short.test"] is None else 1)
+PY
+    { cat "$T/status.json"; fail "/status: acme_rate_limit wrong"; }
+ok "tlsgate certs and /status show the remembered rate limit (its CA and its end)"
+
 # The proxy lets every order through from now on.
 : >"$T/rules.new"; mv "$T/rules.new" "$T/rules"
 
@@ -158,6 +180,8 @@ wait_logn "acme rl-wait.test: new certificate in service" 2 60
 from rl-wait.test "$T/rl-wait-2" "$T/root1.pem" "$T/root2.pem"
 [ "$(field rl-wait.test issuer)" = "$PX_URL" ] || fail "rl-wait.test: state: issuer"
 [ -z "$(field rl-wait.test rate_limit_issuer)" ] || fail "rl-wait.test: state still remembers the limit"
+"$TLSGATE" certs --config "$T/tlsgate.json" | grep "^rl-wait.test " | grep -q "rate-limited" &&
+    fail "tlsgate certs: rl-wait.test's ended limit still shown"
 [ "$(grep -c "acme rl-wait.test: falling back" "$T/tlsgate.log")" = 1 ] ||
     fail "rl-wait.test: the renewal fell back"
 ok "after the first CA's limit passed, the renewal went back to it (no replaces) and got its certificate"
