@@ -527,8 +527,6 @@ on_job_timer(evutil_socket_t fd, short what, void *arg)
 void
 job_start(struct job *j)
 {
-	struct errbuf eb;
-
 	if (!j->a->dir_ok || j->state != JOB_IDLE)
 		return;
 	/*
@@ -552,11 +550,8 @@ job_start(struct job *j)
 		job_fail(j, ACME_FAIL_OTHER, "%s", why);
 		return;
 	}
-	if (lock_take(j, &eb) == -1) {
-		log_notice("acme %s: %s; waiting", job_name(j), eb.msg);
-		job_timer_in(j, j->a->cfg.retry_base);
+	if (lock_take_or_wait(j) == -1)
 		return;
-	}
 	if (job_adopt_stored(j))
 		return;
 	evtimer_del(j->timer);

@@ -125,6 +125,8 @@ struct job {
 	time_t			 hook_deadline;
 	struct store_lock	*lock;		/* while ordering */
 	int			 lock_lost;	/* told once (acme_lockkeep.c) */
+	int			 lock_waiting;	/* another holds the lock: since */
+	time_t			 lock_wait_t0;
 	long long		 settle_from_ms;	/* JOB_SETTLE's start */
 	EVP_PKEY		*key;
 	char			*key_pem;
@@ -287,6 +289,10 @@ void	lockkeep_stop(struct acme *);
  * (NULL j->lock and eb set when another holder has it or on error); take
  * it again after its lease lapsed: 0 when it is ours again, else -1. */
 int	lock_take(struct job *, struct errbuf *eb);
+/* job_start's take: 0 when taken; -1 when not, and the job looks again
+ * after retry_base (a wait logged at notice once, then at debug, and its
+ * end at info). */
+int	lock_take_or_wait(struct job *);
 /* Under the lock, before ordering: 1 if a certificate another node stored
  * was adopted, or the store could not be asked (the job waits); 0: order. */
 int	job_adopt_stored(struct job *);

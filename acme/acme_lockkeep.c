@@ -94,6 +94,38 @@ lock_take(struct job *j, struct errbuf *eb)
 	return 0;
 }
 
+/*
+ * While another node orders a name, each node that waits for its lock looks
+ * again every retry_base. The wait is told once at notice, its repeats at
+ * debug and its end at info: a fleet that issues 1,000 names at once would
+ * otherwise log every name, on every waiting node, every retry_base.
+ */
+int
+lock_take_or_wait(struct job *j)
+{
+	struct errbuf	 eb;
+	time_t		 now = acme_now(j->a);
+
+	if (lock_take(j, &eb) == -1) {
+		if (!j->lock_waiting) {
+			j->lock_waiting = 1;
+			j->lock_wait_t0 = now;
+			log_notice("acme %s: %s; waiting (looking again every %lds; "
+			    "logged again when taken)", job_name(j), eb.msg,
+			    j->a->cfg.retry_base);
+		} else
+			log_debug("acme %s: %s; still waiting", job_name(j), eb.msg);
+		job_timer_in(j, j->a->cfg.retry_base);
+		return -1;
+	}
+	if (j->lock_waiting) {
+		j->lock_waiting = 0;
+		log_info("acme %s: store lock taken after %llds of waiting",
+		    job_name(j), (long long)(now - j->lock_wait_t0));
+	}
+	return 0;
+}
+
 int
 lock_retake(struct job *j)
 {

@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "acme.h"
+#include "log.h"
 #include "certfile.h"
 #include "errbuf.h"
 #include "replay.h"
@@ -415,6 +416,90 @@ test_store_unreadable_under_lock(void **state)
 	free(steps);
 }
 
+/* A store whose name lock another node holds for the first two takes (its
+ * reads fail as above, so that no order follows the take); the wait's log
+ * lines are counted by level. */
+static atomic_int	 takes, wait_notice, wait_debug, wait_end, wait_other;
+static struct store_ops	 held_ops;
+
+static struct store_lock *
+held_twice_acquire(struct store *s, const char *name, long ttl, struct errbuf *eb)
+{
+	if (atomic_fetch_add(&takes, 1) < 2) {
+		errbuf_set(eb, "lock %s: held by another process", name);
+		return NULL;
+	}
+	return unreadable_ops.lock_acquire(s, name, ttl, eb);
+}
+
+static void
+wait_sink(enum log_level lvl, const char *line, void *arg)
+{
+	(void)arg;
+	if (strstr(line, "held by another process; waiting") != NULL)
+		atomic_fetch_add(lvl == LOG_LVL_NOTICE ? &wait_notice : &wait_other, 1);
+	else if (strstr(line, "held by another process; still waiting") != NULL)
+		atomic_fetch_add(lvl == LOG_LVL_DEBUG ? &wait_debug : &wait_other, 1);
+	else if (strstr(line, "store lock taken after") != NULL)
+		atomic_fetch_add(lvl == LOG_LVL_INFO ? &wait_end : &wait_other, 1);
+}
+
+static int
+read_under_lock(void)
+{
+	return atomic_load(&reads) >= 2;	/* the job's start, then under it */
+}
+
+/*
+ * While another node holds a name's lock, the job looks again every
+ * retry_base: the wait is told once at notice, its repeat at debug, and its
+ * end at info (before, a notice line at every look: thousands a minute for
+ * a fleet issuing thousands of names).
+ */
+static void
+test_lock_wait_logged_once(void **state)
+{
+	static const struct replay_step none[1];
+	struct replay		 r;
+	struct replay_step	*steps;
+	struct store		*st;
+	struct errbuf		 eb;
+	size_t			 n;
+	json_t			*m;
+
+	(void)state;
+	atomic_store(&reads, 0);
+	atomic_store(&takes, 0);
+	atomic_store(&wait_notice, 0);
+	atomic_store(&wait_debug, 0);
+	atomic_store(&wait_end, 0);
+	atomic_store(&wait_other, 0);
+	steps = script(none, 0, &n);
+	run_retry_base = 1;
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	unreadable_ops = *st->ops;
+	store_close(st);
+	unreadable_ops.cert_get = unreadable_cert_get;
+	held_ops = unreadable_ops;
+	held_ops.lock_acquire = held_twice_acquire;
+	run_ops = &held_ops;
+	run_until = read_under_lock;
+	log_set_level(LOG_LVL_DEBUG);
+	log_set_sink(wait_sink, NULL);
+	m = run(steps, n, never, &r);
+	log_set_sink(NULL, NULL);
+	log_set_level(LOG_LVL_INFO);
+	json_decref(m);
+	assert_true(atomic_load(&takes) >= 3);
+	assert_int_equal(atomic_load(&wait_notice), 1);
+	assert_int_equal(atomic_load(&wait_debug), 1);
+	assert_int_equal(atomic_load(&wait_end), 1);
+	assert_int_equal(atomic_load(&wait_other), 0);
+	assert_int_equal(atomic_load(&r.i), 1);		/* no order */
+	free(steps);
+}
+
 static int
 setup_each(void **state)
 {
@@ -442,6 +527,7 @@ main(void)
 		cmocka_unit_test_setup(test_replaces_already_replaced, setup_each),
 		cmocka_unit_test_setup(test_passed_window_one_order, setup_each),
 		cmocka_unit_test_setup(test_store_unreadable_under_lock, setup_each),
+		cmocka_unit_test_setup(test_lock_wait_logged_once, setup_each),
 	};
 	return cmocka_run_group_tests_name("acme_edge", tests, replay_fx_setup, teardown);
 }
