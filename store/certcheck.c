@@ -3,7 +3,9 @@
  * or served (issue 17, finding 3).
  *
  * The checks run in the order a reader would debug a certificate: is the
- * chain one chain, is the leaf current, does it name the site, may it serve.
+ * chain one chain, is the leaf current, may it serve, does it name the site
+ * (the last apart, certcheck_names, for a certificate that many sites
+ * share: the rest is checked once).
  * The first failure is reported with the certificate's position in the chain
  * (1 is the leaf) and its subject, so a log line says which file to fix.
  *
@@ -127,9 +129,10 @@ has_ip(const GENERAL_NAMES *sans, const char *ip)
 	return 0;
 }
 
+/* The leaf itself: inside its dates, with a SAN, fit to serve. */
 static int
-check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
-    size_t nnames, time_t now, long skew, struct errbuf *eb)
+check_leaf(const struct certfile *cf, X509 *leaf, time_t now, long skew,
+    struct errbuf *eb)
 {
 	GENERAL_NAMES	*sans;
 	size_t		 ndns = 0;
@@ -150,29 +153,10 @@ check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
 		if (sk_GENERAL_NAME_value(sans, i)->type == GEN_DNS ||
 		    sk_GENERAL_NAME_value(sans, i)->type == GEN_IPADD)
 			ndns++;
-	if (ndns == 0) {
-		GENERAL_NAMES_free(sans);
+	GENERAL_NAMES_free(sans);
+	if (ndns == 0)
 		return errbuf_set(eb, "the certificate's subjectAltName has no DNS "
 		    "name or IP address");
-	}
-	for (size_t i = 0; i < nnames; i++) {
-		size_t	off = 0;
-		char	ip[IPNAME_MAX];
-
-		/* An IP name needs an iPAddress SAN: a dNSName spelling the
-		 * address is not one to clients (RFC 6125 3.1.3.2). */
-		if (ipname_canon(names[i], ip) == 0 ? has_ip(sans, ip) :
-		    certfile_matches(cf, names[i]))
-			continue;
-		GENERAL_NAMES_free(sans);
-		buf[0] = '\0';
-		for (size_t k = 0; k < cf->nnames && off + 1 < sizeof(buf); k++)
-			off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
-			    k ? ", " : "", cf->names[k]);
-		return errbuf_set(eb, "the certificate does not cover %s (it names %s)",
-		    names[i], buf);
-	}
-	GENERAL_NAMES_free(sans);
 
 	/* UINT32_MAX means no EKU extension: any purpose. */
 	xku = X509_get_extended_key_usage(leaf);
@@ -190,6 +174,55 @@ check_leaf(const struct certfile *cf, X509 *leaf, char *const *names,
 int
 certcheck(const struct certfile *cf, char *const *names, size_t nnames,
     time_t now, long skew, struct errbuf *eb)
+{
+	if (certcheck_cert(cf, now, skew, eb) == -1)
+		return -1;
+	return certcheck_names(cf, names, nnames, eb);
+}
+
+/*
+ * Each name is covered: a DNS name as certfile_matches says (the names
+ * certfile_load took from the SANs), an IP literal by an iPAddress SAN,
+ * for which alone the leaf is parsed again.
+ */
+int
+certcheck_names(const struct certfile *cf, char *const *names, size_t nnames,
+    struct errbuf *eb)
+{
+	GENERAL_NAMES	*sans = NULL;
+	X509		*leaf = NULL;
+	char		 buf[256], ip[IPNAME_MAX];
+	size_t		 off = 0, i;
+	int		 ok = 1;
+
+	for (i = 0; i < nnames && ok; i++) {
+		/* An IP name needs an iPAddress SAN: a dNSName spelling the
+		 * address is not one to clients (RFC 6125 3.1.3.2). */
+		if (ipname_canon(names[i], ip) != 0) {
+			ok = certfile_matches(cf, names[i]);
+			continue;
+		}
+		if (leaf == NULL && cf->nchain > 0 &&
+		    (leaf = X509_parse_from_buffer(cf->chain[0])) != NULL)
+			sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+		ok = sans != NULL && has_ip(sans, ip);
+	}
+	GENERAL_NAMES_free(sans);
+	X509_free(leaf);
+	ERR_clear_error();
+	if (ok)
+		return 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < cf->nnames && off + 1 < sizeof(buf); k++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
+		    k ? ", " : "", cf->names[k]);
+	return errbuf_set(eb, "the certificate does not cover %s (it names %s)",
+	    names[i - 1], buf);
+}
+
+int
+certcheck_cert(const struct certfile *cf, time_t now, long skew,
+    struct errbuf *eb)
 {
 	X509	*leaf = NULL, *child, *up = NULL, *next;
 	int	 rc = -1, bad;
@@ -213,7 +246,7 @@ certcheck(const struct certfile *cf, char *const *names, size_t nnames,
 		if (bad)
 			goto out;
 	}
-	rc = check_leaf(cf, leaf, names, nnames, now, skew, eb);
+	rc = check_leaf(cf, leaf, now, skew, eb);
 out:
 	ERR_clear_error();
 	X509_free(up);

@@ -37,5 +37,15 @@ struct errbuf;
  */
 int	certcheck(const struct certfile *cf, char *const *names, size_t nnames,
 	    time_t now, long skew, struct errbuf *eb);
+/*
+ * certcheck's two halves, for one certificate served by many sites: the
+ * certificate itself (its chain, dates, SAN, purpose: once per certificate),
+ * and whether it covers one site's names. certcheck is the one, then the
+ * other. 0, or -1 with eb.
+ */
+int	certcheck_cert(const struct certfile *cf, time_t now, long skew,
+	    struct errbuf *eb);
+int	certcheck_names(const struct certfile *cf, char *const *names,
+	    size_t nnames, struct errbuf *eb);
 
 #endif

