@@ -364,6 +364,24 @@ unreadable_cert_get(struct store *s, const char *name, enum certfile_keytype kt,
 	return NULL;
 }
 
+/* run() over the file backend's ops, whose reads fail as above; a retry
+ * after 1 s. */
+static void
+use_unreadable_store(void)
+{
+	struct store	*st;
+	struct errbuf	 eb;
+
+	atomic_store(&reads, 0);
+	run_retry_base = 1;
+	st = store_open_file(statedir, DIR_URL, &eb);
+	assert_non_null(st);
+	unreadable_ops = *st->ops;
+	store_close(st);
+	unreadable_ops.cert_get = unreadable_cert_get;
+	run_ops = &unreadable_ops;
+}
+
 static int
 read_thrice(void)
 {
@@ -391,22 +409,12 @@ test_store_unreadable_under_lock(void **state)
 	static const struct replay_step none[1];
 	struct replay		 r;
 	struct replay_step	*steps;
-	struct store		*st;
-	struct errbuf		 eb;
 	size_t			 n;
 	json_t			*m;
 
 	(void)state;
-	atomic_store(&reads, 0);
 	steps = script(none, 0, &n);
-	run_retry_base = 1;
-	/* The file backend's ops, with the failing read. */
-	st = store_open_file(statedir, DIR_URL, &eb);
-	assert_non_null(st);
-	unreadable_ops = *st->ops;
-	store_close(st);
-	unreadable_ops.cert_get = unreadable_cert_get;
-	run_ops = &unreadable_ops;
+	use_unreadable_store();
 	run_until = read_thrice;
 	m = run(steps, n, never, &r);
 	json_decref(m);
@@ -462,25 +470,17 @@ test_lock_wait_logged_once(void **state)
 	static const struct replay_step none[1];
 	struct replay		 r;
 	struct replay_step	*steps;
-	struct store		*st;
-	struct errbuf		 eb;
 	size_t			 n;
 	json_t			*m;
 
 	(void)state;
-	atomic_store(&reads, 0);
 	atomic_store(&takes, 0);
 	atomic_store(&wait_notice, 0);
 	atomic_store(&wait_debug, 0);
 	atomic_store(&wait_end, 0);
 	atomic_store(&wait_other, 0);
 	steps = script(none, 0, &n);
-	run_retry_base = 1;
-	st = store_open_file(statedir, DIR_URL, &eb);
-	assert_non_null(st);
-	unreadable_ops = *st->ops;
-	store_close(st);
-	unreadable_ops.cert_get = unreadable_cert_get;
+	use_unreadable_store();
 	held_ops = unreadable_ops;
 	held_ops.lock_acquire = held_twice_acquire;
 	run_ops = &held_ops;
