@@ -193,31 +193,32 @@ certcheck_names(const struct certfile *cf, char *const *names, size_t nnames,
 	X509		*leaf = NULL;
 	char		 buf[256], ip[IPNAME_MAX];
 	size_t		 off = 0, i;
-	int		 ok = 1;
 
-	for (i = 0; i < nnames && ok; i++) {
+	for (i = 0; i < nnames; i++) {
 		/* An IP name needs an iPAddress SAN: a dNSName spelling the
 		 * address is not one to clients (RFC 6125 3.1.3.2). */
 		if (ipname_canon(names[i], ip) != 0) {
-			ok = certfile_matches(cf, names[i]);
+			if (!certfile_matches(cf, names[i]))
+				break;
 			continue;
 		}
 		if (leaf == NULL && cf->nchain > 0 &&
 		    (leaf = X509_parse_from_buffer(cf->chain[0])) != NULL)
 			sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
-		ok = sans != NULL && has_ip(sans, ip);
+		if (sans == NULL || !has_ip(sans, ip))
+			break;
 	}
 	GENERAL_NAMES_free(sans);
 	X509_free(leaf);
 	ERR_clear_error();
-	if (ok)
+	if (i == nnames)
 		return 0;
 	buf[0] = '\0';
 	for (size_t k = 0; k < cf->nnames && off + 1 < sizeof(buf); k++)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
 		    k ? ", " : "", cf->names[k]);
 	return errbuf_set(eb, "the certificate does not cover %s (it names %s)",
-	    names[i - 1], buf);
+	    names[i], buf);
 }
 
 int

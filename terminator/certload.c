@@ -55,12 +55,7 @@ certload_free(struct certload *cl)
 static size_t
 slot_hash(const char *cert, const char *key)
 {
-	uint64_t h = fnv1a64(cert, strlen(cert) + 1);
-
-	/* Go on hashing the key's path after the certificate's. */
-	for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (size_t)h;
+	return (size_t)(fnv1a64(cert, strlen(cert)) * 31 + fnv1a64(key, strlen(key)));
 }
 
 /* The slot of (cert, key), or the free slot where it would go. */
