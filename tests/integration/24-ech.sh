@@ -157,11 +157,7 @@ out=$(info inner.test --ech "$retry")
 expect ech=1 "$out"; expect "fp=$FP_INNER" "$out"
 ok "the retry configs reach inner.test ($out)"
 n0=$(grep -c "ech: new key" "$T/tlsgate.log")
-deadline=$((SECONDS + 30))
-until [ "$(grep -c "ech: new key" "$T/tlsgate.log")" -gt $((n0 + 1)) ]; do
-	[ $SECONDS -lt "$deadline" ] || fail "no rotation in 30 s"
-	sleep 0.1
-done
+wait_logn "ech: new key" $((n0 + 2)) 30	# a rotation
 out=$(info inner.test --ech "$(published)")
 expect ech=1 "$out"
 ok "keys keep rotating on schedule, and the published config follows"

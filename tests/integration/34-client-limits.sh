@@ -63,11 +63,7 @@ reload() {	# reload LIMITS
 	config "$1"
 	kill -HUP "$TG_PID"
 	reloads=$((reloads + 1))
-	local deadline=$((SECONDS + 30))
-	until [ "$(grep -c 'reload: done' "$T/tlsgate.log")" -ge "$reloads" ]; do
-		[ $SECONDS -lt "$deadline" ] || fail "reload not done"
-		sleep 0.1
-	done
+	wait_logn "reload: done" "$reloads" 30
 }
 
 # 1. Default limits.

@@ -65,11 +65,7 @@ if [ "$ARI" = 1 ]; then
 	grep -q "directory .* loaded (with ARI)" "$T/tlsgate.log" || fail "ARI not detected"
 	"$TLSGATE" renew fallback.test --config "$T/tlsgate.json" >/dev/null
 	n=$(grep -c "acme fallback.test: new certificate in service" "$T/tlsgate.log")
-	deadline=$((SECONDS + 60))
-	until [ "$(grep -c "acme fallback.test: new certificate in service" "$T/tlsgate.log")" -gt "$n" ]; do
-		[ $SECONDS -lt $deadline ] || fail "forced renewal did not finish"
-		sleep 0.2
-	done
+	wait_logn "acme fallback.test: new certificate in service" $((n + 1)) 60
 	grep -q "acme fallback.test: new order replaces [A-Za-z0-9_-]*\.[A-Za-z0-9_-]* (ARI)" \
 	    "$T/tlsgate.log" || fail "renewal order without replaces"
 	ls "$T"/state/*/certs/fallback.test/ecdsa.json >/dev/null || fail "metadata missing"

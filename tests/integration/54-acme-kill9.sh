@@ -64,11 +64,7 @@ aged=$(wc -l <"$T/aged")
 for n in k1.test k2.test; do
 	before=$(grep -c "acme $n: new certificate in service" "$T/tlsgate.log" || true)
 	"$TLSGATE" renew "$n" --config "$T/tlsgate.json" >/dev/null
-	deadline=$((SECONDS + 60))
-	until [ "$(grep -c "acme $n: new certificate in service" "$T/tlsgate.log" || true)" -gt "$before" ]; do
-		[ $SECONDS -lt "$deadline" ] || fail "no new certificate for $n after renew"
-		sleep 0.2
-	done
+	wait_logn "acme $n: new certificate in service" $((before + 1)) 60
 done
 left=0
 while read -r f; do [ ! -e "$f" ] || left=$((left + 1)); done <"$T/aged"

@@ -40,9 +40,7 @@ ok "rate-limited once; next try in 3600 s"
 
 for i in 1 2 3; do
 	kill -HUP "$TG_PID"
-	until [ "$(grep -c "reload: done" "$T/tlsgate.log")" -ge "$i" ]; do
-		sleep 0.05
-	done
+	wait_logn "reload: done" "$i" 30
 	no_new_order 1 1 "after SIGHUP $i"
 done
 [ "$(grep -c "acme: reload: 1 job(s) kept, 0 started, 0 ended" "$T/tlsgate.log")" = 3 ] ||

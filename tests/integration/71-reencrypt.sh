@@ -57,7 +57,7 @@ ok "wrong name: fails closed, logged ($(grep -o 'verify failed: [^;]*' "$T/tlsga
 n=$(grep -c "failing closed" "$T/tlsgate.log")
 out=$(get untrusted.test)
 grep -q "s_server" <<<"$out" && fail "served through an untrusted backend"
-until [ "$(grep -c "failing closed" "$T/tlsgate.log")" -gt "$n" ]; do sleep 0.1; done
+wait_logn "failing closed" $((n + 1)) 30
 grep "failing closed" "$T/tlsgate.log" | tail -1 | grep -q "unable to get local issuer certificate\|self.signed\|unable to verify" ||
     fail "untrusted CA not reported: $(grep 'failing closed' "$T/tlsgate.log" | tail -1)"
 ok "untrusted CA: fails closed, logged"

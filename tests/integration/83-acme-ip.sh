@@ -158,11 +158,7 @@ i2=$(curl -sS --cacert "$PEBBLE_CA" "https://127.0.0.1:$PEBBLE_MGMT/intermediate
 [ -n "$i2" ] && [ "$i2" != "$i1" ] || fail "the restarted Pebble kept its intermediate"
 pebble_root "$T/root2.pem"
 "$TLSGATE" renew 127.0.0.1 --config "$T/tlsgate.json" || fail "tlsgate renew"
-deadline=$((SECONDS + 60))
-until [ "$(grep -c 'acme 127.0.0.1: new certificate in service' "$T/tlsgate.log")" -ge 2 ]; do
-	[ $SECONDS -lt $deadline ] || fail "the renewal at the restarted Pebble did not complete"
-	sleep 0.2
-done
+wait_logn "acme 127.0.0.1: new certificate in service" 2 60	# the renewal at the restarted Pebble
 [ "$(served_issuer_fp 127.0.0.1)" = "$i2" ] ||
     fail "the renewal is served with another chain than its own"
 [ "$(curl -sS --max-time 10 --cacert "$T/root2.pem" "https://127.0.0.1:$P/")" = APP ] ||

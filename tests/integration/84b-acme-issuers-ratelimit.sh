@@ -60,14 +60,6 @@ cat >"$T/tlsgate.json" <<JSON
 JSON
 start_tlsgate "$ACME_TLS_PORT" --config "$T/tlsgate.json"
 
-# wait_logn PATTERN N [SECONDS]: until the log has N lines matching PATTERN.
-wait_logn() {
-	local deadline=$((SECONDS + ${3:-60}))
-	until [ "$(grep -c -- "$1" "$T/tlsgate.log")" -ge "$2" ]; do
-		[ $SECONDS -lt "$deadline" ] || fail "fewer than $2 log lines matching: $1"
-		sleep 0.2
-	done
-}
 # orders NAME: how many newOrders for NAME the first CA was sent.
 orders() { grep -c "^neworder .* names=$1 " "$T/proxy.log" || true; }
 # order_field NAME I FIELD: FIELD (rewritten, replaces...) of NAME's I-th newOrder.

@@ -137,6 +137,18 @@ wait_log() {
 	done
 }
 
+# log_count PATTERN: how many of tlsgate's log lines match PATTERN.
+log_count() { grep -c -- "$1" "$T/tlsgate.log" || true; }
+
+# wait_logn PATTERN N [SECONDS]: until tlsgate's log has N lines matching PATTERN.
+wait_logn() {
+	local deadline=$((SECONDS + ${3:-60}))
+	until [ "$(log_count "$1")" -ge "$2" ]; do
+		[ $SECONDS -lt "$deadline" ] || fail "fewer than $2 log lines matching: $1"
+		sleep 0.1
+	done
+}
+
 # tls13_session [ADDR:]PORT FILE ARGS...: a TLS 1.3 handshake held open until its
 # session ticket has come (s_client writes FILE when it does), at most 20 s,
 # rather than for a fixed time that a slow build (TSan) can outlast.
