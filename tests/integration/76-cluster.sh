@@ -63,16 +63,13 @@ for n in $NODES; do
 done
 ok "$N certificates in service on all three nodes after $((SECONDS - start)) s"
 
-orders=$(grep -c 'POST /order-plz' "$T/pebble.log" || true)
-failed=$(cat "$T"/node1[123].log | grep -c 'attempt [0-9]* failed' || true)
 per_node=""
 for n in $NODES; do
 	per_node="$per_node node$n=$(grep -c ': ordering ecdsa' "$T/node$n.log" || true)"
 done
 adopted=$(cat "$T"/node1[123].log | grep -c 'another node put a new' || true)
-[ "$failed" -eq 0 ] || fail "$failed failed attempts: $(grep -h "attempt [0-9]* failed" "$T"/node1[123].log)"
-[ "$orders" -eq "$N" ] || fail "$orders newOrder requests at Pebble for $N names ($per_node)"
-ok "$orders newOrder requests at Pebble for $N names on three nodes (orders by$per_node; $adopted adopted under the lock from another node)"
+fleet_orders "$N"
+ok "$FLEET_ORDERS on three nodes (orders by$per_node; $adopted adopted under the lock from another node)"
 # Each order asked the CA to validate only once every node had acknowledged
 # its challenge (store_challenge_acked), never on the 5 s fallback.
 unacked=$(cat "$T"/node1[123].log | grep -c 'not every member has acknowledged' || true)
@@ -126,8 +123,7 @@ for n in $NODES; do
 done
 [ "$(echo $taker | wc -w)" -eq 1 ] || fail "renewal taken by node(s) '$taker', not by exactly one"
 taker=${taker# }
-orders=$(grep -c 'POST /order-plz' "$T/pebble.log" || true)
-[ "$orders" -eq $((N + 1)) ] || fail "$orders newOrder requests after one renewal of $N names"
+fleet_orders $((N + 1))
 a=$(node_fp 11 "$R"); b=$(node_fp 12 "$R"); c=$(node_fp 13 "$R")
 [ -n "$a" ] && [ "$a" != "$old" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] ||
     fail "after the renewal the nodes serve $a $b $c (before: $old)"

@@ -155,6 +155,27 @@ wait_node_log() {
 	done
 }
 
+# fleet_orders N: the fleet placed one order per name for its N names, as
+# far as Pebble saw: N orders finalized, and any other newOrder is an order
+# that failed because the CA could not connect to a node that was still
+# starting: Pebble dials a name's first address, 127.0.0.11, and a node
+# already up may order before that node has even joined the fleet (the
+# node holding the lock then tries the next challenge type, and orders
+# again). Each such challenge failed is one order set invalid. A second
+# order for a name would be a second finalization. Sets FLEET_ORDERS.
+fleet_orders() {
+	local fin orders refused
+	fin=$(grep -c 'POST /finalize-order/' "$T/pebble.log" || true)
+	orders=$(grep -c 'POST /order-plz' "$T/pebble.log" || true)
+	refused=$(cat "$T"/node1[1-3].log 2>/dev/null |
+	    grep -c '\(tls-alpn-01\|http-01\) failed for .*\(connect: connection refused\|Failed to connect to\)' || true)
+	[ "$fin" -eq "$1" ] ||
+	    fail "$fin orders finalized at Pebble for $1 names ($orders newOrder requests)"
+	[ "$orders" -eq $(($1 + refused)) ] ||
+	    fail "$orders newOrder requests for $1 names, $refused of them failed on a node not yet up: $(grep -h ' failed for \| attempt [0-9]* failed' "$T"/node1[1-3].log)"
+	FLEET_ORDERS="$fin orders finalized for $1 names, $refused more failed on a node still starting"
+}
+
 # node_fp NODE NAME: "fp=..." of the certificate NODE serves for NAME, or
 # nothing.
 node_fp() {
