@@ -13,14 +13,14 @@ start_tlsgate "$P" --https "127.0.0.1:$P" --workers 2 --site "t.test=127.0.0.1:$
 
 # TLS 1.2 tickets: one handshake, one ticket, reusable.
 s_client "$P" -servername t.test -tls1_2 -sess_out "$T/sess12" >/dev/null
-sleep 0.2
+wait_log 'c[0-9a-f]* w[0-9]' 10
 first=$(grep -o 'c[0-9a-f]* w[0-9]' "$T/tlsgate.log" | tail -1 | awk '{print $2}')
 [ -n "$first" ] || fail "no connection logged"
 other=""
 for i in $(seq 1 40); do
 	out=$(s_client "$P" -servername t.test -tls1_2 -sess_in "$T/sess12")
 	grep -q "^Reused, " <<<"$out" || fail "TLS 1.2 session not resumed (try $i)"
-	sleep 0.05
+	wait_logn 'c[0-9a-f]* w[0-9].*resumed=1' "$i" 10
 	w=$(grep -o 'c[0-9a-f]* w[0-9].*resumed=1' "$T/tlsgate.log" | tail -1 | awk '{print $2}')
 	if [ -n "$w" ] && [ "$w" != "$first" ]; then other=$w; break; fi
 done

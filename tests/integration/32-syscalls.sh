@@ -24,10 +24,21 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 grep -q attached "$T/strace.err" || fail "strace did not attach: $(cat "$T/strace.err")"
-sleep 0.3
 "$TG_CLIENT" hs --connect "127.0.0.1:$P" --sni sc.test --tls 1.3 --conns 2 --seconds 2 \
     >"$T/hs.out" || { cat "$T/hs.out"; fail "handshakes failed"; }
-sleep 0.3
+# open_socks: tlsgate's sockets of those connections still open (ESTABLISHED
+# or CLOSE_WAIT): on port P, or to the backend's port PH. The count stops
+# once tlsgate has closed them all, so that their last calls are in it.
+open_socks() {
+	local p h; p=$(printf ':%04X' "$P"); h=$(printf ':%04X' "$PH")
+	awk -v p="$p" -v h="$h" '($2 ~ p"$" || $3 ~ h"$") && ($4 == "01" || $4 == "08") {n++}
+	    END {print n + 0}' /proc/net/tcp
+}
+deadline=$((SECONDS + 10))
+until [ "$(open_socks)" = 0 ]; do
+	[ $SECONDS -lt $deadline ] || fail "$(open_socks) connections still open 10 s after the handshakes"
+	sleep 0.05
+done
 kill -INT "$ST"
 wait "$ST" || true
 cat "$T/hs.out" "$T/strace.out"

@@ -23,9 +23,8 @@ get() { curl -sS --max-time 5 --cacert "$1" --resolve "down.test:$ACME_TLS_PORT:
 
 # Stop Pebble (and its DNS), then ask for a renewal.
 for p in "${PIDS[@]}"; do
-	if grep -q "pebble" "/proc/$p/cmdline" 2>/dev/null; then kill "$p"; fi
+	if grep -q "pebble" "/proc/$p/cmdline" 2>/dev/null; then kill "$p"; wait "$p" || true; fi
 done
-sleep 0.5
 "$TLSGATE" renew down.test --config "$T/tlsgate.json" >/dev/null
 wait_log "acme down.test: attempt 1 failed" 20
 # The second step (10 s, or 100 s) lengthened by jitter of up to half of it.

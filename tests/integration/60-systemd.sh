@@ -25,19 +25,25 @@ PB=$(free_port); P=$(free_port)
 backend B http "$PB"
 "$TG_NOTIFY" "$T/notify.sock" 30 >"$T/notify.log" 2>&1 &
 PIDS+=($!)
-until grep -q listening "$T/notify.log"; do sleep 0.05; done
+# notified PATTERN N WHAT: until the listener has N messages matching
+# PATTERN (10 s at most, else fail with WHAT).
+notified() {
+	local deadline=$((SECONDS + 10))
+	until [ "$(grep -c -- "$1" "$T/notify.log")" -ge "$2" ]; do
+		[ $SECONDS -lt $deadline ] || fail "$3"
+		sleep 0.05
+	done
+}
+notified listening 1 "the notify listener did not start"
 NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=400000 start_tlsgate "$P" --https "127.0.0.1:$P" \
     --site "n.test=127.0.0.1:$PB" --cert "n.test=$T/s.pem,$T/s.key" --mode n.test=tcp
-sleep 0.3
-grep -q "^READY=1" "$T/notify.log" || fail "no READY=1"
-sleep 0.7
-[ "$(grep -c '^WATCHDOG=1' "$T/notify.log")" -ge 2 ] || fail "no watchdog pings every WATCHDOG_USEC/2"
-kill -HUP "$TG_PID"; sleep 0.5
-grep -q "^RELOADING=1 MONOTONIC_USEC=[0-9]*" "$T/notify.log" || fail "no RELOADING=1"
-[ "$(grep -c '^READY=1' "$T/notify.log")" -ge 2 ] || fail "no READY=1 after the reload"
+notified "^READY=1" 1 "no READY=1"
+notified "^WATCHDOG=1" 3 "no watchdog pings"
+kill -HUP "$TG_PID"
+notified "^RELOADING=1 MONOTONIC_USEC=[0-9]*" 1 "no RELOADING=1"
+notified "^READY=1" 2 "no READY=1 after the reload"
 kill -TERM "$TG_PID"; wait "$TG_PID" || true
-sleep 0.2
-grep -q "^STOPPING=1" "$T/notify.log" || fail "no STOPPING=1"
+notified "^STOPPING=1" 1 "no STOPPING=1"
 cat "$T/notify.log"
 ok "notify: READY=1, WATCHDOG=1 pings, RELOADING=1 + READY=1 around SIGHUP, STOPPING=1"
 

@@ -117,7 +117,6 @@ kill "${PIDS[3]}"	# D restarts as a PROXY-protocol backend
 PIDS+=($!)
 wait_port "$PD"
 start_tlsgate "$P" --config "$T/tlsgate.json"
-sleep 1.2
 bpid=${PIDS[1]}
 kill "$bpid"; t0=$SECONDS
 fails=0
