@@ -18,6 +18,7 @@
  */
 #include "ech.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -37,6 +38,7 @@
 #include "errbuf.h"
 #include "log.h"
 #include "store.h"
+#include "storetask.h"
 #include "xalloc.h"
 
 #ifdef OPENSSL_IS_AWSLC
@@ -55,11 +57,19 @@ struct ech_key {
 	size_t	 config_len;
 };
 
-/* Main thread only, from ech_start to ech_stop. */
+/*
+ * From ech_start to ech_stop. Once the main loop serves, everything here is
+ * the store task thread's (the timer hands its tick there, and so does the
+ * feed: storetask.h), except that /status reads the key list on the main
+ * thread: the task thread changes the list under ech_mtx, and never holds it
+ * across a store call.
+ */
+static pthread_mutex_t ech_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	int		 on;
 	SSL_CTX		*ctx;
 	struct store	*store;
+	struct storetask *tasks;
 	struct event	*timer;
 	char		*public_name;
 	size_t		 max_name_len;
@@ -287,6 +297,7 @@ ech_rotate(time_t now, struct errbuf *eb)
 		k.config = c;
 	}
 	k.created = now;
+	pthread_mutex_lock(&ech_mtx);
 	if (ech.nkeys == ECH_MAX_KEYS)
 		key_clear(&ech.keys[--ech.nkeys]);
 	if (ech.nkeys > 0)
@@ -294,6 +305,7 @@ ech_rotate(time_t now, struct errbuf *eb)
 	memmove(&ech.keys[1], &ech.keys[0], ech.nkeys * sizeof(ech.keys[0]));
 	ech.keys[0] = k;
 	ech.nkeys++;
+	pthread_mutex_unlock(&ech_mtx);
 	log_notice("ech: new key, config id %u, public name %s; publish the new "
 	    "ECHConfigList (tlsgate ech)", k.config_id, ech.public_name);
 	return 0;
@@ -355,9 +367,11 @@ ech_adopt(void)
 	int		 rc = keys_load(ech.store, loaded, &nloaded);
 
 	if (rc == 0) {
+		pthread_mutex_lock(&ech_mtx);
 		keys_clear(ech.keys, &ech.nkeys);
 		memcpy(ech.keys, loaded, nloaded * sizeof(loaded[0]));
 		ech.nkeys = nloaded;
+		pthread_mutex_unlock(&ech_mtx);
 	}
 	return rc;
 }
@@ -416,6 +430,7 @@ ech_sync(time_t now, struct errbuf *eb)
 			return ech_install(eb);
 		}
 	}
+	pthread_mutex_lock(&ech_mtx);
 	for (size_t i = 0; i < ech.nkeys; i++) {
 		if (i > 0 && ech.keys[i].retired != 0 &&
 		    ech.keys[i].retired + ech.grace <= now) {
@@ -428,6 +443,7 @@ ech_sync(time_t now, struct errbuf *eb)
 		ech.keys[j++] = ech.keys[i];
 	}
 	ech.nkeys = j;
+	pthread_mutex_unlock(&ech_mtx);
 	if (ech_due(now)) {
 		if (ech_rotate(now, eb) == -1) {
 			store_lock_release(lk);
@@ -462,19 +478,9 @@ ech_arm(time_t now)
 	evtimer_add(ech.timer, &tv);
 }
 
+/* The task thread: the timer's tick, or the feed's news. */
 static void
-ech_on_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct errbuf	eb;
-	time_t		now = time(NULL);
-
-	if (ech_sync(now, &eb) == -1)
-		log_err("ech: %s; the installed keys stay in use", eb.msg);
-	ech_arm(now);
-}
-
-void
-ech_store_changed(void)
+ech_tick(void *arg)
 {
 	struct errbuf	eb;
 	time_t		now = time(NULL);
@@ -483,7 +489,20 @@ ech_store_changed(void)
 		return;
 	if (ech_sync(now, &eb) == -1)
 		log_err("ech: %s; the installed keys stay in use", eb.msg);
-	ech_arm(now);
+	ech_arm(now);	/* event_add from another thread: libevent locks */
+}
+
+/* The main thread: the store's work goes to the task thread. */
+static void
+ech_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	storetask_run(ech.tasks, ech_tick, NULL);
+}
+
+void
+ech_store_changed(void)
+{
+	ech_tick(NULL);
 }
 
 static void
@@ -565,7 +584,7 @@ ech_unsupported(void)
 
 int
 ech_start(struct event_base *base, SSL_CTX *ctx, const struct config *c,
-    struct errbuf *eb)
+    struct storetask *tasks, struct errbuf *eb)
 {
 	time_t now = time(NULL);
 
@@ -573,6 +592,7 @@ ech_start(struct event_base *base, SSL_CTX *ctx, const struct config *c,
 		return 0;
 	memset(&ech, 0, sizeof(ech));
 	ech.ctx = ctx;
+	ech.tasks = tasks;
 	ech.public_name = xstrdup(c->ech.public_name);
 	ech.rotation = (time_t)c->ech.rotation;
 	ech.grace = (time_t)c->ech.grace;
@@ -636,6 +656,7 @@ ech_status_json(void)
 	if (!ech.on)
 		return NULL;
 	keys = json_array();
+	pthread_mutex_lock(&ech_mtx);
 	for (size_t i = 0; i < ech.nkeys; i++)
 		json_array_append_new(keys, json_pack("{s:i, s:I, s:I, s:I}",
 		    "config_id", (int)ech.keys[i].config_id, "created",
@@ -647,6 +668,7 @@ ech_status_json(void)
 	    "config_list", list, "config_id", (int)ech.keys[0].config_id,
 	    "next_rotation", (json_int_t)(ech.keys[0].created + ech.rotation),
 	    "keys", keys);
+	pthread_mutex_unlock(&ech_mtx);
 	free(list);
 	return root;
 }
@@ -701,7 +723,7 @@ ech_unsupported(void)
 
 int
 ech_start(struct event_base *base, SSL_CTX *ctx, const struct config *c,
-    struct errbuf *eb)
+    struct storetask *tasks, struct errbuf *eb)
 {
 	return c->ech.enabled ? errbuf_set(eb, "%s", ech_unsupported()) : 0;
 }

@@ -50,6 +50,7 @@
 #include "ondemand.h"
 #include "sdnotify.h"
 #include "sites.h"
+#include "storetask.h"
 #include "ticket.h"
 #include "tls.h"
 #include "worker.h"
@@ -78,6 +79,7 @@ struct server {
 	int			  renew_q;	/* a renewal request in the feed */
 	struct admin		 *admin;
 	struct health		 *health;
+	struct storetask	 *tasks;	/* the store's work (storetask.h) */
 	struct event		 *ev_expiry;
 	char			 *pidfile;	/* the state_dir holding it */
 	int			  stopping;
@@ -148,6 +150,41 @@ server_on_store_event(const struct store_event *ev, void *arg)
 
 static void	server_take_renew_requests(struct server *, int all_if_none);
 
+/*
+ * The store's work, on the task thread (storetask.h): what the main loop
+ * would otherwise wait on etcd for while port 80, the admin endpoint and
+ * the health checks wait on it.
+ */
+static void
+task_tickets_adopt(void *arg)
+{
+	ticket_store_changed();
+}
+
+static void
+task_tickets_rotate(void *arg)
+{
+	ticket_rotate();
+}
+
+static void
+task_ech_adopt(void *arg)
+{
+	ech_store_changed();
+}
+
+static void
+task_renew_requests(void *arg)
+{
+	server_take_renew_requests(arg, 0);
+}
+
+static void
+task_renew_or_all(void *arg)
+{
+	server_take_renew_requests(arg, 1);
+}
+
 /* Main thread: put the queued certificates in service, oldest first. */
 static void
 server_on_store_cert(evutil_socket_t fd, short what, void *arg)
@@ -159,9 +196,9 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	int			 renew;
 
 	if (atomic_exchange(&s->tickets_changed, 0))
-		ticket_store_changed();
+		storetask_run(s->tasks, task_tickets_adopt, NULL);
 	if (atomic_exchange(&s->ech_changed, 0))
-		ech_store_changed();
+		storetask_run(s->tasks, task_ech_adopt, NULL);
 	pthread_mutex_lock(&s->q_mtx);
 	q = s->q;
 	n = s->nq;
@@ -172,7 +209,7 @@ server_on_store_cert(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&s->q_mtx);
 	/* One node of the fleet takes each request; the others find none. */
 	if (renew && s->acme != NULL)
-		server_take_renew_requests(s, 0);
+		storetask_run(s->tasks, task_renew_requests, s);
 	for (size_t i = 0; i < n; i++) {
 		struct view	*cur = view_current();
 		int		 rc, ours;
@@ -249,6 +286,7 @@ server_use_store(struct server *s, struct store *st, const struct config *c)
 {
 	if (st == s->store)
 		return;
+	storetask_drain(s->tasks);	/* none uses the store, acme or od */
 	ondemand_stop(s->od);
 	s->od = NULL;
 	acme_stop(s->acme);
@@ -416,10 +454,11 @@ server_on_usr1(evutil_socket_t sig, short what, void *arg)
 		log_warnx("SIGUSR1: no site uses ACME");
 		return;
 	}
-	server_take_renew_requests(s, 1);
+	storetask_run(s->tasks, task_renew_or_all, s);
 }
 
-/* Take the renewal requests in the store; none: renew all if asked to. */
+/* Take the renewal requests in the store; none: renew all if asked to.
+ * The task thread. */
 static void
 server_take_renew_requests(struct server *s, int all_if_none)
 {
@@ -460,6 +499,8 @@ server_reload(struct server *s)
 	struct errbuf		 eb;
 
 	sdnotify_reloading();
+	/* No task runs while the reload may replace what tasks use. */
+	storetask_drain(s->tasks);
 	log_notice("reload: reading %s", s->cfg->path ? s->cfg->path : "flags' files");
 	if (s->cfg->path != NULL) {
 		if ((nc = config_load_file(s->cfg->path, &errs)) == NULL) {
@@ -725,7 +766,7 @@ drop_privileges(const struct config *c, struct errbuf *eb)
 static void
 server_on_ticket(evutil_socket_t fd, short what, void *arg)
 {
-	ticket_rotate();
+	storetask_run(((struct server *)arg)->tasks, task_tickets_rotate, NULL);
 }
 
 /* Refuse to share a port with another process through SO_REUSEPORT. */
@@ -767,6 +808,10 @@ server_run(struct config *cfg)
 		goto out;
 	}
 	if (worker_fds_init(&s.sh, cfg, &eb) == -1) {
+		log_err("%s", eb.msg);
+		goto out;
+	}
+	if ((s.tasks = storetask_start(&eb)) == NULL) {
 		log_err("%s", eb.msg);
 		goto out;
 	}
@@ -829,7 +874,7 @@ server_run(struct config *cfg)
 		goto out;
 	}
 	/* As the final user: the keys it writes stay its own. */
-	if (ech_start(s.base, s.sh.ctx, cfg, &eb) == -1) {
+	if (ech_start(s.base, s.sh.ctx, cfg, s.tasks, &eb) == -1) {
 		log_err("ech: %s", eb.msg);
 		goto out;
 	}
@@ -911,6 +956,8 @@ out:
 		event_free(s.ev_expiry);
 	health_stop(s.health);
 	admin_free(s.admin);
+	storetask_stop(s.tasks);	/* runs what is queued first */
+	s.tasks = NULL;
 	ech_stop();
 	ondemand_stop(s.od);
 	s.od = NULL;

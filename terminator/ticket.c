@@ -40,7 +40,8 @@ struct ticket_key {
 
 static pthread_rwlock_t	 ticket_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct ticket_key ticket_cur, ticket_prev;
-/* Main thread only. */
+/* Set by ticket_use_store (main thread, no store task running), used by
+ * the store task thread (ticket_rotate, ticket_store_changed). */
 static struct store	*ticket_st;
 static long		 ticket_interval;
 

@@ -13,8 +13,11 @@
  * it (from the store's feed, or at their own next timer). A store that
  * cannot be read or written leaves this process on keys of its own until it
  * can: serving never waits on it.
- * Threads: ticket_use_store, ticket_rotate and ticket_store_changed on the
- * main thread; the key callback on any worker (the ring is read under a lock).
+ * Threads: ticket_use_store on the main thread, with no store task
+ * running (storetask_drain); ticket_rotate and ticket_store_changed, which
+ * may wait on the store, on the store task thread (storetask.h) once the
+ * main loop serves; the key callback on any worker (the ring is read under
+ * a lock).
  */
 #ifndef TLSGATE_TICKET_H
 #define TLSGATE_TICKET_H
