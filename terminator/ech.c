@@ -306,8 +306,6 @@ ech_rotate(time_t now, struct errbuf *eb)
 	ech.keys[0] = k;
 	ech.nkeys++;
 	pthread_mutex_unlock(&ech_mtx);
-	log_notice("ech: new key, config id %u, public name %s; publish the new "
-	    "ECHConfigList (tlsgate ech)", k.config_id, ech.public_name);
 	return 0;
 }
 
@@ -394,8 +392,9 @@ ech_sync(time_t now, struct errbuf *eb)
 {
 	struct store_lock	*lk = NULL;
 	struct errbuf		 leb;
-	size_t			 j = 0;
-	int			 changed = 0;
+	uint8_t			 gone[ECH_MAX_KEYS];
+	size_t			 j = 0, ngone = 0;
+	int			 changed = 0, rotated = 0;
 
 	if (ech_adopt() == -2) {
 		log_warnx("ech: the stored keys do not parse; %s",
@@ -434,8 +433,7 @@ ech_sync(time_t now, struct errbuf *eb)
 	for (size_t i = 0; i < ech.nkeys; i++) {
 		if (i > 0 && ech.keys[i].retired != 0 &&
 		    ech.keys[i].retired + ech.grace <= now) {
-			log_info("ech: key with config id %u left its grace period",
-			    ech.keys[i].config_id);
+			gone[ngone++] = ech.keys[i].config_id;
 			key_clear(&ech.keys[i]);
 			changed = 1;
 			continue;
@@ -449,7 +447,7 @@ ech_sync(time_t now, struct errbuf *eb)
 			store_lock_release(lk);
 			return -1;
 		}
-		changed = 1;
+		changed = rotated = 1;
 	}
 	if (changed && lk != NULL && store_lock_check(lk) != 1) {
 		store_lock_release(lk);
@@ -461,7 +459,16 @@ ech_sync(time_t now, struct errbuf *eb)
 		return errbuf_prefix(eb, "ECH keys not stored");
 	}
 	store_lock_release(lk);
-	return ech_install(eb);
+	if (ech_install(eb) == -1)
+		return -1;
+	/* Said once it is so: stored, and what handshakes decrypt with. */
+	for (size_t i = 0; i < ngone; i++)
+		log_info("ech: key with config id %u left its grace period", gone[i]);
+	if (rotated)
+		log_notice("ech: new key, config id %u, public name %s; publish the "
+		    "new ECHConfigList (tlsgate ech)", ech.keys[0].config_id,
+		    ech.public_name);
+	return 0;
 }
 
 /* Arm the timer for the next rotation or end of a grace period. */

@@ -956,7 +956,7 @@ out:
 		event_free(s.ev_expiry);
 	health_stop(s.health);
 	admin_free(s.admin);
-	storetask_stop(s.tasks);	/* runs what is queued first */
+	storetask_stop(s.tasks);	/* waits for the running task only */
 	s.tasks = NULL;
 	ech_stop();
 	ondemand_stop(s.od);

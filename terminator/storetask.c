@@ -37,8 +37,8 @@ storetask_main(void *arg)
 	for (;;) {
 		while (t->head == NULL && !t->stop)
 			pthread_cond_wait(&t->cv, &t->mtx);
-		if (t->head == NULL)
-			break;			/* stop, and nothing left */
+		if (t->stop)
+			break;		/* what waits is dropped (storetask_stop) */
 		k = t->head;
 		if ((t->head = k->next) == NULL)
 			t->tail = &t->head;
@@ -116,6 +116,12 @@ storetask_stop(struct storetask *t)
 	pthread_cond_signal(&t->cv);
 	pthread_mutex_unlock(&t->mtx);
 	pthread_join(t->thr, NULL);
+	while (t->head != NULL) {
+		struct task *k = t->head;
+
+		t->head = k->next;
+		free(k);
+	}
 	pthread_cond_destroy(&t->idle);
 	pthread_cond_destroy(&t->cv);
 	pthread_mutex_destroy(&t->mtx);

@@ -27,7 +27,9 @@ void			 storetask_run(struct storetask *, void (*fn)(void *),
 /* Until every queued task has run and none runs. Not from a task. NULL
  * is a no-op. */
 void			 storetask_drain(struct storetask *);
-/* Drain, end the thread, free. NULL is a no-op. */
+/* End the thread once the running task returns, dropping those still
+ * waiting (at shutdown a rotation is of no use, and etcd may hang), and
+ * free. NULL is a no-op. */
 void			 storetask_stop(struct storetask *);
 
 #endif
