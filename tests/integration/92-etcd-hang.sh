@@ -53,9 +53,10 @@ resume() {
 trap 'r=$?; resume; (exit $r); finish' EXIT
 # Until a rotation has waited out etcd and given up on it (the lock's
 # lease could not be granted: 3 members x 2 s after the ring's read).
-n=$(grep -c "session ticket keys: the store's lock: .*rotating keys of this process only" "$T/node11.log" || true)
+gave_up="session ticket keys: the store's lock: .*rotating keys of this process only"
+n=$(log_count "$gave_up" "$T/node11.log")
 deadline=$((SECONDS + 90))
-until [ "$(grep -c "session ticket keys: the store's lock: .*rotating keys of this process only" "$T/node11.log" || true)" -gt "$n" ]; do
+until [ "$(log_count "$gave_up" "$T/node11.log")" -gt "$n" ]; do
 	[ $SECONDS -lt $deadline ] || fail "no rotation gave up on the hung etcd in 90 s"
 	probe
 	sleep 0.2
@@ -66,11 +67,8 @@ done
 ok "while etcd hung, $probes probes of port 80 and /status all answered; the rotation fell back to local keys"
 
 resume
-n=$(grep -c "session ticket keys rotated (shared through the store)\|session ticket keys taken from the store" "$T/node11.log" || true)
-deadline=$((SECONDS + 60))
-until [ "$(grep -c "session ticket keys rotated (shared through the store)\|session ticket keys taken from the store" "$T/node11.log" || true)" -gt "$n" ]; do
-	[ $SECONDS -lt $deadline ] || fail "the ring is not shared through etcd again after it answers"
-	sleep 0.2
-done
+# The ring goes through etcd again once it answers.
+shared="session ticket keys rotated (shared through the store)\|session ticket keys taken from the store"
+wait_logn "$shared" $(($(log_count "$shared" "$T/node11.log") + 1)) 60 "$T/node11.log"
 probe
 ok "etcd answering again: the ring goes through it again"

@@ -137,14 +137,15 @@ wait_log() {
 	done
 }
 
-# log_count PATTERN: how many of tlsgate's log lines match PATTERN.
-log_count() { grep -c -- "$1" "$T/tlsgate.log" || true; }
+# log_count PATTERN [LOG]: how many lines of LOG (tlsgate's log) match PATTERN.
+log_count() { grep -c -- "$1" "${2:-$T/tlsgate.log}" || true; }
 
-# wait_logn PATTERN N [SECONDS]: until tlsgate's log has N lines matching PATTERN.
+# wait_logn PATTERN N [SECONDS [LOG]]: until LOG (tlsgate's log) has N lines
+# matching PATTERN, 60 s at most.
 wait_logn() {
 	local deadline=$((SECONDS + ${3:-60}))
-	until [ "$(log_count "$1")" -ge "$2" ]; do
-		[ $SECONDS -lt "$deadline" ] || fail "fewer than $2 log lines matching: $1"
+	until [ "$(log_count "$1" "${4:-}")" -ge "$2" ]; do
+		[ $SECONDS -lt "$deadline" ] || fail "fewer than $2 lines matching in ${4:-$T/tlsgate.log}: $1"
 		sleep 0.1
 	done
 }
